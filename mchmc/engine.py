@@ -1,0 +1,178 @@
+"""Exact tiled inference: a luminance plane H x W -> exactly (sH) x (sW).
+
+Border: the image is extended by the network's halo with **replicate** padding
+(edge pixels repeated). Replicate works for every size down to 1x1 (reflect
+needs the image to be wider than the halo) and never invents structure that
+is not in the page. The padding is never materialised for the whole image:
+each tile gathers its own input window with clamped indices, so memory grows
+with the tile, not with the page (the only whole-page arrays are the caller's
+input plane and the output plane).
+
+Tiles: the region to compute is cut into cores of at most ``tile`` x ``tile``
+LR px (near-equal sizes, so there is no sliver tile); each core is fed with
+its halo and its SR output written to ``out[s*y0:s*y1, s*x0:s*x1]``. Because
+every output pixel sees exactly the same 11x11 input window either way, tiled
+output equals whole-image output up to float rounding.
+
+Category statistics (MCH-MC): the classifier pools F2 = conv2(conv1(Y)). The
+pooling region is the set of F2 positions whose receptive field lies inside
+the image, i.e. F2 of the *unpadded* image, exactly what training sees on a
+patch (paper-faithful: padding never influences the category). Each F2
+position belongs to the tile whose core holds its centre pixel, so the sums
+over tiles add up to the whole-image sum with no overlap; the engine returns
+the float64 sum and the count, and probabilities are computed once, from the
+total. Pages smaller than the F2 receptive field (under 9 px on a side) have
+no such positions; for them the region falls back to the F2 positions centred
+on every image pixel.
+"""
+from __future__ import annotations
+
+import math
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .model import MCH, gap_probabilities
+
+PRECISIONS = ("fp32", "bf16")
+
+
+@dataclass
+class GapStats:
+    """Sum of F2 over (part of) the pooling region, and how many positions it covers."""
+
+    total: np.ndarray  # float64, (n2,)
+    count: int = 0
+
+    def __add__(self, other: "GapStats") -> "GapStats":
+        return GapStats(self.total + other.total, self.count + other.count)
+
+
+@dataclass
+class Region:
+    """A rectangle of LR pixels ``[y0, y1) x [x0, x1)`` of a plane."""
+
+    y0: int
+    y1: int
+    x0: int
+    x1: int
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.y1 - self.y0, self.x1 - self.x0
+
+
+@dataclass
+class EngineResult:
+    sr: np.ndarray | None  # float32 (s*h, s*w) for the region, None when only classifying
+    gap: GapStats | None = field(default=None)
+
+
+def split(n: int, tile: int | None) -> list[tuple[int, int]]:
+    """Cut [0, n) into ceil(n / tile) near-equal intervals (one interval if tile is None/0)."""
+    parts = 1 if not tile or tile >= n else math.ceil(n / tile)
+    bounds = [round(i * n / parts) for i in range(parts + 1)]
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+def pool_interval(n: int, radius: int) -> tuple[int, int]:
+    """Centres (along one axis of length n) of F2 positions in the pooling region."""
+    return (radius, n - radius) if n >= 2 * radius + 1 else (0, n)
+
+
+def tiles(region: Region, tile: int | None) -> list[Region]:
+    """The region's tile cores, row-major."""
+    return [
+        Region(region.y0 + a, region.y0 + b, region.x0 + c, region.x0 + d)
+        for a, b in split(region.y1 - region.y0, tile)
+        for c, d in split(region.x1 - region.x0, tile)
+    ]
+
+
+class Engine:
+    """Runs a model over planes in tiles. Holds no per-page state between calls."""
+
+    def __init__(self, model: MCH, tile: int | None = 256, device: str | torch.device = "cpu", precision: str = "fp32"):
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
+        if tile is not None and tile < 1:
+            raise ValueError(f"tile must be >= 1 px, not {tile}")
+        self.device = torch.device(device)
+        self.model = model.eval().to(self.device, memory_format=torch.channels_last)
+        self.config = model.config
+        self.tile, self.precision = tile, precision
+
+    def _autocast(self):
+        if self.precision == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return nullcontext()
+
+    def _window(self, plane: np.ndarray, t: Region, halo: int) -> torch.Tensor:
+        """The tile's input with its halo, border pixels replicated (clamped indices)."""
+        h, w = plane.shape
+        if t.y0 >= halo and t.x0 >= halo and t.y1 + halo <= h and t.x1 + halo <= w:
+            win = plane[t.y0 - halo : t.y1 + halo, t.x0 - halo : t.x1 + halo]
+        else:
+            rows = np.clip(np.arange(t.y0 - halo, t.y1 + halo), 0, h - 1)
+            cols = np.clip(np.arange(t.x0 - halo, t.x1 + halo), 0, w - 1)
+            win = plane[rows[:, None], cols[None, :]]
+        x = torch.from_numpy(np.ascontiguousarray(win, dtype=np.float32))[None, None]
+        return x.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+
+    @torch.inference_mode()
+    def run(self, plane: np.ndarray, region: Region | None = None, sr: bool = True, gap: bool = False,
+            out: np.ndarray | None = None) -> EngineResult:
+        """Compute the SR output (and/or GAP statistics) of ``region`` of ``plane``.
+
+        ``plane`` is the whole page's Y (float, H x W) so that tiles at the
+        region's edge see real neighbours; the padding applies only at the
+        plane's border. ``out`` may be a preallocated (s*h, s*w) float32 array.
+        """
+        plane = np.asarray(plane)
+        if plane.ndim != 2 or min(plane.shape) < 1:
+            raise ValueError(f"expected a 2-D plane with H, W >= 1, got shape {plane.shape}")
+        if gap and not self.config.has_classifier:
+            raise ValueError(f"architecture {self.config.arch!r} has no classifier to pool for")
+        h, w = plane.shape
+        region = region or Region(0, h, 0, w)
+        s, halo, fh = self.config.scale, self.config.halo, self.config.feature_halo
+        r3 = halo - fh  # conv3's radius: F2 of a tile extends r3 px beyond its core
+        rh, rw = region.shape
+        if sr and out is None:
+            out = np.empty((s * rh, s * rw), dtype=np.float32)
+        stats = GapStats(np.zeros(self.config.channels[1], np.float64), 0) if gap else None
+        py, px = pool_interval(h, fh), pool_interval(w, fh)
+        # classifying only: conv3's extra ring is not needed
+        halo_in = halo if sr else fh
+        ring = r3 if sr else 0
+        with self._autocast():
+            for t in tiles(region, self.tile):
+                f2 = self.model.features(self._window(plane, t, halo_in))
+                if gap:
+                    a0, a1 = max(t.y0, py[0]), min(t.y1, py[1])
+                    b0, b1 = max(t.x0, px[0]), min(t.x1, px[1])
+                    if a1 > a0 and b1 > b0:
+                        part = f2[0, :, a0 - t.y0 + ring : a1 - t.y0 + ring, b0 - t.x0 + ring : b1 - t.x0 + ring]
+                        stats.total += part.double().sum(dim=(1, 2)).cpu().numpy()
+                        stats.count += (a1 - a0) * (b1 - b0)
+                if sr:
+                    y = self.model.reconstruct(f2)[0, 0].float().cpu().numpy()
+                    oy, ox = s * (t.y0 - region.y0), s * (t.x0 - region.x0)
+                    out[oy : oy + y.shape[0], ox : ox + y.shape[1]] = y
+        return EngineResult(out if sr else None, stats)
+
+    def upscale(self, plane: np.ndarray, gap: bool = False) -> EngineResult:
+        """Whole plane -> (sH, sW) float32, plus GAP statistics if asked."""
+        return self.run(plane, sr=True, gap=gap)
+
+    def gap_stats(self, plane: np.ndarray, region: Region | None = None) -> GapStats:
+        """Classification only (conv1, conv2): the F2 sums over the pooling region."""
+        return self.run(plane, region, sr=False, gap=True).gap
+
+    @torch.inference_mode()
+    def probabilities(self, stats: GapStats) -> np.ndarray:
+        """Category probabilities (float64, one per ``config.categories``) from total GAP statistics."""
+        p = gap_probabilities(self.model, torch.from_numpy(stats.total), stats.count)
+        return p.double().cpu().numpy()
