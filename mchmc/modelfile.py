@@ -125,6 +125,8 @@ def load_model(name_or_path: str | os.PathLike | None = None, expect_arch: str |
         raise ModelFileError(path, "corrupt or truncated model file (not a valid torch archive)") from None
     except OSError as err:
         raise ModelFileError(path, f"cannot read: {err.strerror or err}") from None
+    except Exception:  # the unpickler trips over arbitrary bytes in many ways
+        raise ModelFileError(path, "not an mchmc model file (unreadable content)") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ModelFileError(path, "not an mchmc model file (no 'mchmc-model' header)")
     if payload.get("version") != VERSION:

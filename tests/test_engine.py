@@ -1,0 +1,185 @@
+"""The tiled engine: exact against whole-image inference for every tile size,
+exact GAP statistics across tiles, bounded tile memory, bf16 within half an
+8-bit step of fp32, CPU and (when present) CUDA."""
+import numpy as np
+import pytest
+import torch
+
+from mchmc.engine import Engine, Region, pool_interval, split
+from mchmc.model import ARCHITECTURES, build_model
+
+
+def net(name="mch-mc", std=0.05, seed=0):
+    torch.manual_seed(seed)
+    model = build_model(name)
+    model.reset_parameters(std)  # larger than the paper's 0.001 so outputs are not ~0
+    return model
+
+
+def reference(model, plane):
+    """Whole-image inference the obvious way: replicate-pad by the halo, one forward pass."""
+    h = model.config.halo
+    x = torch.from_numpy(np.pad(plane, h, mode="edge"))[None, None]
+    with torch.no_grad():
+        return model.reconstruct(model.features(x))[0, 0].numpy()
+
+
+SIZES = [(1, 1), (1, 7), (6, 4), (9, 9), (23, 31), (64, 40)]
+TILES = [None, 1, 2, 3, 7, 16, 1000]
+
+
+@pytest.fixture(scope="module")
+def model():
+    return net()
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_output_is_exactly_twice_the_input(model, size):
+    plane = np.random.default_rng(0).random(size, dtype=np.float32)
+    sr = Engine(model, tile=None).upscale(plane).sr
+    assert sr.shape == (2 * size[0], 2 * size[1]) and sr.dtype == np.float32
+    np.testing.assert_allclose(sr, reference(model, plane), atol=1e-5)
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("tile", TILES)
+def test_tiled_equals_whole_image(model, size, tile):
+    plane = np.random.default_rng(1).random(size, dtype=np.float32)
+    whole = Engine(model, tile=None).upscale(plane, gap=True)
+    tiled = Engine(model, tile=tile).upscale(plane, gap=True)
+    assert np.abs(tiled.sr - whole.sr).max() <= 1e-5
+    assert tiled.gap.count == whole.gap.count
+    np.testing.assert_allclose(tiled.gap.total, whole.gap.total, rtol=1e-9, atol=1e-6)
+
+
+@pytest.mark.parametrize("tile", [1, 5, 13, None])
+def test_tiled_category_probabilities_equal_whole_image(model, tile):
+    plane = np.random.default_rng(2).random((45, 38), dtype=np.float32)
+    engine = Engine(model, tile=tile)
+    p_tiled = engine.probabilities(engine.upscale(plane, gap=True).gap)
+    p_whole = Engine(model, tile=None).probabilities(Engine(model, tile=None).gap_stats(plane))
+    assert p_tiled.shape == (3,) and p_tiled.sum() == pytest.approx(1.0)
+    assert np.abs(p_tiled - p_whole).max() <= 1e-5
+
+
+def test_pooling_region_is_f2_of_the_unpadded_image(model):
+    """Paper-faithful: GAP over exactly the F2 positions that never see padding."""
+    plane = np.random.default_rng(3).random((30, 26), dtype=np.float32)
+    stats = Engine(model, tile=7).gap_stats(plane)
+    with torch.no_grad():
+        f2 = model.features(torch.from_numpy(plane)[None, None])[0]
+    assert stats.count == f2.shape[1] * f2.shape[2] == (30 - 8) * (26 - 8)
+    np.testing.assert_allclose(stats.total, f2.double().sum(dim=(1, 2)).numpy(), rtol=1e-6)
+    with torch.no_grad():
+        logits = model.classify(f2.mean(dim=(1, 2))[None])
+    np.testing.assert_allclose(Engine(model).probabilities(stats), torch.softmax(logits, 1)[0].numpy(), atol=1e-6)
+
+
+def test_pooling_falls_back_to_every_pixel_on_tiny_pages():
+    fh = ARCHITECTURES["mch-mc"].feature_halo
+    assert pool_interval(100, fh) == (fh, 100 - fh)
+    assert pool_interval(2 * fh, fh) == (0, 2 * fh)
+
+
+def test_a_region_of_a_plane_equals_the_same_part_of_the_whole(model):
+    plane = np.random.default_rng(4).random((40, 50), dtype=np.float32)
+    engine = Engine(model, tile=8)
+    whole = engine.upscale(plane, gap=True)
+    parts = [Region(0, 17, 0, 50), Region(17, 40, 0, 21), Region(17, 40, 21, 50)]
+    out = np.zeros_like(whole.sr)
+    total = None
+    for r in parts:
+        res = engine.run(plane, r, gap=True)
+        out[2 * r.y0 : 2 * r.y1, 2 * r.x0 : 2 * r.x1] = res.sr
+        total = res.gap if total is None else total + res.gap
+    assert np.abs(out - whole.sr).max() <= 1e-5
+    assert total.count == whole.gap.count
+    np.testing.assert_allclose(total.total, whole.gap.total, rtol=1e-9)
+
+
+def test_tiles_are_near_equal_and_cover_everything():
+    for n in [1, 5, 100, 257]:
+        for t in [1, 3, 64, 256, None]:
+            parts = split(n, t)
+            assert parts[0][0] == 0 and parts[-1][1] == n
+            assert all(a[1] == b[0] for a, b in zip(parts, parts[1:]))
+            sizes = [b - a for a, b in parts]
+            assert max(sizes) <= (t or n) and max(sizes) - min(sizes) <= 1
+
+
+def test_memory_grows_with_the_tile_not_the_page(model, monkeypatch):
+    """Every tensor the network sees is at most tile + 2 * halo on a side."""
+    seen = []
+    original = model.features
+
+    def spy(x):
+        seen.append(tuple(x.shape[-2:]))
+        return original(x)
+
+    monkeypatch.setattr(model, "features", spy)
+    plane = np.random.default_rng(5).random((300, 200), dtype=np.float32)
+    Engine(model, tile=64).upscale(plane, gap=True)
+    limit = 64 + 2 * model.config.halo
+    assert len(seen) == 5 * 4 and max(max(s) for s in seen) <= limit
+
+
+def test_preallocated_output_is_filled_in_place(model):
+    plane = np.random.default_rng(6).random((20, 20), dtype=np.float32)
+    out = np.full((40, 40), np.nan, np.float32)
+    res = Engine(model, tile=6).run(plane, out=out)
+    assert res.sr is out and not np.isnan(out).any()
+
+
+def identity_like_net(seed=7):
+    """A net on a realistic output scale: a pass-through path spread over every
+    channel (as a trained net spreads its signal) plus random weights, so the
+    output looks like an image (about its input) and not like ~0."""
+    model = net("mch-mc", std=0.002, seed=seed)
+    gains = torch.linspace(0.5, 1.5, model.conv1.out_channels)  # channels differ, as in a trained net
+    with torch.no_grad():
+        model.conv1.weight[:, 0, 2, 2] += gains
+        model.conv2.weight[:, :, 2, 2] += 1.0 / (gains * model.conv2.in_channels)
+        model.conv3.weight[:, :, 1, 1] += 1.0 / model.conv3.in_channels
+    return model
+
+
+def test_bf16_is_within_half_an_8bit_step_of_fp32():
+    model = identity_like_net()
+    plane = np.random.default_rng(7).random((96, 80), dtype=np.float32) * 0.86 + 0.06
+    fp32 = Engine(model, tile=32).upscale(plane).sr
+    assert 0.5 * plane.mean() < fp32.mean() < 2.0 * plane.mean(), "the net must output image-scale values"
+    bf16 = Engine(model, tile=32, precision="bf16").upscale(plane).sr
+    assert np.abs(bf16 - fp32).max() < 2e-3
+
+
+def test_classifying_only_skips_reconstruction(model):
+    plane = np.random.default_rng(8).random((33, 20), dtype=np.float32)
+    res = Engine(model, tile=10).run(plane, sr=False, gap=True)
+    assert res.sr is None
+    ref = Engine(model, tile=None).upscale(plane, gap=True).gap
+    assert res.gap.count == ref.count
+    np.testing.assert_allclose(res.gap.total, ref.total, rtol=1e-6)
+
+
+def test_plain_mch_has_no_category_statistics():
+    with pytest.raises(ValueError, match="no classifier"):
+        Engine(net("mch")).upscale(np.zeros((4, 4), np.float32), gap=True)
+
+
+def test_bad_arguments_are_rejected(model):
+    with pytest.raises(ValueError):
+        Engine(model, precision="fp8")
+    with pytest.raises(ValueError):
+        Engine(model, tile=0)
+    with pytest.raises(ValueError):
+        Engine(model).upscale(np.zeros((0, 4), np.float32))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_cuda_matches_cpu(precision):
+    model = net()
+    plane = np.random.default_rng(9).random((70, 50), dtype=np.float32)
+    cpu = Engine(model, tile=32).upscale(plane, gap=True)
+    gpu = Engine(net(), tile=32, device="cuda", precision=precision).upscale(plane, gap=True)
+    assert np.abs(gpu.sr - cpu.sr).max() < (1e-4 if precision == "fp32" else 2e-3)
