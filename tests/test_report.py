@@ -1,0 +1,46 @@
+"""The per-page report survives a crash and sums up into the terminal table."""
+import csv
+import json
+
+import pytest
+
+from mchmc.report import PageRecord, ReportWriter, read_jsonl, summarise
+
+
+def rec(name, status="ok", category="manga", error=""):
+    return PageRecord(input=name, output=name + ".out", status=status, error=error, category=category,
+                      probs=[0.1, 0.8, 0.1] if status == "ok" else [], width=100, height=50, seconds=0.5, worker="w0")
+
+
+def test_records_are_on_disk_as_soon_as_written(tmp_path):
+    w = ReportWriter(tmp_path / "r.jsonl")
+    w.write(rec("a"))
+    assert json.loads((tmp_path / "r.jsonl").read_text())["input"] == "a"  # before close
+    w.write(rec("b", "error", "", "b: truncated file"))
+    csv_path = w.close()
+    rows = list(csv.DictReader(open(csv_path)))
+    assert [r["status"] for r in rows] == ["ok", "error"]
+    assert rows[0]["p_manga"] == "0.800000" and rows[1]["error"] == "b: truncated file"
+
+
+def test_a_torn_last_line_is_ignored(tmp_path):
+    path = tmp_path / "r.jsonl"
+    with ReportWriter(path) as w:
+        w.write(rec("a"))
+    with open(path, "a") as f:
+        f.write('{"input": "b", "sta')
+    assert [r.input for r in read_jsonl(path)] == ["a"]
+
+
+def test_summary_counts_and_exit_code():
+    records = [rec("a"), rec("b", category="text"), rec("c", "skipped", ""), rec("d", "error", "", "d: bad")]
+    s = summarise(records)
+    assert s.by_status == {"ok": 2, "skipped": 1, "error": 1}
+    assert s.by_category == {"nature": 0, "manga": 1, "text": 1}
+    assert s.errors == [("d", "d: bad")] and s.exit_code == 1
+    assert summarise(records[:3]).exit_code == 0
+
+
+def test_unknown_status_is_refused():
+    with pytest.raises(ValueError):
+        PageRecord(input="x", status="maybe")
