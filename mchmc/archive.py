@@ -21,7 +21,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"})
+from .pagemeta import EXTENSIONS
+
+# one list of what a page can be: the reader's own extension table
+IMAGE_EXTENSIONS = frozenset(EXTENSIONS)
 LIST_EXTENSIONS = frozenset({".txt", ".lst", ".list"})
 TEMP_PREFIX, TEMP_SUFFIX = ".mchmc-", ".part"
 

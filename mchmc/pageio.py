@@ -1,0 +1,93 @@
+"""Archive pages in and out: the API the batch CLI (one Ray actor per worker,
+one page per call) uses.
+
+    from mchmc.pageio import read_pages, upscale_page, write_pages, output_name
+
+    pages = [upscale_page(p, engine) for p in read_pages("scan.tif")]  # every page of a multi-page TIFF
+    write_pages(pages, out_dir / output_name("scan.tif"))               # same format, atomic
+
+- :func:`read_pages` / :func:`read_page` / :func:`count_pages` (here):
+  pixels + :class:`PageMeta`, all headers checked against ``max_pixels`` first.
+- :func:`~mchmc.pageup.upscale_page`: Y through the SR engine in strips, chroma
+  and alpha by MATLAB bicubic, exactly 2W x 2H, category probabilities.
+- :func:`~mchmc.pagewrite.write_pages`: same format as the input by default,
+  DPI doubled, ICC/EXIF kept, multi-page TIFF, BigTIFF past 4 GB, written to a
+  temporary name in the destination folder and renamed when complete.
+
+Every failure is a :class:`~mchmc.errors.PageError` subclass whose message is
+``"<file>: <reason>"``.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from .errors import PageError
+from .pagemeta import (DEFAULT_MAX_PIXELS, READ_FORMATS, WRITE_FORMATS, Page, PageMeta, TiffInfo, UpscaledPage,
+                       output_name)
+from .pageread import check_file, decode_pillow, open_checked, sniff
+from .pageup import upscale_page
+from .pagewrite import write_page, write_pages
+from .tiffread import open_tiff, read_tiff_page, tiff_headers
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS", "READ_FORMATS", "WRITE_FORMATS", "Page", "PageMeta", "TiffInfo", "UpscaledPage",
+    "count_pages", "output_name", "read_page", "read_pages", "upscale_page", "write_page", "write_pages",
+]
+
+
+def count_pages(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> int:
+    """How many pages ``path`` holds, after checking every page's header (nothing decoded)."""
+    path = Path(path)
+    fmt = sniff(check_file(path))
+    if fmt == "TIFF":
+        with open_tiff(path) as tif:
+            return len(tiff_headers(path, tif, max_pixels))
+    im, _ = open_checked(path, fmt, max_pixels)
+    im.close()
+    return 1
+
+
+def read_page(path: str | os.PathLike, index: int = 0, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Page:
+    """Page ``index`` of ``path`` (0 for single-page formats)."""
+    path = Path(path)
+    fmt = sniff(check_file(path))
+    if fmt == "TIFF":
+        with open_tiff(path) as tif:
+            headers = tiff_headers(path, tif, max_pixels)
+            if not 0 <= index < len(headers):
+                raise PageError(path, f"has {len(headers)} page(s), no page {index}")
+            return read_tiff_page(path, tif, index, headers)
+    if index != 0:
+        raise PageError(path, f"has 1 page, no page {index}")
+    im, ctx = open_checked(path, fmt, max_pixels)
+    with im:
+        return decode_pillow(path, im, ctx)
+
+
+def read_pages(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Iterator[Page]:
+    """Every page of ``path``, in order (a multi-page TIFF yields each page).
+
+    All headers are checked (size against ``max_pixels``, mode, depth) before
+    this returns, so a bad file fails here and not half-way through its pages;
+    pixels are decoded one page at a time as the iterator advances, so a long
+    chapter never sits whole in memory.
+    """
+    path = Path(path)
+    fmt = sniff(check_file(path))
+    if fmt != "TIFF":
+        return iter([read_page(path, 0, max_pixels)])
+    tif = open_tiff(path)
+    try:
+        headers = tiff_headers(path, tif, max_pixels)
+    except BaseException:
+        tif.close()
+        raise
+
+    def pages() -> Iterator[Page]:
+        with tif:
+            for i in range(len(headers)):
+                yield read_tiff_page(path, tif, i, headers)
+
+    return pages()
