@@ -28,6 +28,36 @@ def info(model: str = typer.Option(None, "--model", "-m", help="Also describe th
     raise typer.Exit(info_mod.show(model))
 
 
+@app.command()
+def prep(
+    config: str = typer.Option("cpu", "--config", "-c", help="Config name in configs/ (paper, cpu, smoke) or a .toml path."),
+    data_root: str = typer.Option(None, "--data-root", help="Folder holding the category image folders (overrides data.root)."),
+    cache: str = typer.Option(None, "--cache", help="Patch store folder (overrides data.cache_dir; default ~/.cache/mchmc/patches)."),
+    prefect: bool = typer.Option(True, "--prefect/--no-prefect", help="Run as a Prefect flow (local ephemeral API by default)."),
+) -> None:
+    """Build (or find, by content hash) the patch store; print patch counts and class weights alpha."""
+    from . import train as train_mod
+
+    raise typer.Exit(train_mod.prep(config, data_root, cache, prefect))
+
+
+@app.command()
+def train(
+    config: str = typer.Option("cpu", "--config", "-c", help="Config name in configs/ (paper, cpu, smoke) or a .toml path."),
+    method: str = typer.Option("SRforMC", "--method", help="SRforNature, SRforManga, SRforText, SRforAll or SRforMC."),
+    fold: str = typer.Option("1", "--fold", help="Test fold held out (1..5), or 'all' to train on every image."),
+    runs: str = typer.Option("runs", "--runs", help="Root of the run directories (<runs>/<method>-fold<k>-<config>/)."),
+    data_root: str = typer.Option(None, "--data-root", help="Folder holding the category image folders (overrides data.root)."),
+    cache: str = typer.Option(None, "--cache", help="Patch store folder (overrides data.cache_dir)."),
+    export: str = typer.Option(None, "--export", help="Also copy the final model file here when done (e.g. mchmc/weights/srformc.pt)."),
+    prefect: bool = typer.Option(True, "--prefect/--no-prefect", help="Run as a Prefect flow (local ephemeral API by default)."),
+) -> None:
+    """Train one method on one fold (prep -> Phase 1 -> Phase 2 for SRforMC); resumes a killed run."""
+    from . import train as train_mod
+
+    raise typer.Exit(train_mod.train(config, method, fold, runs, data_root, cache, export, prefect))
+
+
 def main() -> None:
     app()
 

@@ -1,0 +1,125 @@
+"""``mchmc prep`` and ``mchmc train``: resolve the config, run the flow (or the plain
+functions with --no-prefect) and show a rich progress display."""
+from __future__ import annotations
+
+import shutil
+import time
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+err = Console(stderr=True, soft_wrap=True, highlight=False)
+
+
+def _overrides(data_root: str | None, cache: str | None) -> dict:
+    ov = {}
+    if data_root:
+        ov["data.root"] = str(data_root)
+    if cache:
+        ov["data.cache_dir"] = str(cache)
+    return ov
+
+
+def prep(config: str, data_root: str | None, cache: str | None, use_prefect: bool) -> int:
+    from mchmc.errors import MchmcError
+
+    con = Console(highlight=False)
+    ov = _overrides(data_root, cache)
+    try:
+        if use_prefect:
+            from mchmc.flows.prep import prep_flow
+
+            res = prep_flow(config, ov)
+        else:
+            from mchmc.flows.prep import prep_patches
+
+            res = prep_patches.fn(config, ov)
+    except MchmcError as e:
+        err.print(f"error: {e}")
+        return 2
+    table = Table("category", "images", "stride", "patches", "alpha",
+                  title=f"Patch store {res['key']} ({'cache hit' if res['cache_hit'] else 'built'}, {res['seconds']:.1f} s)")
+    for c, n in res["counts"].items():
+        table.add_row(c, str(res["images"][c]), str(res["stride"][c]), f"{n:,}", f"{res['alpha'][c]:.4f}")
+    con.print(table)
+    con.print(f"store: {res['path']}")
+    return 0
+
+
+class _Display:
+    """Rich progress over all phases: step, loss, validation PSNR, steps/s, ETA."""
+
+    def __init__(self, phase_steps: dict[str, int]):
+        self.offsets, total = {}, 0
+        for name, n in phase_steps.items():
+            self.offsets[name], total = total, total + n
+        self.psnr = "-"
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                                 console=err, refresh_per_second=4)
+        self.task = self.progress.add_task("train", total=total, info="")
+
+    def __call__(self, ev: dict) -> None:
+        done = self.offsets.get(ev["phase"], 0) + int(ev["step"])
+        if ev.get("event") == "log" and ev.get("psnr_mean") not in (None, ""):
+            self.psnr = f"{float(ev['psnr_mean']):.2f} dB"
+            if ev.get("val_acc") not in (None, ""):
+                self.psnr += f", acc {float(ev['val_acc']):.0%}"
+        info = f"loss {float(ev['loss']):.4g} | val PSNR {self.psnr} | {float(ev['steps_per_s']):.1f} steps/s"
+        self.progress.update(self.task, completed=done, description=ev["phase"], info=info)
+
+
+def train(config: str, method: str, fold: str, runs: str, data_root: str | None, cache: str | None,
+          export: str | None, use_prefect: bool) -> int:
+    from mchmc.config import load_config
+    from mchmc.errors import MchmcError
+    from mchmc.flows.common import set_progress
+    from mchmc.train_run import open_run
+
+    con = Console(highlight=False)
+    ov = _overrides(data_root, cache)
+    try:
+        cfg = load_config(config, ov)
+        run = open_run(cfg, method, fold, runs)
+    except MchmcError as e:
+        err.print(f"error: {e}")
+        return 2
+    phases = {n: p.steps for n, p in cfg.phases(method)}
+    con.print(f"{method}, test fold {run.fold_label}, config {cfg.name}: "
+              + ", ".join(f"{n} {s:,} steps" for n, s in phases.items()) + f"; run dir {run.dir}")
+    display = _Display(phases)
+    set_progress(display)
+    t0 = time.time()
+    try:
+        with display.progress:
+            if use_prefect:
+                from mchmc.flows.train import train_flow
+
+                result = train_flow(config, method, str(fold), str(runs), ov)
+            else:
+                from mchmc.train_run import train_method
+
+                result = train_method(cfg, method, fold, runs, display)
+    except MchmcError as e:
+        err.print(f"error: {e}")
+        return 1
+    finally:
+        set_progress(None)
+    table = Table("stage", "steps", "minutes", "val PSNR (crop 2)", "bicubic", "val acc", title=str(run.dir))
+    for name, st in result["stages"].items():
+        fin = st["final"]
+        acc = fin.get("val_acc")
+        table.add_row(name, f"{st['steps']:,}", f"{st['seconds'] / 60:.1f}",
+                      " / ".join(f"{c} {float(fin[f'psnr_{c}']):.2f}" for c in st["bicubic"] if f"psnr_{c}" in fin),
+                      " / ".join(f"{c} {v:.2f}" for c, v in st["bicubic"].items() if c != "mean"),
+                      f"{float(acc):.0%}" if acc not in (None, "") else "-")
+    con.print(table)
+    con.print(f"model: {result['model']} ({time.time() - t0:.0f} s this session)")
+    if export and result["done"]:
+        from pathlib import Path
+
+        Path(export).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(result["model"], export)
+        con.print(f"exported to {export}")
+    return 0 if result["done"] else 1
