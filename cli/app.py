@@ -58,6 +58,54 @@ def train(
     raise typer.Exit(train_mod.train(config, method, fold, runs, data_root, cache, export, prefect))
 
 
+@app.command()
+def upscale(
+    src: str = typer.Argument(..., help="An image, a folder (recursive; the tree is mirrored) or a .txt list of paths."),
+    out: str = typer.Option(..., "--out", "-o", help="Destination folder (may be inside SRC: it is never rescanned)."),
+    gpus: int = typer.Option(0, "--gpus", help="GPU workers, one GPU each."),
+    cpus: int = typer.Option(None, "--cpus", help="CPU workers, one core each (default: the machine's cores minus --gpus)."),
+    ray_address: str = typer.Option(None, "--ray-address", help="Join this Ray cluster (host:port) instead of starting a local one."),
+    tile: int = typer.Option(256, "--tile", help="Tile core size in LR pixels (memory per worker grows with it)."),
+    precision: str = typer.Option("fp32", "--precision", help="fp32 (reference) or bf16 (faster, within half an 8-bit step)."),
+    model: str = typer.Option(None, "--model", "-m", help="Shipped model name or model file (default: srformc)."),
+    format: str = typer.Option(None, "--format", "-f", help="Output format png|tiff|jpeg|webp|bmp (default: same as input)."),
+    quality: int = typer.Option(95, "--quality", help="JPEG / WebP quality."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Redo pages whose output exists (default: skip them)."),
+    report: str = typer.Option(None, "--report", help="JSONL report path (default DST/mchmc-upscale-report.jsonl; a CSV is written beside it)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List what would be done, do nothing."),
+    binarize: bool = typer.Option(False, "--binarize", help="Write 1-bit pages back as 1-bit (default: 8-bit gray)."),
+    max_pixels: int = typer.Option(500_000_000, "--max-pixels", help="Refuse pages whose header claims more pixels."),
+    split_pixels: int = typer.Option(40_000_000, "--split-pixels", help="Split single pages above this many pixels into bands across workers (0: never)."),
+) -> None:
+    """Upscale every page 2x with the MCH-MC network, with a per-page category report."""
+    from . import upscale as up
+
+    raise typer.Exit(up.run(src, out, gpus=gpus, cpus=cpus, ray_address=ray_address, report=report, dry_run=dry_run,
+                            model=model, tile=tile, precision=precision, format=format, quality=quality,
+                            overwrite=overwrite, binarize=binarize, max_pixels=max_pixels,
+                            split_pixels=split_pixels))
+
+
+@app.command()
+def classify(
+    src: str = typer.Argument(..., help="An image, a folder (recursive) or a .txt list of paths."),
+    report: str = typer.Option(None, "--report", help="JSONL report path (default ./mchmc-classify-report.jsonl; CSV beside it)."),
+    gpus: int = typer.Option(0, "--gpus", help="GPU workers, one GPU each."),
+    cpus: int = typer.Option(None, "--cpus", help="CPU workers (default: the machine's cores minus --gpus)."),
+    ray_address: str = typer.Option(None, "--ray-address", help="Join this Ray cluster instead of starting a local one."),
+    tile: int = typer.Option(256, "--tile", help="Tile core size in LR pixels."),
+    model: str = typer.Option(None, "--model", "-m", help="Shipped model name or model file (default: srformc)."),
+    max_pixels: int = typer.Option(500_000_000, "--max-pixels", help="Refuse pages whose header claims more pixels."),
+    split_pixels: int = typer.Option(40_000_000, "--split-pixels", help="Split single pages above this many pixels into bands across workers (0: never)."),
+) -> None:
+    """Category report only (nature / manga / text): conv1, conv2 and the classifier head, nothing written."""
+    from . import upscale as up
+
+    raise typer.Exit(up.run(src, None, classify_only=True, gpus=gpus, cpus=cpus, ray_address=ray_address,
+                            report=report, model=model, tile=tile, max_pixels=max_pixels,
+                            split_pixels=split_pixels))
+
+
 def main() -> None:
     app()
 

@@ -33,20 +33,25 @@ from .tiffread import open_tiff, read_tiff_page, tiff_headers
 
 __all__ = [
     "DEFAULT_MAX_PIXELS", "READ_FORMATS", "WRITE_FORMATS", "Page", "PageMeta", "TiffInfo", "UpscaledPage",
-    "count_pages", "output_name", "read_page", "read_pages", "upscale_page", "write_page", "write_pages",
+    "count_pages", "output_name", "page_sizes", "read_page", "read_pages", "upscale_page", "write_page", "write_pages",
 ]
 
 
 def count_pages(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> int:
     """How many pages ``path`` holds, after checking every page's header (nothing decoded)."""
+    return len(page_sizes(path, max_pixels))
+
+
+def page_sizes(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> list[tuple[int, int]]:
+    """(width, height) of every page of ``path``, from the checked headers (nothing decoded)."""
     path = Path(path)
     fmt = sniff(check_file(path))
     if fmt == "TIFF":
         with open_tiff(path) as tif:
-            return len(tiff_headers(path, tif, max_pixels))
+            return [(p.imagewidth, p.imagelength) for p in tiff_headers(path, tif, max_pixels)]
     im, _ = open_checked(path, fmt, max_pixels)
-    im.close()
-    return 1
+    with im:
+        return [im.size]
 
 
 def read_page(path: str | os.PathLike, index: int = 0, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Page:

@@ -22,7 +22,7 @@ its strip, and the F2 positions the engine pools are the strip's own).
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -97,47 +97,101 @@ def upscale_page(page: Page, engine: Engine, *, binarize: bool = False, classify
     LR pixels processed at once (memory), not the result.
     """
     t0 = time.perf_counter()
+    band = upscale_band(page, engine, 0, page.pixels.shape[0], binarize=binarize, classify=classify,
+                        strip_pixels=strip_pixels)
+    return finish_page(page.meta, [band], engine, binarize=binarize, seconds=time.perf_counter() - t0)
+
+
+@dataclass
+class Band:
+    """Output rows ``[s*r0, s*r1)`` of a page, final integer pixels, and the GAP
+    statistics of the F2 positions of page rows ``[r0, r1)`` (None: not classified).
+
+    Bands of one page computed anywhere (different processes, machines) and
+    stitched by :func:`finish_page` equal the whole-page result exactly: each
+    band reads its rows plus the halo from the whole page and uses the whole
+    page's bicubic taps, and GAP sums over disjoint row ranges add up."""
+
+    r0: int
+    r1: int
+    pixels: np.ndarray
+    gap: GapStats | None
+
+
+def upscale_band(page: Page, engine: Engine, r0: int, r1: int, *, binarize: bool = False, classify: bool = True,
+                 strip_pixels: int = STRIP_PIXELS) -> Band:
+    """Page rows ``[r0, r1)`` -> their upscaled :class:`Band` (strip by strip)."""
     px, meta = page.pixels, page.meta
     h, w = px.shape[:2]
+    if not 0 <= r0 < r1 <= h:
+        raise ValueError(f"band rows [{r0}, {r1}) outside a page of {h} rows")
     s, halo = engine.config.scale, engine.config.halo
     classify = classify and engine.config.has_classifier
     mode, bits = output_layout(meta, binarize)
     dtype = np.bool_ if bits == 1 else np.uint16 if bits == 16 else np.uint8
     channels = {"1": 1, "L": 1, "LA": 2, "RGB": 3, "RGBA": 4}[mode]
-    out = np.empty((s * h, s * w) + ((channels,) if channels > 1 else ()), dtype)
+    out = np.empty((s * (r1 - r0), s * w) + ((channels,) if channels > 1 else ()), dtype)
     gray, alpha = meta.mode in ("1", "L", "LA"), meta.mode in ("LA", "RGBA")
-    rows = max(16, min(h, strip_pixels // max(w, 1)))
+    rows = max(16, min(r1 - r0, strip_pixels // max(w, 1)))
     resizer = _RowResizer(h, w, s)
     stats = GapStats(np.zeros(engine.config.channels[1], np.float64), 0)
-    ybuf = np.empty((s * min(rows * 2, h), s * w), np.float32)
-    for r0, r1 in split(h, rows):
-        b0, b1 = resizer.rows_needed(r0, r1)
-        a, b = max(0, min(r0 - halo, b0)), min(h, max(r1 + halo, b1))
+    ybuf = np.empty((s * min(rows * 2, r1 - r0), s * w), np.float32)
+    for q0, q1 in split(r1 - r0, rows):
+        q0, q1 = q0 + r0, q1 + r0
+        b0, b1 = resizer.rows_needed(q0, q1)
+        a, b = max(0, min(q0 - halo, b0)), min(h, max(q1 + halo, b1))
         lr = colour.to_unit(px[a:b])
         if lr.ndim == 2:
             lr = lr[..., None]
         ycc = colour.gray_to_y(lr[..., 0])[..., None] if gray else colour.rgb_to_ycbcr(lr[..., :3])
-        res = engine.run(np.ascontiguousarray(ycc[..., 0]), Region(r0 - a, r1 - a, 0, w), gap=classify,
-                         out=ybuf[: s * (r1 - r0)])
+        res = engine.run(np.ascontiguousarray(ycc[..., 0]), Region(q0 - a, q1 - a, 0, w), gap=classify,
+                         out=ybuf[: s * (q1 - q0)])
         if classify:
             stats = stats + res.gap
-        y_up, dst = res.sr, out[s * r0 : s * r1]
+        y_up, dst = res.sr, out[s * (q0 - r0) : s * (q1 - r0)]
         if gray:
             g = colour.y_to_gray(y_up)
             _quantise_into(dst[..., 0] if channels > 1 else dst, g)
         else:
-            cb, cr = resizer(ycc[..., 1], a, r0, r1), resizer(ycc[..., 2], a, r0, r1)
+            cb, cr = resizer(ycc[..., 1], a, q0, q1), resizer(ycc[..., 2], a, q0, q1)
             for c in range(3):
                 v = _MINV[c, 0] * y_up + _MINV[c, 1] * cb
                 v += _MINV[c, 2] * cr
                 v += _BASE[c]
                 _quantise_into(dst[..., c], v)
         if alpha:
-            _quantise_into(dst[..., -1], resizer(lr[..., -1], a, r0, r1))
+            _quantise_into(dst[..., -1], resizer(lr[..., -1], a, q0, q1))
+    return Band(r0, r1, out, stats if classify else None)
+
+
+def band_rows(height: int, parts: int) -> list[tuple[int, int]]:
+    """``parts`` near-equal row ranges covering a page (fewer when it has fewer rows)."""
+    return split(height, -(-height // max(1, min(parts, height))))
+
+
+def finish_page(meta: PageMeta, bands: list[Band], engine: Engine, *, binarize: bool = False,
+                seconds: float = 0.0) -> UpscaledPage:
+    """Stitch the bands covering every row of the page described by ``meta`` into
+    its :class:`UpscaledPage`; the category comes from the bands' summed GAP
+    statistics (exactly the whole-page pooling, not an average of band guesses)."""
+    bands = sorted(bands, key=lambda b: b.r0)
+    s = engine.config.scale
+    if [b.r0 for b in bands] != [0] + [b.r1 for b in bands[:-1]] or bands[-1].r1 != meta.height:
+        raise ValueError(f"bands {[(b.r0, b.r1) for b in bands]} do not tile the page's {meta.height} rows")
+    mode, bits = output_layout(meta, binarize)
+    if len(bands) == 1:
+        out = bands[0].pixels
+    else:
+        out = np.empty((s * meta.height,) + bands[0].pixels.shape[1:], bands[0].pixels.dtype)
+        for b in bands:
+            out[s * b.r0 : s * b.r1] = b.pixels
     probs = None
-    if classify:
+    if all(b.gap is not None for b in bands) and engine.config.has_classifier:
+        stats = bands[0].gap
+        for b in bands[1:]:
+            stats = stats + b.gap
         probs = dict(zip(engine.config.categories, map(float, engine.probabilities(stats))))
-    return UpscaledPage(out, output_meta(meta, s, mode, bits, binarize), meta, probs, time.perf_counter() - t0)
+    return UpscaledPage(out, output_meta(meta, s, mode, bits, binarize), meta, probs, seconds)
 
 
 def output_meta(meta: PageMeta, s: int, mode: str, bits: int, binarize: bool = False) -> PageMeta:

@@ -1,0 +1,137 @@
+"""``mchmc upscale`` and ``mchmc classify``: options -> the Prefect flow -> progress bar,
+summary table and exit code (0 every page ok or skipped, 1 some page failed, 2 usage)."""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+USAGE = 2
+# Quiet, robust Prefect defaults for a command-line tool (a user's own settings win).
+PREFECT_DEFAULTS = {"PREFECT_LOGGING_LEVEL": "WARNING", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+                    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180"}
+
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def local_gpus() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def run(src: str, out: str | None, *, classify_only: bool = False, gpus: int = 0, cpus: int | None = None,
+        ray_address: str | None = None, report: str | None = None, dry_run: bool = False, **opts) -> int:
+    from mchmc.batch import BatchOptions
+
+    if not Path(src).exists():
+        err_console.print(f"error: {src}: no such file or folder")
+        return USAGE
+    if not classify_only and not out:
+        err_console.print("error: --out DST is required")
+        return USAGE
+    try:
+        options = BatchOptions(classify_only=classify_only, **opts)
+    except ValueError as err:
+        err_console.print(f"error: {err}")
+        return USAGE
+    dst = out or str(Path(report).parent if report else Path.cwd())
+    if dry_run:
+        return dry_run_table(src, dst, options)
+    if gpus < 0 or (cpus is not None and cpus < 0):
+        err_console.print("error: --gpus and --cpus must be >= 0")
+        return USAGE
+    if not ray_address:
+        have = local_gpus() if gpus else 0
+        if gpus > have:  # Ray would otherwise wait forever for a GPU actor
+            err_console.print(f"error: --gpus {gpus} requested but this machine has {have} usable GPU(s); "
+                              "use fewer, or --ray-address to join a cluster that has them")
+            return USAGE
+    if cpus is None:
+        cpus = max(0 if gpus else 1, (os.cpu_count() or 1) - gpus)
+    if cpus + gpus == 0:
+        err_console.print("error: no workers: give --cpus >= 1 or --gpus >= 1")
+        return USAGE
+    for key, value in PREFECT_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    return run_flow(src, dst, options, cpus=cpus, gpus=gpus, ray_address=ray_address, report=report)
+
+
+def run_flow(src: str, dst: str, options, **kwargs) -> int:
+    from mchmc.errors import MchmcError
+    from mchmc.flows.common import set_progress
+    from mchmc.flows.upscale import upscale_flow
+
+    console = Console(highlight=False, soft_wrap=True)
+    t0 = time.perf_counter()
+    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("{task.fields[mps]:.2f} MP/s"), TextColumn("{task.fields[failed]} failed"),
+                   TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False)
+    state: dict = {}
+
+    def hook(event: dict) -> None:
+        p = event["progress"]
+        if event.get("started"):
+            state["t_work"] = time.perf_counter()
+            state["task"] = bar.add_task("pages", total=p.total, mps=0.0, failed=0)
+            console.print(f"start-up {state['t_work'] - t0:.1f} s; workers: {', '.join(event['workers'])}"
+                          + (f"; {event['ignored']} non-image file(s) ignored" if event["ignored"] else ""))
+            return
+        rec = event["record"]
+        if rec.status == "error":
+            bar.console.print(f"[red]error:[/red] {rec.error}", soft_wrap=True)
+        elapsed = max(time.perf_counter() - state["t_work"], 1e-6)
+        bar.update(state["task"], completed=p.done, mps=p.megapixels / elapsed, failed=p.by_status["error"])
+
+    set_progress(hook)
+    try:
+        with bar:
+            result = upscale_flow(src, dst, options, **kwargs)
+    except MchmcError as err:
+        err_console.print(f"error: {err}")
+        return USAGE
+    finally:
+        set_progress(None)
+    print_summary(console, result)
+    return result["exit_code"]
+
+
+def print_summary(console: Console, result: dict) -> None:
+    s = result["summary"]
+    table = Table("category", "pages", title="Pages per category")
+    for cat, n in s["by_category"].items():
+        table.add_row(cat, str(n))
+    table.add_row("skipped (already done)", str(s["by_status"]["skipped"]))
+    table.add_row("failed", str(s["by_status"]["error"]))
+    console.print(table)
+    for inp, reason in s["errors"][:50]:
+        console.print(f"  failed: {reason}")
+    if len(s["errors"]) > 50:
+        console.print(f"  ... and {len(s['errors']) - 50} more (see the report)")
+    for path in result["missing"]:
+        console.print(f"  listed but missing: {path}")
+    console.print(f"report: {result['report']} (+ {Path(result['csv']).name})")
+
+
+def dry_run_table(src: str, dst: str, options) -> int:
+    from mchmc.archive import scan
+
+    try:
+        plan = scan(src, dst, options.output_name)
+    except (OSError, ValueError) as err:
+        err_console.print(f"error: {err}")
+        return USAGE
+    # plain tab-separated lines (action, input, output): whole paths, easy to grep or feed back as a list
+    counts: dict[str, int] = {}
+    for job in plan.jobs:
+        action = "classify" if options.classify_only else ("skip" if job.done and not options.overwrite else "upscale")
+        counts[action] = counts.get(action, 0) + 1
+        print(f"{action}\t{job.src}" + ("" if options.classify_only else f"\t{job.dst}"))
+    done = ", ".join(f"{n} to {a}" for a, n in counts.items()) or "nothing to do"
+    err_console.print(f"dry run: {len(plan.jobs)} page file(s): {done}"
+                      + (f"; {len(plan.ignored)} non-image file(s) ignored" if plan.ignored else ""))
+    return 0
