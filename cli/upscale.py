@@ -61,6 +61,38 @@ def run(src: str, out: str | None, *, classify_only: bool = False, gpus: int = 0
     return run_flow(src, dst, options, cpus=cpus, gpus=gpus, ray_address=ray_address, report=report)
 
 
+def start_services(ray_address: str | None, cpus: int, gpus: int, options):
+    """Start everything the run needs, overlapped: Ray (this thread), then the
+    worker actors (asynchronously: their processes import torch and load the
+    model), while Prefect's ephemeral API comes up in a helper thread (~7 s,
+    the longest part). Ray must be started from the main thread: a driver
+    connected from a helper thread inside a running flow never reaches its GCS
+    (measured here). With PREFECT_API_URL set there is no API to start.
+    Returns the (not yet ready) pool; the flow waits for it."""
+    import threading
+
+    from mchmc.batch import PageWorker
+    from mchmc.pool import Pool, PoolSpec, connect
+
+    def prefect_api() -> None:
+        try:
+            from prefect.server.api.server import SubprocessASGIServer
+
+            SubprocessASGIServer().start()
+        except BaseException:  # the flow starts it itself and reports a real failure
+            pass
+
+    helper = None
+    if not os.environ.get("PREFECT_API_URL"):
+        helper = threading.Thread(target=prefect_api, name="prefect-api", daemon=True)
+        helper.start()
+    connect(ray_address, None if ray_address else cpus + gpus, None if ray_address else gpus or None)
+    pool = Pool(PageWorker, (options,), PoolSpec(cpus=cpus, gpus=gpus), wait=False)
+    if helper is not None:
+        helper.join()
+    return pool
+
+
 def run_flow(src: str, dst: str, options, **kwargs) -> int:
     from mchmc.errors import MchmcError
     from mchmc.flows.common import set_progress
@@ -68,6 +100,15 @@ def run_flow(src: str, dst: str, options, **kwargs) -> int:
 
     console = Console(highlight=False, soft_wrap=True)
     t0 = time.perf_counter()
+    try:
+        pool = start_services(kwargs.get("ray_address"), kwargs["cpus"], kwargs["gpus"], options)
+    except MchmcError as err:
+        err_console.print(f"error: {err}")
+        return USAGE
+    except Exception as err:
+        err_console.print(f"error: cannot start Ray: {str(err).strip().splitlines()[-1] if str(err).strip() else err}")
+        return USAGE
+    t_services = time.perf_counter() - t0
     bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("{task.fields[mps]:.2f} MP/s"), TextColumn("{task.fields[failed]} failed"),
                    TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False)
@@ -78,25 +119,34 @@ def run_flow(src: str, dst: str, options, **kwargs) -> int:
         if event.get("started"):
             state["t_work"] = time.perf_counter()
             state["task"] = bar.add_task("pages", total=p.total, mps=0.0, failed=0)
-            console.print(f"start-up {state['t_work'] - t0:.1f} s; workers: {', '.join(event['workers'])}"
+            console.print(f"start-up {state['t_work'] - t0:.1f} s (Ray, Prefect API, workers started {t_services:.1f} s, "
+                          f"workers ready and pages planned {state['t_work'] - t0 - t_services:.1f} s); workers: {', '.join(event['workers'])}"
                           + (f"; {event['ignored']} non-image file(s) ignored" if event["ignored"] else ""))
             return
         rec = event["record"]
         if rec.status == "error":
             bar.console.print(f"[red]error:[/red] {rec.error}", soft_wrap=True)
-        elapsed = max(time.perf_counter() - state["t_work"], 1e-6)
+        state["t_last"] = time.perf_counter()
+        elapsed = max(state["t_last"] - state["t_work"], 1e-6)
+        state["mp"] = p.megapixels
         bar.update(state["task"], completed=p.done, mps=p.megapixels / elapsed, failed=p.by_status["error"])
 
     set_progress(hook)
     try:
         with bar:
-            result = upscale_flow(src, dst, options, **kwargs)
+            result = upscale_flow(src, dst, options, pool=pool, **kwargs)
     except MchmcError as err:
         err_console.print(f"error: {err}")
         return USAGE
     finally:
         set_progress(None)
+        pool.shutdown()
     print_summary(console, result)
+    if "t_work" in state:
+        work = max(state.get("t_last", state["t_work"]) - state["t_work"], 1e-6)
+        mp = state.get("mp", 0.0)
+        console.print(f"done: {mp:.2f} MP (input) in {work:.1f} s of work = {mp / work:.2f} MP/s; "
+                      f"start-up {state['t_work'] - t0:.1f} s; total {time.perf_counter() - t0:.1f} s")
     return result["exit_code"]
 
 

@@ -57,8 +57,12 @@ def summary_artifacts(summary, report_path: str, kind: str) -> None:
 
 @flow(name="mchmc-upscale", log_prints=False, validate_parameters=False)
 def upscale_flow(src: str, dst: str, options, cpus: int = 1, gpus: int = 0, ray_address: str | None = None,
-                 report: str | None = None, shard_size: int = 500, per_actor: int = 2) -> dict:
-    """Upscale (or, with ``options.classify_only``, classify) every page under ``src``."""
+                 report: str | None = None, shard_size: int = 500, per_actor: int = 2, pool=None) -> dict:
+    """Upscale (or, with ``options.classify_only``, classify) every page under ``src``.
+
+    ``pool``: a :class:`mchmc.pool.Pool` of ``PageWorker`` actors the caller
+    already started (the CLI starts it while Prefect's API comes up, and shuts
+    it down); without one the flow connects to Ray and runs its own."""
     from mchmc.batch import PageWorker, Progress
     from mchmc.pool import Pool, PoolSpec, connect
     from mchmc.report import ReportWriter, read_jsonl, summarise
@@ -70,8 +74,16 @@ def upscale_flow(src: str, dst: str, options, cpus: int = 1, gpus: int = 0, ray_
     report_path = Path(report or Path(dst) / f"mchmc-{kind}-report.jsonl")
     previous = {r.input: r for r in read_jsonl(report_path) if r.status in ("ok", "skipped") and r.category} \
         if report_path.exists() else {}
-    connect(ray_address, None if ray_address else cpus + gpus, None if ray_address else gpus or None)
-    pool = Pool(PageWorker, (options,), PoolSpec(cpus=cpus, gpus=gpus, per_actor=per_actor))
+    own_pool = pool is None
+    if own_pool:
+        connect(ray_address, None if ray_address else cpus + gpus, None if ray_address else gpus or None)
+        pool = Pool(PageWorker, (options,), PoolSpec(cpus=cpus, gpus=gpus, per_actor=per_actor))
+    try:
+        pool.wait_ready()
+    except BaseException:
+        if own_pool:
+            pool.shutdown()
+        raise
     progress = Progress(total=len(jobs))
     hook = get_progress()
     if hook:
@@ -82,7 +94,8 @@ def upscale_flow(src: str, dst: str, options, cpus: int = 1, gpus: int = 0, ray_
                 pages_shard(i // shard_size, jobs[i : i + shard_size], pool, writer, options, previous, progress)
             csv_path = writer.close()
     finally:
-        pool.shutdown()
+        if own_pool:
+            pool.shutdown()
     summary = summarise(read_jsonl(report_path))
     summary_artifacts(summary, str(report_path), kind)
     log.info("%s: %s; report %s", kind, summary.by_status, report_path)

@@ -124,6 +124,11 @@ class PageWorker:
         model = load_model(options.model).model
         self.engine = Engine(model, tile=options.tile, device=device, precision=options.precision)
         self.categories = model.config.categories
+        # warm up here, not on the first page: the page I/O modules, and the
+        # backend's kernels (oneDNN / cuDNN pick them on the first call)
+        from . import pageio, pagewrite  # noqa: F401
+
+        self.engine.run(np.zeros((24, 24), np.float32), gap=model.config.has_classifier)
 
     def ready(self) -> str:
         return self.name

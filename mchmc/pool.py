@@ -15,6 +15,7 @@ user points ``--ray-address`` at a cluster they run themselves.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from .errors import MchmcError
 
 # Read by Ray at import time: on Linux it makes a local Ray bind every service to 127.0.0.1.
 LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
+CLUSTER_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
 class PoolError(MchmcError):
@@ -42,15 +44,31 @@ class PoolSpec:
 
 def connect(address: str | None = None, num_cpus: int | None = None, num_gpus: int | None = None,
             temp_dir: str | None = None) -> dict[str, float]:
-    """Join the cluster at ``address`` or start a local, loopback-only Ray; returns its resources."""
+    """Join the cluster at ``address`` or start a local, loopback-only Ray; returns its resources.
+
+    The driver's node address follows the cluster's: loopback for a local Ray or
+    a head on 127.0.0.1 (Ray would otherwise swap 127.0.0.1 for the machine's
+    routable IP and miss that head), this machine's routable IP for a cluster
+    elsewhere (its workers must reach the driver back). Joining a cluster that
+    is not on loopback prints a one-line warning about Ray's missing
+    authentication (mchmc.exposure)."""
+    from .exposure import is_loopback, ray_exposure_warning
+
+    loopback = not address or is_loopback(address)
     for key, value in LOOPBACK_ENV.items():
-        os.environ.setdefault(key, value)
+        if key != CLUSTER_ENV or loopback:
+            os.environ.setdefault(key, value)
     import ray
     from ray._private import ray_constants
 
     if not ray.is_initialized():
-        if not address:  # also when ray was imported before the variable was set
-            ray_constants.ENABLE_RAY_CLUSTER = os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] != "0"
+        if address and address != "auto":
+            ray_constants.ENABLE_RAY_CLUSTER = not loopback  # also when ray was imported before
+        elif not address:
+            ray_constants.ENABLE_RAY_CLUSTER = os.environ[CLUSTER_ENV] != "0"
+        warning = ray_exposure_warning(address)
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr, flush=True)
         kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": "warning"}
         if address:
             ray.init(address=address, **kwargs)
@@ -75,33 +93,48 @@ def check_resources(spec: PoolSpec, resources: dict[str, float]) -> None:
 class Pool:
     """``spec.cpus`` CPU actors and ``spec.gpus`` GPU actors of ``worker_cls(*args, device=...)``."""
 
-    def __init__(self, worker_cls: type, args: tuple, spec: PoolSpec):
+    def __init__(self, worker_cls: type, args: tuple, spec: PoolSpec, wait: bool = True):
+        """Create the actors; with ``wait`` (default) also wait until every one is
+        ready. ``wait=False`` returns at once so the caller can overlap the actors'
+        start-up (process, imports, model load) with other work, then call
+        :meth:`wait_ready` before :meth:`map`."""
         import ray
 
         check_resources(spec, ray.cluster_resources())
-        self.spec = spec
+        self.spec, self.names = spec, []
         opts = {"max_restarts": spec.max_restarts, "max_task_retries": spec.max_restarts}
         remote_cls = ray.remote(worker_cls)
         self.actors = [remote_cls.options(num_cpus=1, **opts).remote(*args, device="cpu", name=f"cpu{i}")
                        for i in range(spec.cpus)]
         self.actors += [remote_cls.options(num_cpus=1, num_gpus=1, **opts).remote(*args, device="cuda", name=f"gpu{i}")
                         for i in range(spec.gpus)]
-        ready, pending = ray.wait([a.ready.remote() for a in self.actors], num_returns=len(self.actors),
-                                  timeout=spec.start_timeout)
+        self._ready_refs = [a.ready.remote() for a in self.actors]
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self) -> list[str]:
+        """Block (at most ``spec.start_timeout``) until every actor has loaded its model."""
+        import ray
+
+        if self.names:
+            return self.names
+        ready, pending = ray.wait(self._ready_refs, num_returns=len(self._ready_refs), timeout=self.spec.start_timeout)
         if pending:
             self.shutdown()
-            raise PoolError(f"{len(pending)} of {len(self.actors)} worker(s) did not start within "
-                            f"{spec.start_timeout:.0f} s (not enough free CPUs/GPUs on the cluster?)")
+            raise PoolError(f"{len(pending)} of {len(self._ready_refs)} worker(s) did not start within "
+                            f"{self.spec.start_timeout:.0f} s (not enough free CPUs/GPUs on the cluster?)")
         try:
-            self.names = ray.get(ready)
+            self.names = ray.get(self._ready_refs)
         except ray.exceptions.RayError as err:
             self.shutdown()
             raise PoolError(f"a worker failed to start: {_first_line(err)}") from None
+        return self.names
 
     def map(self, method: str, items: Iterable[Any], args_of: Callable[[Any], tuple] = lambda x: (x,)) -> Iterator[tuple[Any, Any]]:
         """Yield ``(item, result)`` as calls finish, at most ``per_actor`` queued per actor."""
         import ray
 
+        self.wait_ready()
         items = iter(items)
         inflight: dict[Any, tuple[Any, int]] = {}  # ref -> (item, actor index)
         load = [0] * len(self.actors)
