@@ -106,6 +106,50 @@ def classify(
                             split_pixels=split_pixels))
 
 
+@app.command()
+def experiment(
+    config: str = typer.Option("cpu", "--config", "-c", help="Config name in configs/ (paper, cpu, smoke) or a .toml path."),
+    folds: str = typer.Option(None, "--folds", help="Test folds to run, e.g. 1,2 or 1-3 (default: all)."),
+    methods: str = typer.Option(None, "--methods", help="Comma-separated methods (default: SRforNature,SRforManga,SRforText,SRforAll,SRforMC)."),
+    runs: str = typer.Option("runs", "--runs", help="Root of the run directories; cells trained there before are reused."),
+    data_root: str = typer.Option(None, "--data-root", help="Folder holding the category image folders (overrides data.root)."),
+    cache: str = typer.Option(None, "--cache", help="Patch store folder (overrides data.cache_dir)."),
+    prefect: bool = typer.Option(True, "--prefect/--no-prefect", help="Run as a Prefect flow (local ephemeral API by default)."),
+    report: bool = typer.Option(True, "--report/--no-report", help="Write the report (<runs>/report-<config>/) at the end."),
+    plan: bool = typer.Option(False, "--plan", help="Only print the cells, their state and the steps left."),
+) -> None:
+    """The paper's K-fold experiment: train and score every (method, fold) cell not done yet, then report."""
+    from . import experiment as exp
+
+    raise typer.Exit(exp.experiment(config, folds, methods, runs, data_root, cache, prefect, report, plan))
+
+
+@app.command()
+def report(
+    runs: str = typer.Argument("runs", help="Runs folder holding the evaluated cells (<method>-fold<k>-<config>/)."),
+    config: str = typer.Option(None, "--config", "-c", help="Config whose cells to report (needed when RUNS holds several)."),
+    out: str = typer.Option(None, "--out", "-o", help="Output folder for report.md and the figures (default RUNS/report-<config>/)."),
+    prefect: bool = typer.Option(True, "--prefect/--no-prefect", help="Also publish the tables as Prefect artifacts."),
+) -> None:
+    """Write the experiment report: Tables 7-10 in the paper's layout beside its numbers, Figs. 11-13."""
+    from . import experiment as exp
+
+    raise typer.Exit(exp.report(runs, config, out, prefect))
+
+
+@app.command()
+def explain(
+    image: str = typer.Argument(..., help="A page (PNG, JPEG, TIFF, WebP, BMP); a multi-page TIFF's first page."),
+    out: str = typer.Option(None, "--out", "-o", help="PNG to write (default ./<image stem>-gradcam.png)."),
+    model: str = typer.Option(None, "--model", "-m", help="Shipped model name or MCH-MC model file (default: srformc)."),
+    tile: int = typer.Option(256, "--tile", help="Tile core size in LR pixels for the pooled statistics."),
+) -> None:
+    """Grad-CAM of each category on F2 overlaid on the page, with the probabilities in the caption."""
+    from . import experiment as exp
+
+    raise typer.Exit(exp.explain(image, out, model, tile))
+
+
 def main() -> None:
     app()
 

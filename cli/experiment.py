@@ -1,0 +1,222 @@
+"""``mchmc experiment``, ``mchmc report`` and ``mchmc explain``: parse, call one library or
+flow function, show progress and the result. Exit codes: 0 done, 1 a run or file failed,
+2 usage errors (bad folds, methods, config)."""
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+err = Console(stderr=True, soft_wrap=True, highlight=False)
+
+
+def parse_folds(text: str | None) -> list[int] | None:
+    """'1,2' or '1-3' -> [1, 2] / [1, 2, 3]; None or '' -> every fold."""
+    if not text:
+        return None
+    out = []
+    for part in text.split(","):
+        part = part.strip()
+        a, _, b = part.partition("-")
+        if not a.isdigit() or (b and not b.isdigit()):
+            raise ValueError(f"--folds: {text!r} is not a list of fold numbers like 1,2 or 1-3")
+        out += list(range(int(a), int(b) + 1)) if b else [int(a)]
+    return out
+
+
+def _command(name: str, *args: tuple[str | None, str | None]) -> str:
+    """The command line that reproduces this run (recorded in the report), from the parsed options."""
+    parts = ["mchmc", name]
+    for flag, value in args:
+        if value:
+            parts += ([flag] if flag else []) + [shlex.quote(str(value))]
+    return " ".join(parts)
+
+
+def parse_methods(text: str | None) -> list[str] | None:
+    return [m.strip() for m in text.split(",") if m.strip()] if text else None
+
+
+class _Display:
+    """Two bars: cells of the grid, and the current cell's training steps or evaluated images."""
+
+    def __init__(self, total: int):
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=err,
+                                 refresh_per_second=4)
+        self.cells = self.progress.add_task("cells", total=total, info="")
+        self.inner = self.progress.add_task("", total=1, info="", visible=False)
+        self.label = ""
+
+    def __call__(self, ev: dict) -> None:
+        kind = ev.get("event")
+        if kind == "cell":
+            self.label = ev["label"]
+            done = ev["index"] + (1 if ev["state"] in ("cached", "done") else 0)
+            self.progress.update(self.cells, completed=done, info=f"{self.label}: {ev['state']}")
+            self.progress.update(self.inner, visible=False)
+        elif kind == "eval":
+            self.progress.update(self.inner, visible=True, description=f"  {self.label} scoring", completed=ev["done"],
+                                 total=ev["total"], info=ev["image"])
+        elif kind in ("step", "log"):
+            info = f"loss {float(ev['loss']):.4g} | {float(ev['steps_per_s']):.1f} steps/s"
+            if kind == "log" and ev.get("psnr_mean") not in (None, ""):
+                info += f" | val {float(ev['psnr_mean']):.2f} dB"
+            self.progress.update(self.inner, visible=True, description=f"  {self.label} {ev['phase']}",
+                                 completed=int(ev["step"]), total=int(ev["steps"]), info=info)
+
+
+def _plan_table(cfg, cells, runs) -> tuple[Table, int]:
+    from mchmc.experiment import cell_status
+
+    table = Table("cell", "state", "steps left", title=f"Experiment {cfg.name}: {len(cells)} cells under {runs}/")
+    left = 0
+    for c in cells:
+        st = cell_status(cfg, c, runs)
+        left += st.steps_left
+        table.add_row(f"{c.method} fold {c.fold}", st.state, f"{st.steps_left:,}" if c.trains else "-")
+    return table, left
+
+
+def _print_tables(con: Console, tables: dict, names=("table7", "gain", "table9", "table10")) -> None:
+    for name in names:
+        rows = tables.get(name) or []
+        if not rows:
+            continue
+        t = Table(*rows[0].keys(), title=name)
+        for r in rows:
+            t.add_row(*[str(v).replace("**", "") for v in r.values()])
+        con.print(t)
+
+
+def experiment(config: str, folds: str | None, methods: str | None, runs: str, data_root: str | None,
+               cache: str | None, use_prefect: bool, report: bool, plan_only: bool) -> int:
+    from mchmc.config import load_config
+    from mchmc.errors import MchmcError
+    from mchmc.experiment import plan_cells, run_cells
+    from mchmc.flows.common import set_progress
+
+    from .train import _overrides
+
+    con = Console(highlight=False)
+    ov = _overrides(data_root, cache)
+    try:
+        cfg = load_config(config, ov)
+        cells = plan_cells(cfg, parse_folds(folds), parse_methods(methods))
+        table, left = _plan_table(cfg, cells, runs)
+    except (MchmcError, ValueError) as e:
+        err.print(f"error: {e}")
+        return 2
+    con.print(table)
+    con.print(f"{left:,} training steps to run (batch {cfg.train.batch}).")
+    if plan_only:
+        return 0
+    command = _command("experiment", ("--config", config), ("--folds", folds), ("--methods", methods),
+                       ("--runs", runs), ("--data-root", data_root), ("--cache", cache))
+    display = _Display(len(cells))
+    set_progress(display)
+    try:
+        with display.progress:
+            if use_prefect:
+                from mchmc.flows.experiment import experiment_flow
+
+                result = experiment_flow(config, parse_folds(folds), parse_methods(methods), runs, ov, report, command)
+                rep = result.get("report")
+            else:
+                run_cells(cfg, cells, runs, display)
+                rep = None
+                if report:
+                    from mchmc.experiment_report import write_report
+
+                    r = write_report(runs, cfg.name, None, command)
+                    rep = {"path": str(r.path), "tables": r.tables}
+    except MchmcError as e:
+        err.print(f"error: {e}")
+        return 1
+    finally:
+        set_progress(None)
+    if rep:
+        _print_tables(con, rep["tables"])
+        con.print(f"report: {rep['path']}")
+    return 0
+
+
+def report(runs: str, config: str | None, out: str | None, use_prefect: bool) -> int:
+    from mchmc.errors import MchmcError
+
+    con = Console(highlight=False)
+    try:
+        from mchmc.experiment import resolve_config_name
+
+        name = resolve_config_name(runs, config)  # usage errors before any service starts
+    except MchmcError as e:
+        err.print(f"error: {e}")
+        return 2
+    command = _command("report", (None, runs), ("--config", name), ("--out", out))
+    try:
+        if use_prefect:
+            from mchmc.flows.experiment import report_flow
+
+            rep = report_flow(runs, name, out, command)
+        else:
+            from mchmc.experiment_report import write_report
+
+            r = write_report(runs, name, out, command)
+            rep = {"path": str(r.path), "tables": r.tables, "missing": list(r.missing), "notes": list(r.notes),
+                   "cells": r.cells}
+    except MchmcError as e:
+        err.print(f"error: {e}")
+        return 1
+    _print_tables(con, rep["tables"])
+    for note in rep.get("notes", []):
+        err.print(f"note: {note}")
+    con.print(f"{rep['cells']} cells; report: {rep['path']}")
+    return 0
+
+
+def _page_planes(path: str):
+    """(Y plane normalised, 8-bit RGB or gray for display) of the first page of ``path``."""
+    import numpy as np
+
+    from mchmc import colour
+    from mchmc.pageio import read_page
+
+    page = read_page(path)
+    px = colour.to_unit(page.pixels)
+    if px.ndim == 2:
+        px = px[..., None]
+    if page.meta.gray:
+        y, shown = colour.gray_to_y(px[..., 0]), px[..., 0]
+    else:
+        y, shown = colour.rgb_to_y(px[..., :3]), px[..., :3]
+    return np.ascontiguousarray(y), np.rint(np.clip(shown, 0, 1) * 255).astype(np.uint8)
+
+
+def explain(image: str, out: str | None, model: str | None, tile: int) -> int:
+    from mchmc.errors import MchmcError
+    from mchmc.figures import explain_figure
+    from mchmc.gradcam import grad_cam
+    from mchmc.modelfile import load_model
+
+    con = Console(highlight=False)
+    dst = Path(out) if out else Path(f"{Path(image).stem}-gradcam.png")
+    try:
+        mf = load_model(model, expect_arch="mch-mc")
+        y, shown = _page_planes(image)
+        cam = grad_cam(mf.model, y, tile=tile)
+        explain_figure(shown, cam, dst, title=Path(image).name)
+    except MchmcError as e:
+        err.print(f"error: {e}")
+        return 1
+    except OSError as e:
+        err.print(f"error: {dst}: cannot write: {e.strerror or e}")
+        return 1
+    table = Table("category", "probability", title=f"{image} ({mf.path.name})")
+    for c, p in zip(cam.categories, cam.probs):
+        table.add_row(c + (" (top-1)" if c == cam.predicted else ""), f"{p:.1%}")
+    con.print(table)
+    con.print(f"heat map: {dst}")
+    return 0

@@ -1,0 +1,136 @@
+"""The paper's tables as rows of strings: the same rows become Markdown (``mchmc report``) and
+Prefect table artifacts (the experiment flow). Ours are mean ± std over folds; the paper's
+numbers sit in the row below ours, marked "(paper)". Bold marks the best of our methods in a
+column (the bicubic row excluded), as the paper marks its best."""
+from __future__ import annotations
+
+from . import paper
+from .evaluate import BICUBIC, ImageScore
+from .results import (AVERAGE, MCH_BASELINE, MCH_MC_METHOD, Stat, categories_of, confusion, folds_of, gain,
+                      table7, table7_cells, table8, table9, table10)
+
+Rows = list[dict[str, str]]
+
+
+def markdown(rows: Rows) -> str:
+    if not rows:
+        return "_(no data yet)_"
+    keys = list(rows[0])
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    lines += ["| " + " | ".join(str(r.get(k, "")) for k in keys) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _pair(p: Stat, s: Stat, signed: bool = False) -> str:
+    return f"{p.text(2, signed)} / {s.text(4, signed)}" if p.n else "-"
+
+
+def _paper_pair(v: tuple[float, float] | None, signed: bool = False) -> str:
+    if v is None:
+        return ""
+    sign = "+" if signed else ""
+    return f"{v[0]:{sign}.2f} / {v[1]:{sign}.4f}"
+
+
+def table7_rows(scores: list[ImageScore], psnr: str = "psnr", ssim: str = "ssim", with_paper: bool = True) -> Rows:
+    """Table 7: method x (categories, average), 'PSNR / SSIM', ours then the paper's."""
+    t = table7(scores, psnr, ssim)
+    cols = categories_of(scores) + [AVERAGE]
+    best = {c: max((m for m in t if m != BICUBIC and t[m][c][0].n), key=lambda m: t[m][c][0].mean, default=None)
+            for c in cols}
+    rows = []
+    for m, by in t.items():
+        row = {"method": m}
+        for c in cols:
+            cell = _pair(*by[c])
+            row[c] = f"**{cell}**" if best[c] == m and cell != "-" else cell
+        rows.append(row)
+        if with_paper and m in paper.TABLE7:
+            rows.append({"method": f"{m} (paper)", **{c: _paper_pair(paper.TABLE7[m].get(c)) for c in cols}})
+    return rows
+
+
+def cells_rows(scores: list[ImageScore], psnr: str = "psnr", ssim: str = "ssim") -> Rows:
+    """The grid: method x fold, each cell the average 'PSNR / SSIM' of that fold's test images."""
+    grid = table7_cells(scores, psnr, ssim)
+    folds = folds_of(scores)
+    rows = []
+    for m, by in grid.items():
+        row = {"method": m}
+        for f in folds:
+            row[f"fold {f}"] = f"{by[f][0]:.2f} / {by[f][1]:.4f}" if f in by else "(missing)"
+        row["mean ± std"] = _pair(Stat.of(v[0] for v in by.values()), Stat.of(v[1] for v in by.values()))
+        rows.append(row)
+    return rows
+
+
+def gain_rows(scores: list[ImageScore]) -> Rows:
+    """SRforMC - SRforAll per category and on average (paper border and crop 2), paper beside."""
+    cols = categories_of(scores) + [AVERAGE]
+    rows = []
+    for label, (p, s) in (("paper border (10 px)", ("psnr", "ssim")), ("crop 2", ("psnr2", "ssim2"))):
+        g = gain(scores, MCH_MC_METHOD, MCH_BASELINE, p, s)
+        if any(v[0].n for v in g.values()):
+            rows.append({"SRforMC − SRforAll": f"ours, {label}", **{c: _pair(*g[c], signed=True) if c in g else "-"
+                                                                    for c in cols}})
+    rows.append({"SRforMC − SRforAll": "paper (Table 7)",
+                 **{c: _paper_pair(paper.table7_gain(c), True) if c in paper.TABLE7["SRforMC"] else ""
+                    for c in cols}})
+    return rows
+
+
+def table8_rows(scores: list[ImageScore]) -> Rows:
+    t = table8(scores)
+    rows = []
+    for g, by in t.items():
+        cats = [c for c in by if c not in (AVERAGE, "ms_per_lr_mp")]
+        row = {"architecture": g, **{f"{c} [s]": by[c].text(3) for c in cats},
+               "all images [s]": by[AVERAGE].text(3), "ms per LR megapixel": by["ms_per_lr_mp"].text(0),
+               "paper [s]": f"{paper.TABLE8_SECONDS[g]:.4f}" if g in paper.TABLE8_SECONDS else ""}
+        rows.append(row)
+    return rows
+
+
+def table9_rows(scores: list[ImageScore]) -> Rows:
+    t = table9(scores)
+    if not t or all(v.n == 0 for v in t.values()):
+        return []
+    cols = list(t)
+    return [{"SRforMC top-1 [%]": "ours", **{c: t[c].text(1) for c in cols}},
+            {"SRforMC top-1 [%]": "paper", **{c: f"{paper.TABLE9_TOP1[c]:.1f}" if c in paper.TABLE9_TOP1 else ""
+                                              for c in cols}}]
+
+
+def confusion_rows(scores: list[ImageScore]) -> Rows:
+    cm = confusion(scores)
+    return [{"true \\ predicted": t, **{p: str(n) for p, n in by.items()}} for t, by in cm.items()]
+
+
+def table10_rows(scores: list[ImageScore]) -> Rows:
+    rows = []
+    for label, (p, s) in (("ours, paper border", ("psnr", "ssim")), ("ours, crop 2", ("psnr2", "ssim2"))):
+        t = table10(scores, MCH_MC_METHOD, MCH_BASELINE, p, s)
+        if t["true"].images + t["false"].images == 0:
+            continue
+        row = {"SRforMC − SRforAll": label}
+        for k, name in (("true", "True (correctly classified)"), ("false", "False (misclassified)")):
+            v = t[k]
+            row[name] = ("-" if not v.images else
+                         f"{v.psnr:+.2f} / {v.ssim:+.4f} ({v.images} images; folds {_pair(v.psnr_folds, v.ssim_folds, True)})")
+        rows.append(row)
+    if rows:
+        rows.append({"SRforMC − SRforAll": "paper", "True (correctly classified)": _paper_pair(paper.TABLE10["true"], True),
+                     "False (misclassified)": _paper_pair(paper.TABLE10["false"], True)})
+    return rows
+
+
+def test_set_rows(scores: list[ImageScore]) -> Rows:
+    """How many test images each fold had per category (from the bicubic row, or any method)."""
+    ref = [s for s in scores if s.method == BICUBIC] or scores
+    method = ref[0].method if ref else ""
+    cats = categories_of(ref)
+    rows = []
+    for f in folds_of(ref):
+        rows.append({"fold": str(f), **{c: str(sum(1 for s in ref if s.fold == f and s.category == c and s.method == method))
+                                        for c in cats}})
+    return rows

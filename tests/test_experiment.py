@@ -1,0 +1,160 @@
+"""The experiment end to end: a tiny config (synthetic images, tens of steps) over 2 folds x 2
+methods through the real Prefect flow (ephemeral API) produces the report; a re-run does only
+what is missing; a cell trained earlier by hand is reused; the CLI commands around it."""
+from __future__ import annotations
+
+import json
+import stat
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from mchmc.cli.app import app
+from mchmc.config import dump_config, load_config
+from mchmc.experiment import Cell, ExperimentError, cell_status, plan_cells
+
+sys.path.insert(0, str(Path(__file__).parent))
+from evidence import evidence_model, half_page  # noqa: E402
+from test_data import synth_dataset  # noqa: E402
+
+CATS = ("nature", "manga", "text")
+
+
+def tiny_config(tmp_path: Path) -> Path:
+    """The smoke config on synthetic images, written as a TOML file (usable by the flow and the CLI)."""
+    root = synth_dataset(tmp_path / "imgs")
+    ov = {"name": "tiny", "data.root": str(root), "data.cache_dir": str(tmp_path / "cache"), "data.limit": 0,
+          "data.folders": {c: c for c in CATS}, "data.stride": {"nature": 10, "manga": 20, "text": 10},
+          "phase1.steps": 20, "phase2.steps": 20, "mch.steps": 20, "train.log_every": 10,
+          "train.checkpoint_every": 10, "train.batch": 16, "train.val_crop": 64}
+    path = tmp_path / "tiny.toml"
+    path.write_text(dump_config(load_config("smoke", ov)))
+    return path
+
+
+def mtimes(runs: Path, name: str) -> dict[str, int]:
+    return {p.parent.name: p.stat().st_mtime_ns for p in sorted(runs.glob(f"*/{name}"))}
+
+
+def test_plan_orders_cells_fold_major_and_refuses_bad_selections():
+    cfg = load_config("smoke")
+    cells = plan_cells(cfg, [2, 1], ["SRforMC", "SRforAll"])
+    assert cells == [Cell("Bicubic", 2), Cell("SRforAll", 2), Cell("SRforMC", 2),
+                     Cell("Bicubic", 1), Cell("SRforAll", 1), Cell("SRforMC", 1)]
+    assert len(plan_cells(cfg)) == 5 * 6
+    with pytest.raises(ExperimentError, match=r"fold\(s\) \[9\] outside 1..5"):
+        plan_cells(cfg, [9])
+    with pytest.raises(ExperimentError, match="unknown method"):
+        plan_cells(cfg, None, ["SRforCats"])
+
+
+def test_cli_usage_errors_exit_2_with_one_line(tmp_path):
+    r = CliRunner().invoke(app, ["experiment", "--config", "smoke", "--folds", "7", "--plan"])
+    assert r.exit_code == 2 and "outside 1..5" in r.output
+    r = CliRunner().invoke(app, ["experiment", "--config", "smoke", "--folds", "x", "--plan"])
+    assert r.exit_code == 2 and "--folds" in r.output
+    r = CliRunner().invoke(app, ["report", str(tmp_path / "nowhere"), "--no-prefect"])
+    assert r.exit_code == 2 and f"{tmp_path / 'nowhere'}: no such runs folder" in r.output
+    (tmp_path / "empty").mkdir()
+    r = CliRunner().invoke(app, ["report", str(tmp_path / "empty"), "--no-prefect"])
+    assert r.exit_code == 2 and "no evaluated cells" in r.output
+    bad = tmp_path / "runs" / "SRforMC-fold1-cpu" / "evaluation.json"
+    bad.parent.mkdir(parents=True)
+    (bad.parent / "config.toml").write_text(dump_config(load_config("cpu")))
+    bad.write_text("{truncated")
+    r = CliRunner().invoke(app, ["report", str(tmp_path / "runs"), "--no-prefect"])
+    assert r.exit_code == 1 and f"error: {bad}: unreadable evaluation record" in r.output.replace("\n", "")
+
+
+def test_explain_writes_the_overlay_and_prints_the_probabilities(tmp_path):
+    from mchmc.colour import y_to_gray
+    from mchmc.modelfile import save_model
+
+    model = save_model(evidence_model(), tmp_path / "evidence.pt")
+    page = tmp_path / "page.png"
+    Image.fromarray(np.rint(np.clip(y_to_gray(half_page(96, 160)), 0, 1) * 255).astype(np.uint8)).save(page)
+    out = tmp_path / "heat.png"
+    r = CliRunner().invoke(app, ["explain", str(page), "--out", str(out), "--model", str(model)], terminal_width=160)
+    assert r.exit_code == 0, r.output
+    assert "text" in r.output and "nature" in r.output and "%" in r.output
+    with Image.open(out) as im:
+        assert im.format == "PNG" and im.width > 600
+    bad = tmp_path / "bad.png"
+    bad.write_text("not an image")
+    r = CliRunner().invoke(app, ["explain", str(bad), "--out", str(out), "--model", str(model)])
+    assert r.exit_code == 1 and f"error: {bad}:" in r.output and len(r.output.strip().splitlines()) == 1
+    from mchmc.model import build_model
+    mch = save_model(build_model("mch"), tmp_path / "mch.pt")
+    r = CliRunner().invoke(app, ["explain", str(page), "--model", str(mch)])
+    assert r.exit_code == 1 and "expected 'mch-mc'" in r.output
+
+
+@pytest.mark.slow
+def test_smoke_experiment_two_folds_two_methods_through_the_flow(tmp_path):
+    pytest.importorskip("prefect")
+    from prefect.artifacts import Artifact
+
+    from mchmc.flows.experiment import experiment_flow
+    from mchmc.train_run import train_method
+
+    config = tiny_config(tmp_path)
+    cfg = load_config(config)
+    runs = tmp_path / "runs"
+    # a cell trained earlier by hand (`mchmc train`) is reused, not retrained
+    train_method(cfg, "SRforAll", 1, runs)
+    by_hand = (runs / "SRforAll-fold1-tiny" / "model.pt").stat().st_mtime_ns
+
+    result = experiment_flow(str(config), [1, 2], ["SRforAll", "SRforMC"], str(runs))
+    assert result["cells"] == {f"{m} fold {f}": "done" for f in (1, 2) for m in ("Bicubic", "SRforAll", "SRforMC")}
+    assert (runs / "SRforAll-fold1-tiny" / "model.pt").stat().st_mtime_ns == by_hand
+    assert all(cell_status(cfg, c, runs).state == "done" for c in plan_cells(cfg, [1, 2], ["SRforAll", "SRforMC"]))
+    doc = json.loads((runs / "SRforMC-fold2-tiny" / "evaluation.json").read_text())
+    assert len(doc["scores"]) == 3 and all(s["predicted"] in CATS for s in doc["scores"])  # 1 test image per category
+
+    rep = Path(result["report"]["path"])
+    assert rep == runs / "report-tiny" / "report.md"
+    text = rep.read_text()
+    for heading in ("## Table 7", "### Table 7, cell by cell", "### SRforMC − SRforAll", "## Table 8", "## Table 9",
+                    "## Table 10"):
+        assert heading in text, heading
+    assert "| SRforMC (paper) | 31.31 / 0.8883 | 36.46 / 0.9694 | 25.57 / 0.9565 | 31.29 / 0.9389 |" in text
+    assert "Cells evaluated: **6 of 30**" in text and "SRforNature fold 1" in text  # what is still missing
+    for fig in ("fig11", "fig12", "fig13"):
+        with Image.open(runs / "report-tiny" / f"{fig}.png") as im:
+            assert im.format == "PNG" and im.width >= 500, fig
+        assert f"]({fig}.png)" in text
+    assert len((runs / "report-tiny" / "scores.csv").read_text().splitlines()) == 1 + 6 * 3
+    table7 = Artifact.get("experiment-tiny-table7")
+    assert table7 is not None and "SRforMC (paper)" in str(table7.data)
+    assert Artifact.get("experiment-tiny-report") is not None
+
+    # a re-run does nothing: every cell is current
+    evals, models = mtimes(runs, "evaluation.json"), mtimes(runs, "model.pt")
+    again = experiment_flow(str(config), [1, 2], ["SRforAll", "SRforMC"], str(runs), report=False)
+    assert set(again["cells"].values()) == {"cached"}
+    assert mtimes(runs, "evaluation.json") == evals and mtimes(runs, "model.pt") == models
+
+    # a lost evaluation record is redone alone (CLI, without Prefect); nothing is retrained
+    (runs / "SRforMC-fold2-tiny" / "evaluation.json").unlink()
+    cli = ["experiment", "--config", str(config), "--folds", "1-2", "--methods", "SRforAll,SRforMC", "--runs", str(runs)]
+    r = CliRunner().invoke(app, cli + ["--plan"], terminal_width=160)
+    assert r.exit_code == 0 and "trained" in r.output and "0 training steps to run" in r.output
+    r = CliRunner().invoke(app, cli + ["--no-prefect", "--no-report"], terminal_width=160)
+    assert r.exit_code == 0, r.output
+    after = mtimes(runs, "evaluation.json")
+    assert {k for k in after if after[k] != evals.get(k)} == {"SRforMC-fold2-tiny"}
+    assert mtimes(runs, "model.pt") == models
+
+    out = tmp_path / "published"
+    r = CliRunner().invoke(app, ["report", str(runs), "--no-prefect", "--out", str(out)], terminal_width=200)
+    assert r.exit_code == 0, r.output
+    text = (out / "report.md").read_text()
+    assert f"by `mchmc report {runs} --config tiny --out {out}`" in text and (out / "fig13.png").is_file()
+    assert "6 cells" in r.output and "SRforMC" in r.output
+    from mchmc.experiment import readable_mode
+    for f in ("report.md", "fig11.png", "scores.csv"):  # created like any file (not mkstemp's private 0600)
+        assert stat.S_IMODE((out / f).stat().st_mode) == readable_mode(), f
