@@ -111,9 +111,9 @@ class Engine:
         m = self.model
         if self.precision == "fp32":
             return m.features(x)
-        f1 = torch.relu(m.conv1(x))
+        f1 = torch.relu_(m.conv1(x))
         with torch.autocast(self.device.type, dtype=torch.bfloat16):
-            f2 = torch.relu(m.conv2(f1))
+            f2 = torch.relu_(m.conv2(f1))
         return f2.float()
 
     def _window(self, plane: np.ndarray, t: Region, halo: int) -> torch.Tensor:
@@ -161,7 +161,9 @@ class Engine:
                 b0, b1 = max(t.x0, px[0]), min(t.x1, px[1])
                 if a1 > a0 and b1 > b0:
                     part = f2[0, :, a0 - t.y0 + ring : a1 - t.y0 + ring, b0 - t.x0 + ring : b1 - t.x0 + ring]
-                    stats.total += part.double().sum(dim=(1, 2)).cpu().numpy()
+                    # rows summed in fp32 (a few hundred values), the rest in float64: exact to
+                    # ~1e-7 relative without a float64 copy of the whole tile (10% of the run time)
+                    stats.total += part.sum(dim=2).double().sum(dim=1).cpu().numpy()
                     stats.count += (a1 - a0) * (b1 - b0)
             if sr:
                 y = self.model.reconstruct(f2)[0, 0].float().cpu().numpy()

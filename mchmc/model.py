@@ -91,8 +91,9 @@ class MCH(nn.Module):
 
     def features(self, y: torch.Tensor) -> torch.Tensor:
         """F2: conv1 -> ReLU -> (dropout) -> conv2 -> ReLU -> (dropout). Shrinks by 2*feature_halo."""
-        f1 = F.dropout(F.relu(self.conv1(y)), self.dropout, self.training and self.dropout > 0)
-        return F.dropout(F.relu(self.conv2(f1)), self.dropout, self.training and self.dropout > 0)
+        inplace = not torch.is_grad_enabled()  # inference: no graph needs the pre-ReLU values (saves a pass)
+        f1 = F.dropout(F.relu(self.conv1(y), inplace), self.dropout, self.training and self.dropout > 0)
+        return F.dropout(F.relu(self.conv2(f1), inplace), self.dropout, self.training and self.dropout > 0)
 
     def reconstruct(self, f2: torch.Tensor) -> torch.Tensor:
         """conv3 + pixel shuffle: channel k*s+l is sub-pixel (row k, column l)."""

@@ -49,7 +49,7 @@ def test_tiled_equals_whole_image(model, size, tile):
     tiled = Engine(model, tile=tile).upscale(plane, gap=True)
     assert np.abs(tiled.sr - whole.sr).max() <= 1e-5
     assert tiled.gap.count == whole.gap.count
-    np.testing.assert_allclose(tiled.gap.total, whole.gap.total, rtol=1e-9, atol=1e-6)
+    np.testing.assert_allclose(tiled.gap.total, whole.gap.total, rtol=1e-7, atol=1e-6)  # rows summed in fp32
 
 
 @pytest.mark.parametrize("tile", [1, 5, 13, None])
@@ -94,7 +94,7 @@ def test_a_region_of_a_plane_equals_the_same_part_of_the_whole(model):
         total = res.gap if total is None else total + res.gap
     assert np.abs(out - whole.sr).max() <= 1e-5
     assert total.count == whole.gap.count
-    np.testing.assert_allclose(total.total, whole.gap.total, rtol=1e-9)
+    np.testing.assert_allclose(total.total, whole.gap.total, rtol=1e-7)  # rows summed in fp32
 
 
 def test_tiles_are_near_equal_and_cover_everything():
