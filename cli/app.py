@@ -64,7 +64,7 @@ def upscale(
     out: str = typer.Option(..., "--out", "-o", help="Destination folder (may be inside SRC: it is never rescanned)."),
     gpus: int = typer.Option(0, "--gpus", help="GPU workers, one GPU each."),
     cpus: int = typer.Option(None, "--cpus", help="CPU workers, one core each (default: the machine's cores minus --gpus)."),
-    ray_address: str = typer.Option(None, "--ray-address", help="Join this Ray cluster (host:port) instead of starting a local one."),
+    ray_address: str = typer.Option(None, "--ray-address", envvar="MCHMC_RAY_ADDRESS", help="Join this Ray cluster (host:port) instead of starting a local one."),
     tile: int = typer.Option(256, "--tile", help="Tile core size in LR pixels (memory per worker grows with it)."),
     precision: str = typer.Option("fp32", "--precision", help="fp32 (reference) or bf16 (faster, within half an 8-bit step)."),
     model: str = typer.Option(None, "--model", "-m", help="Shipped model name or model file (default: srformc)."),
@@ -92,7 +92,7 @@ def classify(
     report: str = typer.Option(None, "--report", help="JSONL report path (default ./mchmc-classify-report.jsonl; CSV beside it)."),
     gpus: int = typer.Option(0, "--gpus", help="GPU workers, one GPU each."),
     cpus: int = typer.Option(None, "--cpus", help="CPU workers (default: the machine's cores minus --gpus)."),
-    ray_address: str = typer.Option(None, "--ray-address", help="Join this Ray cluster instead of starting a local one."),
+    ray_address: str = typer.Option(None, "--ray-address", envvar="MCHMC_RAY_ADDRESS", help="Join this Ray cluster instead of starting a local one."),
     tile: int = typer.Option(256, "--tile", help="Tile core size in LR pixels."),
     model: str = typer.Option(None, "--model", "-m", help="Shipped model name or model file (default: srformc)."),
     max_pixels: int = typer.Option(500_000_000, "--max-pixels", help="Refuse pages whose header claims more pixels."),
@@ -148,6 +148,72 @@ def explain(
     from . import experiment as exp
 
     raise typer.Exit(exp.explain(image, out, model, tile))
+
+
+schedule_app = typer.Typer(name="schedule", no_args_is_help=True,
+                           help="Scheduled retraining served on a Prefect server (PREFECT_API_URL), and model versions.")
+app.add_typer(schedule_app, name="schedule")
+
+
+@schedule_app.command("retrain")
+def schedule_retrain(
+    config: str = typer.Option("cpu", "--config", "-c", help="Config name in configs/ (paper, cpu, smoke) or a .toml path."),
+    cron: str = typer.Option(None, "--cron", help='Cron schedule, e.g. "0 3 * * 0" (Sundays 03:00, in --timezone).'),
+    interval: float = typer.Option(None, "--interval", help="Or run every SECONDS."),
+    timezone: str = typer.Option("UTC", "--timezone", help="IANA time zone of --cron (e.g. Europe/Berlin)."),
+    method: str = typer.Option("SRforMC", "--method", help="SRforNature, SRforManga, SRforText, SRforAll or SRforMC."),
+    fold: str = typer.Option("1", "--fold", help="Test fold held out for the evaluation (1..5), or 'all'."),
+    models: str = typer.Option("models", "--models", help="Root of the versions folders (<models>/<method>/vNNNN, current.json)."),
+    tolerance: float = typer.Option(0.0, "--tolerance", help="Promote a candidate up to this many dB below the model in use (0: not worse)."),
+    name: str = typer.Option(None, "--name", help="Deployment name (default retrain-<method>-<config>)."),
+    data_root: str = typer.Option(None, "--data-root", help="Folder holding the category image folders (overrides data.root)."),
+    cache: str = typer.Option(None, "--cache", help="Patch store folder (overrides data.cache_dir)."),
+    once: bool = typer.Option(False, "--once", help="Retrain once now and exit (no schedule, no server needed)."),
+) -> None:
+    """Serve the retraining flow on a schedule: prep what changed, train, evaluate, add a new model version."""
+    from . import schedule as sched
+
+    raise typer.Exit(sched.retrain(config, method, fold, models, cron, interval, timezone, name, tolerance,
+                                   data_root, cache, once))
+
+
+@schedule_app.command("list")
+def schedule_list() -> None:
+    """The retraining schedules on the Prefect server: schedule, paused or not, served or not, last and next run."""
+    from . import schedule as sched
+
+    raise typer.Exit(sched.list_schedules())
+
+
+@schedule_app.command("remove")
+def schedule_remove(name: str = typer.Argument(..., help="Deployment name, as `mchmc schedule list` shows it.")) -> None:
+    """Delete a retraining schedule (its deployment and scheduled runs) from the Prefect server."""
+    from . import schedule as sched
+
+    raise typer.Exit(sched.remove(name))
+
+
+@schedule_app.command("versions")
+def schedule_versions(
+    models: str = typer.Option("models", "--models", help="Root of the versions folders."),
+    method: str = typer.Option("SRforMC", "--method", help="Whose versions to show."),
+) -> None:
+    """The model versions of a method: status, scores against the model in use then, which one is in use."""
+    from . import schedule as sched
+
+    raise typer.Exit(sched.versions(models, method))
+
+
+@schedule_app.command("promote")
+def schedule_promote(
+    version: str = typer.Argument(..., help="Version to put in use, e.g. v0003 (also a rollback)."),
+    models: str = typer.Option("models", "--models", help="Root of the versions folders."),
+    method: str = typer.Option("SRforMC", "--method", help="Whose version."),
+) -> None:
+    """Put a version in use by hand (current.json), e.g. roll back to an earlier one."""
+    from . import schedule as sched
+
+    raise typer.Exit(sched.promote(version, models, method))
 
 
 def main() -> None:

@@ -51,9 +51,9 @@ def run(src: str, out: str | None, *, classify_only: bool = False, gpus: int = 0
             err_console.print(f"error: --gpus {gpus} requested but this machine has {have} usable GPU(s); "
                               "use fewer, or --ray-address to join a cluster that has them")
             return USAGE
-    if cpus is None:
+    if cpus is None and not ray_address:
         cpus = max(0 if gpus else 1, (os.cpu_count() or 1) - gpus)
-    if cpus + gpus == 0:
+    if cpus is not None and cpus + gpus == 0:
         err_console.print("error: no workers: give --cpus >= 1 or --gpus >= 1")
         return USAGE
     for key, value in PREFECT_DEFAULTS.items():
@@ -86,7 +86,9 @@ def start_services(ray_address: str | None, cpus: int, gpus: int, options):
     if not os.environ.get("PREFECT_API_URL"):
         helper = threading.Thread(target=prefect_api, name="prefect-api", daemon=True)
         helper.start()
-    connect(ray_address, None if ray_address else cpus + gpus, None if ray_address else gpus or None)
+    resources = connect(ray_address, None if ray_address else cpus + gpus, None if ray_address else gpus or None)
+    if cpus is None:  # joined a cluster: every CPU it has, less one per GPU worker
+        cpus = max(0, int(resources.get("CPU", 0)) - gpus)
     pool = Pool(PageWorker, (options,), PoolSpec(cpus=cpus, gpus=gpus), wait=False)
     if helper is not None:
         helper.join()

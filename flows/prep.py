@@ -17,7 +17,7 @@ def prep_patches(config: str, overrides: dict | None = None) -> dict:
     cfg = resolve(config, overrides)
     res = prepare(cfg.data, build_model("mch").config.scale)
     return {"config": cfg.name, "path": str(res.path), "key": res.key, "counts": res.counts, "alpha": res.alpha,
-            "images": res.images, "cache_hit": res.cache_hit, "seconds": res.seconds,
+            "images": res.images, "cache_hit": res.cache_hit, "seconds": res.seconds, "computed": res.computed,
             "stride": dict(cfg.data.stride), "patch": cfg.data.patch}
 
 
@@ -27,7 +27,8 @@ def report_prep(result: dict) -> None:
     create_table_artifact(rows, key=artifact_key("prep", result["config"]),
                           description=f"Patch counts and class weights (all images), store {result['key']}")
     md = [f"# Patch store `{result['key']}` ({result['config']})", "",
-          f"{'cache hit' if result['cache_hit'] else 'built'} in {result['seconds']:.1f} s at `{result['path']}`; "
+          f"{'cache hit' if result['cache_hit'] else 'built'} in {result['seconds']:.1f} s at `{result['path']}` "
+          f"({result.get('computed', 0)} image(s) processed, the others found by content hash); "
           f"{result['patch']}x{result['patch']} HR patches.", "",
           "| category | images | stride | patches | alpha |", "|---|---|---|---|---|"]
     md += [f"| {r['category']} | {r['images']} | {r['stride']} | {r['patches']:,} | {fmt(r['alpha'])} |" for r in rows]

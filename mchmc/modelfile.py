@@ -9,7 +9,9 @@ weights_only=True)`` reads (tensors, strings, ints only; no pickled classes):
      "state_dict": {name: tensor}}
 
 Shipped models live in ``mchmc/weights/<name>.pt`` and are found by name
-(``resolve_model("srformc")``); anything else is a path. Every failure raises
+(``resolve_model("srformc")``); anything else is a path: a model file, or a
+versions folder (``models/SRforMC``, :mod:`mchmc.versions`), which means the
+version its ``current.json`` points at. Every failure raises
 :class:`ModelFileError` with a one-line "<file>: <reason>" message.
 """
 from __future__ import annotations
@@ -27,6 +29,7 @@ import torch
 
 from .errors import ModelFileError
 from .model import ARCHITECTURES, MCH, MCHConfig
+from .versions import VersionError, current_model_path, is_versions_folder
 
 FORMAT, VERSION = "mchmc-model", 1
 SHIPPED_DIR = Path(__file__).parent / "weights"
@@ -61,6 +64,11 @@ def resolve_model(name_or_path: str | os.PathLike | None = None) -> Path:
     if not path.exists():
         known = ", ".join(shipped) or "none installed"
         raise ModelFileError(path, f"no such model file or shipped model name (shipped: {known})")
+    if is_versions_folder(path):
+        try:
+            return current_model_path(path)
+        except VersionError as err:
+            raise ModelFileError(path, str(err).removeprefix(f"{path}: ")) from None
     return path
 
 
