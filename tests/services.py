@@ -110,13 +110,18 @@ class RayHead:
 
     @classmethod
     def start(cls, num_cpus: int = 2, timeout: float = 120.0, token: str | None = None) -> "RayHead":
-        port, dash = free_port(), free_port()
+        ports: set[int] = set()
+        while len(ports) < 5:  # distinct: Ray refuses two components on one port (its agent's default is 52365)
+            ports.add(free_port())
+        port, dash, agent_http, agent_grpc, metrics = list(ports)
         temp_dir = Path(tempfile.mkdtemp(prefix="mr", dir="/tmp"))
         client_env = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token} if token else {"RAY_AUTH_MODE": "disabled"}
         env = dict(os.environ, RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", RAY_USAGE_STATS_ENABLED="0", **client_env)
         log = temp_dir / "head.log"
         cmd = [str(BIN / "ray"), "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port),
                "--num-cpus", str(num_cpus), "--num-gpus", "0", "--include-dashboard=false", "--dashboard-port", str(dash),
+               "--dashboard-agent-listen-port", str(agent_http), "--dashboard-agent-grpc-port", str(agent_grpc),
+               "--metrics-export-port", str(metrics),
                "--temp-dir", str(temp_dir), "--disable-usage-stats", "--block"]
         proc = subprocess.Popen(cmd, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
         head = cls(proc, f"127.0.0.1:{port}", temp_dir, client_env)
