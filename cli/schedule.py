@@ -135,6 +135,12 @@ def serve(params: dict, schedule, when: str, url: str, name: str | None) -> int:
               f"versions in {Path(params['models']) / method}")
     out.print(f"runs and artifacts: the Prefect UI of {url.removesuffix('/api')} (Deployments); "
               "Ctrl-C stops serving and pauses the schedule")
+    import signal
+
+    # Ctrl-C / SIGINT must stop serving even when this process inherited SIGINT
+    # as ignored (started in the background by a shell script, or by a parent
+    # that ignores it): Python keeps an inherited SIG_IGN, so restore its handler.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         retrain_flow.serve(name=name, schedule=schedule, parameters=params, limit=1, tags=["mchmc", "retrain"],
                            description=f"Retrain {method} ({cfg_name}); a new version is put in use only if not worse",

@@ -136,8 +136,10 @@ def test_a_scheduled_retrain_fires_completes_and_shows_in_prefect_with_artifacts
         assert listed.returncode == 0, listed.stderr
         assert "test-retrain" in listed.stdout and "every 10 s" in listed.stdout and "active" in listed.stdout
 
-        serve.send_signal(signal.SIGINT)  # Ctrl-C: stop serving, pause the schedule
-        serve.wait(300)  # a scheduled run in flight is allowed to finish first (slow on a loaded 2-core box)
+        # Ctrl-C in a terminal: SIGINT to the whole foreground process group (the
+        # server process and any scheduled run it has started), not to one PID
+        os.killpg(serve.pid, signal.SIGINT)
+        serve.wait(120)
         with temporary_settings(updates={PREFECT_API_URL: prefect_server.url}), get_client(sync_client=True) as client:
             assert client.read_deployment_by_name("mchmc-retrain/test-retrain").paused is True
         assert "paused" in mchmc("schedule", "list", env=env).stdout
