@@ -127,8 +127,10 @@ def remove_stale_temporaries(folder: str | os.PathLike) -> int:
 
 
 @contextmanager
-def atomic_output(dst: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path in dst's folder; rename it to dst only if the block succeeds."""
+def atomic_output(dst: str | os.PathLike, fsync: bool = False) -> Iterator[Path]:
+    """Yield a temporary path in dst's folder; rename it to dst only if the block succeeds.
+    ``fsync`` flushes the file to disk before the rename (checkpoints, pointers:
+    after a power cut the name then never points at a file the disk lost)."""
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{dst.stem}.", suffix=f"{dst.suffix}{TEMP_SUFFIX}", dir=dst.parent)
@@ -136,6 +138,12 @@ def atomic_output(dst: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tmp)
     try:
         yield tmp
+        if fsync:
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
         os.replace(tmp, dst)
     finally:
         tmp.unlink(missing_ok=True)

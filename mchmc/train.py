@@ -28,7 +28,6 @@ import csv
 import io
 import math
 import os
-import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -121,17 +120,11 @@ def loss_terms(model: MCH, lr: torch.Tensor, target: torch.Tensor, cats: torch.T
 
 
 def atomic_save(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """torch.save to a temporary name, fsync, rename: a kill -9 never leaves half a checkpoint."""
+    from .archive import atomic_output
+
+    with atomic_output(path, fsync=True) as tmp:
+        torch.save(obj, tmp)
 
 
 def load_checkpoint(path: Path) -> dict | None:

@@ -25,7 +25,6 @@ import math
 import os
 import re
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,17 +100,10 @@ def decide(candidate: dict, current: dict | None, gate: Gate = Gate()) -> Decisi
 
 
 def _write_json_atomic(path: Path, doc: dict) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(doc, f, indent=1, default=str)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from .archive import atomic_output
+
+    with atomic_output(path, fsync=True) as tmp:
+        tmp.write_text(json.dumps(doc, indent=1, default=str) + "\n")
 
 
 def _now() -> str:
