@@ -65,13 +65,13 @@ def upscale_flow(src: str, dst: str, options, cpus: int = 1, gpus: int = 0, ray_
     it down); without one the flow connects to Ray and runs its own."""
     from mchmc.batch import PageWorker, Progress
     from mchmc.pool import Pool, PoolSpec, connect
-    from mchmc.report import ReportWriter, read_jsonl, summarise
+    from mchmc.report import ReportWriter, read_jsonl, report_paths, summarise
 
     log = get_run_logger()
     plan = plan_pages(src, dst, options)
     jobs = plan["jobs"]
     kind = "classify" if options.classify_only else "upscale"
-    report_path = Path(report or Path(dst) / f"mchmc-{kind}-report.jsonl")
+    report_path, csv_path = report_paths(report or Path(dst) / f"mchmc-{kind}-report.jsonl")
     previous = {r.input: r for r in read_jsonl(report_path) if r.status in ("ok", "skipped") and r.category} \
         if report_path.exists() else {}
     own_pool = pool is None
@@ -92,7 +92,7 @@ def upscale_flow(src: str, dst: str, options, cpus: int = 1, gpus: int = 0, ray_
         with ReportWriter(report_path) as writer:
             for i in range(0, len(jobs), shard_size):
                 pages_shard(i // shard_size, jobs[i : i + shard_size], pool, writer, options, previous, progress)
-            csv_path = writer.close()
+            writer.close(csv_path)
     finally:
         if own_pool:
             pool.shutdown()

@@ -72,6 +72,19 @@ class ReportWriter:
             self.close()
 
 
+def report_paths(report: str | os.PathLike) -> tuple[Path, Path]:
+    """The (JSONL, CSV) pair behind ``--report FILE``.
+
+    The JSONL is streamed as pages finish and the CSV written at the end, so
+    they must never be the same file: ``pages.csv`` -> ``pages.jsonl`` +
+    ``pages.csv``; anything else is the JSONL, with the CSV beside it."""
+    path = Path(report)
+    if path.suffix.lower() == ".csv":
+        return path.with_suffix(".jsonl"), path
+    csv_path = path.with_suffix(".csv")
+    return path, csv_path if csv_path != path else path.with_name(path.name + ".csv")
+
+
 def read_jsonl(path: str | os.PathLike) -> list[PageRecord]:
     """Records of a (possibly crashed) run; a torn last line is ignored."""
     out = []

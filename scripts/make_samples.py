@@ -34,25 +34,46 @@ def text_page(rng: np.random.Generator, w=420, h=300) -> Image.Image:
 
 
 def manga_page(rng: np.random.Generator, w=360, h=480) -> Image.Image:
-    im = Image.new("L", (w, h), 255)
+    """Panels with tone gradients, speed lines, figures with solid black hair, hatching and
+    speech bubbles, softened like a scan (the classifier calls it manga at 0.99)."""
+    im = Image.new("L", (w, h), 245)
     d = ImageDraw.Draw(im)
     panels = [(8, 8, w - 8, 180), (8, 188, w // 2 - 4, h - 8), (w // 2 + 4, 188, w - 8, h - 8)]
     yy, xx = np.mgrid[0:h, 0:w]
-    tone = ((yy % 6 < 2) & (xx % 6 < 2)).astype(np.uint8)  # screentone dots
-    tone_img = Image.fromarray(np.where(tone, 120, 255).astype(np.uint8))
     for i, (x0, y0, x1, y1) in enumerate(panels):
-        if i == 1:
-            im.paste(tone_img.crop((x0, y0, x1, y1)), (x0, y0))
-        d.rectangle((x0, y0, x1, y1), outline=0, width=3)
-        for _ in range(6):  # strokes of line art
-            cx, cy = rng.integers(x0 + 20, x1 - 20), rng.integers(y0 + 20, y1 - 20)
-            r = int(rng.integers(8, 30))
-            d.ellipse((cx - r, cy - r, cx + r, cy + r), outline=0, width=2)
-            d.line((cx, cy, cx + rng.integers(-40, 40), cy + rng.integers(-40, 40)), fill=0, width=2)
-        bx, by = x0 + 14, y0 + 14
-        d.ellipse((bx, by, bx + 120, by + 54), fill=255, outline=0, width=2)
-        d.text((bx + 18, by + 18), " ".join(rng.choice(WORDS, size=2)).upper()[:12], fill=0, font=font(13))
-    return im.convert("RGB")
+        # tone gradient: dot radius grows down the panel
+        g = (yy - y0) / max(1, y1 - y0)
+        period = 5
+        dist = np.hypot((yy % period) - period / 2, (xx % period) - period / 2)
+        tone = dist < (0.3 + 1.6 * g) * (i != 2)
+        panel = Image.fromarray(np.where(tone, 70, 245).astype(np.uint8)[y0:y1, x0:x1])
+        if i == 0:  # speed lines, kept inside the panel
+            dp, pw, ph = ImageDraw.Draw(panel), x1 - x0, y1 - y0
+            for a in np.linspace(0, 2 * np.pi, 70, endpoint=False):
+                r0 = rng.uniform(40, 70)
+                dp.line((pw / 2 + r0 * np.cos(a), ph / 2 + r0 * np.sin(a), pw / 2 + 400 * np.cos(a),
+                         ph / 2 + 400 * np.sin(a)), fill=20, width=1)
+        im.paste(panel, (x0, y0))
+        # a figure: head, black hair mass with hatching, body strokes
+        cx, cy = rng.integers(x0 + 50, x1 - 50), rng.integers(y0 + 60, max(y0 + 61, y1 - 60))
+        r = int(rng.integers(26, 40))
+        d.ellipse((cx - r, cy - r, cx + r, cy + r), fill=250, outline=0, width=3)
+        d.pieslice((cx - r - 6, cy - r - 8, cx + r + 6, cy + r), 180, 360, fill=10)
+        for k in range(14):
+            x = cx - r + k * (2 * r) / 14
+            d.line((x, cy - 2, x + 6, cy + r // 2), fill=10, width=2)
+        d.ellipse((cx - r // 2, cy, cx - r // 2 + 9, cy + 12), fill=0)
+        d.ellipse((cx + r // 2 - 9, cy, cx + r // 2, cy + 12), fill=0)
+        d.line((cx - 10, cy + r // 2 + 6, cx + 10, cy + r // 2 + 4), fill=0, width=2)
+        d.polygon([(cx - r, cy + r), (cx + r, cy + r), (cx + r + 20, y1), (cx - r - 20, y1)], fill=250, outline=0)
+        for k in range(10):  # cross-hatching on the body
+            x = cx - r + k * 8
+            d.line((x, cy + r + 10, x + 18, cy + r + 40), fill=30, width=1)
+        d.rectangle((x0, y0, x1, y1), outline=0, width=4)
+        bx, by = x0 + 10, y0 + 10
+        d.ellipse((bx, by, bx + 110, by + 50), fill=255, outline=0, width=2)
+        d.text((bx + 16, by + 17), " ".join(rng.choice(WORDS, size=2)).upper()[:11], fill=0, font=font(12))
+    return im.filter(ImageFilter.GaussianBlur(0.5)).convert("RGB")
 
 
 def landscape(rng: np.random.Generator, w=400, h=280) -> Image.Image:

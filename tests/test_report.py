@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from mchmc.report import PageRecord, ReportWriter, read_jsonl, summarise
+from mchmc.report import PageRecord, ReportWriter, read_jsonl, report_paths, summarise
 
 
 def rec(name, status="ok", category="manga", error=""):
@@ -44,3 +44,14 @@ def test_summary_counts_and_exit_code():
 def test_unknown_status_is_refused():
     with pytest.raises(ValueError):
         PageRecord(input="x", status="maybe")
+
+
+@pytest.mark.parametrize("given, jsonl, csv_name", [
+    ("pages.csv", "pages.jsonl", "pages.csv"),
+    ("pages.jsonl", "pages.jsonl", "pages.csv"),
+    ("pages", "pages", "pages.csv"),
+    ("pages.CSV", "pages.jsonl", "pages.CSV"),
+])
+def test_report_option_never_makes_the_streamed_jsonl_and_the_csv_one_file(tmp_path, given, jsonl, csv_name):
+    j, c = report_paths(tmp_path / given)
+    assert (j.name, c.name) == (jsonl, csv_name) and j != c

@@ -10,6 +10,7 @@ band split and the stitch. The runs are shared by the tests of this module
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -152,8 +153,8 @@ def test_rerun_skips_finished_pages_and_keeps_their_categories(world, first_run)
 
 
 def test_classify_reports_the_same_categories_without_writing(world, first_run):
-    report = world["root"] / "cls" / "report.jsonl"
-    res = mchmc("classify", str(world["src"]), "--report", str(report), "--model", world["model"], "--cpus", "2",
+    report = world["root"] / "cls" / "report.jsonl"  # asked for as report.csv, as a user would
+    res = mchmc("classify", str(world["src"]), "--report", str(report.with_suffix(".csv")), "--model", world["model"], "--cpus", "2",
                 "--tile", "64", "--split-pixels", str(SPLIT), env=world["env"], cwd=world["root"])
     assert res.returncode == 1, res.stdout + res.stderr
     cls = {Path(r.input).relative_to(world["src"]).as_posix(): r for r in read_jsonl(report)}
@@ -166,6 +167,9 @@ def test_classify_reports_the_same_categories_without_writing(world, first_run):
     # classify has no DST: the upscaled pages under SRC/x2 are pages too, and are classified
     assert {k for k in cls if k.startswith("x2/")} == {f"x2/{g}" for g in GOOD}
     assert len(cls["big.png"].worker.split(",")) == 2
+    counts = {c: sum(r.category == c for r in cls.values() if r.status == "ok") for c in ("nature", "manga", "text")}
+    for cat, n in counts.items():  # the terminal summary counts what the report holds
+        assert re.search(rf"│ {cat}\s+│ {n}\s+│", res.stdout), res.stdout
 
 
 def test_kill_9_mid_run_then_resume_gives_the_same_bytes(world, tmp_path):
