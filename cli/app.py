@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import typer
 
+CONFIG_HELP = "Config name in configs/ (paper, cpu, best, smoke) or a .toml path."
 app = typer.Typer(
     name="mchmc",
     help="Batch 2x super-resolution for digitised archives with the MCH-MC network.",
@@ -30,7 +31,7 @@ def info(model: str = typer.Option(None, "--model", "-m", help="Also describe th
 
 @app.command()
 def prep(
-    config: str = typer.Option("cpu", "--config", "-c", help="Config name in configs/ (paper, cpu, smoke) or a .toml path."),
+    config: str = typer.Option("cpu", "--config", "-c", help=CONFIG_HELP),
     data_root: str = typer.Option(None, "--data-root", help="Folder holding the category image folders (overrides data.root)."),
     cache: str = typer.Option(None, "--cache", help="Patch store folder (overrides data.cache_dir; default ~/.cache/mchmc/patches)."),
     prefect: bool = typer.Option(True, "--prefect/--no-prefect", help="Run as a Prefect flow (local ephemeral API by default)."),
@@ -43,7 +44,7 @@ def prep(
 
 @app.command()
 def train(
-    config: str = typer.Option("cpu", "--config", "-c", help="Config name in configs/ (paper, cpu, smoke) or a .toml path."),
+    config: str = typer.Option("cpu", "--config", "-c", help=CONFIG_HELP),
     method: str = typer.Option("SRforMC", "--method", help="SRforNature, SRforManga, SRforText, SRforAll or SRforMC."),
     fold: str = typer.Option("1", "--fold", help="Test fold held out (1..5), or 'all' to train on every image."),
     runs: str = typer.Option("runs", "--runs", help="Root of the run directories (<runs>/<method>-fold<k>-<config>/)."),
@@ -108,7 +109,7 @@ def classify(
 
 @app.command()
 def experiment(
-    config: str = typer.Option("cpu", "--config", "-c", help="Config name in configs/ (paper, cpu, smoke) or a .toml path."),
+    config: str = typer.Option("cpu", "--config", "-c", help=CONFIG_HELP),
     folds: str = typer.Option(None, "--folds", help="Test folds to run, e.g. 1,2 or 1-3 (default: all)."),
     methods: str = typer.Option(None, "--methods", help="Comma-separated methods (default: SRforNature,SRforManga,SRforText,SRforAll,SRforMC)."),
     runs: str = typer.Option("runs", "--runs", help="Root of the run directories; cells trained there before are reused."),
@@ -157,7 +158,7 @@ app.add_typer(schedule_app, name="schedule")
 
 @schedule_app.command("retrain")
 def schedule_retrain(
-    config: str = typer.Option("cpu", "--config", "-c", help="Config name in configs/ (paper, cpu, smoke) or a .toml path."),
+    config: str = typer.Option("cpu", "--config", "-c", help=CONFIG_HELP),
     cron: str = typer.Option(None, "--cron", help='Cron schedule, e.g. "0 3 * * 0" (Sundays 03:00, in --timezone).'),
     interval: float = typer.Option(None, "--interval", help="Or run every SECONDS."),
     timezone: str = typer.Option("UTC", "--timezone", help="IANA time zone of --cron (e.g. Europe/Berlin)."),

@@ -23,7 +23,8 @@ from pathlib import Path
 from .errors import MchmcError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-CONFIG_DIR = REPO_ROOT / "configs"
+# configs/ at the top of a checkout; a wheel carries the same files as mchmc/configs/
+CONFIG_DIR = REPO_ROOT / "configs" if (REPO_ROOT / "configs").is_dir() else Path(__file__).resolve().parent / "configs"
 SCHEDULES = ("constant", "cosine")
 INITS = ("paper", "kaiming")
 PRECISIONS = ("fp32", "bf16")

@@ -10,7 +10,7 @@ from mchmc.config import CONFIG_DIR, METHODS, ConfigError, config_from_dict, dum
 
 def test_shipped_configs_load_and_round_trip():
     names = sorted(p.stem for p in CONFIG_DIR.glob("*.toml"))
-    assert {"paper", "cpu", "smoke"} <= set(names)
+    assert {"paper", "cpu", "best", "smoke"} <= set(names)
     for n in names:
         cfg = load_config(n)
         assert cfg.name == n
@@ -31,12 +31,24 @@ def test_paper_config_is_the_paper():
     assert c.folds.k == 5
 
 
-def test_cpu_config_keeps_the_protocol():
-    c, p = load_config("cpu"), load_config("paper")
+@pytest.mark.parametrize("name", ["cpu", "best"])
+def test_cpu_and_best_configs_keep_the_protocol(name):
+    """Only the optimiser, init, precision and budget may differ from the paper (docs/training.md)."""
+    c, p = load_config(name), load_config("paper")
     assert c.data.patch == p.data.patch and c.data.stride == p.data.stride and c.train.batch == 32
     for name in ("phase1", "phase2", "mch"):
         a, b = getattr(c, name), getattr(p, name)
         assert (a.r_mse, a.r_sce, a.dropout) == (b.r_mse, b.r_sce, b.dropout)
+    assert c.phase1.lr_conv3 < c.phase1.lr, "Phase 1 keeps Table 2's slower conv3"
+
+
+def test_best_is_cpu_with_a_longer_budget():
+    c, b = load_config("cpu"), load_config("best")
+    assert (b.data, b.folds, b.train) == (c.data, c.folds, c.train)
+    assert b.phase1 == c.phase1
+    for name in ("phase2", "mch"):
+        a, z = getattr(c, name), getattr(b, name)
+        assert z.steps > a.steps and z == type(a)(**{**a.__dict__, "steps": z.steps})
 
 
 def test_phases_per_method():
