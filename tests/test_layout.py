@@ -30,8 +30,15 @@ def test_a_built_wheel_carries_the_weights_and_the_configs(tmp_path):
     import sys
     import zipfile
 
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-                    "-w", str(tmp_path), str(ROOT)], check=True, capture_output=True)
+    import shutil
+
+    had_build = (ROOT / "build").exists()
+    try:
+        subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+                        "-w", str(tmp_path), str(ROOT)], check=True, capture_output=True)
+    finally:  # setuptools' build/ would otherwise linger in the checkout
+        if not had_build:
+            shutil.rmtree(ROOT / "build", ignore_errors=True)
     (wheel,) = tmp_path.glob("mchmc-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     configs = {f"mchmc/configs/{p.name}" for p in (ROOT / "configs").glob("*.toml")}
