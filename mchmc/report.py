@@ -60,7 +60,7 @@ class ReportWriter:
 
     def close(self, csv_path: str | os.PathLike | None = None) -> Path:
         self._file.close()
-        csv_path = Path(csv_path) if csv_path else self.path.with_suffix(".csv")
+        csv_path = Path(csv_path) if csv_path else report_paths(self.path)[1]
         write_csv(read_jsonl(self.path), csv_path)
         return csv_path
 
