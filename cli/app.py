@@ -71,6 +71,7 @@ def upscale(
     model: str = typer.Option(None, "--model", "-m", help="Shipped model name or model file (default: srformc)."),
     format: str = typer.Option(None, "--format", "-f", help="Output format png|tiff|jpeg|webp|bmp (default: same as input)."),
     quality: int = typer.Option(95, "--quality", help="JPEG / WebP quality."),
+    png_level: int = typer.Option(1, "--png-level", help="PNG deflate level 0..9 (1: fast, files ~5% larger than 9)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo pages whose output exists (default: skip them)."),
     report: str = typer.Option(None, "--report", help="JSONL report path (default DST/mchmc-upscale-report.jsonl; a CSV is written beside it)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List what would be done, do nothing."),
@@ -83,7 +84,7 @@ def upscale(
 
     raise typer.Exit(up.run(src, out, gpus=gpus, cpus=cpus, ray_address=ray_address, report=report, dry_run=dry_run,
                             model=model, tile=tile, precision=precision, format=format, quality=quality,
-                            overwrite=overwrite, binarize=binarize, max_pixels=max_pixels,
+                            png_level=png_level, overwrite=overwrite, binarize=binarize, max_pixels=max_pixels,
                             split_pixels=split_pixels))
 
 

@@ -64,6 +64,8 @@ class BatchOptions:
             raise ValueError(f"--split-pixels must be >= 0, not {self.split_pixels}")
         if not 1 <= self.quality <= 100:
             raise ValueError(f"--quality must be 1..100, not {self.quality}")
+        if not 0 <= self.png_level <= 9:
+            raise ValueError(f"--png-level must be 0..9, not {self.png_level}")
         output_name(Path("page.png"), self.format)  # an unknown --format fails here, before any page
 
     def output_name(self, src: Path) -> str:

@@ -9,7 +9,15 @@ unchanged), pHYs (DPI), eXIf, and the text chunks (tEXt / iTXt, XMP included).
 
 Compression level: ``level=1`` by default. Measured here (stack-notes) Pillow's
 default 6 encodes at ~3 MP/s, slower than the network itself on a 2x page
-(4x the pixels), while level 1 runs ~6x faster for files ~15% larger. Filters
+(4x the pixels), while level 1 runs ~6x faster for files ~15% larger.
+
+Deflate: pages whose filtered bytes fit in :data:`ONESHOT_BYTES` are
+compressed in one call to libdeflate (shipped in imagecodecs), which at level 1
+is 1.8x to 4x faster than zlib level 1 on our outputs with files no larger
+(measured on fold-1 outputs: nature 123 vs 56 MB/s, manga 139 vs 78, text 248
+vs 63; size ratio 0.588 / 0.544 / 0.271 vs 0.588 / 0.569 / 0.287). libdeflate
+cannot stream, so bigger pages keep zlib's streaming compressor, whose memory
+stays at one block of rows. Filters
 are chosen per row like libpng (the minimum sum of absolute differences over
 None, Sub, Up, Average and Paeth), computed vectorised over a block of rows.
 """
@@ -24,6 +32,7 @@ import numpy as np
 DEFAULT_PNG_LEVEL = 1
 _COLOUR_TYPE = {1: 0, 2: 4, 3: 2, 4: 6}  # channels -> PNG colour type
 _BLOCK_BYTES = 4 << 20
+ONESHOT_BYTES = 256 << 20  # filtered bytes up to which the whole page is deflated in one libdeflate call
 
 
 def _chunk(f: BinaryIO, kind: bytes, data: bytes) -> None:
@@ -94,16 +103,43 @@ def write_png(f: BinaryIO, pixels: np.ndarray, *, bits: int, icc: bytes | None =
     bpp = max(1, channels * bits // 8)
     line = (w * channels * bits + 7) // 8
     rows = max(1, _BLOCK_BYTES // max(line, 1))
-    z = zlib.compressobj(level)
-    prev = np.zeros(line, np.uint8)
-    pending = bytearray()
-    for r0 in range(0, h, rows):
-        raw = _row_bytes(pixels[r0 : r0 + rows], bits)
-        pending += z.compress(_filter_block(raw, prev, bpp).tobytes())
-        prev = raw[-1].copy()
-        if len(pending) >= 1 << 20:
-            _chunk(f, b"IDAT", bytes(pending))
-            pending.clear()
-    pending += z.flush()
-    _chunk(f, b"IDAT", bytes(pending))
+    blocks = (_filter_block(raw, prev, bpp) for raw, prev in _row_blocks(pixels, bits, line, rows))
+    if h * (line + 1) <= ONESHOT_BYTES:
+        idat = _deflate_oneshot(blocks, h, line + 1, level)
+        for i in range(0, len(idat), 1 << 20):
+            _chunk(f, b"IDAT", idat[i : i + (1 << 20)])
+    else:
+        z = zlib.compressobj(level)
+        pending = bytearray()
+        for block in blocks:
+            pending += z.compress(block.tobytes())
+            if len(pending) >= 1 << 20:
+                _chunk(f, b"IDAT", bytes(pending))
+                pending.clear()
+        pending += z.flush()
+        _chunk(f, b"IDAT", bytes(pending))
     _chunk(f, b"IEND", b"")
+
+
+def _row_blocks(pixels: np.ndarray, bits: int, line: int, rows: int):
+    """(scanline bytes of a block of rows, the scanline above it) over the whole image."""
+    prev = np.zeros(line, np.uint8)
+    for r0 in range(0, pixels.shape[0], rows):
+        raw = _row_bytes(pixels[r0 : r0 + rows], bits)
+        yield raw, prev
+        prev = raw[-1].copy()
+
+
+def _deflate_oneshot(blocks, h: int, width: int, level: int) -> bytes:
+    """The zlib stream of all filtered rows, compressed by libdeflate in one call
+    (zlib's when imagecodecs lacks it)."""
+    buf = np.empty((h, width), np.uint8)
+    r = 0
+    for block in blocks:
+        buf[r : r + block.shape[0]] = block
+        r += block.shape[0]
+    try:
+        from imagecodecs import deflate_encode
+    except ImportError:  # pragma: no cover - imagecodecs is a dependency; stay correct without it
+        return zlib.compress(buf, level)
+    return bytes(deflate_encode(buf, level=level))

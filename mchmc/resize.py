@@ -49,14 +49,58 @@ def contributions(in_len: int, out_len: int, scale: float, antialias: bool = Tru
 
 
 def resize_axis(a: np.ndarray, axis: int, out_len: int, scale: float, antialias: bool = True, dtype=np.float64) -> np.ndarray:
-    """Resize float array ``a`` along one axis; accumulates tap by tap in ``dtype``."""
+    """Resize float array ``a`` along one axis; accumulates tap by tap in ``dtype``.
+
+    An integer upscale (the chroma of every colour page) takes :func:`_upsample_slices`,
+    which gives the same bits ten times faster."""
     w, idx = contributions(a.shape[axis], out_len, scale, antialias)
     a = np.moveaxis(a, axis, 0)
-    bshape = (out_len,) + (1,) * (a.ndim - 1)
-    out = np.zeros((out_len,) + a.shape[1:], dtype=dtype)
-    for t in range(w.shape[1]):
-        out += np.take(a, idx[:, t], axis=0) * w[:, t].astype(dtype).reshape(bshape)
+    s = int(round(scale))
+    out = None
+    if s > 1 and s == scale and out_len == s * a.shape[0] and a.shape[0] >= 8:
+        out = _upsample_slices(a, s, w, idx, dtype)
+    if out is None:
+        bshape = (out_len,) + (1,) * (a.ndim - 1)
+        out = np.zeros((out_len,) + a.shape[1:], dtype=dtype)
+        for t in range(w.shape[1]):
+            out += np.take(a, idx[:, t], axis=0) * w[:, t].astype(dtype).reshape(bshape)
     return np.moveaxis(out, 0, axis)
+
+
+def _upsample_slices(a: np.ndarray, s: int, w: np.ndarray, idx: np.ndarray, dtype) -> np.ndarray | None:
+    """Integer ``s``x along axis 0 with the tap table ``(w, idx)`` of :func:`contributions`.
+
+    For an integer upscale, output ``s*i + p`` reads inputs ``i + offset[p, t]``
+    with weights that depend only on the phase ``p``, and MATLAB's mirrored
+    indices are exactly numpy's ``symmetric`` padding. So each phase is a sum
+    of shifted slices of the padded input (no gather): the same products added
+    in the same order as the tap loop, hence the same bits. That holds when the
+    weights repeat exactly from one period to the next (s = 2, 4: the sample
+    positions are binary fractions); otherwise, e.g. s = 3 where they differ in
+    the last bit, returns None and the caller uses the tap loop."""
+    n = a.shape[0]
+    mid = (n // 2) * s  # an interior output: its indices are not mirrored
+    offsets = idx[mid : mid + s] - (np.arange(mid, mid + s) // s)[:, None]
+    pad = int(np.abs(offsets).max())
+    phase = np.arange(s * n) % s
+    mirrored = np.arange(s * n)[:, None] // s + offsets[phase]
+    mirrored = np.mod(mirrored, 2 * n)
+    mirrored = np.where(mirrored >= n, 2 * n - 1 - mirrored, mirrored)
+    if not (np.array_equal(w, w[mid + phase]) and np.array_equal(idx, mirrored)):
+        return None
+    padded = np.pad(a, [(pad, pad)] + [(0, 0)] * (a.ndim - 1), mode="symmetric")
+    out = np.empty((s * n,) + a.shape[1:], dtype=dtype)
+    for p in range(s):
+        weights = w[mid + p].astype(dtype)
+        acc = None
+        for t, off in enumerate(offsets[p]):
+            term = padded[pad + off : pad + off + n] * weights[t]
+            if acc is None:
+                acc = term.astype(dtype, copy=False)
+            else:
+                acc += term
+        out[p::s] = acc
+    return out
 
 
 def output_size(h: int, w: int, scale: float) -> tuple[int, int]:

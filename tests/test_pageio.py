@@ -212,3 +212,28 @@ def test_cmyk_with_cmyk_profile_is_colour_managed(tmp_path, engine, name):
     out = write_pages([upscale_page(page, engine)], tmp_path / ("o" + name))
     back = read_page(out)
     assert back.meta.mode == "RGB" and back.meta.icc == page.meta.icc
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB", "RGBA"])
+def test_png_deflate_paths_agree(tmp_path, monkeypatch, mode):
+    """Small pages are deflated in one libdeflate call, big ones streamed through
+    zlib; both are valid PNGs with the same pixels, at every level."""
+    import io
+
+    from mchmc import pngwrite
+
+    rng = np.random.default_rng(1)
+    shape = (333, 257) + ({"L": (), "RGB": (3,), "RGBA": (4,)}[mode])
+    smooth = np.cumsum(rng.integers(0, 3, shape), axis=1) % 256  # compressible, every filter useful
+    a = smooth.astype(np.uint8)
+    files = {}
+    for path in ("oneshot", "stream"):
+        if path == "stream":
+            monkeypatch.setattr(pngwrite, "ONESHOT_BYTES", 0)
+        for level in (0, 1, 9):
+            buf = io.BytesIO()
+            pngwrite.write_png(buf, a, bits=8, level=level)
+            files[path, level] = buf.getvalue()
+            with Image.open(io.BytesIO(buf.getvalue())) as im:
+                assert im.mode == mode and np.array_equal(np.asarray(im), a)
+    assert len(files[("oneshot", 9)]) < len(files[("oneshot", 0)])

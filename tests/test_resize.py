@@ -4,7 +4,7 @@ Set5 bicubic figure it implies."""
 import numpy as np
 import pytest
 
-from mchmc.resize import contributions, cubic, imresize
+from mchmc.resize import contributions, cubic, imresize, resize_axis
 from reference import peer_imresize
 
 
@@ -67,3 +67,35 @@ def test_output_shape_and_scale_are_exclusive():
     with pytest.raises(ValueError):
         imresize(np.zeros((4, 4)))
     assert imresize(np.zeros((4, 6)), output_shape=(3, 5)).shape == (3, 5)
+
+
+def _tap_loop(a, axis, out_len, scale, dtype):
+    """The plain tap-by-tap gather that resize_axis's integer-upscale path replaces."""
+    w, idx = contributions(a.shape[axis], out_len, scale)
+    a = np.moveaxis(a, axis, 0)
+    out = np.zeros((out_len,) + a.shape[1:], dtype=dtype)
+    for t in range(w.shape[1]):
+        out += np.take(a, idx[:, t], axis=0) * w[:, t].astype(dtype).reshape((out_len,) + (1,) * (a.ndim - 1))
+    return np.moveaxis(out, 0, axis)
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_integer_upscale_is_bit_identical_to_the_tap_loop(scale, dtype, rng):
+    for n in [1, 2, 5, 7, 8, 9, 16, 31, 100]:
+        for src_dtype in (np.float32, np.float64, np.uint8):
+            a = (rng.random((n, 13)) * 255).astype(src_dtype)
+            for axis in (0, 1):
+                m = a if axis == 0 else np.ascontiguousarray(a.T)
+                got = resize_axis(m, axis, scale * m.shape[axis], float(scale), dtype=dtype)
+                want = _tap_loop(m, axis, scale * m.shape[axis], float(scale), dtype)
+                assert got.dtype == want.dtype and np.array_equal(got, want), (n, src_dtype, axis)
+
+
+@pytest.mark.parametrize("scale, fast", [(2, True), (4, True), (3, False)])
+def test_which_integer_upscales_take_the_sliced_path(scale, fast, rng):
+    from mchmc.resize import _upsample_slices
+
+    a = rng.random((20, 4))
+    w, idx = contributions(20, scale * 20, float(scale))
+    assert (_upsample_slices(a, scale, w, idx, np.float64) is not None) == fast
