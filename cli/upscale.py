@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from . import prefect_api
+
 USAGE = 2
 # Quiet, robust Prefect defaults for a command-line tool (a user's own settings win).
 PREFECT_DEFAULTS = {"PREFECT_LOGGING_LEVEL": "WARNING", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -34,6 +36,9 @@ def run(src: str, out: str | None, *, classify_only: bool = False, gpus: int = 0
     if not classify_only and not out:
         err_console.print("error: --out DST is required")
         return USAGE
+    for key, value in PREFECT_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    api = None if dry_run else prefect_api.start_if_needed()  # comes up in its own process meanwhile
     try:
         options = BatchOptions(classify_only=classify_only, **opts)
     except ValueError as err:
@@ -56,42 +61,31 @@ def run(src: str, out: str | None, *, classify_only: bool = False, gpus: int = 0
     if cpus is not None and cpus + gpus == 0:
         err_console.print("error: no workers: give --cpus >= 1 or --gpus >= 1")
         return USAGE
-    for key, value in PREFECT_DEFAULTS.items():
-        os.environ.setdefault(key, value)
-    return run_flow(src, dst, options, cpus=cpus, gpus=gpus, ray_address=ray_address, report=report)
+    return run_flow(src, dst, options, cpus=cpus, gpus=gpus, ray_address=ray_address, report=report, api=api)
 
 
-def start_services(ray_address: str | None, cpus: int, gpus: int, options):
-    """Start everything the run needs, overlapped: Ray (this thread), then the
-    worker actors (asynchronously: their processes import torch and load the
-    model), while Prefect's ephemeral API comes up in a helper thread (~7 s,
-    the longest part). Ray must be started from the main thread: a driver
-    connected from a helper thread inside a running flow never reaches its GCS
-    (measured here). With PREFECT_API_URL set there is no API to start.
-    Returns the (not yet ready) pool; the flow waits for it."""
-    import threading
-
+def start_services(ray_address: str | None, cpus: int, gpus: int, options, api: prefect_api.PrefectAPI | None = None):
+    """Start everything the run needs, overlapped: Prefect's local API was
+    launched first thing (:mod:`.prefect_api`, its own process, ~4 s); here Ray
+    starts (this thread: a driver connected from a helper thread inside a
+    running flow never reaches its GCS, measured here), then the worker actors
+    asynchronously (their processes import torch and load the model), and only
+    then do we wait for the API. If that API fails to come up, Prefect's own
+    temporary server is used instead. Returns the (not yet ready) pool; the flow waits for it."""
     from mchmc.batch import PageWorker
     from mchmc.pool import Pool, PoolSpec, connect
 
-    def prefect_api() -> None:
-        try:
-            from prefect.server.api.server import SubprocessASGIServer
-
-            SubprocessASGIServer().start()
-        except BaseException:  # the flow starts it itself and reports a real failure
-            pass
-
-    helper = None
-    if not os.environ.get("PREFECT_API_URL"):
-        helper = threading.Thread(target=prefect_api, name="prefect-api", daemon=True)
-        helper.start()
     resources = connect(ray_address, None if ray_address else cpus + gpus, None if ray_address else gpus or None)
     if cpus is None:  # joined a cluster: every CPU it has, less one per GPU worker
         cpus = max(0, int(resources.get("CPU", 0)) - gpus)
     pool = Pool(PageWorker, (options,), PoolSpec(cpus=cpus, gpus=gpus), wait=False)
-    if helper is not None:
-        helper.join()
+    if api is not None:
+        try:
+            api.wait(float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")))
+        except RuntimeError as err:
+            err_console.print(f"warning: {err}; using Prefect's own temporary server")
+            api.stop()
+            os.environ.pop("PREFECT_API_URL", None)
     return pool
 
 
@@ -103,7 +97,7 @@ def run_flow(src: str, dst: str, options, **kwargs) -> int:
     console = Console(highlight=False, soft_wrap=True)
     t0 = time.perf_counter()
     try:
-        pool = start_services(kwargs.get("ray_address"), kwargs["cpus"], kwargs["gpus"], options)
+        pool = start_services(kwargs.get("ray_address"), kwargs["cpus"], kwargs["gpus"], options, kwargs.pop("api", None))
     except MchmcError as err:
         err_console.print(f"error: {err}")
         return USAGE

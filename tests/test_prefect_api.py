@@ -1,0 +1,43 @@
+"""The CLI's launcher for Prefect's temporary local API (cli/prefect_api.py): loopback
+only, answers health checks, stops at exit, names the cause when it cannot start,
+and starts nothing when the user configured a server."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+
+from mchmc.cli import prefect_api
+
+
+def test_nothing_is_started_when_a_server_is_configured(monkeypatch):
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:4200/api")
+    assert prefect_api.start_if_needed() is None
+
+
+def test_the_api_listens_on_loopback_answers_and_stops(monkeypatch):
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    monkeypatch.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    api = prefect_api.start_if_needed()
+    try:
+        assert api is not None and api.url.startswith("http://127.0.0.1:")
+        import os
+
+        assert os.environ["PREFECT_API_URL"] == api.url  # this process's Prefect client will use it
+        api.wait(180)
+        with urllib.request.urlopen(f"{api.url}/health", timeout=10) as r:
+            assert r.status == 200
+    finally:
+        api.stop()
+    assert api.process.poll() is not None
+
+
+def test_a_server_that_dies_is_reported_with_its_exit_code(monkeypatch):
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    monkeypatch.setattr(prefect_api, "_launch",
+                        lambda port: subprocess.Popen([sys.executable, "-c", "raise SystemExit(7)"]))
+    api = prefect_api.PrefectAPI()
+    with pytest.raises(RuntimeError, match="exited with code 7"):
+        api.wait(60)
