@@ -42,3 +42,29 @@ def table7_gain(column: str) -> tuple[float, float]:
     """SRforMC - SRforAll in Table 7 (the paper's headline: +0.22 dB on average)."""
     mc, alls = TABLE7["SRforMC"][column], TABLE7["SRforAll"][column]
     return round(mc[0] - alls[0], 2), round(mc[1] - alls[1], 4)
+
+
+# Section 3.2 / 4: the training protocol and data, for the "how we differ" table of the report.
+PROTOCOL = {
+    "init": "weights N(0, 0.001), biases 0",
+    "learning rates": "Adam; Phase 1 1e-3 (conv3 1e-4), Phase 2 and MCH 1e-4 (conv3 1e-5), constant",
+    "arithmetic": "fp32",
+}
+# Text: "100 images of about 200x200" from Hradis et al.; nature and manga are the same sets as ours.
+TEXT_IMAGES, TEXT_SIDE = 100, 200
+
+# Table 5: class weights alpha_j, inversely proportional to category j's teaching patches.
+TABLE5_ALPHA = {"nature": 0.476, "manga": 0.089, "text": 1.0}
+
+
+def patch_shares() -> dict[str, float]:
+    """Each category's share of the paper's teaching patches, read off Table 5's weights."""
+    inv = {c: 1.0 / a for c, a in TABLE5_ALPHA.items()}
+    return {c: v / sum(inv.values()) for c, v in inv.items()}
+
+
+def patches_per_image(h: int, w: int, patch: int, stride: int) -> int:
+    """Teaching patches a stride-``stride`` grid of ``patch`` x ``patch`` crops takes from an h x w image."""
+    if h < patch or w < patch:
+        return 0
+    return ((h - patch) // stride + 1) * ((w - patch) // stride + 1)

@@ -134,3 +134,40 @@ def test_set_rows(scores: list[ImageScore]) -> Rows:
         rows.append({"fold": str(f), **{c: str(sum(1 for s in ref if s.fold == f and s.category == c and s.method == method))
                                         for c in cats}})
     return rows
+
+
+def differences_rows(cfg, scores: list[ImageScore]) -> tuple[Rows, dict[str, tuple[float, float]]]:
+    """How this run differs from the paper's (budget, optimiser, data), and each
+    category's share of the teaching patches here and in the paper: (rows, {category:
+    (ours, paper)}). Our image sizes come from the evaluated test images (every image is a
+    test image once over the folds); the paper's shares from its Table 5 class weights."""
+    sizes: dict[str, dict[str, int]] = {}
+    for s in scores:
+        if s.method == BICUBIC and s.lr_pixels:
+            sizes.setdefault(s.category, {})[s.name] = 4 * s.lr_pixels  # HR pixels
+    share: dict[str, tuple[float, float]] = {}
+    if set(sizes) >= set(cfg.data.stride):
+        def patches(cat: str, side: float) -> int:
+            return paper.patches_per_image(int(side), int(side), cfg.data.patch, cfg.data.stride[cat])
+
+        ours = {c: sum(patches(c, px**0.5) for px in sizes[c].values()) for c in cfg.data.stride}
+        theirs = paper.patch_shares()
+        share = {c: (ours[c] / sum(ours.values()), theirs.get(c, float("nan"))) for c in ours}
+    mc = " + ".join(f"{p.steps:,}" for _, p in cfg.phases("SRforMC"))
+    p2 = dict(cfg.phases("SRforMC"))
+    rows = [{"": "back-propagations, SRforMC", "paper": "1,000,000 + up to 10,000,000", "ours": mc},
+            {"": "back-propagations, MCH methods", "paper": "up to 10,000,000", "ours": f"{cfg.mch.steps:,}"},
+            {"": "initialisation", "paper": paper.PROTOCOL["init"], "ours": cfg.train.init},
+            {"": "learning rates", "paper": paper.PROTOCOL["learning rates"],
+             "ours": "; ".join(f"{name} {ph.lr:g} (conv3 {ph.lr_conv3:g}), {ph.schedule}"
+                               for name, ph in list(p2.items()) + [("MCH", cfg.mch)])},
+            {"": "training arithmetic", "paper": paper.PROTOCOL["arithmetic"], "ours": cfg.train.precision}]
+    if "text" in sizes:
+        side = (sum(sizes["text"].values()) / len(sizes["text"])) ** 0.5
+        rows.append({"": "text images", "paper": f"{paper.TEXT_IMAGES}, about {paper.TEXT_SIDE} x {paper.TEXT_SIDE} px",
+                     "ours": f"{len(sizes['text'])}, about {side:.0f} x {side:.0f} px (another split of the same set)"})
+    if share:
+        rows.append({"": "share of teaching patches: nature / manga / text (paper: from Table 5)",
+                     "paper": " / ".join(f"{share[c][1]:.0%}" for c in share),
+                     "ours": " / ".join(f"{share[c][0]:.0%}" for c in share)})
+    return rows, share

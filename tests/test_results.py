@@ -108,3 +108,35 @@ def test_table8_groups_mch_methods_against_mch_mc():
     assert set(t) == {"MCH", "MCH-MC", "Bicubic"}
     assert t["MCH"]["average"].mean == pytest.approx(0.3) and t["MCH-MC"]["nature"].mean == pytest.approx(0.3)
     assert t["MCH"]["ms_per_lr_mp"].mean == pytest.approx(1e3 * 0.6 / 0.2)
+
+
+def test_the_paper_patch_shares_follow_table5_weights():
+    s = paper.patch_shares()
+    assert sum(s.values()) == pytest.approx(1)
+    # alpha is inversely proportional to the patch count: manga has 1/0.089 = 11.2x the text patches
+    assert s["manga"] / s["text"] == pytest.approx(1 / 0.089)
+    assert paper.patches_per_image(512, 512, 60, 5) == 91 * 91
+    assert paper.patches_per_image(50, 512, 60, 5) == 0
+
+
+def test_differences_table_names_budget_data_and_patch_shares():
+    from mchmc.config import load_config
+    from mchmc.report_tables import differences_rows
+
+    cfg = load_config("cpu")
+    sizes = {"nature": 240 * 160, "manga": 413 * 585, "text": 256 * 256}  # LR pixels
+    scores = [ImageScore("Bicubic", 1, c, f"{c}{i}.png", 30, 0.9, 30, 0.9, lr_pixels=px)
+              for c, px in sizes.items() for i in range(10)]
+    rows, share = differences_rows(cfg, scores)
+    by = {r[""]: r for r in rows}
+    assert by["back-propagations, SRforMC"]["ours"] == "5,000 + 40,000"
+    assert by["back-propagations, MCH methods"]["ours"] == "40,000"
+    assert "512 x 512" in by["text images"]["ours"] and by["text images"]["ours"].startswith("10,")
+    ours = {c: share[c][0] for c in share}
+    want = {"nature": 85 * 53 * 10, "manga": 77 * 112, "text": 91 * 91}  # stride 5 / 10 / 5 on 60 px patches
+    want["manga"] *= 10
+    want["text"] *= 10
+    # sizes enter as square roots of the pixel count, so the shares are close, not exact
+    for c in ours:
+        assert ours[c] == pytest.approx(want[c] / sum(want.values()), abs=0.01)
+    assert share["text"][1] == pytest.approx(paper.patch_shares()["text"])
