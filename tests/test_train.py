@@ -181,18 +181,3 @@ def small_overrides(over):
             "phase1.lr": 1e-3, "phase1.lr_conv3": 1e-4, "phase2.lr": 1e-4, "phase2.lr_conv3": 1e-5}
     base.update(over)
     return base
-
-
-def test_evaluate_images_reports_psnr_ssim_and_category(tmp_path):
-    from mchmc.data import split_images
-    from mchmc.train_eval import evaluate_images, summarise
-
-    cfg = synth_config(tmp_path)
-    refs = split_images(cfg, ("nature", "manga", "text"), 1).test
-    m = build_model("mch-mc")
-    rows = evaluate_images(m, refs)
-    assert len(rows) == len(refs) and all(r["predicted"] in ("nature", "manga", "text") for r in rows)
-    s = summarise(rows)
-    assert set(s) == {"nature", "manga", "text"}
-    assert all(0 < v["bicubic_ssim"] <= 1 and np.isfinite(v["bicubic_psnr"]) and 0 <= v["accuracy"] <= 1
-               for v in s.values())
