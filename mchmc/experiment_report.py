@@ -184,6 +184,27 @@ def _threads(runs: Path, config: str) -> str:
     return ", ".join(str(t) for t in sorted(x for x in seen if x is not None)) or "?"
 
 
+TABLE8_BENCH = "table8-bench.json"  # written by bench/table8.py --out into the report folder
+
+
+def _table8_bench(out_dir: Path) -> list[str]:
+    """Table 8 as ``bench/table8.py`` measured it (MCH and MCH-MC interleaved), if saved in the report folder."""
+    try:
+        b = json.loads((out_dir / TABLE8_BENCH).read_text())
+        secs = b["seconds"]
+        cats = [k for k in secs["MCH"] if k not in ("all", "ms_per_lr_mp")]
+    except (OSError, ValueError, KeyError):
+        return []
+    rows = [{"architecture": a, **{f"{c} [s]": f"{r[c]:.3f}" for c in cats}, "all images [s]": f"{r['all']:.3f}",
+             "ms per LR megapixel": f"{r['ms_per_lr_mp']:.0f}"} for a, r in secs.items()]
+    rows.append({"architecture": "MCH-MC / MCH", **{f"{c} [s]": f"{secs['MCH-MC'][c] / secs['MCH'][c]:.3f}" for c in cats},
+                 "all images [s]": f"{secs['MCH-MC']['all'] / secs['MCH']['all']:.3f}", "ms per LR megapixel": ""})
+    return [f"Measured on its own by `bench/table8.py` (fold {b['fold']}, {b['images']} images, SRforAll and SRforMC "
+            f"timed alternately on each image, best of {b['repeat']}, {b['threads']} torch thread(s), tiles of "
+            f"{b['tile']} LR px; 1-min load average before the run {b.get('load_before', '?')}):", "",
+            markdown(rows), ""]
+
+
 def _differences(cfg: Config, scores: list[ImageScore]) -> list[str]:
     rows, share = differences_rows(cfg, scores)
     md = ["## How this run differs from the paper, and what that does to the comparison", "", markdown(rows), "",
@@ -234,7 +255,7 @@ def _markdown(runs: Path, name: str, cfg: Config, scores: list[ImageScore], tabl
            "## Table 8: inference seconds per image", "",
            "Wall time of the inference call alone (LR Y in, SR Y out; MCH-MC's category from the same pass), "
            "fp32, tiles of 256 LR px, on the machine above while it may have been shared.", "",
-           markdown(tables["table8"]), "",
+           markdown(tables["table8"]), "", *_table8_bench(out_dir),
            "## Table 9: SRforMC top-1 classification accuracy [%]", "", markdown(tables["table9"]), "",
            "Confusion (all folds, images):", "", markdown(tables["confusion"]), "",
            "## Table 10: SRforMC − SRforAll by SRforMC's classification", "",

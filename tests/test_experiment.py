@@ -158,3 +158,17 @@ def test_smoke_experiment_two_folds_two_methods_through_the_flow(tmp_path):
     from mchmc.experiment import readable_mode
     for f in ("report.md", "fig11.png", "scores.csv"):  # created like any file (not mkstemp's private 0600)
         assert stat.S_IMODE((out / f).stat().st_mode) == readable_mode(), f
+
+
+def test_the_report_prints_the_standalone_table8_when_saved_beside_it(tmp_path):
+    from mchmc.experiment_report import TABLE8_BENCH, _table8_bench
+
+    assert _table8_bench(tmp_path) == []  # not measured: nothing printed
+    secs = {"MCH": {"nature": 0.1, "manga": 0.4, "text": 0.2, "all": 0.25, "ms_per_lr_mp": 700.0},
+            "MCH-MC": {"nature": 0.1, "manga": 0.42, "text": 0.2, "all": 0.26, "ms_per_lr_mp": 728.0}}
+    (tmp_path / TABLE8_BENCH).write_text(json.dumps({"fold": 1, "images": 61, "repeat": 3, "threads": 2, "tile": 256,
+                                                     "load_before": 0.1, "seconds": secs}))
+    text = "\n".join(_table8_bench(tmp_path))
+    assert "| MCH | 0.100 | 0.400 | 0.200 | 0.250 | 700 |" in text
+    assert "| MCH-MC / MCH | 1.000 | 1.050 | 1.000 | 1.040 |  |" in text
+    assert "best of 3" in text and "load average before the run 0.1" in text
