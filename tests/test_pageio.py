@@ -237,3 +237,16 @@ def test_png_deflate_paths_agree(tmp_path, monkeypatch, mode):
             with Image.open(io.BytesIO(buf.getvalue())) as im:
                 assert im.mode == mode and np.array_equal(np.asarray(im), a)
     assert len(files[("oneshot", 9)]) < len(files[("oneshot", 0)])
+
+
+def test_paeth_predictor_on_every_input():
+    """The PNG spec's Paeth predictor (int arithmetic, ties to a, then b) against the
+    encoder's branch-free version, on all 256^3 (a, b, c)."""
+    from mchmc.pngwrite import _paeth
+
+    v = np.arange(256, dtype=np.int32)
+    a, b, c = np.meshgrid(v, v, v, indexing="ij")
+    p = a + b - c
+    pa, pb, pc = np.abs(p - a), np.abs(p - b), np.abs(p - c)
+    want = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, c)).astype(np.uint8)
+    assert np.array_equal(_paeth(a.astype(np.uint8), b.astype(np.uint8), c.astype(np.uint8)), want)
