@@ -175,7 +175,7 @@ def test_bf16_error_with_the_shipped_weights_is_what_the_readme_states(name):
         d = np.abs(bf16 - fp32)
         worst.append((d.max(), np.quantile(d, 0.999), d.mean()))
     assert max(w[0] for w in worst) < 1.2e-2  # max: about 4-6 8-bit steps
-    assert max(w[1] for w in worst) < 8e-3  # 99.9th percentile: srformc ~0.004, srforall ~0.007
+    assert max(w[1] for w in worst) < 8e-3  # 99.9th percentile: srformc ~0.004, srforall ~0.005
     assert max(w[2] for w in worst) < 2.5e-3  # mean: under half an 8-bit step (0.00196)
 
 
