@@ -19,6 +19,9 @@ app = typer.Typer(
 @app.callback()
 def _root() -> None:
     """Batch 2x super-resolution for digitised archives with the MCH-MC network."""
+    from .prefect_api import apply_defaults
+
+    apply_defaults()
 
 
 @app.command()

@@ -24,6 +24,17 @@ import urllib.error
 import urllib.request
 
 PORT_IN_USE = 3  # uvicorn's exit code when it cannot bind
+# Quiet, robust Prefect defaults for a command-line tool; a user's own settings win. The
+# start-up timeout is raised from Prefect's 20 s: on a 2-core machine already busy with a
+# training, the temporary API has been measured to need longer.
+DEFAULTS = {"PREFECT_LOGGING_LEVEL": "WARNING", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180"}
+
+
+def apply_defaults() -> None:
+    """Every command's Prefect defaults (``mchmc``'s root callback calls this)."""
+    for key, value in DEFAULTS.items():
+        os.environ.setdefault(key, value)
 
 
 class PrefectAPI:

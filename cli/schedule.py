@@ -19,8 +19,6 @@ from rich.table import Table
 
 USAGE = 2
 FLOW_NAME = "mchmc-retrain"
-PREFECT_DEFAULTS = {"PREFECT_LOGGING_LEVEL": "WARNING", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-                    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180"}
 NEED_SERVER = ("needs a Prefect server (Prefect's ephemeral API runs no scheduler): start one with "
                "`prefect server start` (or `docker compose up -d prefect-server`) and set "
                "PREFECT_API_URL=http://127.0.0.1:4200/api")
@@ -35,8 +33,9 @@ class UsageError(Exception):
 
 
 def _defaults() -> None:
-    for key, value in PREFECT_DEFAULTS.items():
-        os.environ.setdefault(key, value)
+    from .prefect_api import apply_defaults
+
+    apply_defaults()
 
 
 def _server(what: str) -> str:

@@ -13,9 +13,6 @@ from rich.table import Table
 from . import prefect_api
 
 USAGE = 2
-# Quiet, robust Prefect defaults for a command-line tool (a user's own settings win).
-PREFECT_DEFAULTS = {"PREFECT_LOGGING_LEVEL": "WARNING", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-                    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180"}
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -36,8 +33,7 @@ def run(src: str, out: str | None, *, classify_only: bool = False, gpus: int = 0
     if not classify_only and not out:
         err_console.print("error: --out DST is required")
         return USAGE
-    for key, value in PREFECT_DEFAULTS.items():
-        os.environ.setdefault(key, value)
+    prefect_api.apply_defaults()  # also done by the root command; here for callers of run() itself
     api = None if dry_run else prefect_api.start_if_needed()  # comes up in its own process meanwhile
     try:
         options = BatchOptions(classify_only=classify_only, **opts)

@@ -83,7 +83,7 @@ def experiment_flow(config: str = "cpu", folds: list[int] | None = None, methods
                     runs: str = "runs", overrides: dict | None = None, report: bool = True,
                     command: str | None = None) -> dict:
     """Train and score every selected (method, fold) cell that is not done yet, then report."""
-    from mchmc.experiment import cell_status, plan_cells
+    from mchmc.experiment import cell_status, claim_cell, plan_cells
 
     log = get_run_logger()
     cfg = resolve(config, overrides)
@@ -96,12 +96,18 @@ def experiment_flow(config: str = "cpu", folds: list[int] | None = None, methods
             _emit({"event": "cell", "index": i, "total": len(cells), "label": label, "state": "cached"})
             states[label] = "cached"
             continue
-        if cell.trains and not st.trained:
-            _emit({"event": "cell", "index": i, "total": len(cells), "label": label, "state": "training",
-                   "steps_left": st.steps_left})
-            train_flow(config, cell.method, str(cell.fold), runs, overrides)
-        _emit({"event": "cell", "index": i, "total": len(cells), "label": label, "state": "evaluating"})
-        res = evaluate_cell_task(config, overrides, cell.method, cell.fold, runs)
+        with claim_cell(runs, cell.dir(runs, cfg.name).name) as mine:
+            if not mine:  # another experiment process on the same runs folder holds it
+                _emit({"event": "cell", "index": i, "total": len(cells), "label": label, "state": "elsewhere"})
+                states[label] = "elsewhere"
+                continue
+            st = cell_status(cfg, cell, runs)  # another process may have finished it meanwhile
+            if cell.trains and not st.trained:
+                _emit({"event": "cell", "index": i, "total": len(cells), "label": label, "state": "training",
+                       "steps_left": st.steps_left})
+                train_flow(config, cell.method, str(cell.fold), runs, overrides)
+            _emit({"event": "cell", "index": i, "total": len(cells), "label": label, "state": "evaluating"})
+            res = evaluate_cell_task(config, overrides, cell.method, cell.fold, runs)
         log.info("%s: %d test images scored in %.1f s", label, res["images"], res.get("seconds", 0.0))
         _emit({"event": "cell", "index": i, "total": len(cells), "label": label, "state": "done"})
         states[label] = "done"

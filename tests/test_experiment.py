@@ -172,3 +172,32 @@ def test_the_report_prints_the_standalone_table8_when_saved_beside_it(tmp_path):
     assert "| MCH | 0.100 | 0.400 | 0.200 | 0.250 | 700 |" in text
     assert "| MCH-MC / MCH | 1.000 | 1.050 | 1.000 | 1.040 |  |" in text
     assert "best of 3" in text and "load average before the run 0.1" in text
+
+
+def test_a_cell_is_claimed_by_one_process_at_a_time(tmp_path):
+    """Two experiment processes on one runs folder: the second passes over a cell the
+    first holds; a claim left by a dead process is taken over; a released claim is free."""
+    import subprocess
+
+    from mchmc.experiment import CLAIMS, claim_cell
+
+    with claim_cell(tmp_path, "SRforAll-fold1-cpu") as mine:
+        assert mine
+        holder = subprocess.run([sys.executable, "-c", (
+            "import sys; from mchmc.experiment import claim_cell\n"
+            f"with claim_cell({str(tmp_path)!r}, 'SRforAll-fold1-cpu') as m: sys.exit(0 if m else 3)")])
+        assert holder.returncode == 3  # another live process holds it
+        with claim_cell(tmp_path, "SRforMC-fold1-cpu") as other:
+            assert other  # other cells stay free
+    assert not (tmp_path / CLAIMS / "SRforAll-fold1-cpu").exists()  # released
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    import socket
+
+    (tmp_path / CLAIMS / "SRforText-fold2-cpu").write_text(f"{socket.gethostname()} {dead.pid}")
+    with claim_cell(tmp_path, "SRforText-fold2-cpu") as mine:
+        assert mine  # the dead process's claim is stale
+    (tmp_path / CLAIMS / "SRforText-fold2-cpu").write_text("another-host 1")
+    with claim_cell(tmp_path, "SRforText-fold2-cpu") as mine:
+        assert not mine  # cannot check another host's process: respected
