@@ -25,8 +25,6 @@ def local_gpus() -> int:
 
 def run(src: str, out: str | None, *, classify_only: bool = False, gpus: int = 0, cpus: int | None = None,
         ray_address: str | None = None, report: str | None = None, dry_run: bool = False, **opts) -> int:
-    from mchmc.batch import BatchOptions
-
     if not Path(src).exists():
         err_console.print(f"error: {src}: no such file or folder")
         return USAGE
@@ -35,6 +33,20 @@ def run(src: str, out: str | None, *, classify_only: bool = False, gpus: int = 0
         return USAGE
     prefect_api.apply_defaults()  # also done by the root command; here for callers of run() itself
     api = None if dry_run else prefect_api.start_if_needed()  # comes up in its own process meanwhile
+    checked = _check(src, out, classify_only, gpus, cpus, ray_address, report, dry_run, opts)
+    if not isinstance(checked, tuple):  # a usage error or the dry run: no flow, so no API either
+        if api is not None:
+            api.stop()
+            os.environ.pop("PREFECT_API_URL", None)
+        return checked
+    dst, options, cpus = checked
+    return run_flow(src, dst, options, cpus=cpus, gpus=gpus, ray_address=ray_address, report=report, api=api)
+
+
+def _check(src, out, classify_only, gpus, cpus, ray_address, report, dry_run, opts):
+    """The options checked (torch is imported here): (dst, BatchOptions, cpus), or an exit code."""
+    from mchmc.batch import BatchOptions
+
     try:
         options = BatchOptions(classify_only=classify_only, **opts)
     except ValueError as err:
@@ -57,7 +69,7 @@ def run(src: str, out: str | None, *, classify_only: bool = False, gpus: int = 0
     if cpus is not None and cpus + gpus == 0:
         err_console.print("error: no workers: give --cpus >= 1 or --gpus >= 1")
         return USAGE
-    return run_flow(src, dst, options, cpus=cpus, gpus=gpus, ray_address=ray_address, report=report, api=api)
+    return dst, options, cpus
 
 
 def start_services(ray_address: str | None, cpus: int, gpus: int, options, api: prefect_api.PrefectAPI | None = None):
