@@ -3,6 +3,7 @@ only, answers health checks, stops at exit, names the cause when it cannot start
 and starts nothing when the user configured a server."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import urllib.request
@@ -23,14 +24,13 @@ def test_the_api_listens_on_loopback_answers_and_stops(monkeypatch):
     api = prefect_api.start_if_needed()
     try:
         assert api is not None and api.url.startswith("http://127.0.0.1:")
-        import os
-
         assert os.environ["PREFECT_API_URL"] == api.url  # this process's Prefect client will use it
         api.wait(180)
         with urllib.request.urlopen(f"{api.url}/health", timeout=10) as r:
             assert r.status == 200
     finally:
         api.stop()
+        os.environ.pop("PREFECT_API_URL", None)  # delenv of an unset name registers no undo
     assert api.process.poll() is not None
 
 
