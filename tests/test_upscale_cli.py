@@ -124,7 +124,7 @@ def test_report_fields_and_the_big_page_was_shared_by_both_workers(world, first_
     _, records = first_run
     rec = {Path(r.input).name: r for r in records}
     big = rec["big.png"]
-    assert (big.width, big.height) == (300, 260) and big.seconds >= 0
+    assert (big.width, big.height) == (300, 260)
     assert len(big.worker.split(",")) == 2, f"big.png should be split across both workers, got {big.worker!r}"
     for name, r in rec.items():
         if r.status == "ok":
