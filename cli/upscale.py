@@ -32,9 +32,7 @@ def run(src: str, out: str | None, *, classify_only: bool = False, gpus: int = 0
         err_console.print("error: --out DST is required")
         return USAGE
     prefect_api.apply_defaults()  # also done by the root command; here for callers of run() itself
-    # The early launch (prefect_api.start_if_needed) is off: in a clean-clone CI run the flow then met
-    # 'connection refused' from the API (cause not found yet). Prefect starts its own server in the flow.
-    api = None
+    api = None if dry_run else prefect_api.start_if_needed()  # comes up in its own process meanwhile
     checked = _check(src, out, classify_only, gpus, cpus, ray_address, report, dry_run, opts)
     if not isinstance(checked, tuple):  # a usage error or the dry run: no flow, so no API either
         if api is not None:

@@ -42,3 +42,26 @@ def test_a_server_that_dies_is_reported_with_its_exit_code(monkeypatch):
     with pytest.raises(RuntimeError, match="exited with code 7"):
         api.wait(60)
 
+
+def test_a_usage_error_stops_the_api_it_launched(monkeypatch, tmp_path):
+    """upscale launches the API before checking the options that need torch; when one
+    of them is wrong, nothing stays behind: no server, no PREFECT_API_URL."""
+    from typer.testing import CliRunner
+
+    from mchmc.cli.app import app
+
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    launched = []
+    real = prefect_api.PrefectAPI.__init__
+
+    def spy(self):
+        real(self)
+        launched.append(self)
+
+    monkeypatch.setattr(prefect_api.PrefectAPI, "__init__", spy)
+    res = CliRunner().invoke(app, ["upscale", str(tmp_path), "--out", str(tmp_path / "o"), "--tile", "0"])
+    assert res.exit_code == 2 and "--tile" in res.output
+    assert len(launched) == 1 and launched[0].process.poll() is not None
+    import os
+
+    assert "PREFECT_API_URL" not in os.environ
