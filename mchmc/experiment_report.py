@@ -38,7 +38,7 @@ from .experiment import (EVAL_FILE, PAPER_METHODS, ExperimentError, atomic_write
 from .gradcam import grad_cam
 from .modelfile import load_model
 from .report_tables import (Rows, cells_rows, differences_rows, confusion_rows, gain_rows, markdown, table7_rows, table8_rows,
-                            table9_rows, table10_rows, test_set_rows)
+                            table9_rows, table10_rows, test_set_rows, training_time_rows)
 from .results import folds_of
 
 PAPER_STEPS = {"SRforMC": "1,000,000 + 10,000,000 (max)", "MCH": "10,000,000 (max)"}
@@ -150,7 +150,8 @@ def write_report(runs: str | Path, config: str | None = None, out: str | Path | 
     tables = {"table7": table7_rows(scores), "table7-cells": cells_rows(scores), "gain": gain_rows(scores),
               "table7-crop2": table7_rows(scores, "psnr2", "ssim2", with_paper=False),
               "table8": table8_rows(scores), "table9": table9_rows(scores), "confusion": confusion_rows(scores),
-              "table10": table10_rows(scores)}
+              "table10": table10_rows(scores),
+              "training-time": training_time_rows({m: _evaluated_curves(runs, name, m, scores) for m in PAPER_METHODS})}
     figs: dict[str, Path] = {}
     curves_all, curves_mc = (_evaluated_curves(runs, name, m, scores) for m in ("SRforAll", "SRforMC"))
     if curves_all or curves_mc:
@@ -234,11 +235,15 @@ def _markdown(runs: Path, name: str, cfg: Config, scores: list[ImageScore], tabl
           "held-out test images, trained on the other folds.", ""]
     if missing:
         md += [f"Not evaluated yet: {', '.join(missing)}.", ""]
-    md += ["## Setup", "", f"- Config `{name}`: {cfg.description or '(no description)'}",
+    md += ["## Setup", "", f"- Trained and evaluated by `mchmc experiment --config {name}` (each cell resumable; "
+           f"see docs/experiment.md); config `{name}`: {cfg.description or '(no description)'}",
            f"- Batch {cfg.train.batch}, init `{cfg.train.init}`, training precision `{cfg.train.precision}`, "
            f"fold seed {cfg.folds.seed}; evaluation in fp32.",
            f"- Machine: {machine()}; torch threads during evaluation: {_threads(runs, name)}.", "",
-           markdown(_budget_rows(cfg)), "", "Test images per fold:", "", markdown(test_set_rows(scores)), "",
+           markdown(_budget_rows(cfg)), "",
+           "Training time of the evaluated cells: the median of the logged steps/s (validation excluded) and the "
+           "hours that rate gives for a cell's steps, on the machine above (cells may have trained two at a time).",
+           "", markdown(tables["training-time"]), "", "Test images per fold:", "", markdown(test_set_rows(scores)), "",
            "Conventions: PSNR and SSIM on Y (BT.601 \"MATLAB\"), SR rounded to 8-bit levels; LR = MATLAB-bicubic "
            "1/2 of the HR image; **paper border** = the 10 HR px (halo 5 x scale 2) the unpadded net cannot see "
            "are excluded, **crop 2** = 2 px excluded (the literature's convention). Table 7's average is over "

@@ -171,3 +171,32 @@ def differences_rows(cfg, scores: list[ImageScore]) -> tuple[Rows, dict[str, tup
                      "paper": " / ".join(f"{share[c][1]:.0%}" for c in share),
                      "ours": " / ".join(f"{share[c][0]:.0%}" for c in share)})
     return rows, share
+
+
+def training_time_rows(curves: dict[str, dict[int, list[dict]]]) -> Rows:
+    """How long the evaluated cells trained, per method: the median of the logged steps/s (each row
+    of metrics.csv is the rate over its own interval) and the hours that rate gives for the cell's
+    steps. A median, not the summed ``elapsed``: a run that was paused, stopped and resumed, or shared
+    the CPU with a test run, keeps those gaps in ``elapsed`` but they are outlier intervals here."""
+    rows: Rows = []
+    total_h, total_cells = 0.0, 0
+    for method, by_fold in curves.items():
+        rates, hours = [], []
+        for fold_rows in by_fold.values():
+            r = sorted(float(x["steps_per_s"]) for x in fold_rows if x.get("steps_per_s"))
+            steps = max((int(x["total_step"]) for x in fold_rows if x.get("total_step")), default=0)
+            if not r or not steps:
+                continue
+            med = r[len(r) // 2] if len(r) % 2 else (r[len(r) // 2 - 1] + r[len(r) // 2]) / 2
+            rates.append(med)
+            hours.append(steps / med / 3600)
+        if not rates:
+            continue
+        total_h, total_cells = total_h + sum(hours), total_cells + len(hours)
+        rows.append({"method": method, "cells": str(len(hours)),
+                     "median steps/s": f"{sum(rates) / len(rates):.1f}",
+                     "hours per cell": f"{sum(hours) / len(hours):.2f}", "hours": f"{sum(hours):.1f}"})
+    if len(rows) > 1:
+        rows.append({"method": "all", "cells": str(total_cells), "median steps/s": "",
+                     "hours per cell": f"{total_h / total_cells:.2f}", "hours": f"{total_h:.1f}"})
+    return rows

@@ -174,6 +174,25 @@ def test_the_report_prints_the_standalone_table8_when_saved_beside_it(tmp_path):
     assert "best of 3" in text and "load average before the run 0.1" in text
 
 
+def test_training_time_is_the_cells_steps_at_their_median_logged_rate():
+    """A paused or resumed interval (a tiny rate) must not count: the median rate ignores it."""
+    from mchmc.report_tables import training_time_rows
+
+    def rows(rates, per_row=1000):
+        return [{"total_step": str(per_row * (i + 1)), "steps_per_s": str(r)} for i, r in enumerate(rates)]
+
+    curves = {"SRforAll": {1: rows([40, 40, 0.5, 40]), 2: rows([20, 20, 20, 20])},  # 4,000 steps each
+              "SRforMC": {1: rows([50, 50, 50], per_row=2000)}, "SRforText": {}}
+    got = {r["method"]: r for r in training_time_rows(curves)}
+    assert set(got) == {"SRforAll", "SRforMC", "all"}  # a method with no evaluated cell is left out
+    assert got["SRforAll"]["cells"] == "2" and got["SRforAll"]["median steps/s"] == "30.0"
+    assert got["SRforAll"]["hours"] == f"{(4000 / 40 + 4000 / 20) / 3600:.1f}"
+    assert got["SRforAll"]["hours per cell"] == f"{(4000 / 40 + 4000 / 20) / 2 / 3600:.2f}"
+    assert got["SRforMC"]["hours per cell"] == f"{6000 / 50 / 3600:.2f}"
+    assert got["all"]["cells"] == "3"
+    assert training_time_rows({"SRforAll": {}}) == []
+
+
 def test_a_cell_is_claimed_by_one_process_at_a_time(tmp_path):
     """Two experiment processes on one runs folder: the second passes over a cell the
     first holds; a claim left by a dead process is taken over; a released claim is free."""
