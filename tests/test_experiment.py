@@ -193,6 +193,23 @@ def test_training_time_is_the_cells_steps_at_their_median_logged_rate():
     assert training_time_rows({"SRforAll": {}}) == []
 
 
+def test_gain_on_the_curves_is_taken_at_equal_back_propagations_and_at_each_end():
+    from mchmc.report_tables import curve_gain_rows
+
+    def rows(start, values):  # one row per 1,000 total steps from ``start``
+        return [{"total_step": str(start + 1000 * i), "psnr_nature": str(v), "psnr_mean": str(v + 1)}
+                for i, v in enumerate(values)]
+
+    all_ = {1: rows(1000, [20, 21, 22]), 2: rows(1000, [20, 21, 23]), 3: rows(1000, [20, 20, 20])}
+    mc = {1: rows(1000, [19, 22, 23, 25]), 2: rows(1000, [19, 21, 24, 24])}  # 1,000 steps more; fold 3 not trained
+    got = {r["back-propagations"]: r for r in curve_gain_rows(all_, mc, steps=(2000, 3000, 9000))}
+    assert set(got) == {"2,000", "3,000", "each at its end"}  # no fold logged 9,000: no row
+    assert got["2,000"]["folds"] == "2" and got["2,000"]["nature"] == "+0.50 ± 0.71"  # (+1, 0)
+    assert got["3,000"]["nature"] == "+1.00 ± 0.00" and got["3,000"]["mean"] == "+1.00 ± 0.00"
+    assert got["each at its end"]["nature"] == "+2.00 ± 1.41"  # (25 - 22, 24 - 23)
+    assert curve_gain_rows(all_, {}) == []
+
+
 def test_a_cell_is_claimed_by_one_process_at_a_time(tmp_path):
     """Two experiment processes on one runs folder: the second passes over a cell the
     first holds; a claim left by a dead process is taken over; a released claim is free."""
