@@ -38,7 +38,8 @@ from .experiment import (EVAL_FILE, PAPER_METHODS, ExperimentError, atomic_write
 from .gradcam import grad_cam
 from .modelfile import load_model
 from .report_tables import (Rows, cells_rows, differences_rows, confusion_rows, gain_rows, markdown, table7_rows, table8_rows,
-                            table9_rows, table10_rows, test_set_rows, training_time_rows, curve_gain_rows)
+                            table9_rows, table10_rows, test_set_rows, training_time_rows, curve_gain_rows,
+                            versus_all_rows)
 from .results import folds_of
 
 PAPER_STEPS = {"SRforMC": "1,000,000 + 10,000,000 (max)", "MCH": "10,000,000 (max)"}
@@ -150,7 +151,7 @@ def write_report(runs: str | Path, config: str | None = None, out: str | Path | 
     tables = {"table7": table7_rows(scores), "table7-cells": cells_rows(scores), "gain": gain_rows(scores),
               "table7-crop2": table7_rows(scores, "psnr2", "ssim2", with_paper=False),
               "table8": table8_rows(scores), "table9": table9_rows(scores), "confusion": confusion_rows(scores),
-              "table10": table10_rows(scores),
+              "table10": table10_rows(scores), "versus-all": versus_all_rows(scores),
               "training-time": training_time_rows({m: _evaluated_curves(runs, name, m, scores) for m in PAPER_METHODS})}
     figs: dict[str, Path] = {}
     curves_all, curves_mc = (_evaluated_curves(runs, name, m, scores) for m in ("SRforAll", "SRforMC"))
@@ -262,6 +263,11 @@ def _markdown(runs: Path, name: str, cfg: Config, scores: list[ImageScore], tabl
            "at equal back-propagations with SRforMC's Phase 1 counted, then each model at its end. SRforMC trains "
            f"{sum(p.steps for _, p in cfg.phases('SRforMC')) - cfg.mch.steps:,} steps more than SRforAll; this "
            "shows how much of the gain those steps explain.", "", markdown(tables["gain-curves"]), "",
+           "### Every method − SRforAll", "",
+           "PSNR differences paired on the same test images (paper border), per fold, then mean ± std over the "
+           "folds both methods have; the paper's difference of its Table 7 values below each row. Does a model "
+           "trained on one category beat the model trained on all, on that category?", "",
+           markdown(tables["versus-all"]), "",
            "### Table 7 with crop 2", "", markdown(tables["table7-crop2"]), "",
            "## Table 8: inference seconds per image", "",
            "Wall time of the inference call alone (LR Y in, SR Y out; MCH-MC's category from the same pass), "

@@ -230,3 +230,21 @@ def curve_gain_rows(curves_all: dict[int, list[dict]], curves_mc: dict[int, list
     rows = [row(f"{s:,}", lambda d, s=s: d.get(s), lambda d, s=s: d.get(s)) for s in steps]
     last = row("each at its end", lambda d: d[max(d)] if d else None, lambda d: d[max(d)] if d else None)
     return [r for r in rows + [last] if r]
+
+
+def versus_all_rows(scores: list[ImageScore]) -> Rows:
+    """Every trained method − SRforAll, PSNR only, paired on the same test images (per fold, then
+    mean ± std over the folds both have), the paper's Table 7 difference in the row below. It says
+    where specialising (one category) or classifying (SRforMC) beats one model trained on all."""
+    cols = categories_of(scores) + [AVERAGE]
+    have = {s.method for s in scores}
+    rows: Rows = []
+    for m in [x for x in paper.TABLE7 if x != MCH_BASELINE]:
+        if m not in have or MCH_BASELINE not in have:
+            continue
+        g = gain(scores, m, MCH_BASELINE)
+        rows.append({"− SRforAll, PSNR [dB]": m, **{c: g[c][0].text(2, True) if c in g else "-" for c in cols}})
+        ours, base = paper.TABLE7[m], paper.TABLE7[MCH_BASELINE]
+        rows.append({"− SRforAll, PSNR [dB]": f"{m} (paper)",
+                     **{c: f"{ours[c][0] - base[c][0]:+.2f}" if c in ours else "" for c in cols}})
+    return rows

@@ -210,6 +210,24 @@ def test_gain_on_the_curves_is_taken_at_equal_back_propagations_and_at_each_end(
     assert curve_gain_rows(all_, {}) == []
 
 
+def test_every_method_is_compared_with_srforall_on_the_same_images():
+    from mchmc.evaluate import ImageScore
+    from mchmc.report_tables import versus_all_rows
+
+    def score(method, fold, cat, name, psnr):
+        return ImageScore(method=method, fold=fold, category=cat, name=name, psnr=psnr, ssim=0.9, psnr2=psnr,
+                          ssim2=0.9, seconds=0.1, lr_pixels=100)
+
+    scores = [score("SRforAll", 1, "nature", "a", 30.0), score("SRforAll", 1, "manga", "b", 34.0),
+              score("SRforNature", 1, "nature", "a", 30.5), score("SRforNature", 1, "manga", "b", 33.0),
+              score("SRforAll", 2, "nature", "c", 28.0), score("SRforAll", 2, "manga", "d", 36.0)]
+    rows = {r["− SRforAll, PSNR [dB]"]: r for r in versus_all_rows(scores)}
+    assert set(rows) == {"SRforNature", "SRforNature (paper)"}  # methods not trained here are left out
+    assert rows["SRforNature"]["nature"] == "+0.50" and rows["SRforNature"]["manga"] == "-1.00"  # fold 1 only
+    assert rows["SRforNature"]["average"] == "-0.25"
+    assert rows["SRforNature (paper)"]["nature"] == "+0.09" and rows["SRforNature (paper)"]["manga"] == "-0.77"
+
+
 def test_a_cell_is_claimed_by_one_process_at_a_time(tmp_path):
     """Two experiment processes on one runs folder: the second passes over a cell the
     first holds; a claim left by a dead process is taken over; a released claim is free."""
