@@ -151,11 +151,12 @@ def write_report(runs: str | Path, config: str | None = None, out: str | Path | 
     tables = {"table7": table7_rows(scores), "table7-cells": cells_rows(scores), "gain": gain_rows(scores),
               "table7-crop2": table7_rows(scores, "psnr2", "ssim2", with_paper=False),
               "table8": table8_rows(scores), "table9": table9_rows(scores), "confusion": confusion_rows(scores),
-              "table10": table10_rows(scores), "versus-all": versus_all_rows(scores),
-              "training-time": training_time_rows({m: _evaluated_curves(runs, name, m, scores) for m in PAPER_METHODS})}
-    figs: dict[str, Path] = {}
-    curves_all, curves_mc = (_evaluated_curves(runs, name, m, scores) for m in ("SRforAll", "SRforMC"))
+              "table10": table10_rows(scores), "versus-all": versus_all_rows(scores)}
+    curves = {m: _evaluated_curves(runs, name, m, scores) for m in PAPER_METHODS}  # each metrics.csv read once
+    curves_all, curves_mc = curves["SRforAll"], curves["SRforMC"]
+    tables["training-time"] = training_time_rows(curves)
     tables["gain-curves"] = curve_gain_rows(curves_all, curves_mc)
+    figs: dict[str, Path] = {}
     if curves_all or curves_mc:
         figs["fig11"] = figures.psnr_curves(curves_all, curves_mc, out_dir / "fig11.png", _val_bicubic(runs, name),
                                             cfg.train.batch)

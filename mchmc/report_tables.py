@@ -4,6 +4,8 @@ numbers sit in the row below ours, marked "(paper)". Bold marks the best of our 
 column (the bicubic row excluded), as the paper marks its best."""
 from __future__ import annotations
 
+import statistics
+
 from . import paper
 from .evaluate import BICUBIC, ImageScore
 from .results import (AVERAGE, MCH_BASELINE, MCH_MC_METHOD, Stat, categories_of, confusion, folds_of, gain,
@@ -183,11 +185,11 @@ def training_time_rows(curves: dict[str, dict[int, list[dict]]]) -> Rows:
     for method, by_fold in curves.items():
         rates, hours = [], []
         for fold_rows in by_fold.values():
-            r = sorted(float(x["steps_per_s"]) for x in fold_rows if x.get("steps_per_s"))
+            r = [float(x["steps_per_s"]) for x in fold_rows if x.get("steps_per_s")]
             steps = max((int(x["total_step"]) for x in fold_rows if x.get("total_step")), default=0)
             if not r or not steps:
                 continue
-            med = r[len(r) // 2] if len(r) % 2 else (r[len(r) // 2 - 1] + r[len(r) // 2]) / 2
+            med = statistics.median(r)
             rates.append(med)
             hours.append(steps / med / 3600)
         if not rates:
@@ -219,17 +221,19 @@ def curve_gain_rows(curves_all: dict[int, list[dict]], curves_mc: dict[int, list
     m = {f: by_step(curves_mc[f]) for f in folds}
     keys = [k for k in curves_all[folds[0]][0] if k.startswith("psnr_") and k in curves_mc[folds[0]][0]]
 
-    def row(label: str, pick_a, pick_m) -> dict[str, str] | None:
-        pairs = [(pick_a(a[f]), pick_m(m[f])) for f in folds]
+    def at(d: dict[int, dict], step: int | None) -> dict | None:  # None: the last logged step
+        return d.get(step) if step is not None else (d[max(d)] if d else None)
+
+    def row(label: str, step: int | None) -> dict[str, str] | None:
+        pairs = [(at(a[f], step), at(m[f], step)) for f in folds]
         pairs = [(x, y) for x, y in pairs if x is not None and y is not None]
         if not pairs:
             return None
         return {"back-propagations": label, "folds": str(len(pairs)),
                 **{k[len("psnr_"):]: Stat.of(float(y[k]) - float(x[k]) for x, y in pairs).text(2, True) for k in keys}}
 
-    rows = [row(f"{s:,}", lambda d, s=s: d.get(s), lambda d, s=s: d.get(s)) for s in steps]
-    last = row("each at its end", lambda d: d[max(d)] if d else None, lambda d: d[max(d)] if d else None)
-    return [r for r in rows + [last] if r]
+    rows = [row(f"{s:,}", s) for s in steps] + [row("each at its end", None)]
+    return [r for r in rows if r]
 
 
 def versus_all_rows(scores: list[ImageScore]) -> Rows:
