@@ -16,12 +16,24 @@ app = typer.Typer(
 )
 
 
+# Quiet, robust Prefect defaults for a command-line tool; a user's own settings win. The
+# start-up timeout is raised from Prefect's 20 s: on a 2-core machine already busy with a
+# training, Prefect's temporary API has been measured to need longer.
+PREFECT_DEFAULTS = {"PREFECT_LOGGING_LEVEL": "WARNING", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+                    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180"}
+
+
+def apply_prefect_defaults() -> None:
+    import os
+
+    for key, value in PREFECT_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+
+
 @app.callback()
 def _root() -> None:
     """Batch 2x super-resolution for digitised archives with the MCH-MC network."""
-    from .prefect_api import apply_defaults
-
-    apply_defaults()
+    apply_prefect_defaults()
 
 
 @app.command()
@@ -65,7 +77,7 @@ def train(
 @app.command()
 def upscale(
     src: str = typer.Argument(..., help="An image, a folder (recursive; the tree is mirrored) or a .txt list of paths."),
-    out: str = typer.Option(..., "--out", "-o", help="Destination folder (may be inside SRC: it is never rescanned)."),
+    out: str = typer.Option(..., "--out", "-o", help="Destination folder (may be inside SRC: it is never rescanned; never SRC itself), or for a single image the output file (x.png)."),
     gpus: int = typer.Option(0, "--gpus", help="GPU workers, one GPU each."),
     cpus: int = typer.Option(None, "--cpus", help="CPU workers, one core each (default: the machine's cores minus --gpus)."),
     ray_address: str = typer.Option(None, "--ray-address", envvar="MCHMC_RAY_ADDRESS", help="Join this Ray cluster (host:port) instead of starting a local one."),
@@ -75,9 +87,10 @@ def upscale(
     format: str = typer.Option(None, "--format", "-f", help="Output format png|tiff|jpeg|webp|bmp (default: same as input)."),
     quality: int = typer.Option(95, "--quality", help="JPEG / WebP quality."),
     png_level: int = typer.Option(1, "--png-level", help="PNG deflate level 0..9 (1: fast, files ~5% larger than 9)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Redo pages whose output exists (default: skip them)."),
+    overwrite: bool = typer.Option(False, "--overwrite", is_flag=True, help="Redo pages whose output exists, and replace files at output names that no run made (default: skip finished pages, leave other files alone)."),
     report: str = typer.Option(None, "--report", help="JSONL report path (default DST/mchmc-upscale-report.jsonl; a CSV is written beside it)."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="List what would be done, do nothing."),
+    dry_run: bool = typer.Option(False, "--dry-run", is_flag=True, help="List what would be done (upscale, skip, conflict), do nothing."),
+    prefect: bool = typer.Option(False, "--prefect", is_flag=True, help="Record the run as a Prefect flow run (also when PREFECT_API_URL is set; without it Prefect starts a temporary local API)."),
     binarize: bool = typer.Option(False, "--binarize", help="Write 1-bit pages back as 1-bit (default: 8-bit gray)."),
     max_pixels: int = typer.Option(500_000_000, "--max-pixels", help="Refuse pages whose header claims more pixels."),
     split_pixels: int = typer.Option(40_000_000, "--split-pixels", help="Split single pages above this many pixels into bands across workers (0: never)."),
@@ -86,6 +99,7 @@ def upscale(
     from . import upscale as up
 
     raise typer.Exit(up.run(src, out, gpus=gpus, cpus=cpus, ray_address=ray_address, report=report, dry_run=dry_run,
+                            prefect=prefect,
                             model=model, tile=tile, precision=precision, format=format, quality=quality,
                             png_level=png_level, overwrite=overwrite, binarize=binarize, max_pixels=max_pixels,
                             split_pixels=split_pixels))
@@ -102,12 +116,13 @@ def classify(
     model: str = typer.Option(None, "--model", "-m", help="Shipped model name or model file (default: srformc)."),
     max_pixels: int = typer.Option(500_000_000, "--max-pixels", help="Refuse pages whose header claims more pixels."),
     split_pixels: int = typer.Option(40_000_000, "--split-pixels", help="Split single pages above this many pixels into bands across workers (0: never)."),
+    prefect: bool = typer.Option(False, "--prefect", is_flag=True, help="Record the run as a Prefect flow run (also when PREFECT_API_URL is set)."),
 ) -> None:
     """Category report only (nature / manga / text): conv1, conv2 and the classifier head, nothing written."""
     from . import upscale as up
 
     raise typer.Exit(up.run(src, None, classify_only=True, gpus=gpus, cpus=cpus, ray_address=ray_address,
-                            report=report, model=model, tile=tile, max_pixels=max_pixels,
+                            report=report, prefect=prefect, model=model, tile=tile, max_pixels=max_pixels,
                             split_pixels=split_pixels))
 
 

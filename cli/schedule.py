@@ -33,9 +33,9 @@ class UsageError(Exception):
 
 
 def _defaults() -> None:
-    from .prefect_api import apply_defaults
+    from .app import apply_prefect_defaults
 
-    apply_defaults()
+    apply_prefect_defaults()
 
 
 def _server(what: str) -> str:

@@ -1,14 +1,13 @@
-"""Batch upscaling and classification: the worker each Ray actor runs, and the
-driver loop that feeds it.
+"""Batch upscaling and classification: the worker each Ray actor runs.
 
 ``PageWorker`` loads the model once (per actor) and then turns one input file
 into one report record per call: read every page, upscale (or only classify),
-write atomically, report the category. It keeps no per-page state between
-calls, so a restarted actor can retry any call. Any failure becomes an
+write under a temporary name, report the category. It keeps no per-page state
+between calls, so a fresh actor can retry any call. Any failure becomes an
 ``error`` record whose message names the file and the reason; the run goes on.
-
-``run_batch`` drives a :class:`~mchmc.pool.Pool` over the planned jobs with
-backpressure and streams each record to the report as it arrives.
+The driver (:mod:`mchmc.driver`) renames each finished temporary into place
+once the page is in the ledger, so every output under its final name is one a
+run recorded.
 
 Big pages: a single-page file above ``split_pixels`` (LR pixels) is cut into
 row bands, one call per band on as many actors as there are: each actor reads
@@ -22,9 +21,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +49,8 @@ class BatchOptions:
     classify_only: bool = False  # conv1, conv2 and the head; nothing written
     overwrite: bool = False
     split_pixels: int = 40_000_000  # single pages above this many LR pixels are split across actors (0: never)
+    staged: bool = False  # leave each output under its temporary name for the driver to rename (batch runs)
+    owner: str | None = None  # host-pid of the run that owns the temporaries (mchmc.fsutil)
 
     def __post_init__(self) -> None:
         from .engine import PRECISIONS
@@ -105,24 +104,16 @@ class FinishCall:
     workers: str
 
 
-@dataclass
-class Progress:
-    """What the driver reports after each record (for a progress bar)."""
-
-    done: int = 0
-    total: int = 0
-    megapixels: float = 0.0
-    by_status: dict[str, int] = field(default_factory=lambda: {"ok": 0, "skipped": 0, "error": 0})
-
-
 class PageWorker:
     """One per Ray actor (or used directly in-process)."""
 
     def __init__(self, options: BatchOptions, *, device: str = "cpu", name: str = "w0"):
         from .engine import Engine
+        from .fsutil import set_owner
         from .modelfile import load_model
 
         self.options, self.name = options, name
+        set_owner(options.owner)
         model = load_model(options.model).model
         self.engine = Engine(model, tile=options.tile, device=device, precision=options.precision)
         self.categories = model.config.categories
@@ -138,14 +129,6 @@ class PageWorker:
     @property
     def tag(self) -> str:
         return f"{self.name}@{os.getpid()}"
-
-    def run(self, call: Job | BandCall | FinishCall) -> PageRecord | BandResult:
-        """The one entry point the pool calls: a whole file, a band of a big page, or the stitch."""
-        if isinstance(call, BandCall):
-            return self.band(call)
-        if isinstance(call, FinishCall):
-            return self.finish(call)
-        return self.process(call)
 
     def process(self, job: Job) -> PageRecord:
         """One input file -> its record. Never raises for a bad page."""
@@ -189,7 +172,6 @@ class PageWorker:
 
         def work():
             from .pageup import finish_page
-            from .pagewrite import write_pages
 
             if self.options.classify_only:
                 stats = call.bands[0].gap
@@ -198,8 +180,7 @@ class PageWorker:
                 probs = dict(zip(self.categories, map(float, self.engine.probabilities(stats))))
             else:
                 up = finish_page(meta, list(call.bands), self.engine, binarize=self.options.binarize)
-                write_pages([up], job.dst, self.options.format, quality=self.options.quality,
-                            png_level=self.options.png_level)
+                self._write([up], job, record)
                 probs = up.probs
             self._fill(record, [(meta.width, meta.height, probs)])
 
@@ -215,7 +196,7 @@ class PageWorker:
             record.category = max(probs, key=probs.get)
 
     def _upscale(self, job: Job, record: PageRecord) -> None:
-        from .pageio import read_pages, upscale_page, write_pages
+        from .pageio import read_pages, upscale_page
 
         stats = []  # per page: (width, height, probs)
 
@@ -225,9 +206,26 @@ class PageWorker:
                 stats.append((page.meta.width, page.meta.height, up.probs))
                 yield up
 
-        write_pages(upscaled(), job.dst, self.options.format, quality=self.options.quality,
-                    png_level=self.options.png_level)
+        self._write(upscaled(), job, record)
         self._fill(record, stats)
+
+    def _write(self, pages, job: Job, record: PageRecord) -> None:
+        """Write ``pages`` to ``job.dst`` (or, staged, to a temporary the driver renames);
+        the conversions the reader and the writer made become the record's notes."""
+        from .pagewrite import write_pages
+
+        notes: list[str] = []
+
+        def noted():
+            for up in pages:
+                notes.extend(n for n in up.meta.notes if n not in notes)
+                yield up
+
+        path = write_pages(noted(), job.dst, self.options.format, quality=self.options.quality,
+                           png_level=self.options.png_level, notes=notes, commit=not self.options.staged)
+        record.notes = list(dict.fromkeys(notes))
+        if self.options.staged:
+            record.staged = str(path)
 
     def _classify(self, job: Job, record: PageRecord) -> None:
         from .pageio import read_pages
@@ -278,33 +276,6 @@ def _mean_probs(all_probs: list[dict | None]) -> dict[str, float] | None:
     return {k: sum(p[k] for p in probs) / len(probs) for k in probs[0]} if probs else None
 
 
-def skipped(job: Job, before: PageRecord | None = None) -> PageRecord:
-    """The record of a page whose output already exists; keeps what an earlier run found."""
-    rec = PageRecord(input=str(job.src), output=str(job.dst), status="skipped")
-    if before is not None:
-        rec.category, rec.probs, rec.width, rec.height = before.category, before.probs, before.width, before.height
-    return rec
-
-
-class _Work:
-    """The pool's feed: stitch calls of big pages whose bands are all back first,
-    then the next planned job (a big page expands into its band calls). An empty
-    feed is not the end: it fills again as bands come back (``Pool.map`` asks again
-    after every result)."""
-
-    def __init__(self, jobs: Iterator, expand: Callable[[Job], list]):
-        self.jobs, self.expand, self.ready = jobs, expand, deque()
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        while not self.ready:
-            job = next(self.jobs)  # StopIteration: nothing more to plan (for now)
-            self.ready.extend(self.expand(job))
-        return self.ready.popleft()
-
-
 def band_plan(job: Job, options: BatchOptions, actors: int) -> list[BandCall]:
     """The band calls of ``job`` when it is one page above ``options.split_pixels``
     and there are actors to share it; [] when it goes whole to one actor. A file
@@ -328,71 +299,3 @@ def band_plan(job: Job, options: BatchOptions, actors: int) -> list[BandCall]:
 
 
 MIN_BAND_PIXELS = 4_000_000  # a band smaller than this is not worth a second decode of the page
-
-
-def run_batch(jobs: Iterable[Job], pool, report, options: BatchOptions, progress: Progress | None = None,
-              on_record: Callable[[PageRecord, Progress], None] | None = None,
-              previous: dict[str, PageRecord] | None = None) -> Progress:
-    """Feed ``jobs`` to ``pool`` (skipping finished ones unless overwriting), write every
-    record to ``report`` as it arrives. ``progress`` accumulates across calls;
-    ``previous`` maps inputs to an earlier run's records (their category is kept
-    when a page is skipped). Big pages are split into bands (see the module doc)."""
-    from .pool import CallFailed
-
-    progress = progress if progress is not None else Progress()
-    previous = previous or {}
-    actors = len(getattr(pool, "actors", ()))
-    pending: dict[str, list[BandResult]] = {}  # big page input -> bands back so far
-    failed: set[str] = set()  # big pages already reported as failed (later bands are dropped)
-
-    def emit(record: PageRecord) -> None:
-        report.write(record)
-        progress.done += 1
-        progress.by_status[record.status] += 1
-        if record.status == "ok":
-            progress.megapixels += record.megapixels
-        if on_record:
-            on_record(record, progress)
-
-    def error(job: Job, reason: str) -> PageRecord:
-        return PageRecord(input=str(job.src), output="" if options.classify_only else str(job.dst), status="error",
-                          error=reason)
-
-    def todo() -> Iterator[Job]:
-        for job in jobs:
-            if not options.classify_only and not options.overwrite and job.done:
-                emit(skipped(job, previous.get(str(job.src))))
-            else:
-                yield job
-
-    def expand(job: Job) -> list:
-        bands = band_plan(job, options, actors)
-        if bands:
-            pending[str(job.src)] = []
-        return bands or [job]
-
-    work = _Work(todo(), expand)
-    for call, result in pool.map("run", work):
-        job = call.job if isinstance(call, (BandCall, FinishCall)) else call
-        if isinstance(result, CallFailed):
-            result = BandResult(job, None, None, error=str(FileError(job.src, result.reason))) \
-                if isinstance(call, BandCall) else error(job, str(FileError(job.src, result.reason)))
-        if isinstance(result, PageRecord):
-            emit(result)
-            continue
-        key = str(job.src)  # a band came back
-        if key in failed:
-            continue
-        if result.error:
-            failed.add(key)
-            pending.pop(key, None)
-            emit(error(job, result.error))
-            continue
-        got = pending[key]
-        got.append(result)
-        if len(got) == call.parts:
-            del pending[key]
-            workers = ",".join(sorted({r.worker for r in got}))
-            work.ready.append(FinishCall(job, got[0].meta, tuple(r.band for r in got),
-                                         sum(r.seconds for r in got), workers))
-    return progress

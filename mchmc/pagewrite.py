@@ -14,7 +14,7 @@ a user cares about lost, and never a file that looks finished but is not.
   whole); BigTIFF when the input was BigTIFF or the raw output would pass
   :data:`BIGTIFF_THRESHOLD`.
 - Atomic: the file is written under a temporary name in the destination folder
-  (:func:`mchmc.archive.atomic_output`, whose leftovers an interrupted run's
+  (:func:`mchmc.fsutil.atomic_write`, whose leftovers an interrupted run's
   next scan removes), flushed to disk (fsync) and renamed with ``os.replace``;
   on any failure the temporary file is removed and nothing appears.
 
@@ -33,7 +33,7 @@ import numpy as np
 import tifffile
 from PIL import Image
 
-from .archive import atomic_output
+from .fsutil import atomic_write
 from .errors import MchmcError, PageWriteError
 from .pagemeta import WRITE_FORMATS, UpscaledPage, format_of_name, normalise_format
 from .pngwrite import DEFAULT_PNG_LEVEL, write_png
@@ -59,8 +59,10 @@ def write_page(page: UpscaledPage, dest: str | os.PathLike, format: str | None =
 def write_pages(pages: Iterable[UpscaledPage], dest: str | os.PathLike, format: str | None = None, *,
                 quality: int = 95, png_level: int = DEFAULT_PNG_LEVEL, webp_lossless: bool = False,
                 bigtiff: bool | None = None, tiff_compression: int | str | None = None,
-                notes: list[str] | None = None) -> Path:
+                notes: list[str] | None = None, commit: bool = True) -> Path:
     """Write ``pages`` (several only for TIFF) to ``dest`` atomically; returns ``dest``.
+    ``commit=False`` leaves the finished file under its temporary name beside
+    ``dest`` and returns that name (the batch driver renames it once recorded).
 
     ``quality`` is JPEG/WebP quality; ``png_level`` the zlib level of PNG output
     (1: see :mod:`mchmc.pngwrite`); ``bigtiff`` None decides by size;
@@ -76,13 +78,13 @@ def write_pages(pages: Iterable[UpscaledPage], dest: str | os.PathLike, format: 
     fmt = resolve_format(dest, format, first.source.format)
     notes = notes if notes is not None else []
     try:
-        with atomic_output(dest) as tmp, open(tmp, "w+b") as f:  # w+: the TIFF EXIF pass reads back
+        with atomic_write(dest, commit=commit) as tmp, open(tmp, "w+b") as f:  # w+: the TIFF EXIF pass reads back
             if fmt == "TIFF":
                 _write_tiff(f, first, it, pages, bigtiff, tiff_compression, notes)
             else:
                 if next(it, None) is not None:
-                    raise PageWriteError(dest, f"{fmt} holds one page; write multi-page files as TIFF or one "
-                                               "file per page (output_name(..., page=i))")
+                    raise PageWriteError(dest, f"the input has several pages but {fmt} holds one; "
+                                               "write multi-page files as TIFF (--format tiff)")
                 _write_single(f, first, fmt, quality, png_level, webp_lossless, notes)
             f.flush()
             os.fsync(f.fileno())  # the data is on disk before the rename makes it look finished
@@ -92,7 +94,7 @@ def write_pages(pages: Iterable[UpscaledPage], dest: str | os.PathLike, format: 
         raise PageWriteError(dest, f"cannot write: {err.strerror or err}") from err
     except Exception as err:
         raise PageWriteError(dest, f"writing {fmt} failed ({type(err).__name__}: {err})") from err
-    return dest
+    return dest if commit else tmp
 
 
 def _to8(pixels: np.ndarray, notes: list[str], fmt: str) -> np.ndarray:

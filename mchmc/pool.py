@@ -5,8 +5,9 @@ calls queued on each actor (so an actor never idles while the driver handles a
 result), pulls items lazily from any iterable (memory stays flat however many
 pages there are), bounds every wait with a timeout (Ray would otherwise wait
 forever for an actor it cannot place, e.g. a GPU actor on a GPU-less node),
-and maps a worker process that died mid-call to a restart plus a retry of the
-same call (``max_restarts`` / ``max_task_retries``), so each item yields once.
+and maps a worker process that died mid-call to a restart of that process and a
+``CallFailed(died=True)`` for the call, which the caller may retry (alone on an
+idle worker, so a page that kills workers is known) or record; each item yields once.
 
 Local Ray is started on loopback only: Ray's API has no authentication
 (the ShadowRay lesson), so nothing listens on a routable address unless the
@@ -24,8 +25,12 @@ from typing import Any
 from .errors import MchmcError
 
 # Read by Ray at import time: on Linux it makes a local Ray bind every service to 127.0.0.1.
-LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
+LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
 CLUSTER_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+# Ray's token authentication (Ray >= 2.5x; ray/_private/authentication): the mode, the token, and a
+# token file Ray would read instead. Ray's processes (GCS, raylet, workers) inherit them from the driver.
+AUTH_ENV = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
+ADDRESS_ENV = "RAY_ADDRESS"  # ray.init's default address; mchmc's own is --ray-address / MCHMC_RAY_ADDRESS
 
 
 class PoolError(MchmcError):
@@ -39,7 +44,7 @@ class PoolSpec:
     per_actor: int = 2  # calls queued on each actor (backpressure)
     start_timeout: float = 120.0  # s to get every actor placed and its model loaded
     call_timeout: float = 3600.0  # s without any call finishing before the run is declared stalled
-    max_restarts: int = 3  # a worker process that dies is restarted, and its call retried
+    max_restarts: int = -1  # a worker process that dies is restarted (-1: always; see MAX_DEATHS)
 
 
 def connect(address: str | None = None, num_cpus: int | None = None, num_gpus: int | None = None,
@@ -51,7 +56,13 @@ def connect(address: str | None = None, num_cpus: int | None = None, num_gpus: i
     routable IP and miss that head), this machine's routable IP for a cluster
     elsewhere (its workers must reach the driver back). Joining a cluster that
     is not on loopback prints a one-line warning about Ray's missing
-    authentication (mchmc.exposure)."""
+    authentication (mchmc.exposure).
+
+    A local Ray is private to this run: it requires a fresh random token
+    (:func:`private_ray_auth`), so no other local process can join it and run
+    code as the user, and it is always a new cluster (``address="local"``): a
+    stray ``RAY_ADDRESS`` or a stale or planted ``ray_current_cluster`` file
+    is never followed. Joining ``address`` uses the user's own auth settings."""
     from .exposure import is_loopback, ray_exposure_warning
 
     loopback = not address or is_loopback(address)
@@ -66,6 +77,10 @@ def connect(address: str | None = None, num_cpus: int | None = None, num_gpus: i
             ray_constants.ENABLE_RAY_CLUSTER = not loopback  # also when ray was imported before
         elif not address:
             ray_constants.ENABLE_RAY_CLUSTER = os.environ[CLUSTER_ENV] != "0"
+        if address:
+            restore_user_ray_auth()  # the user's cluster, the user's auth config
+        else:
+            private_ray_auth()
         warning = ray_exposure_warning(address)
         if warning:
             print(f"warning: {warning}", file=sys.stderr, flush=True)
@@ -73,8 +88,53 @@ def connect(address: str | None = None, num_cpus: int | None = None, num_gpus: i
         if address:
             ray.init(address=address, **kwargs)
         else:
-            ray.init(num_cpus=num_cpus, num_gpus=num_gpus, _temp_dir=temp_dir, **kwargs)
+            ray.init(address="local", num_cpus=num_cpus, num_gpus=num_gpus, _temp_dir=temp_dir, **kwargs)
     return ray.cluster_resources()
+
+
+_user_auth: dict[str, str | None] | None = None  # the user's AUTH_ENV while a private cluster's is set
+
+
+def private_ray_auth() -> str:
+    """Token authentication for a private local Ray: a fresh random token (256 bits) for this
+    cluster only, set in the environment that its processes inherit (nothing written to disk, not
+    on any command line); a stray RAY_ADDRESS is dropped. Returns the token."""
+    import secrets
+
+    global _user_auth
+    if _user_auth is None:
+        _user_auth = {key: os.environ.get(key) for key in AUTH_ENV}
+    token = secrets.token_hex(32)
+    os.environ.pop("RAY_AUTH_TOKEN_PATH", None)  # RAY_AUTH_TOKEN wins anyway; no file for anyone to plant
+    os.environ.pop(ADDRESS_ENV, None)
+    os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token)
+    _reload_ray_auth()
+    return token
+
+
+def restore_user_ray_auth() -> None:
+    """Put back the user's own auth variables after a private cluster of this process set its own."""
+    global _user_auth
+    if _user_auth is None:
+        return
+    for key, value in _user_auth.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    _user_auth = None
+    _reload_ray_auth()
+
+
+def _reload_ray_auth() -> None:
+    """Make this process's Ray see the auth variables as they are now (it caches its config and
+    token; ray.init only refreshes them itself when it turns auth on by default)."""
+    try:
+        from ray._raylet import AuthenticationTokenLoader, Config
+    except ImportError:  # a Ray without token authentication ignores the variables
+        return
+    Config.initialize("")
+    AuthenticationTokenLoader.instance().reset_cache()
 
 
 def check_resources(spec: PoolSpec, resources: dict[str, float]) -> None:
@@ -102,7 +162,9 @@ class Pool:
 
         check_resources(spec, ray.cluster_resources())
         self.spec, self.names = spec, []
-        opts = {"max_restarts": spec.max_restarts, "max_task_retries": spec.max_restarts}
+        # Ray restarts a dead worker process; the call it was running is not retried by Ray
+        # (map() reports it, and the caller decides: see mchmc.driver, MAX_ATTEMPTS).
+        opts = {"max_restarts": spec.max_restarts, "max_task_retries": 0}
         remote_cls = ray.remote(worker_cls)
         self.actors = [remote_cls.options(num_cpus=1, **opts).remote(*args, device="cpu", name=f"cpu{i}")
                        for i in range(spec.cpus)]
@@ -130,31 +192,54 @@ class Pool:
             raise PoolError(f"a worker failed to start: {_first_line(err)}") from None
         return self.names
 
-    def map(self, method: str, items: Iterable[Any], args_of: Callable[[Any], tuple] = lambda x: (x,)) -> Iterator[tuple[Any, Any]]:
-        """Yield ``(item, result)`` as calls finish, at most ``per_actor`` queued per actor."""
+    def map(self, method: str | Callable[[Any], str], items: Iterable[Any],
+            args_of: Callable[[Any], tuple] = lambda x: (x,), *, solo: Callable[[Any], bool] | None = None,
+            abandon: Callable[[], bool] | None = None) -> Iterator[tuple[Any, Any]]:
+        """Yield ``(item, result)`` as calls finish, at most ``per_actor`` queued per actor.
+
+        ``method`` names the worker method, or gives it per item. ``items`` may run
+        dry and fill again (it is asked after every result). An item for which
+        ``solo(item)`` is true runs alone on an idle actor, so that if its worker
+        dies the cause is known (a retry after a crash). Once ``abandon()`` is true
+        the calls still in flight are given up and the iteration ends.
+
+        A worker process that dies mid-call is restarted by Ray (a fresh process);
+        its calls come back as ``CallFailed(died=True)`` for the caller to retry or
+        record, never retried behind its back (a page that kills every worker it
+        touches must not take the run down with it). An actor that keeps dying
+        without finishing anything (``MAX_DEATHS`` in a row) is retired."""
         import ray
 
         self.wait_ready()
         items = iter(items)
+        method_of = method if callable(method) else (lambda _: method)
         inflight: dict[Any, tuple[Any, int]] = {}  # ref -> (item, actor index)
         load = [0] * len(self.actors)
+        deaths = [0] * len(self.actors)
+        held: list[Any] = []  # a solo item waiting for an idle actor
 
         def submit() -> bool:
             i = min(range(len(self.actors)), key=load.__getitem__)
             if load[i] >= self.spec.per_actor:
                 return False
-            item = next(items, _END)
+            item = held.pop() if held else next(items, _END)
             if item is _END:
                 return False
-            inflight[getattr(self.actors[i], method).remote(*args_of(item))] = (item, i)
-            load[i] += 1
+            alone = bool(solo and solo(item))
+            if alone and load[i] > 0:
+                held.append(item)
+                return False
+            inflight[getattr(self.actors[i], method_of(item)).remote(*args_of(item))] = (item, i)
+            load[i] += self.spec.per_actor if alone else 1
             return True
 
         while submit():
             pass
         last = time.monotonic()
         while inflight:
-            done, _ = ray.wait(list(inflight), num_returns=1, timeout=min(60.0, self.spec.call_timeout))
+            if abandon and abandon():
+                return
+            done, _ = ray.wait(list(inflight), num_returns=1, timeout=0.25 if abandon else min(60.0, self.spec.call_timeout))
             if not done:
                 if time.monotonic() - last > self.spec.call_timeout:
                     raise PoolError(f"no call finished in {self.spec.call_timeout:.0f} s; {len(inflight)} in flight")
@@ -162,14 +247,19 @@ class Pool:
             last = time.monotonic()
             ref = done[0]
             item, i = inflight.pop(ref)
-            load[i] -= 1
+            alone = bool(solo and solo(item))
+            load[i] -= self.spec.per_actor if alone else 1
             try:
                 result = ray.get(ref)
-            except ray.exceptions.RayActorError as err:  # died more often than max_restarts
-                load[i] = _DEAD
-                result = CallFailed(f"worker {self.names[i] if i < len(self.names) else i} died: {_first_line(err)}")
-                if all(n >= _DEAD for n in load):
-                    raise PoolError(f"every worker died; last: {result.reason}") from None
+                deaths[i] = 0
+            except ray.exceptions.RayActorError as err:  # the worker process died: Ray restarts it
+                deaths[i] += 1
+                name = self.names[i] if i < len(self.names) else str(i)
+                result = CallFailed(f"worker {name} died: {_first_line(err)}", died=True)
+                if deaths[i] >= MAX_DEATHS:
+                    load[i] = _DEAD
+                    if all(n >= _DEAD for n in load):
+                        raise PoolError(f"every worker died; last: {result.reason}") from None
             except ray.exceptions.RayError as err:  # the call itself raised
                 result = CallFailed(_first_line(err))
             yield item, result
@@ -189,6 +279,10 @@ class CallFailed:
     """What ``Pool.map`` yields for an item whose call could not complete."""
 
     reason: str
+    died: bool = False  # the worker process died mid-call (crash, OOM kill); it was restarted
+
+
+MAX_DEATHS = 8  # an actor whose process dies this many times in a row without a result is retired
 
 
 def _first_line(err: BaseException) -> str:

@@ -2,21 +2,34 @@
 
 Records are appended to a JSONL file as pages finish (flushed and fsynced, so a
 crash keeps every page already reported); at the end the same records are
-written as CSV beside it, and :func:`summarise` gives the per-category counts
-the terminal table shows.
+streamed into a CSV beside it. :class:`Tally` counts as records go by, so the
+summary (pages per status and category, first failures) costs the same memory
+for ten pages or a million.
+
+File names that are not UTF-8 (``os.fsdecode`` gives them surrogate escapes)
+are kept exact in the JSONL (JSON escapes them) and shown with backslash
+escapes in the CSV, which must be valid UTF-8 for a spreadsheet to open it.
 """
 from __future__ import annotations
 
 import csv
 import json
 import os
+import sys
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from .fsutil import atomic_write
 from .model import CATEGORIES
 
-STATUSES = ("ok", "skipped", "error")
+# ok: upscaled now; skipped: the ledger shows this input's output finished earlier;
+# conflict: a file this run did not make sits at the output name (left alone);
+# error: the page failed (the reason names the file)
+STATUSES = ("ok", "skipped", "conflict", "error")
+UNCATEGORISED = "uncategorised"
+MAX_LISTED_ERRORS = 50
 
 
 @dataclass
@@ -25,14 +38,16 @@ class PageRecord:
 
     input: str
     output: str = ""
-    status: str = "ok"  # ok | skipped | error
+    status: str = "ok"
     error: str = ""
     category: str = ""
     probs: list[float] = field(default_factory=list)  # in CATEGORIES order
-    width: int = 0
-    height: int = 0
+    width: int = 0  # of the input (a multi-page file: widest page)
+    height: int = 0  # of the input (a multi-page file: pages stacked)
     seconds: float = 0.0
     worker: str = ""
+    notes: list[str] = field(default_factory=list)  # lossy conversions made on the way
+    staged: str = field(default="", repr=False)  # the finished temporary, until the driver renames it
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -42,6 +57,23 @@ class PageRecord:
     def megapixels(self) -> float:
         return self.width * self.height / 1e6
 
+    def to_dict(self) -> dict:
+        """What the report holds (not the driver's staging name)."""
+        d = asdict(self)
+        d.pop("staged")
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "PageRecord":
+        """A record from a report line; raises ValueError for anything that is not one."""
+        if not isinstance(d, dict) or not isinstance(d.get("input"), str):
+            raise ValueError("not a page record")
+        known = {f.name for f in fields(cls)} - {"staged"}
+        try:
+            return cls(**{k: v for k, v in d.items() if k in known})
+        except TypeError as err:
+            raise ValueError(str(err)) from None
+
 
 class ReportWriter:
     """Append-only JSONL report; ``close()`` also writes the CSV."""
@@ -50,16 +82,15 @@ class ReportWriter:
         self.path = Path(jsonl)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file = open(self.path, "a" if append else "w", encoding="utf-8")
-        self.records: list[PageRecord] = []
 
     def write(self, record: PageRecord) -> None:
-        self.records.append(record)
-        self._file.write(json.dumps(asdict(record)) + "\n")
+        self._file.write(json.dumps(record.to_dict()) + "\n")  # ensure_ascii: surrogates escaped, never raised
         self._file.flush()
         os.fsync(self._file.fileno())
 
     def close(self, csv_path: str | os.PathLike | None = None) -> Path:
-        self._file.close()
+        if not self._file.closed:
+            self._file.close()
         csv_path = Path(csv_path) if csv_path else report_paths(self.path)[1]
         write_csv(read_jsonl(self.path), csv_path)
         return csv_path
@@ -85,54 +116,87 @@ def report_paths(report: str | os.PathLike) -> tuple[Path, Path]:
     return path, csv_path if csv_path != path else path.with_name(path.name + ".csv")
 
 
-def read_jsonl(path: str | os.PathLike) -> list[PageRecord]:
-    """Records of a (possibly crashed) run; a torn last line is ignored."""
-    out = []
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        try:
-            out.append(PageRecord(**json.loads(line)))
-        except (json.JSONDecodeError, TypeError):
-            continue
-    return out
+def warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr, flush=True)
 
 
-def write_csv(records: list[PageRecord], path: str | os.PathLike) -> None:
-    cols = ["input", "output", "status", "error", "category", *[f"p_{c}" for c in CATEGORIES],
-            "width", "height", "seconds", "worker"]
-    tmp = Path(path).with_suffix(".csv.part")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
+def read_jsonl(path: str | os.PathLike, on_bad: Callable[[str], None] | None = warn) -> Iterator[PageRecord]:
+    """Records of a (possibly crashed) run, streamed. A torn or foreign line
+    (a crash mid-write, another tool's JSON) is passed over; ``on_bad`` hears
+    once how many were."""
+    bad = 0
+    with open(path, encoding="utf-8", errors="surrogateescape") as f:
+        for line in f:
+            if not line.strip():
+                continue
+            try:
+                yield PageRecord.from_dict(json.loads(line))
+            except ValueError:  # JSONDecodeError is one
+                bad += 1
+    if bad and on_bad:
+        on_bad(f"{path}: {bad} line(s) that are not page records ignored (torn by a crash, or not mchmc's)")
+
+
+CSV_COLUMNS = ["input", "output", "status", "error", "category", *[f"p_{c}" for c in CATEGORIES],
+               "input_width", "input_height", "seconds", "worker", "notes"]
+
+
+def write_csv(records: Iterable[PageRecord], path: str | os.PathLike) -> None:
+    """Stream ``records`` into a CSV at ``path`` (atomic; valid UTF-8 whatever the file names)."""
+    with atomic_write(path) as tmp, open(tmp, "w", newline="", encoding="utf-8", errors="backslashreplace") as f:
         w = csv.writer(f)
-        w.writerow(cols)
+        w.writerow(CSV_COLUMNS)
         for r in records:
             probs = [f"{p:.6f}" for p in r.probs] or [""] * len(CATEGORIES)
             w.writerow([r.input, r.output, r.status, r.error, r.category, *probs, r.width, r.height,
-                        f"{r.seconds:.3f}", r.worker])
-    os.replace(tmp, path)
+                        f"{r.seconds:.3f}", r.worker, "; ".join(r.notes)])
 
 
 @dataclass(frozen=True)
 class Summary:
     pages: int
     by_status: dict[str, int]
-    by_category: dict[str, int]
-    errors: list[tuple[str, str]]  # (input, reason)
+    by_category: dict[str, int]  # pages done now or earlier (skipped), by category; UNCATEGORISED without a head
+    errors: list[tuple[str, str]]  # (input, reason), the first MAX_LISTED_ERRORS
     megapixels: float
     seconds: float
 
     @property
     def exit_code(self) -> int:
-        """0 when every page succeeded or was skipped, 1 when any failed."""
-        return 1 if self.by_status.get("error", 0) else 0
+        """0 when every page succeeded or was skipped, 1 when any failed or met a conflict."""
+        return 1 if self.by_status.get("error", 0) or self.by_status.get("conflict", 0) else 0
 
 
-def summarise(records: list[PageRecord]) -> Summary:
-    status = Counter(r.status for r in records)
-    cats = Counter(r.category for r in records if r.status == "ok" and r.category)
-    return Summary(
-        pages=len(records),
-        by_status={s: status.get(s, 0) for s in STATUSES},
-        by_category={c: cats.get(c, 0) for c in CATEGORIES},
-        errors=[(r.input, r.error) for r in records if r.status == "error"],
-        megapixels=sum(r.megapixels for r in records if r.status == "ok"),
-        seconds=sum(r.seconds for r in records),
-    )
+class Tally:
+    """Running counts over records (constant memory); :meth:`summary` freezes them."""
+
+    def __init__(self) -> None:
+        self.pages, self.megapixels, self.seconds = 0, 0.0, 0.0
+        self.status: Counter = Counter()
+        self.category: Counter = Counter()
+        self.errors: list[tuple[str, str]] = []
+
+    def add(self, r: PageRecord) -> None:
+        self.pages += 1
+        self.status[r.status] += 1
+        self.seconds += r.seconds
+        if r.status == "ok":
+            self.megapixels += r.megapixels
+        if r.status in ("ok", "skipped"):
+            self.category[r.category or UNCATEGORISED] += 1
+        if r.status in ("error", "conflict") and len(self.errors) < MAX_LISTED_ERRORS:
+            self.errors.append((r.input, r.error))
+
+    def summary(self) -> Summary:
+        cats = {c: self.category.get(c, 0) for c in CATEGORIES}
+        if self.category.get(UNCATEGORISED):
+            cats[UNCATEGORISED] = self.category[UNCATEGORISED]
+        return Summary(self.pages, {s: self.status.get(s, 0) for s in STATUSES}, cats, list(self.errors),
+                       self.megapixels, self.seconds)
+
+
+def summarise(records: Iterable[PageRecord]) -> Summary:
+    tally = Tally()
+    for r in records:
+        tally.add(r)
+    return tally.summary()

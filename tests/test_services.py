@@ -194,7 +194,7 @@ def test_upscale_runs_its_workers_on_a_ray_head_started_with_ray_start(ray_head,
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, out + err
     assert "ShadowRay" not in err, "a loopback head needs no exposure warning"
-    records = read_jsonl(dst / "mchmc-upscale-report.jsonl")
+    records = list(read_jsonl(dst / "mchmc-upscale-report.jsonl"))
     assert sorted(r.status for r in records) == ["ok"] * 3
     ref = PageWorker(BatchOptions(model=str(model_file), tile=32), name="ref")
     for i in range(3):

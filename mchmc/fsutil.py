@@ -1,0 +1,208 @@
+"""Files the project writes: atomic temp-then-rename, the file mode, owned
+temporaries, and a per-folder run lock.
+
+Every file mchmc writes goes through :func:`atomic_write`: a temporary name in
+the destination folder, renamed over the final name only when the block
+succeeds, so a name never points at a half-written file. The temporary is
+created with mode ``0o666`` less the umask, exactly what a plain ``open()``
+would give (``mkstemp``'s ``0o600`` would hide an archive's outputs from the
+other users of a shared folder).
+
+Temporaries are *owned*: their name carries the host and pid of the run that
+made them (``.mchmc-<host>-<pid>.<token>.<name>.part``), so a run cleaning up
+after a crash removes only temporaries whose owner is dead, never those of a
+live run (:func:`remove_stale_temporaries`). A batch run sets its owner once
+(:func:`set_owner`) and passes it to its workers, so what they write is the
+run's.
+
+:class:`FolderLock` is an exclusive, non-blocking ``flock`` on
+``<folder>/.mchmc/lock``: two runs writing one DST would interleave their
+reports and race on their outputs, so the second is refused in one line.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import secrets
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from .errors import MchmcError
+
+TEMP_PREFIX, TEMP_SUFFIX = ".mchmc-", ".part"
+STATE_DIR = ".mchmc"  # per-DST state (lock, ledger); hidden, so never scanned as pages
+_TEMP_RE = re.compile(r"^\.mchmc-(?P<host>.+)-(?P<pid>\d+)\.[0-9a-f]{8}\..*\.part$")
+_owner: str | None = None
+
+
+def host() -> str:
+    return socket.gethostname().replace("/", "_") or "localhost"
+
+
+def owner() -> str:
+    """``<host>-<pid>`` of the run that owns the temporaries this process writes."""
+    return _owner or f"{host()}-{os.getpid()}"
+
+
+def set_owner(tag: str | None) -> None:
+    """Make ``tag`` (another process's :func:`owner`) the owner of this process's temporaries."""
+    global _owner
+    _owner = tag
+
+
+def file_mode() -> int:
+    """What a plain ``open()`` creates: ``0o666`` less the umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def temp_name(name: str) -> str:
+    return f"{TEMP_PREFIX}{owner()}.{secrets.token_hex(4)}.{name}{TEMP_SUFFIX}"
+
+
+def is_temporary(name: str) -> bool:
+    return name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX)
+
+
+@contextmanager
+def atomic_write(dst: str | os.PathLike, *, fsync: bool = False, commit: bool = True) -> Iterator[Path]:
+    """Yield an (empty, existing) temporary path beside ``dst``; rename it to
+    ``dst`` only if the block succeeds, else remove it. ``fsync`` flushes the
+    file before the rename (checkpoints, pointers, ledgers: after a power cut
+    the name never points at data the disk lost). ``commit=False`` leaves the
+    finished temporary in place for the caller to rename (a batch run's driver
+    records each page before its output appears under the final name)."""
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        tmp = dst.parent / temp_name(dst.name)
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # umask applies
+            break
+        except FileExistsError:  # a token collision: draw another
+            continue
+    try:
+        yield tmp
+        if fsync:
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        if commit:
+            os.replace(tmp, dst)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        if commit:
+            tmp.unlink(missing_ok=True)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, fsync: bool = True) -> Path:
+    with atomic_write(path, fsync=fsync) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str, *, fsync: bool = True) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"), fsync=fsync)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def temporary_owner(name: str) -> tuple[str, int] | None:
+    """(host, pid) that owns the temporary ``name``; None for a name of another form."""
+    m = _TEMP_RE.match(name)
+    return (m["host"], int(m["pid"])) if m else None
+
+
+def stale(name: str) -> bool:
+    """A temporary whose owner, on this host, is no longer running."""
+    who = temporary_owner(name)
+    return who is not None and who[0] == host() and who[1] != os.getpid() and not pid_alive(who[1])
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> int:
+    """Delete the temporaries under ``folder`` that dead runs on this host left; returns how many.
+    Temporaries of live runs, and of other hosts (whose pids mean nothing here), are left alone."""
+    count = 0
+    for root, _, files in os.walk(folder):
+        for name in files:
+            if is_temporary(name) and stale(name):
+                Path(root, name).unlink(missing_ok=True)
+                count += 1
+    return count
+
+
+def remove_own_temporaries(folder: str | os.PathLike, tag: str | None = None) -> int:
+    """Delete the temporaries under ``folder`` owned by ``tag`` (default: this process's owner)."""
+    prefix = f"{TEMP_PREFIX}{tag or owner()}."
+    count = 0
+    for root, _, files in os.walk(folder):
+        for name in files:
+            if name.startswith(prefix) and name.endswith(TEMP_SUFFIX):
+                Path(root, name).unlink(missing_ok=True)
+                count += 1
+    return count
+
+
+class FolderLocked(MchmcError):
+    """Another live run holds the folder's lock."""
+
+
+class FolderLock:
+    """Exclusive lock on ``<folder>/.mchmc/lock`` for the life of a run (``with`` or acquire/release).
+
+    ``flock`` is released by the kernel when the holder dies (kill -9 included),
+    so a crashed run never leaves the folder locked. The holder's ``host-pid``
+    is written beside it, only for the message the second run prints."""
+
+    def __init__(self, folder: str | os.PathLike, what: str = "run"):
+        self.folder, self.what = Path(folder), what
+        self.path = self.folder / STATE_DIR / "lock"
+        self._fd: int | None = None
+
+    def acquire(self) -> "FolderLock":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            holder = self._holder()
+            raise FolderLocked(f"{self.folder}: another mchmc {self.what} is writing here"
+                               + (f" ({holder})" if holder else "") + "; wait for it to finish or choose another --out")
+        self._fd = fd
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{owner()}\n".encode())
+        return self
+
+    def _holder(self) -> str:
+        try:
+            return self.path.read_text(encoding="utf-8", errors="replace").strip()
+        except OSError:
+            return ""
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing drops the flock
+            self._fd = None
+
+    def __enter__(self) -> "FolderLock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
