@@ -87,12 +87,13 @@ def upscale(
     format: str = typer.Option(None, "--format", "-f", help="Output format png|tiff|jpeg|webp|bmp (default: same as input)."),
     quality: int = typer.Option(95, "--quality", help="JPEG / WebP quality."),
     png_level: int = typer.Option(1, "--png-level", help="PNG deflate level 0..9 (1: fast, files ~5% larger than 9)."),
-    overwrite: bool = typer.Option(False, "--overwrite", is_flag=True, help="Redo pages whose output exists, and replace files at output names that no run made (default: skip finished pages, leave other files alone)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Redo pages whose output exists, and replace files at output names that no run made (default: skip finished pages, leave other files alone)."),
     report: str = typer.Option(None, "--report", help="JSONL report path (default DST/mchmc-upscale-report.jsonl; a CSV is written beside it)."),
-    dry_run: bool = typer.Option(False, "--dry-run", is_flag=True, help="List what would be done (upscale, skip, conflict), do nothing."),
-    prefect: bool = typer.Option(False, "--prefect", is_flag=True, help="Record the run as a Prefect flow run (also when PREFECT_API_URL is set; without it Prefect starts a temporary local API)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List what would be done (upscale, skip, conflict), do nothing."),
+    prefect: bool = typer.Option(False, "--prefect", help="Record the run as a Prefect flow run (also when PREFECT_API_URL is set; without it Prefect starts a temporary local API)."),
     binarize: bool = typer.Option(False, "--binarize", help="Write 1-bit pages back as 1-bit (default: 8-bit gray)."),
     max_pixels: int = typer.Option(500_000_000, "--max-pixels", help="Refuse pages whose header claims more pixels."),
+    max_memory: float = typer.Option(None, "--max-memory", help="GB one worker may use for a page (default: the memory available now, shared by the workers); bigger pages are refused before decoding."),
     split_pixels: int = typer.Option(40_000_000, "--split-pixels", help="Split single pages above this many pixels into bands across workers (0: never)."),
 ) -> None:
     """Upscale every page 2x with the MCH-MC network, with a per-page category report."""
@@ -102,6 +103,7 @@ def upscale(
                             prefect=prefect,
                             model=model, tile=tile, precision=precision, format=format, quality=quality,
                             png_level=png_level, overwrite=overwrite, binarize=binarize, max_pixels=max_pixels,
+                            max_memory=max_memory,
                             split_pixels=split_pixels))
 
 
@@ -116,7 +118,7 @@ def classify(
     model: str = typer.Option(None, "--model", "-m", help="Shipped model name or model file (default: srformc)."),
     max_pixels: int = typer.Option(500_000_000, "--max-pixels", help="Refuse pages whose header claims more pixels."),
     split_pixels: int = typer.Option(40_000_000, "--split-pixels", help="Split single pages above this many pixels into bands across workers (0: never)."),
-    prefect: bool = typer.Option(False, "--prefect", is_flag=True, help="Record the run as a Prefect flow run (also when PREFECT_API_URL is set)."),
+    prefect: bool = typer.Option(False, "--prefect", help="Record the run as a Prefect flow run (also when PREFECT_API_URL is set)."),
 ) -> None:
     """Category report only (nature / manga / text): conv1, conv2 and the classifier head, nothing written."""
     from . import upscale as up

@@ -53,7 +53,7 @@ class PageProgress:
         mps = tally.megapixels / max(now - (self.t_work or now), 1e-6)
         if self.bar is not None:
             self.bar.update(self.task, completed=tally.pages, mps=mps, failed=failed)
-        elif now - self.last_line >= LOG_EVERY_S or tally.pages - self.last_done >= LOG_EVERY_PAGES \
+        elif self.t_work is not None and now - self.last_line >= LOG_EVERY_S or tally.pages - self.last_done >= LOG_EVERY_PAGES \
                 or tally.pages == self.total:
             self.last_line, self.last_done = now, tally.pages
             self.console.print(f"pages {tally.pages}/{self.total}, {mps:.2f} MP/s, {failed} failed, "

@@ -46,13 +46,16 @@ def run(src: str, out: str | None, *, classify_only: bool = False, gpus: int = 0
     from mchmc.driver import Stop
 
     stop = Stop()
+    use_prefect = prefect or bool(os.environ.get("PREFECT_API_URL"))
     with _interrupts(stop):
         try:
-            return _run(prep, stop, t0, cpus=cpus, gpus=gpus, ray_address=ray_address,
-                        prefect=prefect or bool(os.environ.get("PREFECT_API_URL")))
+            code = _run(prep, stop, t0, cpus=cpus, gpus=gpus, ray_address=ray_address, prefect=use_prefect)
         except KeyboardInterrupt:  # Ctrl-C before the pages started: nothing to record yet
             err_console.print("interrupted before any page was done")
-            return 130
+            code = 130
+    if not use_prefect:  # Prefect flushes its logs to the API at exit: let it
+        exit_now(code)
+    return code
 
 
 def _check(src, out, classify_only, gpus, cpus, ray_address, report, dry_run, opts):
@@ -60,7 +63,16 @@ def _check(src, out, classify_only, gpus, cpus, ray_address, report, dry_run, op
     from mchmc.batch import BatchOptions
     from mchmc.driver import RunError, prepare
     from mchmc.errors import MchmcError
+    from mchmc.pagelimits import default_worker_memory
 
+    max_memory = opts.pop("max_memory", None)
+    if max_memory is not None and max_memory <= 0:
+        err_console.print("error: --max-memory must be > 0 GB")
+        return USAGE
+    if not classify_only:  # a page's memory is checked from its header, before it is decoded
+        workers = (cpus if cpus is not None else max(1, (os.cpu_count() or 1) - gpus)) + gpus
+        opts["max_bytes"] = int(max_memory * 1e9) if max_memory else \
+            (None if ray_address else default_worker_memory(max(1, workers)) or None)
     try:
         options = BatchOptions(classify_only=classify_only, **opts)
         _check_model(options)
@@ -124,6 +136,21 @@ class _interrupts:
             signal.signal(s, h)
 
 
+_started_ray: list[bool] = []  # True once this process started a local Ray
+
+
+def exit_now(code: int) -> None:
+    """Leave at once after a run that started a local Ray: its atexit shutdown
+    takes seconds and, hit by a second Ctrl-C, can crash; the reaper
+    (:mod:`mchmc.reaper`) takes every Ray process down as this one exits."""
+    import sys
+
+    if any(_started_ray):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
 def start_pool_factory(cpus: int | None, gpus: int, ray_address: str | None):
     """A function that starts Ray and the worker actors (only called when a page needs work)."""
 
@@ -135,6 +162,9 @@ def start_pool_factory(cpus: int | None, gpus: int, ray_address: str | None):
         reaper.start()  # every process from here on dies with this one
         n = cpus
         resources = connect(ray_address, None if ray_address else cpus + gpus, None if ray_address else gpus or None)
+        _started_ray.append(not ray_address)
+        if getattr(_interrupts, "current", None):  # ray.init installs its own SIGTERM handler: ours again
+            signal.signal(signal.SIGTERM, _interrupts.current.handler)
         if n is None:  # joined a cluster: every CPU it has, less one per GPU worker
             n = max(0, int(resources.get("CPU", 0)) - gpus)
         return Pool(PageWorker, (options,), PoolSpec(cpus=n, gpus=gpus))

@@ -45,6 +45,7 @@ class BatchOptions:
     quality: int = 95  # JPEG / WebP
     png_level: int = DEFAULT_PNG_LEVEL
     max_pixels: int = DEFAULT_MAX_PIXELS
+    max_bytes: int | None = None  # memory one page may need to be upscaled (mchmc.pagelimits); None: unchecked
     binarize: bool = False  # 1-bit pages back to 1-bit
     classify_only: bool = False  # conv1, conv2 and the head; nothing written
     overwrite: bool = False
@@ -132,6 +133,7 @@ class PageWorker:
 
     def process(self, job: Job) -> PageRecord:
         """One input file -> its record. Never raises for a bad page."""
+        _fault(job)
         t0 = time.perf_counter()
         record = PageRecord(input=str(job.src), output="" if self.options.classify_only else str(job.dst),
                             worker=self.tag)
@@ -201,7 +203,7 @@ class PageWorker:
         stats = []  # per page: (width, height, probs)
 
         def upscaled():
-            for page in read_pages(job.src, self.options.max_pixels):
+            for page in read_pages(job.src, self.options.max_pixels, max_bytes=self.options.max_bytes):
                 up = upscale_page(page, self.engine, binarize=self.options.binarize)
                 stats.append((page.meta.width, page.meta.height, up.probs))
                 yield up
@@ -243,6 +245,20 @@ class PageWorker:
         record.width = max(s[0] for s in stats)
         record.height = sum(s[1] for s in stats)
         self._set_category(record, _mean_probs([s[2] for s in stats]))
+
+
+FAULT_ENV = "MCHMC_FAULT_KILL_ON"
+
+
+def _fault(job: Job) -> None:
+    """Fault injection for the tests of the driver's crash handling: a worker whose
+    environment names this file (by its name; several comma-separated) dies on it
+    as a segfault would."""
+    marker = os.environ.get(FAULT_ENV)
+    if marker and job.src.name in marker.split(","):
+        import signal
+
+        os.kill(os.getpid(), signal.SIGSEGV)
 
 
 def _guarded(job: Job, fn, *args) -> str:

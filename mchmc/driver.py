@@ -188,7 +188,7 @@ class _Loop:
         self.prep, self.opts, self.ledger, self.writer, self.stop = prep, prep.options, ledger, writer, stop
         self.on_record = on_record
         self.tally = Tally()
-        self.stamps: dict[Path, Stamp | None] = {}  # in-flight inputs, as they were when fed
+        self.stamps: dict[Path, tuple[Job, Stamp | None]] = {}  # fed, not yet recorded: input as it was when fed
         self.attempts: dict[tuple, int] = {}  # in-flight calls whose worker died
         self.pending: dict[Path, list[BandResult]] = {}  # big page -> bands back so far
         self.failed: set[Path] = set()  # big pages already reported failed (later bands dropped)
@@ -247,6 +247,10 @@ class _Loop:
             for call, result in pool.map(_method, _Feed(self, chained()), solo=lambda c: _key(c) in self.attempts,
                                          abandon=self.stop.abandon):
                 self.handle(call, result)
+            if not self.stop.requested:  # a safety net: every page fed gets a record, whatever happened
+                for job, _ in list(self.stamps.values()):
+                    self.finish(job, self._record(job, "error", str(FileError(
+                        job.src, "no result came back from the workers; run the command again"))))
             return list(pool.names)
         finally:
             pool.shutdown()  # before the run removes its temporaries: no worker writes after that
@@ -298,7 +302,7 @@ class _Loop:
 
     def finish(self, job: Job, record: PageRecord) -> None:
         """Commit a page: ledger entry, then the rename into place, then the report."""
-        stamp = self.stamps.pop(job.src, None)
+        stamp = self.stamps.pop(job.src, (job, None))[1]
         if record.staged:
             staged, record.staged = record.staged, ""
             try:
@@ -332,7 +336,7 @@ class _Feed:
             if job is None:
                 self.exhausted = True
                 raise StopIteration
-            loop.stamps[job.src] = Stamp.of(job.src)
+            loop.stamps[job.src] = (job, Stamp.of(job.src))
             bands = band_plan(job, loop.opts, loop.actors)
             if bands:
                 loop.pending[job.src] = []

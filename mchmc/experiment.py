@@ -30,7 +30,6 @@ import contextlib
 import json
 import os
 import socket
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -41,6 +40,7 @@ from .config import METHODS, Config, dump_config, load_config
 from .data import ImageRef, file_sha256, split_images
 from .errors import MchmcError
 from .evaluate import BICUBIC, ImageScore, evaluate_bicubic, evaluate_model
+from .fsutil import atomic_write_text
 from .modelfile import load_model
 from .train import read_metrics
 from .train_run import open_run, run_dir, train_method
@@ -270,29 +270,6 @@ def _stale(path: Path) -> bool:
     except PermissionError:
         return False
     return False
-
-
-def readable_mode() -> int:
-    """What a plain open() would create (0o666 less the umask); mkstemp's 0o600 would hide results."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``path`` via a temp file in the same folder and a rename: never half written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, readable_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # ---------------------------------------------------------------- reading results back

@@ -33,8 +33,9 @@ from .config import Config
 from .data import ImageRef
 from .errors import MchmcError
 from .evaluate import BICUBIC, ImageScore, load_test_image
-from .experiment import (EVAL_FILE, PAPER_METHODS, ExperimentError, atomic_write_text, evaluated_dirs, load_curves,
+from .experiment import (EVAL_FILE, PAPER_METHODS, ExperimentError, evaluated_dirs, load_curves,
                          load_scores, resolve_config_name, run_config)
+from .fsutil import atomic_write_text
 from .gradcam import grad_cam
 from .modelfile import load_model
 from .report_tables import (Rows, cells_rows, differences_rows, confusion_rows, gain_rows, markdown, table7_rows, table8_rows,

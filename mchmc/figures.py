@@ -12,18 +12,17 @@
   titles.
 
 Training curves come from ``metrics.csv`` rows (:func:`mchmc.train.read_metrics`).
-Every figure is written atomically (temp file, then rename).
+Every figure is written atomically (an owned temporary, then rename: :func:`mchmc.fsutil.atomic_write`).
 """
 from __future__ import annotations
 
 import math
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from .experiment import readable_mode
+from .fsutil import atomic_write
 from .gradcam import GradCam, normalised
 
 THUMB = 640  # longest side, px, of pages drawn in figures (the maps are computed at full size)
@@ -38,16 +37,8 @@ def _figure(w: float, h: float):
 
 def _save(fig, out: str | os.PathLike) -> Path:
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".png", dir=out.parent)
-    os.close(fd)
-    try:
+    with atomic_write(out) as tmp:
         fig.savefig(tmp, format="png")
-        os.chmod(tmp, readable_mode())
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return out
 
 

@@ -24,74 +24,93 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import PageError
+from .pagelimits import default_worker_memory, page_memory_bytes
 from .pagemeta import (DEFAULT_MAX_PIXELS, READ_FORMATS, WRITE_FORMATS, Page, PageMeta, TiffInfo, UpscaledPage,
                        output_name)
-from .pageread import check_file, decode_pillow, open_checked, sniff
+from .pageread import Limits, check_file, decode_pillow, open_checked, sniff
 from .pageup import upscale_page
 from .pagewrite import write_page, write_pages
 from .tiffread import open_tiff, read_tiff_page, tiff_headers
 
 __all__ = [
     "DEFAULT_MAX_PIXELS", "READ_FORMATS", "WRITE_FORMATS", "Page", "PageMeta", "TiffInfo", "UpscaledPage",
-    "count_pages", "output_name", "page_sizes", "read_page", "read_pages", "upscale_page", "write_page", "write_pages",
+    "count_pages", "default_worker_memory", "output_name", "page_memory_bytes", "page_sizes", "read_page",
+    "read_pages", "upscale_page", "write_page", "write_pages",
 ]
 
 
-def count_pages(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> int:
+def count_pages(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS, *,
+                max_bytes: int | None = None, check_density: bool = False) -> int:
     """How many pages ``path`` holds, after checking every page's header (nothing decoded)."""
-    return len(page_sizes(path, max_pixels))
+    return len(page_sizes(path, max_pixels, max_bytes=max_bytes, check_density=check_density))
 
 
-def page_sizes(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> list[tuple[int, int]]:
-    """(width, height) of every page of ``path``, from the checked headers (nothing decoded)."""
+def page_sizes(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS, *, max_bytes: int | None = None,
+               check_density: bool = False) -> list[tuple[int, int]]:
+    """(width, height) of every page of ``path``, from the checked headers (nothing decoded).
+
+    ``max_bytes``: refuse a page whose estimated memory to upscale is over it
+    (:class:`~mchmc.errors.PageTooLargeError`). ``check_density``: also refuse
+    headers claiming far more pixels than the file can hold (off by default
+    here, where only the header's facts are asked for; the readers below
+    always check it before decoding).
+    """
     path = Path(path)
     fmt = sniff(check_file(path))
+    limits = Limits(max_pixels, max_bytes, check_density)
     if fmt == "TIFF":
         with open_tiff(path) as tif:
-            return [(p.imagewidth, p.imagelength) for p in tiff_headers(path, tif, max_pixels)]
-    im, _ = open_checked(path, fmt, max_pixels)
+            return [(p.imagewidth, p.imagelength) for p in tiff_headers(path, tif, *limits)]
+    im, _ = open_checked(path, fmt, *limits)
     with im:
         return [im.size]
 
 
-def read_page(path: str | os.PathLike, index: int = 0, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Page:
-    """Page ``index`` of ``path`` (0 for single-page formats)."""
+def read_page(path: str | os.PathLike, index: int = 0, max_pixels: int | None = DEFAULT_MAX_PIXELS, *,
+              max_bytes: int | None = None) -> Page:
+    """Page ``index`` of ``path`` (0 for single-page formats); limits as :func:`read_pages`."""
     path = Path(path)
     fmt = sniff(check_file(path))
+    limits = Limits(max_pixels, max_bytes, True)
     if fmt == "TIFF":
         with open_tiff(path) as tif:
-            headers = tiff_headers(path, tif, max_pixels)
+            headers = tiff_headers(path, tif, *limits)
             if not 0 <= index < len(headers):
                 raise PageError(path, f"has {len(headers)} page(s), no page {index}")
-            return read_tiff_page(path, tif, index, headers)
+            with headers:
+                return read_tiff_page(path, tif, index, headers)
     if index != 0:
         raise PageError(path, f"has 1 page, no page {index}")
-    im, ctx = open_checked(path, fmt, max_pixels)
+    im, ctx = open_checked(path, fmt, *limits)
     with im:
         return decode_pillow(path, im, ctx)
 
 
-def read_pages(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Iterator[Page]:
+def read_pages(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS, *,
+               max_bytes: int | None = None) -> Iterator[Page]:
     """Every page of ``path``, in order (a multi-page TIFF yields each page).
 
-    All headers are checked (size against ``max_pixels``, mode, depth) before
-    this returns, so a bad file fails here and not half-way through its pages;
-    pixels are decoded one page at a time as the iterator advances, so a long
-    chapter never sits whole in memory.
+    All headers are checked before this returns, so a bad file fails here and
+    not half-way through its pages: size against ``max_pixels``, mode, depth,
+    the memory each page needs to be upscaled against ``max_bytes`` (None: no
+    budget; :func:`~mchmc.pagelimits.default_worker_memory` gives one), and
+    pixels claimed against the bytes that could hold them (bombs). Pixels are
+    decoded one page at a time as the iterator advances, so a long chapter
+    never sits whole in memory; reading all N pages of a TIFF is O(N).
     """
     path = Path(path)
     fmt = sniff(check_file(path))
     if fmt != "TIFF":
-        return iter([read_page(path, 0, max_pixels)])
+        return iter([read_page(path, 0, max_pixels, max_bytes=max_bytes)])
     tif = open_tiff(path)
     try:
-        headers = tiff_headers(path, tif, max_pixels)
+        headers = tiff_headers(path, tif, max_pixels, max_bytes, True)
     except BaseException:
         tif.close()
         raise
 
     def pages() -> Iterator[Page]:
-        with tif:
+        with tif, headers:
             for i in range(len(headers)):
                 yield read_tiff_page(path, tif, i, headers)
 

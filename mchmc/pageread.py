@@ -8,10 +8,15 @@ Rules, each because a peer got it wrong:
 - Nothing silently changes pixels: no EXIF auto-rotation (the orientation tag
   is kept as is), no 16 -> 8-bit squeeze. Pillow reads 16-bit RGB(A)/LA PNGs as
   8-bit; we decode them at 16 bits (:func:`_png16`).
-- The header is checked against ``max_pixels`` *before* decoding, so a
-  decompression bomb costs a header read, not the machine's memory. Pillow's
-  own bomb check (other limit, other exception) is switched off while we open.
-- Every failure is one typed :class:`~mchmc.errors.PageError` naming the file.
+- The header is checked *before* decoding (:class:`Limits`, :mod:`mchmc.pagelimits`):
+  pixels against ``max_pixels``, pixels against the bytes that could hold them
+  (a 2.9 KB JPEG claiming 9000 x 9000), the memory the page needs against
+  the worker's ``max_bytes``; so a bomb costs a header read, not the machine's
+  memory. Pillow's own bomb check (other limit, other exception) is switched
+  off while we open.
+- Every failure is one typed :class:`~mchmc.errors.PageError` naming the file
+  (fuzzed: tests/fuzz/); running out of memory is :func:`out_of_memory`, not
+  "corrupt".
 - Palette pages become L (gray palette) or RGB/RGBA here, because a numpy array
   carries no palette; CMYK becomes RGB (through its ICC profile when it has a
   CMYK one, and the output is then tagged sRGB; naively otherwise, and a
@@ -20,23 +25,32 @@ Rules, each because a peer got it wrong:
 from __future__ import annotations
 
 import io
+import os
 import struct
 import threading
 import warnings
 import zlib
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, ImageCms, UnidentifiedImageError
 
-from .errors import (DecompressionBombError, EmptyFileError, NotAnImageError, PageError, TruncatedPageError,
+from .errors import (EmptyFileError, NotAnImageError, PageError, PageTooLargeError, TruncatedPageError,
                      UnsupportedPageError)
-from .pagemeta import READ_FORMATS, Page, PageMeta
+from .pagelimits import check_density, check_memory, check_pixels
+from .pagemeta import DEFAULT_MAX_PIXELS, READ_FORMATS, Page, PageMeta
 
+# "MM*\0" and "II\0*" are byte-order-confused TIFF signatures Pillow accepts: they
+# go to tifffile too, which refuses them in one line (Pillow opens them, then fails with a TypeError).
 _SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"II*\0", "TIFF"), (b"MM\0*", "TIFF"),
-               (b"II+\0", "TIFF"), (b"MM\0+", "TIFF"), (b"BM", "BMP"), (b"GIF8", "GIF"))
+               (b"II+\0", "TIFF"), (b"MM\0+", "TIFF"), (b"MM*\0", "TIFF"), (b"II\0*", "TIFF"), (b"BM", "BMP"),
+               (b"GIF8", "GIF"))
+# What Pillow's and tifffile's parsers and codecs raise on bad bytes (imagecodecs'
+# errors are RuntimeErrors). MemoryError is not here: running out of memory is
+# not a corrupt file (:func:`out_of_memory`).
 DECODE_ERRORS = (OSError, EOFError, SyntaxError, ValueError, struct.error, zlib.error, IndexError, KeyError,
-                  TypeError, RuntimeError, MemoryError)
+                 TypeError, RuntimeError, ZeroDivisionError, OverflowError)
 _PIL_LOCK = threading.Lock()
 
 
@@ -62,6 +76,13 @@ def pillow_open(path: str) -> Image.Image:
             Image.MAX_IMAGE_PIXELS = saved
 
 
+def out_of_memory(path, width: int, height: int) -> PageTooLargeError:
+    """The error for a decoder that ran out of memory (the budget, ``max_bytes``,
+    is meant to refuse such a page before; without one, this is what is left)."""
+    return PageTooLargeError(path, f"ran out of memory decoding {width} x {height} pixels; give this worker more "
+                                   "memory or run fewer workers (--max-memory refuses such pages up front)")
+
+
 def check_file(path: Path) -> bytes:
     """Exists, is a file, is not empty: returns its first 16 bytes."""
     try:
@@ -78,17 +99,21 @@ def check_file(path: Path) -> bytes:
     return head
 
 
-def check_pixels(path, width: int, height: int, max_pixels: int | None, what: str = "") -> None:
-    if width < 1 or height < 1:
-        raise TruncatedPageError(path, f"{what}header claims an empty image ({width}x{height})")
-    if max_pixels and width * height > max_pixels:
-        raise DecompressionBombError(path, f"{what}header claims {width}x{height} = {width * height:,} pixels, "
-                                           f"more than the limit of {max_pixels:,} (--max-pixels); not decoded")
+class Limits(NamedTuple):
+    """What a page's header is checked against before decoding (:mod:`mchmc.pagelimits`)."""
+
+    max_pixels: int | None = DEFAULT_MAX_PIXELS
+    max_bytes: int | None = None  # memory budget of the worker, bytes
+    check_density: bool = True  # pixels claimed against the bytes that could hold them
 
 
-def open_checked(path: Path, fmt: str | None, max_pixels) -> tuple[Image.Image, dict]:
-    """Open with Pillow (header only) and check it; typed errors for what fails.
-    Returns the open image (close it: ``with im:``) and what the header told."""
+def open_checked(path: Path, fmt: str | None, max_pixels, max_bytes: int | None = None,
+                 check_density: bool = True) -> tuple[Image.Image, dict]:
+    """Open with Pillow (header only) and check it against the limits; typed
+    errors for what fails. Returns the open image (close it: ``with im:``) and
+    what the header told."""
+    if fmt == "GIF":
+        raise UnsupportedPageError(path, "GIF files are not supported (PNG, JPEG, TIFF, WebP, BMP are)")
     try:
         im = pillow_open(str(path))
     except UnidentifiedImageError:
@@ -98,18 +123,43 @@ def open_checked(path: Path, fmt: str | None, max_pixels) -> tuple[Image.Image, 
     except DECODE_ERRORS as err:
         raise TruncatedPageError(path, f"truncated or corrupt image header ({type(err).__name__}: {err})") from None
     try:
-        return im, _pillow_header(path, im, max_pixels)
+        return im, _pillow_header(path, im, Limits(max_pixels, max_bytes, check_density))
     except BaseException:
         im.close()
         raise
 
 
 # ---------------------------------------------------------------- Pillow formats
-def _pillow_header(path, im: Image.Image, max_pixels) -> dict:
+def pillow_layout(path, im: Image.Image) -> tuple[int, int, int]:
+    """(channels, bytes per sample, bits) of the page :func:`decode_pillow` will
+    make of ``im``, from the header: a palette page expands to RGB(A), CMYK
+    becomes RGB, a 16-bit PNG stays 16-bit, a 1-bit page is one byte a pixel."""
+    mode = im.mode
+    if mode == "1":
+        return 1, 1, 1
+    if mode.startswith("I"):
+        return 1, 2, 16
+    channels = {"L": 1, "LA": 2, "La": 2, "P": 3, "PA": 4, "RGB": 3, "YCbCr": 3, "RGBX": 3}.get(mode, 4)
+    if mode == "P" and "transparency" in im.info:
+        channels = 4
+    if im.format == "PNG" and mode in ("RGB", "RGBA", "LA") and _png_ihdr(path)[0] == 16:
+        return channels, 2, 16
+    return channels, 1, 8
+
+
+def _pillow_header(path, im: Image.Image, limits: Limits) -> dict:
     if im.format not in READ_FORMATS:
         raise UnsupportedPageError(path, f"{im.format} files are not supported (PNG, JPEG, TIFF, WebP, BMP are)")
-    check_pixels(path, im.width, im.height, max_pixels)
-    frames = getattr(im, "n_frames", 1)
+    check_pixels(path, im.width, im.height, limits.max_pixels)
+    if limits.check_density:
+        check_density(path, im.width, im.height, os.path.getsize(path), "JPEG" if im.format == "MPO" else im.format)
+    channels, nbytes, bits = pillow_layout(path, im)
+    check_memory(path, im.width, im.height, channels, nbytes, limits.max_bytes, bits=bits)
+    try:
+        frames = getattr(im, "n_frames", 1)
+    except DECODE_ERRORS as err:
+        raise TruncatedPageError(path, f"{im.format} file's frame list is truncated or corrupt "
+                                       f"({type(err).__name__}: {err})") from None
     notes = []
     if frames > 1 and im.format == "WEBP":
         raise UnsupportedPageError(path, f"animated WebP ({frames} frames) is not supported")
@@ -212,6 +262,8 @@ def decode_pillow(path, im: Image.Image, ctx: dict, fmt: str | None = None) -> P
                 return make_page(path, fmt, pixels, mode, 16, src_mode + ";16", 16,
                                  {**_pillow_info(im, fmt), "icc": icc, **ctx, "notes": notes})
         im.load()
+    except MemoryError:
+        raise out_of_memory(path, im.width, im.height) from None
     except DECODE_ERRORS as err:
         raise TruncatedPageError(path, f"truncated or corrupt image data ({type(err).__name__}: {err})") from None
     mode, bits = im.mode, 8

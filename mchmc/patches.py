@@ -39,6 +39,7 @@ import numpy as np
 from .config import DataConfig
 from .data import dataset_images, file_sha256, hr_lr_y, load_rgb
 from .errors import MchmcError
+from .fsutil import temp_name
 
 STORE_VERSION = 1
 Q = 65535.0  # uint16 quantisation of Y in [0, 1]
@@ -157,8 +158,9 @@ def prepare(data: DataConfig, scale: int, progress: Callable[[str, int, int], No
     known = known_planes(root, scale)
     computed = 0
     root.mkdir(parents=True, exist_ok=True)
-    tmp = root / f".{key}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
+    # A folder, so fsutil.atomic_write (files only) does not apply; its name is an owned
+    # temporary's (host, pid, random token), so two builders never share one.
+    tmp = root / temp_name(key)
     tmp.mkdir()
     try:
         entries, index = [], []

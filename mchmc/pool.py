@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -218,12 +219,21 @@ class Pool:
         deaths = [0] * len(self.actors)
         held: list[Any] = []  # a solo item waiting for an idle actor
 
+        again: deque = deque()  # calls an actor refused while it was restarting: resubmitted first
+        dry = [False]  # the feed ran dry (it may fill again after a result is handled)
+        paused = [0.0] * len(self.actors)  # monotonic time until which an actor is left alone
+
         def submit() -> bool:
-            i = min(range(len(self.actors)), key=load.__getitem__)
+            now = time.monotonic()
+            free = [i for i in range(len(self.actors)) if paused[i] <= now]
+            if not free:
+                return False
+            i = min(free, key=load.__getitem__)
             if load[i] >= self.spec.per_actor:
                 return False
-            item = held.pop() if held else next(items, _END)
+            item = again.popleft() if again else held.pop() if held else next(items, _END)
             if item is _END:
+                dry[0] = True
                 return False
             alone = bool(solo and solo(item))
             if alone and load[i] > 0:
@@ -236,9 +246,15 @@ class Pool:
         while submit():
             pass
         last = time.monotonic()
-        while inflight:
+        while inflight or again or held or not dry[0]:
             if abandon and abandon():
                 return
+            if not inflight:  # work waits for an actor being restarted
+                if all(p > time.monotonic() for p in paused):
+                    time.sleep(0.1)
+                while submit():
+                    pass
+                continue
             done, _ = ray.wait(list(inflight), num_returns=1, timeout=0.25 if abandon else min(60.0, self.spec.call_timeout))
             if not done:
                 if time.monotonic() - last > self.spec.call_timeout:
@@ -252,10 +268,16 @@ class Pool:
             try:
                 result = ray.get(ref)
                 deaths[i] = 0
-            except ray.exceptions.RayActorError as err:  # the worker process died: Ray restarts it
-                deaths[i] += 1
+            except ray.exceptions.RayActorError as err:  # the worker process died, or is being restarted
+                paused[i] = time.monotonic() + 1.0  # give Ray time to bring a fresh process up
+                if isinstance(err, ray.exceptions.ActorUnavailableError) and "is restarting" in str(err):
+                    again.append(item)  # refused by an actor being restarted: the call never ran
+                    while submit():
+                        pass
+                    continue
+                deaths[i] += 1  # Ray 2.60 reports a death mid-call as "unavailable: socket closed"
                 name = self.names[i] if i < len(self.names) else str(i)
-                result = CallFailed(f"worker {name} died: {_first_line(err)}", died=True)
+                result = CallFailed(f"worker {name} died", died=True)
                 if deaths[i] >= MAX_DEATHS:
                     load[i] = _DEAD
                     if all(n >= _DEAD for n in load):
@@ -263,6 +285,7 @@ class Pool:
             except ray.exceptions.RayError as err:  # the call itself raised
                 result = CallFailed(_first_line(err))
             yield item, result
+            dry[0] = False  # handling the result may have fed more (retries, stitches)
             while submit():
                 pass
 

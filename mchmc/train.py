@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import PhaseConfig, TrainConfig
+from .fsutil import atomic_write
 from .model import MCH
 from .patches import Geometry, PatchStore
 
@@ -121,9 +122,7 @@ def loss_terms(model: MCH, lr: torch.Tensor, target: torch.Tensor, cats: torch.T
 
 def atomic_save(obj, path: Path) -> None:
     """torch.save to a temporary name, fsync, rename: a kill -9 never leaves half a checkpoint."""
-    from .archive import atomic_output
-
-    with atomic_output(path, fsync=True) as tmp:
+    with atomic_write(path, fsync=True) as tmp:
         torch.save(obj, tmp)
 
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import MchmcError
+from .fsutil import atomic_write, atomic_write_text
 
 CURRENT = "current.json"
 VERSION_FILE = "version.json"
@@ -100,10 +101,7 @@ def decide(candidate: dict, current: dict | None, gate: Gate = Gate()) -> Decisi
 
 
 def _write_json_atomic(path: Path, doc: dict) -> None:
-    from .archive import atomic_output
-
-    with atomic_output(path, fsync=True) as tmp:
-        tmp.write_text(json.dumps(doc, indent=1, default=str) + "\n")
+    atomic_write_text(path, json.dumps(doc, indent=1, default=str) + "\n", fsync=True)
 
 
 def _now() -> str:
@@ -168,9 +166,8 @@ class ModelVersions:
                 break
             except FileExistsError:
                 number += 1
-        tmp = folder / f".{MODEL_FILE}.tmp"
-        shutil.copyfile(model_file, tmp)
-        os.replace(tmp, folder / MODEL_FILE)
+        with atomic_write(folder / MODEL_FILE) as tmp:
+            shutil.copyfile(model_file, tmp)
         doc = {**info, "version": folder.name, "status": "candidate", "created_at": _now()}
         _write_json_atomic(folder / VERSION_FILE, doc)
         return Version(folder.name, folder, doc)

@@ -155,9 +155,9 @@ def test_smoke_experiment_two_folds_two_methods_through_the_flow(tmp_path):
     text = (out / "report.md").read_text()
     assert f"by `mchmc report {runs} --config tiny --out {out}`" in text and (out / "fig13.png").is_file()
     assert "6 cells" in r.output and "SRforMC" in r.output
-    from mchmc.experiment import readable_mode
+    from mchmc.fsutil import file_mode
     for f in ("report.md", "fig11.png", "scores.csv"):  # created like any file (not mkstemp's private 0600)
-        assert stat.S_IMODE((out / f).stat().st_mode) == readable_mode(), f
+        assert stat.S_IMODE((out / f).stat().st_mode) == file_mode(), f
 
 
 def test_the_report_prints_the_standalone_table8_when_saved_beside_it(tmp_path):

@@ -1,6 +1,9 @@
 """Secure defaults: what counts as loopback, the one-line warnings for exposed Ray and Prefect
-addresses, and that joining an exposed Ray cluster prints the warning before connecting."""
+addresses, that joining an exposed Ray cluster prints the warning before connecting, and that a
+local run's private Ray gets a fresh token while a joined cluster keeps the user's auth settings."""
 from __future__ import annotations
+
+import os
 
 import pytest
 
@@ -65,3 +68,42 @@ def test_joining_an_exposed_ray_cluster_prints_the_warning_before_connecting(mon
     with pytest.raises(Refused):
         pool.connect("127.0.0.1:6379")
     assert capsys.readouterr().err == "" and ray_constants.ENABLE_RAY_CLUSTER is False
+
+
+def test_a_local_run_gets_a_private_token_and_joining_a_cluster_gets_the_users_auth_back(monkeypatch, capsys):
+    """pool.connect without an address: a new cluster ("local": RAY_ADDRESS and ray_current_cluster are
+    never followed) with token auth and a fresh token; with an address, the user's settings as they were."""
+    import ray
+    from ray._private import ray_constants
+
+    from mchmc import pool
+
+    seen = []
+
+    def fake_init(**kwargs):
+        seen.append((kwargs, {k: os.environ.get(k) for k in (*pool.AUTH_ENV, "RAY_ADDRESS")}))
+
+    monkeypatch.setattr(ray_constants, "ENABLE_RAY_CLUSTER", ray_constants.ENABLE_RAY_CLUSTER)
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", fake_init)
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 1.0})
+    monkeypatch.setattr(pool, "_user_auth", None)
+    user = {"RAY_AUTH_MODE": "disabled", "RAY_AUTH_TOKEN_PATH": "/home/u/.ray/token", "RAY_ADDRESS": "10.9.9.9:6379"}
+    for key, value in user.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("RAY_AUTH_TOKEN", raising=False)
+
+    pool.connect(num_cpus=1)
+    pool.connect(num_cpus=1)  # a second run in this process: a new token
+    (first, env1), (second, env2) = seen
+    assert first["address"] == "local" and first["num_cpus"] == 1
+    assert env1["RAY_AUTH_MODE"] == "token" and len(env1["RAY_AUTH_TOKEN"]) == 64 and int(env1["RAY_AUTH_TOKEN"], 16)
+    assert env1["RAY_AUTH_TOKEN_PATH"] is None and env1["RAY_ADDRESS"] is None
+    assert env2["RAY_AUTH_TOKEN"] != env1["RAY_AUTH_TOKEN"]
+
+    pool.connect("127.0.0.1:6379")  # the user's own cluster: their auth config, not the private token
+    kwargs, env3 = seen[-1]
+    assert kwargs["address"] == "127.0.0.1:6379"
+    assert env3 == {"RAY_AUTH_MODE": "disabled", "RAY_AUTH_TOKEN": None, "RAY_AUTH_TOKEN_PATH": "/home/u/.ray/token",
+                    "RAY_ADDRESS": None}, "RAY_ADDRESS stays dropped: a stray one is never followed"
+    assert capsys.readouterr().err == ""

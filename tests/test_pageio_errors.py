@@ -170,6 +170,6 @@ def test_failed_write_leaves_nothing(tmp_path, engine):
     with pytest.raises(PageError, match="worker stopped"):
         write_pages(pages(), dest / "two.tif")
     assert list(dest.iterdir()) == []
-    with pytest.raises(PageWriteError, match="one page"):
+    with pytest.raises(PageWriteError, match="holds one"):
         write_pages([upscale_page(p, engine) for p in read_pages(tmp_path / "two.tif")], dest / "two.png")
     assert list(dest.iterdir()) == []

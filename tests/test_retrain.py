@@ -47,7 +47,10 @@ def test_a_new_version_is_added_beside_the_one_in_use_and_only_promotion_moves_t
     versions.promote("v0001", "rollback")
     assert versions.current().name == "v0001"
     assert versions.find_source("s2").name == "v0002" and versions.find_source("nope") is None
-    assert not list(versions.folder.rglob("*.tmp")), "no temporaries left"
+    from mchmc.fsutil import is_temporary
+
+    assert not [p for p in versions.folder.rglob("*") if p.name.endswith(".tmp") or is_temporary(p.name)], \
+        "no temporaries left"
 
 
 def test_version_numbers_are_never_reused_even_when_a_folder_is_taken(tmp_path):
