@@ -30,8 +30,22 @@ def apply_prefect_defaults() -> None:
         os.environ.setdefault(key, value)
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"mchmc {version('mchmc')}")
+        except PackageNotFoundError:  # running from a checkout that is not installed
+            typer.echo("mchmc (not installed)")
+        raise typer.Exit(0)
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: bool = typer.Option(False, "--version", metavar="", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
     """Batch 2x super-resolution for digitised archives with the MCH-MC network."""
     apply_prefect_defaults()
 
@@ -49,7 +63,7 @@ def prep(
     config: str = typer.Option("cpu", "--config", "-c", help=CONFIG_HELP),
     data_root: str = typer.Option(None, "--data-root", help="Folder holding the category image folders (overrides data.root)."),
     cache: str = typer.Option(None, "--cache", help="Patch store folder (overrides data.cache_dir; default ~/.cache/mchmc/patches)."),
-    prefect: bool = typer.Option(True, "--prefect/--no-prefect", help="Run as a Prefect flow (local ephemeral API by default)."),
+    prefect: bool = typer.Option(True, "--prefect/--no-prefect", metavar="", help="Run as a Prefect flow (local ephemeral API by default)."),
 ) -> None:
     """Build (or find, by content hash) the patch store; print patch counts and class weights alpha."""
     from . import train as train_mod
@@ -66,7 +80,7 @@ def train(
     data_root: str = typer.Option(None, "--data-root", help="Folder holding the category image folders (overrides data.root)."),
     cache: str = typer.Option(None, "--cache", help="Patch store folder (overrides data.cache_dir)."),
     export: str = typer.Option(None, "--export", help="Also copy the final model file here when done (e.g. mchmc/weights/srformc.pt)."),
-    prefect: bool = typer.Option(True, "--prefect/--no-prefect", help="Run as a Prefect flow (local ephemeral API by default)."),
+    prefect: bool = typer.Option(True, "--prefect/--no-prefect", metavar="", help="Run as a Prefect flow (local ephemeral API by default)."),
 ) -> None:
     """Train one method on one fold (prep -> Phase 1 -> Phase 2 for SRforMC); resumes a killed run."""
     from . import train as train_mod
@@ -82,16 +96,16 @@ def upscale(
     cpus: int = typer.Option(None, "--cpus", help="CPU workers, one core each (default: the machine's cores minus --gpus)."),
     ray_address: str = typer.Option(None, "--ray-address", envvar="MCHMC_RAY_ADDRESS", help="Join this Ray cluster (host:port) instead of starting a local one."),
     tile: int = typer.Option(256, "--tile", help="Tile core size in LR pixels (memory per worker grows with it)."),
-    precision: str = typer.Option("fp32", "--precision", help="fp32 (reference) or bf16 (faster, within half an 8-bit step)."),
+    precision: str = typer.Option("auto", "--precision", help="auto (bf16 where the CPU/GPU computes it natively, else fp32), fp32 (the reference) or bf16 (faster where native, within half an 8-bit step)."),
     model: str = typer.Option(None, "--model", "-m", help="Shipped model name or model file (default: srformc)."),
     format: str = typer.Option(None, "--format", "-f", help="Output format png|tiff|jpeg|webp|bmp (default: same as input)."),
-    quality: int = typer.Option(95, "--quality", help="JPEG / WebP quality."),
+    quality: int = typer.Option(None, "--quality", help="JPEG / WebP quality 1..100 (default: the source JPEG's estimated quality, else 95)."),
     png_level: int = typer.Option(1, "--png-level", help="PNG deflate level 0..9 (1: fast, files ~5% larger than 9)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Redo pages whose output exists, and replace files at output names that no run made (default: skip finished pages, leave other files alone)."),
+    overwrite: bool = typer.Option(False, "--overwrite", metavar="", help="Redo pages whose output exists, and replace files at output names that no run made (default: skip finished pages, leave other files alone)."),
     report: str = typer.Option(None, "--report", help="JSONL report path (default DST/mchmc-upscale-report.jsonl; a CSV is written beside it)."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="List what would be done (upscale, skip, conflict), do nothing."),
-    prefect: bool = typer.Option(False, "--prefect", help="Record the run as a Prefect flow run (also when PREFECT_API_URL is set; without it Prefect starts a temporary local API)."),
-    binarize: bool = typer.Option(False, "--binarize", help="Write 1-bit pages back as 1-bit (default: 8-bit gray)."),
+    dry_run: bool = typer.Option(False, "--dry-run", metavar="", help="List what would be done (upscale, skip, conflict), do nothing."),
+    prefect: bool = typer.Option(False, "--prefect", metavar="", help="Record the run as a Prefect flow run (also when PREFECT_API_URL is set; without it Prefect starts a temporary local API)."),
+    binarize: bool = typer.Option(False, "--binarize", metavar="", help="Write 1-bit pages back as 1-bit (default: 8-bit gray)."),
     max_pixels: int = typer.Option(500_000_000, "--max-pixels", help="Refuse pages whose header claims more pixels."),
     max_memory: float = typer.Option(None, "--max-memory", help="GB one worker may use for a page (default: the memory available now, shared by the workers); bigger pages are refused before decoding."),
     split_pixels: int = typer.Option(40_000_000, "--split-pixels", help="Split single pages above this many pixels into bands across workers (0: never)."),
@@ -118,7 +132,7 @@ def classify(
     model: str = typer.Option(None, "--model", "-m", help="Shipped model name or model file (default: srformc)."),
     max_pixels: int = typer.Option(500_000_000, "--max-pixels", help="Refuse pages whose header claims more pixels."),
     split_pixels: int = typer.Option(40_000_000, "--split-pixels", help="Split single pages above this many pixels into bands across workers (0: never)."),
-    prefect: bool = typer.Option(False, "--prefect", help="Record the run as a Prefect flow run (also when PREFECT_API_URL is set)."),
+    prefect: bool = typer.Option(False, "--prefect", metavar="", help="Record the run as a Prefect flow run (also when PREFECT_API_URL is set)."),
 ) -> None:
     """Category report only (nature / manga / text): conv1, conv2 and the classifier head, nothing written."""
     from . import upscale as up
@@ -136,9 +150,9 @@ def experiment(
     runs: str = typer.Option("runs", "--runs", help="Root of the run directories; cells trained there before are reused."),
     data_root: str = typer.Option(None, "--data-root", help="Folder holding the category image folders (overrides data.root)."),
     cache: str = typer.Option(None, "--cache", help="Patch store folder (overrides data.cache_dir)."),
-    prefect: bool = typer.Option(True, "--prefect/--no-prefect", help="Run as a Prefect flow (local ephemeral API by default)."),
-    report: bool = typer.Option(True, "--report/--no-report", help="Write the report (<runs>/report-<config>/) at the end."),
-    plan: bool = typer.Option(False, "--plan", help="Only print the cells, their state and the steps left."),
+    prefect: bool = typer.Option(True, "--prefect/--no-prefect", metavar="", help="Run as a Prefect flow (local ephemeral API by default)."),
+    report: bool = typer.Option(True, "--report/--no-report", metavar="", help="Write the report (<runs>/report-<config>/) at the end."),
+    plan: bool = typer.Option(False, "--plan", metavar="", help="Only print the cells, their state and the steps left."),
 ) -> None:
     """The paper's K-fold experiment: train and score every (method, fold) cell not done yet, then report."""
     from . import experiment as exp
@@ -151,7 +165,7 @@ def report(
     runs: str = typer.Argument("runs", help="Runs folder holding the evaluated cells (<method>-fold<k>-<config>/)."),
     config: str = typer.Option(None, "--config", "-c", help="Config whose cells to report (needed when RUNS holds several)."),
     out: str = typer.Option(None, "--out", "-o", help="Output folder for report.md and the figures (default RUNS/report-<config>/)."),
-    prefect: bool = typer.Option(True, "--prefect/--no-prefect", help="Also publish the tables as Prefect artifacts."),
+    prefect: bool = typer.Option(True, "--prefect/--no-prefect", metavar="", help="Also publish the tables as Prefect artifacts."),
 ) -> None:
     """Write the experiment report: Tables 7-10 in the paper's layout beside its numbers, Figs. 11-13."""
     from . import experiment as exp
@@ -190,7 +204,7 @@ def schedule_retrain(
     name: str = typer.Option(None, "--name", help="Deployment name (default retrain-<method>-<config>)."),
     data_root: str = typer.Option(None, "--data-root", help="Folder holding the category image folders (overrides data.root)."),
     cache: str = typer.Option(None, "--cache", help="Patch store folder (overrides data.cache_dir)."),
-    once: bool = typer.Option(False, "--once", help="Retrain once now and exit (no schedule, no server needed)."),
+    once: bool = typer.Option(False, "--once", metavar="", help="Retrain once now and exit (no schedule, no server needed)."),
 ) -> None:
     """Serve the retraining flow on a schedule: prep what changed, train, evaluate, add a new model version."""
     from . import schedule as sched

@@ -201,10 +201,22 @@ def explain(image: str, out: str | None, model: str | None, tile: int) -> int:
     from mchmc.gradcam import grad_cam
     from mchmc.modelfile import load_model
 
+    from mchmc.errors import ModelFileError
+
     con = Console(highlight=False)
     dst = Path(out) if out else Path(f"{Path(image).stem}-gradcam.png")
+    if not Path(image).is_file():
+        err.print(f"error: {image}: no such file")
+        return 2
+    if tile < 1:
+        err.print(f"error: --tile must be >= 1 px, not {tile}")
+        return 2
     try:
         mf = load_model(model, expect_arch="mch-mc")
+    except ModelFileError as e:  # a usage error, like every command's
+        err.print(f"error: {e}")
+        return 2
+    try:
         y, shown = _page_planes(image)
         cam = grad_cam(mf.model, y, tile=tile)
         explain_figure(shown, cam, dst, title=Path(image).name)

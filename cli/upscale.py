@@ -73,6 +73,12 @@ def _check(src, out, classify_only, gpus, cpus, ray_address, report, dry_run, op
         workers = (cpus if cpus is not None else max(1, (os.cpu_count() or 1) - gpus)) + gpus
         opts["max_bytes"] = int(max_memory * 1e9) if max_memory else \
             (None if ray_address else default_worker_memory(max(1, workers)) or None)
+    if opts.get("precision") == "bf16" and cpus != 0 and not ray_address:
+        from mchmc.engine import native_bf16
+
+        if not native_bf16("cpu"):
+            err_console.print("warning: --precision bf16: this CPU has no native bf16 (AVX512-BF16 / AMX), so it is "
+                              "emulated and several times slower than fp32; --precision auto picks fp32 here")
     try:
         options = BatchOptions(classify_only=classify_only, **opts)
         _check_model(options)

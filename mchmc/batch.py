@@ -40,9 +40,9 @@ class BatchOptions:
 
     model: str | None = None  # shipped name or path; None = the default (SRforMC)
     tile: int | None = 256  # engine tile core, LR px
-    precision: str = "fp32"
+    precision: str = "auto"  # auto: bf16 where native (mchmc.engine.native_bf16), else fp32
     format: str | None = None  # output format; None = same as input
-    quality: int = 95  # JPEG / WebP
+    quality: int | None = None  # JPEG / WebP; None: the JPEG source's estimated quality, else 95
     png_level: int = DEFAULT_PNG_LEVEL
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_bytes: int | None = None  # memory one page may need to be upscaled (mchmc.pagelimits); None: unchecked
@@ -54,15 +54,15 @@ class BatchOptions:
     owner: str | None = None  # host-pid of the run that owns the temporaries (mchmc.fsutil)
 
     def __post_init__(self) -> None:
-        from .engine import PRECISIONS
+        from .engine import PRECISION_CHOICES
 
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"--precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
+        if self.precision not in PRECISION_CHOICES:
+            raise ValueError(f"--precision must be one of {', '.join(PRECISION_CHOICES)}, not {self.precision!r}")
         if self.tile is not None and self.tile < 1:
             raise ValueError(f"--tile must be >= 1 px, not {self.tile}")
         if self.split_pixels < 0:
             raise ValueError(f"--split-pixels must be >= 0, not {self.split_pixels}")
-        if not 1 <= self.quality <= 100:
+        if self.quality is not None and not 1 <= self.quality <= 100:
             raise ValueError(f"--quality must be 1..100, not {self.quality}")
         if not 0 <= self.png_level <= 9:
             raise ValueError(f"--png-level must be 0..9, not {self.png_level}")

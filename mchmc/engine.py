@@ -36,6 +36,30 @@ import torch
 from .model import MCH, gap_probabilities
 
 PRECISIONS = ("fp32", "bf16")
+PRECISION_CHOICES = ("auto", *PRECISIONS)  # auto: bf16 where the device computes it natively, else fp32
+
+
+def native_bf16(device: str | torch.device = "cpu") -> bool:
+    """Whether ``device`` computes bf16 natively. On a CPU without AVX512-BF16 or
+    AMX, oneDNN emulates it and bf16 runs ~9x *slower* than fp32 (measured on an
+    AVX2-only CPU: 0.15 against 1.23 LR MP/s); with them it runs 1.8-1.9x faster
+    (bench/engine.py on this project's CPU machines)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            flags = next((ln for ln in f if ln.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(precision: str, device: str | torch.device = "cpu") -> str:
+    """``auto`` -> ``bf16`` where native on ``device``, else ``fp32``; others unchanged."""
+    if precision == "auto":
+        return "bf16" if native_bf16(device) else "fp32"
+    return precision
 
 
 @dataclass
@@ -94,8 +118,9 @@ class Engine:
     """Runs a model over planes in tiles. Holds no per-page state between calls."""
 
     def __init__(self, model: MCH, tile: int | None = 256, device: str | torch.device = "cpu", precision: str = "fp32"):
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
+        if precision not in PRECISION_CHOICES:
+            raise ValueError(f"precision must be one of {PRECISION_CHOICES}, not {precision!r}")
+        precision = resolve_precision(precision, device)
         if tile is not None and tile < 1:
             raise ValueError(f"tile must be >= 1 px, not {tile}")
         self.device = torch.device(device)

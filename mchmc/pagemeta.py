@@ -92,6 +92,7 @@ class PageMeta:
     file_bytes: int = 0  # decoded size of all pages of the source file (BigTIFF estimate)
     tiff: TiffInfo | None = None
     notes: tuple[str, ...] = ()
+    jpeg_quality: int | None = None  # a JPEG source's estimated quality (mchmc.jpegquality)
 
     @property
     def channels(self) -> int:

@@ -292,8 +292,11 @@ def decode_pillow(path, im: Image.Image, ctx: dict, fmt: str | None = None) -> P
 
 
 def _pillow_info(im: Image.Image, fmt: str) -> dict:
+    from .jpegquality import estimate_quality
+
     dpi = im.info.get("dpi")
     return {
+        "jpeg_quality": estimate_quality(getattr(im, "quantization", None)) if fmt == "JPEG" else None,
         "dpi": (float(dpi[0]), float(dpi[1])) if dpi and dpi[0] and dpi[1] else None,
         "exif": _exif_bytes(im.info.get("exif")), "xmp": as_bytes(im.info.get("xmp")),
         "text": tuple((str(k), str(v)) for k, v in getattr(im, "text", {}).items()) if fmt == "PNG" else (),
@@ -321,5 +324,5 @@ def make_page(path, fmt: str, pixels: np.ndarray, mode: str, bits: int, src_mode
         source_mode=src_mode, source_bits=src_bits, icc=info.get("icc"), dpi=info.get("dpi"), exif=info.get("exif"),
         xmp=info.get("xmp"), text=info.get("text", ()), page_index=info.get("index", 0),
         page_count=info.get("count", 1), file_bytes=info.get("file_bytes", pixels.nbytes), tiff=info.get("tiff"),
-        notes=tuple(info.get("notes", ())))
+        notes=tuple(info.get("notes", ())), jpeg_quality=info.get("jpeg_quality"))
     return Page(pixels, meta)

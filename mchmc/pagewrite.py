@@ -57,14 +57,15 @@ def write_page(page: UpscaledPage, dest: str | os.PathLike, format: str | None =
 
 
 def write_pages(pages: Iterable[UpscaledPage], dest: str | os.PathLike, format: str | None = None, *,
-                quality: int = 95, png_level: int = DEFAULT_PNG_LEVEL, webp_lossless: bool = False,
+                quality: int | None = None, png_level: int = DEFAULT_PNG_LEVEL, webp_lossless: bool = False,
                 bigtiff: bool | None = None, tiff_compression: int | str | None = None,
                 notes: list[str] | None = None, commit: bool = True) -> Path:
     """Write ``pages`` (several only for TIFF) to ``dest`` atomically; returns ``dest``.
     ``commit=False`` leaves the finished file under its temporary name beside
     ``dest`` and returns that name (the batch driver renames it once recorded).
 
-    ``quality`` is JPEG/WebP quality; ``png_level`` the zlib level of PNG output
+    ``quality`` is JPEG/WebP quality (None: a JPEG source's estimated quality,
+    else :data:`DEFAULT_QUALITY`: re-saving a q75 scan at q95 only makes it larger); ``png_level`` the zlib level of PNG output
     (1: see :mod:`mchmc.pngwrite`); ``bigtiff`` None decides by size;
     ``tiff_compression`` overrides the kept TIFF compression (e.g. "zlib", 1).
     Conversions the target format forced are appended to ``notes`` if given.
@@ -95,6 +96,9 @@ def write_pages(pages: Iterable[UpscaledPage], dest: str | os.PathLike, format: 
     except Exception as err:
         raise PageWriteError(dest, f"writing {fmt} failed ({type(err).__name__}: {err})") from err
     return dest if commit else tmp
+
+
+DEFAULT_QUALITY = 95  # JPEG / WebP output of a source that was not a JPEG
 
 
 def _to8(pixels: np.ndarray, notes: list[str], fmt: str) -> np.ndarray:
@@ -135,7 +139,8 @@ def _write_single(f, page: UpscaledPage, fmt: str, quality: int, png_level: int,
     if m.dpi:
         kw["dpi"] = m.dpi
     if fmt in ("JPEG", "WEBP"):
-        kw.update(quality=quality, icc_profile=m.icc, exif=m.exif or b"", xmp=m.xmp or b"")
+        kw.update(quality=quality or m.jpeg_quality or DEFAULT_QUALITY, icc_profile=m.icc, exif=m.exif or b"",
+                  xmp=m.xmp or b"")
         kw = {k: v for k, v in kw.items() if v is not None}
         if fmt == "WEBP":
             kw["lossless"] = webp_lossless

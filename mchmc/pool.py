@@ -9,9 +9,10 @@ and maps a worker process that died mid-call to a restart of that process and a
 ``CallFailed(died=True)`` for the call, which the caller may retry (alone on an
 idle worker, so a page that kills workers is known) or record; each item yields once.
 
-Local Ray is started on loopback only: Ray's API has no authentication
-(the ShadowRay lesson), so nothing listens on a routable address unless the
-user points ``--ray-address`` at a cluster they run themselves.
+Local Ray is started on loopback only and with a fresh auth token per run
+(Ray runs whatever code it is sent: the ShadowRay lesson), so nothing listens
+on a routable address and no other local process can join, unless the user
+points ``--ray-address`` at a cluster they run themselves.
 """
 from __future__ import annotations
 
@@ -294,6 +295,34 @@ class Pool:
 
         for actor in self.actors:
             ray.kill(actor, no_restart=True)
+        self.actors = []
+
+
+class InlinePool:
+    """:class:`Pool`'s interface in this process: one worker object, calls run one
+    after another. For benchmarks and profiling of the driver (and machines where
+    Ray cannot run); a worker that crashes takes this process with it."""
+
+    def __init__(self, worker_cls: type, args: tuple, name: str = "inline0"):
+        self.worker = worker_cls(*args, device="cpu", name=name)
+        self.names, self.actors = [name], [self.worker]
+
+    def map(self, method: str | Callable[[Any], str], items: Iterable[Any],
+            args_of: Callable[[Any], tuple] = lambda x: (x,), *, solo: Callable[[Any], bool] | None = None,
+            abandon: Callable[[], bool] | None = None) -> Iterator[tuple[Any, Any]]:
+        method_of = method if callable(method) else (lambda _: method)
+        items = iter(items)
+        while not (abandon and abandon()):
+            item = next(items, _END)  # asked again after every result: the feed may have refilled
+            if item is _END:
+                return
+            try:
+                result = getattr(self.worker, method_of(item))(*args_of(item))
+            except Exception as err:
+                result = CallFailed(_first_line(err))
+            yield item, result
+
+    def shutdown(self) -> None:
         self.actors = []
 
 

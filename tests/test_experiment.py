@@ -90,7 +90,11 @@ def test_explain_writes_the_overlay_and_prints_the_probabilities(tmp_path):
     from mchmc.model import build_model
     mch = save_model(build_model("mch"), tmp_path / "mch.pt")
     r = CliRunner().invoke(app, ["explain", str(page), "--model", str(mch)])
-    assert r.exit_code == 1 and "expected 'mch-mc'" in r.output
+    assert r.exit_code == 2 and "expected 'mch-mc'" in r.output, "a model without a head is a usage error"
+    r = CliRunner().invoke(app, ["explain", str(tmp_path / "nope.png")])
+    assert r.exit_code == 2 and "no such file" in r.output
+    r = CliRunner().invoke(app, ["explain", str(page), "--model", "nosuchmodel"])
+    assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1
 
 
 @pytest.mark.slow

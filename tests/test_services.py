@@ -175,6 +175,33 @@ def test_bad_schedule_commands_are_one_line_usage_errors(args, message, tmp_path
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], res.stderr
 
 
+def test_upscale_with_a_prefect_api_configured_is_recorded_as_a_flow_run(prefect_server, tmp_path):
+    """A plain run starts no Prefect server; with PREFECT_API_URL set the same driver
+    runs inside the mchmc-upscale flow, whose run and summary artifact land in Prefect."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.client.schemas.objects import StateType
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    src = tmp_path / "scans"
+    src.mkdir()
+    for i in range(2):
+        Image.fromarray(np.random.default_rng(i).integers(0, 256, (40, 56, 3), dtype=np.uint8)).save(src / f"p{i}.png")
+    torch.manual_seed(0)
+    model = build_model("mch-mc")
+    model.reset_parameters(0.05)
+    model_file = save_model(model, tmp_path / "tiny.pt")
+    env = dict(os.environ, PREFECT_API_URL=prefect_server.url)
+    res = mchmc("upscale", str(src), "--out", str(tmp_path / "out"), "--model", str(model_file), "--cpus", "1",
+                "--tile", "32", env=env, cwd=tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+    with temporary_settings(updates={PREFECT_API_URL: prefect_server.url}), get_client(sync_client=True) as client:
+        runs = [r for r in client.read_flow_runs() if client.read_flow(r.flow_id).name == "mchmc-upscale"]
+        assert [r.state_type for r in runs] == [StateType.COMPLETED]
+        artifacts = client.read_artifacts(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[runs[0].id])))
+        assert "mchmc-upscale-summary" in {a.key for a in artifacts}
+
+
 # ---------------------------------------------------------------- Ray head + upscale
 
 def test_upscale_runs_its_workers_on_a_ray_head_started_with_ray_start(ray_head, tmp_path):
