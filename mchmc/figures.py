@@ -8,8 +8,11 @@
 - :func:`accuracy_psnr` (Fig. 12): SRforMC's validation accuracy against its
   validation PSNR along training, Phase 1 then Phase 2.
 - :func:`explain_figure` (``mchmc explain``) and :func:`gradcam_grid` (Fig. 13):
-  the page and each category's Grad-CAM on F2 overlaid, probabilities in the
-  titles.
+  the page and each category's Grad-CAM evidence on F2 overlaid (one [0, 1]
+  scale for every map: :func:`mchmc.gradcam.evidence`), probabilities in the
+  titles. Names in titles (page file names) are drawn with real glyphs only:
+  :func:`drawable` falls back to an installed font that has the characters
+  the default one lacks (CJK), else writes '?' for them, never a box.
 
 Training curves come from ``metrics.csv`` rows (:func:`mchmc.train.read_metrics`).
 Every figure is written atomically (an owned temporary, then rename: :func:`mchmc.fsutil.atomic_write`).
@@ -18,15 +21,20 @@ from __future__ import annotations
 
 import math
 import os
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from .fsutil import atomic_write
-from .gradcam import GradCam, normalised
+from .gradcam import GradCam
 
 THUMB = 640  # longest side, px, of pages drawn in figures (the maps are computed at full size)
-DISPLAY_PERCENTILE = 99.5  # each heat map is drawn scaled to this percentile of itself
+# Families with CJK glyphs tried first when a title needs them (any installed font may serve).
+CJK_FAMILIES = ("Noto Sans CJK JP", "Noto Sans JP", "Source Han Sans", "IPAexGothic", "IPAGothic", "TakaoGothic",
+                "VL Gothic", "WenQuanYi Zen Hei", "Droid Sans Fallback", "Hiragino Sans", "Yu Gothic", "Meiryo",
+                "MS Gothic", "Microsoft YaHei", "SimHei", "Arial Unicode MS")
+NEVER_FAMILIES = ("Last Resort",)  # matplotlib's LastResort font: every character is a box naming its block
 
 
 def _figure(w: float, h: float):
@@ -40,6 +48,55 @@ def _save(fig, out: str | os.PathLike) -> Path:
     with atomic_write(out) as tmp:
         fig.savefig(tmp, format="png")
     return out
+
+
+@lru_cache(maxsize=None)
+def _coverage(family: str | None) -> frozenset[int]:
+    """Code points of ``family``'s upright regular font (None: the default font); empty if none."""
+    from matplotlib import font_manager as fm
+    from matplotlib.ft2font import FT2Font
+
+    def weight(w) -> int:
+        return w if isinstance(w, int) else fm.weight_dict.get(w, 400)
+
+    try:
+        if family is None:
+            path = fm.findfont(fm.FontProperties(), fallback_to_default=False)
+        else:  # the entries themselves: findfont would log about every family without a regular weight
+            path = min((f for f in fm.fontManager.ttflist if f.name == family),
+                       key=lambda f: (f.style != "normal", abs(weight(f.weight) - 400))).fname
+        return frozenset(FT2Font(path).get_charmap())
+    except (ValueError, OSError, RuntimeError):
+        return frozenset()
+
+
+def drawable(text: str) -> tuple[str, list[str] | None]:
+    """(text, font families) that draw ``text`` with real glyphs only: the default family, then
+    installed fonts that have the characters it lacks (a CJK file name). A character no installed
+    font has (CJK on a machine without a CJK font) or that is not printable becomes '?': never a
+    box, never a "missing from font" warning. Families None: the default font has them all."""
+    from matplotlib import font_manager as fm, rcParams
+
+    text = "".join(ch if ch.isprintable() else "?" for ch in text)
+    missing = {ord(ch) for ch in text} - _coverage(None)
+    if not missing:
+        return text, None
+    fallbacks = []
+    names = {f.name for f in fm.fontManager.ttflist if not f.name.startswith(NEVER_FAMILIES)}
+    for name in [n for n in CJK_FAMILIES if n in names] + sorted(names - set(CJK_FAMILIES)):
+        if missing & _coverage(name):
+            fallbacks.append(name)
+            missing -= _coverage(name)
+            if not missing:
+                break
+    text = "".join("?" if ord(ch) in missing else ch for ch in text)
+    return text, ([*rcParams["font.family"], *fallbacks] if fallbacks else None)
+
+
+def _named(text: str) -> tuple[str, dict]:
+    """(text, Text keywords) to draw ``text``, which holds a file name, as it is: real glyphs, no mathtext."""
+    text, families = drawable(text)
+    return text, {"parse_math": False, **({"fontfamily": families} if families else {})}
 
 
 def _num(v) -> float:
@@ -138,10 +195,11 @@ def _panels(axes, page_rgb: np.ndarray, cam: GradCam, label: str) -> None:
     page = _thumb(page_rgb)
     gray = page.mean(axis=2) if page.ndim == 3 else page
     axes[0].imshow(page, cmap="gray" if page.ndim == 2 else None)
-    axes[0].set_title(label, fontsize=9)
+    label, kw = _named(label)
+    axes[0].set_title(label, fontsize=9, **kw)
     for ax, cat, p, heat in zip(axes[1:], cam.categories, cam.probs, cam.maps):
         ax.imshow(gray, cmap="gray")
-        ax.imshow(normalised(_thumb(heat), DISPLAY_PERCENTILE), cmap="jet", alpha=0.45, vmin=0, vmax=1)
+        ax.imshow(_thumb(heat), cmap="jet", alpha=0.45, vmin=0, vmax=1)  # one absolute scale for every map
         mark = " (top-1)" if cat == cam.predicted else ""
         ax.set_title(f"{cat}: p = {p:.1%}{mark}", fontsize=9)
     for ax in axes:
@@ -158,9 +216,11 @@ def explain_figure(page_rgb: np.ndarray, cam: GradCam, out: str | os.PathLike, t
     n = 1 + len(cam.categories)
     fig = _figure(3.2 * n, 3.2 * h / w + 1.0)
     _panels(fig.subplots(1, n), page_rgb, cam, "page")
-    fig.suptitle(f"{title + ': ' if title else ''}{cam.predicted} ({caption(cam)})", fontsize=10)
-    fig.text(0.5, 0.005, "Grad-CAM on F2 (conv2 output); red = strong evidence for that category, "
-             f"each map scaled to its own {DISPLAY_PERCENTILE:g}th percentile", ha="center", fontsize=8)
+    text, kw = _named(f"{title + ': ' if title else ''}{cam.predicted} ({caption(cam)})")
+    fig.suptitle(text, fontsize=10, **kw)
+    fig.text(0.5, 0.005, "Grad-CAM on F2 (conv2 output), offset restored: each pixel's local probability of the "
+             "category in excess of chance, one scale 0-1 for all maps (blue: none, red: all evidence)",
+             ha="center", fontsize=8)
     return _save(fig, out)
 
 

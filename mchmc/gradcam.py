@@ -1,24 +1,44 @@
 """Grad-CAM on F2 (Selvaraju et al.; the paper's Fig. 13): where MCH-MC sees each category.
 
-For category c with logit y_c (before the softmax) and the feature maps
-A_k = F2 channel k, Grad-CAM weighs each channel by its averaged gradient and
-keeps the positive part:
+Standard Grad-CAM, for category c with logit y_c (before the softmax) and the
+feature maps A_k = F2 channel k, weighs each channel by its averaged gradient:
 
     alpha_k^c = (1/Z) sum_ij dy_c / dA_k(i, j)        L^c = ReLU(sum_k alpha_k^c A_k)
 
 MCH-MC's classifier sees F2 only through global average pooling, p = (1/Z)
 sum_ij A(i, j) over the Z pooled positions, so dy_c/dA_k(i, j) = (1/Z)
-dy_c/dp_k at every pooled position: alpha^c = (1/Z) dy_c/dp, the gradient of
-the head alone (computed here with autograd on the pooled vector, evaluated at
-the page's exact pooled F2 from :meth:`Engine.gap_stats`, the same numbers the
-category comes from). That is why a page of any size costs one F2 pass, done
-in row bands so memory stays bounded.
+dy_c/dp_k at every pooled position: alpha^c = (1/Z) g^c with g^c = dy_c/dp,
+the gradient of the head alone (autograd on the pooled vector, at the page's
+exact pooled F2 from :meth:`Engine.gap_stats`, the same numbers the category
+comes from). A page of any size costs one F2 pass, done in row bands.
+
+Why not L^c as it stands: it drops the head's offset. The head is piecewise
+linear, y_c = g^c . p + b_c, and on the shipped model the offsets b_c are as
+large as the logits (text: g.p = +64, b = -70 on a manga page at 99.5%), and
+opposite in sign to g.p, so L^c says the opposite of the classifier: the
+top-1 map is blank (nature at 85% on a landscape: exactly 0 everywhere) while
+a 0% category lights up the whole page; no scaling of the maps repairs that.
+So this module keeps Grad-CAM's weights and restores the offset:
+
+    l_c(i, j) = y_c + g^c . (A(i, j) - p) = Z sum_k alpha_k^c A_k(i, j) + b_c
+
+the local logit: the head's first-order answer for a page made everywhere of
+the features at (i, j). Its mean over the pooled positions is exactly y_c, so
+the maps decompose the page's logits over its pixels. The softmax only reads
+differences of logits, so the map shown is contrastive, in probability units:
+
+    P_c(i, j) = softmax_c(l(i, j))        map_c = ReLU(P_c - 1/D) / (1 - 1/D)
+
+the local probability's excess over chance (D categories): 0 where the spot
+is no evidence for c over a uniform guess (the analogue of Grad-CAM's ReLU),
+1 where it is all evidence for c. Every map of every page shares this one
+absolute [0, 1] scale, so the maps of one page are comparable (at each pixel
+at most one category exceeds 1/2) and nothing is stretched per map: a category
+with little evidence stays dark instead of being scaled up to full brightness.
 
 The map has one value per page pixel: F2 at position (y, x) is the feature
 centred on pixel (y, x), computed on the page with its border replicated (the
 engine's convention), so the heat map is exactly H x W and lies on the page.
-Values are raw (not normalised); :func:`normalised` scales one map to [0, 1]
-for display, as Grad-CAM figures do (the figures use its 99.5th percentile).
 """
 from __future__ import annotations
 
@@ -36,12 +56,13 @@ BAND_PIXELS = 1 << 18  # F2 positions per band (F1 of a band: 64 x 4 B x this = 
 
 @dataclass(frozen=True)
 class GradCam:
-    """Heat maps of one page: ``maps[d]`` is category ``categories[d]``'s Grad-CAM, H x W, >= 0."""
+    """Heat maps of one page: ``maps[d]`` is category ``categories[d]``'s evidence, H x W, in [0, 1]."""
 
     categories: tuple[str, ...]
     probs: np.ndarray  # (D,) the model's probabilities for the page
-    weights: np.ndarray  # (D, n2) alpha^c
-    maps: np.ndarray  # (D, H, W) float32
+    logits: np.ndarray  # (D,) the page's logits y
+    weights: np.ndarray  # (D, n2) Grad-CAM's alpha^c
+    maps: np.ndarray  # (D, H, W) float32, evidence() of the local logits
 
     @property
     def predicted(self) -> str:
@@ -51,21 +72,21 @@ class GradCam:
         return self.maps[self.categories.index(category)]
 
 
-def normalised(heat: np.ndarray, percentile: float = 100.0) -> np.ndarray:
-    """A map scaled to [0, 1] by its maximum, or by a high percentile and clipped (so a few hot
-    pixels do not darken the rest of a display); all zeros stays all zeros."""
-    peak = float(np.percentile(heat, percentile)) if heat.size else 0.0
-    peak = peak if peak > 0 else (float(heat.max()) if heat.size else 0.0)
-    return np.clip(heat / peak, 0.0, 1.0) if peak > 0 else np.zeros_like(heat)
+def evidence(local: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """Local logits (D, ...) -> each category's local probability in excess of chance, in [0, 1]."""
+    local = torch.as_tensor(local)
+    d = local.shape[0]
+    return ((torch.softmax(local, 0) - 1.0 / d) * (d / (d - 1.0))).clamp_(0.0, 1.0)
 
 
-def head_weights(model: MCH, pooled: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
-    """(alpha (D, n2), probabilities (D,)) at the pooled F2 vector ``pooled`` of ``count`` positions."""
+def head_weights(model: MCH, pooled: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(alpha (D, n2), probabilities (D,), logits (D,)) at the pooled F2 vector ``pooled`` of ``count`` positions."""
     p = torch.tensor(pooled, dtype=torch.float32, requires_grad=True)
     logits = model.classify(p[None])[0]
     grads = [torch.autograd.grad(logits[d], p, retain_graph=True)[0] for d in range(len(logits))]
     alpha = torch.stack(grads).double().numpy() / max(count, 1)
-    return alpha, torch.softmax(logits.detach(), 0).double().numpy()
+    y = logits.detach()
+    return alpha, torch.softmax(y, 0).double().numpy(), y.double().numpy()
 
 
 @torch.inference_mode()
@@ -88,11 +109,14 @@ def grad_cam(model: MCH, plane: np.ndarray, tile: int | None = 256) -> GradCam:
     net = copy.deepcopy(model).eval()
     net.to(memory_format=torch.contiguous_format)
     stats = Engine(copy.deepcopy(net), tile=tile).gap_stats(plane)
-    alpha, probs = head_weights(net, stats.total / max(stats.count, 1), stats.count)
+    pooled = stats.total / max(stats.count, 1)
+    alpha, probs, logits = head_weights(net, pooled, stats.count)
+    g = alpha * max(stats.count, 1)  # dy/dp
+    offset = torch.from_numpy(logits - g @ pooled).float()[:, None, None]  # b = y - g.p
     h, w = plane.shape
     maps = np.empty((len(alpha), h, w), np.float32)
-    a = torch.from_numpy(alpha).float()
+    gt = torch.from_numpy(g).float()
     for y0, y1 in split(h, max(1, BAND_PIXELS // w)):
         f2 = _f2_band(net, plane, y0, y1, net.config.feature_halo)
-        maps[:, y0:y1] = torch.relu(torch.einsum("dk,khw->dhw", a, f2)).numpy()
-    return GradCam(tuple(net.config.categories), probs, alpha, maps)
+        maps[:, y0:y1] = evidence(torch.einsum("dk,khw->dhw", gt, f2) + offset).numpy()
+    return GradCam(tuple(net.config.categories), probs, logits, alpha, maps)

@@ -101,6 +101,17 @@ def write_pages(pages: Iterable[UpscaledPage], dest: str | os.PathLike, format: 
 DEFAULT_QUALITY = 95  # JPEG / WebP output of a source that was not a JPEG
 
 
+def _over_white(px: np.ndarray, rows: int = 256) -> np.ndarray:
+    """8-bit colour + alpha composited over white, in row strips: float copies of a
+    strip only, never of the whole 2x page (mchmc.pagelimits budgets two copies)."""
+    out = np.empty(px.shape[:2] + (px.shape[2] - 1,), np.uint8)
+    for r in range(0, px.shape[0], rows):
+        strip = px[r : r + rows]
+        a = strip[..., -1:].astype(np.float32) / 255.0
+        out[r : r + rows] = np.rint(strip[..., :-1] * a + 255.0 * (1.0 - a))
+    return out
+
+
 def _to8(pixels: np.ndarray, notes: list[str], fmt: str) -> np.ndarray:
     if pixels.dtype == np.uint16:
         notes.append(f"{fmt} holds 8 bits per sample: 16-bit page rounded to 8 bits")
@@ -128,8 +139,7 @@ def _write_single(f, page: UpscaledPage, fmt: str, quality: int, png_level: int,
     px = _to8(px, notes, fmt)
     if fmt == "JPEG" and px.ndim == 3 and px.shape[2] in (2, 4):
         notes.append("JPEG has no alpha: page composited over white")
-        a = px[..., -1:].astype(np.float32) / 255.0
-        px = np.rint(px[..., :-1] * a + 255.0 * (1.0 - a)).astype(np.uint8)
+        px = _over_white(px)
     if fmt == "BMP" and px.ndim == 3 and px.shape[2] == 2:
         px = np.dstack([px[..., 0]] * 3 + [px[..., 1]])
     im = Image.fromarray(px[..., 0] if px.ndim == 3 and px.shape[2] == 1 else px)

@@ -12,10 +12,15 @@ fi
 STAMP="$VENV/.mchmc-installed"
 HASH="$(cat "$ROOT/pyproject.toml" "$ROOT/scripts/env.sh" | sha256sum | cut -c1-16)"
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$HASH" ]; then
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
-  # torch pinned here: 2.13.0 is the CPU wheel on local disk (a looser spec pulls CUDA).
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check torch==2.13.0
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$ROOT[dev]"
+  # Quiet: pip's and setuptools' chatter goes to a log, shown only if the install fails.
+  LOG="$VENV/.mchmc-install.log"
+  echo "installing mchmc and its dependencies into $VENV (first run: about a minute) ..." >&2
+  {
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip &&
+    # torch pinned here: 2.13.0 is the CPU wheel on local disk (a looser spec pulls CUDA).
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check torch==2.13.0 &&
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$ROOT[dev]"
+  } > "$LOG" 2>&1 || { cat "$LOG" >&2; echo "install failed (log: $LOG)" >&2; exit 1; }
   echo "$HASH" > "$STAMP"
 fi
 export PATH="$VENV/bin:$PATH"

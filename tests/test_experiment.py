@@ -259,3 +259,27 @@ def test_a_cell_is_claimed_by_one_process_at_a_time(tmp_path):
     (tmp_path / CLAIMS / "SRforText-fold2-cpu").write_text("another-host 1")
     with claim_cell(tmp_path, "SRforText-fold2-cpu") as mine:
         assert not mine  # cannot check another host's process: respected
+
+
+def test_explain_a_page_with_a_cjk_name_draws_no_boxes(tmp_path, caplog):
+    """The title is the file name: no "Glyph ... missing from font" (a box) whatever the fonts
+    installed; the full name is in the printed table."""
+    import warnings
+
+    from mchmc.colour import y_to_gray
+    from mchmc.modelfile import save_model
+
+    model = save_model(evidence_model(), tmp_path / "evidence.pt")
+    page = tmp_path / "第1話_p003.png"
+    Image.fromarray(np.rint(np.clip(y_to_gray(half_page(48, 96)), 0, 1) * 255).astype(np.uint8)).save(page)
+    out = tmp_path / "heat.png"
+    with warnings.catch_warnings(record=True) as caught, caplog.at_level("WARNING"):
+        warnings.simplefilter("always")
+        r = CliRunner().invoke(app, ["explain", str(page), "--out", str(out), "--model", str(model)],
+                               terminal_width=200)
+    assert r.exit_code == 0, r.output
+    said = [str(w.message) for w in caught] + [rec.getMessage() for rec in caplog.records]
+    assert not [m for m in said if "missing from font" in m or "Glyph" in m], said
+    assert "第1話_p003.png" in "".join(r.output.split())  # (the table title wraps a long path)
+    with Image.open(out) as im:
+        assert im.format == "PNG"

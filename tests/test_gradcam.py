@@ -1,8 +1,11 @@
 """Grad-CAM on F2: right size, the mass sits where the evidence is and moves with it,
-and it equals Grad-CAM computed by brute force with autograd through the whole network."""
+it equals Grad-CAM (offset restored) computed by brute force with autograd through the whole
+network, and on the shipped model the top-1 category's map is the bright one; titles with
+characters the default font lacks (CJK file names) draw no boxes."""
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +13,7 @@ import pytest
 import torch
 
 from mchmc.engine import Engine
-from mchmc.gradcam import grad_cam, normalised
+from mchmc.gradcam import evidence, grad_cam
 from mchmc.model import build_model
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -26,7 +29,7 @@ def test_heat_maps_have_the_page_size_and_one_map_per_category():
     cam = grad_cam(evidence_model(), page)
     assert cam.categories == ("nature", "manga", "text")
     assert cam.maps.shape == (3, 64, 128) and cam.maps.dtype == np.float32
-    assert (cam.maps >= 0).all()
+    assert (cam.maps >= 0).all() and (cam.maps <= 1).all()
     odd = grad_cam(evidence_model(), half_page(37, 90)[:, :83], tile=16)
     assert odd.maps.shape == (3, 37, 83)
 
@@ -57,7 +60,8 @@ def test_probabilities_are_the_engines():
 
 def test_equals_brute_force_grad_cam_through_the_whole_network():
     """Autograd from the class logit back to F2 of the unpadded image (the pooled region):
-    alpha = mean gradient per channel, map = ReLU(sum alpha F2); ours must match inside."""
+    alpha = mean gradient per channel; the local logit Z sum alpha F2 + (y - Z alpha . p) averages
+    to the page's logit y; map = evidence(local logits); ours must match inside."""
     torch.manual_seed(0)
     model = build_model("mch-mc")
     model.reset_parameters(0.3)
@@ -68,18 +72,91 @@ def test_equals_brute_force_grad_cam_through_the_whole_network():
     plane = np.random.default_rng(5).random((23, 31)).astype(np.float32)
     cam = grad_cam(model, plane, tile=7)
     r = model.config.feature_halo
-    x = torch.from_numpy(plane)[None, None]
+    x = torch.from_numpy(plane)[None, None].double()
+    model.double()
+    local = []
     for d in range(3):
         f2 = model.features(x).detach().requires_grad_(True)  # (1, 32, 23-2r, 31-2r): the pooled positions
         logit = model.classify(f2.mean(dim=(2, 3)))[0, d]
         (grad,) = torch.autograd.grad(logit, f2)
         alpha = grad.mean(dim=(2, 3))[0]
-        want = torch.relu(torch.einsum("k,khw->hw", alpha, f2[0].detach())).numpy()
-        np.testing.assert_allclose(cam.maps[d, r:-r, r:-r], want, rtol=1e-4, atol=1e-7)
+        np.testing.assert_allclose(cam.weights[d], alpha.numpy(), rtol=1e-4, atol=1e-9)
+        z = f2.shape[2] * f2.shape[3]
+        pooled = f2[0].detach().mean(dim=(1, 2))
+        local.append(z * torch.einsum("k,khw->hw", alpha, f2[0].detach()) + (logit.detach() - z * alpha @ pooled))
+        assert float(local[-1].mean()) == pytest.approx(logit.item(), abs=1e-9)  # the maps add up to the logit
+        assert logit.item() == pytest.approx(cam.logits[d], abs=1e-4)
+    np.testing.assert_allclose(cam.maps[:, r:-r, r:-r], evidence(torch.stack(local)).numpy(), atol=2e-5)
 
 
-def test_normalised_and_errors():
-    assert normalised(np.array([[0.0, 2.0], [1.0, 4.0]])).max() == 1.0
-    assert not normalised(np.zeros((3, 3))).any()
+def test_evidence_is_the_excess_over_chance_on_one_scale():
+    assert not evidence(np.zeros((3, 4, 4))).any(), "no preference for any category: dark everywhere"
+    e = evidence(np.array([[50.0, 0.0, np.log(2.0)], [0.0, 0.0, 0.0], [-50.0, 0.0, 0.0]])).numpy()
+    np.testing.assert_allclose(e[:, 0], [1.0, 0.0, 0.0], atol=1e-9)  # all the evidence for category 0
+    np.testing.assert_allclose(e[:, 2], [0.25, 0.0, 0.0], atol=1e-9)  # P = 1/2 -> (1/2 - 1/3) * 3/2
+    rng = np.random.default_rng(0)
+    e = evidence(rng.normal(0, 5, (3, 50, 50))).numpy()
+    assert ((e > 0.5).sum(axis=0) <= 1).all(), "at most one category is more than half bright at a pixel"
     with pytest.raises(ValueError, match="no classifier"):
         grad_cam(build_model("mch"), half_page())
+
+
+SAMPLES = Path(__file__).parents[1] / "samples"
+
+
+def sample_plane(name: str) -> np.ndarray:
+    from mchmc import colour
+    from mchmc.pageio import read_page
+
+    px = colour.to_unit(read_page(SAMPLES / name).pixels)
+    return colour.gray_to_y(px) if px.ndim == 2 else colour.rgb_to_y(px[..., :3])
+
+
+@pytest.mark.parametrize("page, category", [("manga-page.png", "manga"), ("text-page.png", "text"),
+                                            ("landscape.jpg", "nature")])
+def test_the_top1_category_is_the_bright_map_on_the_shipped_model(page, category):
+    """The bug: the top-1's map was nearly blank (nature at 85%: all zeros) and a 0% category's
+    filled the page, as plain Grad-CAM drops the head's large offsets and each map was stretched
+    to its own maximum. On one shared scale the top-1 now outshines every unlikely category."""
+    from mchmc.modelfile import load_model
+
+    cam = grad_cam(load_model("srformc", expect_arch="mch-mc").model, sample_plane(page))
+    assert cam.predicted == category and cam.probs.max() > 0.8
+    top = cam.map(category)
+    assert top.mean() > 0.3 and (top > 0.5).mean() > 0.3, "the top-1 map is not blank"
+    for c, p in zip(cam.categories, cam.probs):
+        if p < 0.05:
+            other = cam.map(c)
+            assert top.mean() > 1.2 * other.mean(), (c, p, top.mean(), other.mean())
+            assert (top > 0.5).mean() > (other > 0.5).mean(), (c, p)
+    lowest = cam.map(cam.categories[int(np.argmin(cam.probs))])
+    assert np.percentile(lowest, 50) <= np.percentile(top, 50), "the ~0% category is not brighter"
+
+
+def render_warnings(fn, caplog) -> list[str]:
+    """Warnings and log records about glyphs while ``fn`` runs."""
+    with warnings.catch_warnings(record=True) as caught, caplog.at_level("WARNING"):
+        warnings.simplefilter("always")
+        fn()
+    return [str(w.message) for w in caught if "glyph" in str(w.message).lower() or "font" in str(w.message).lower()] \
+        + [r.getMessage() for r in caplog.records if "font" in r.getMessage().lower()]
+
+
+def test_titles_with_cjk_or_rare_characters_draw_no_boxes(tmp_path, caplog):
+    from PIL import Image
+
+    from mchmc.figures import _coverage, drawable, explain_figure
+
+    cam = grad_cam(evidence_model(), half_page(48, 96))
+    page = np.zeros((48, 96, 3), np.uint8)
+    name = "\u24b6 第1話_p003.png"  # circled A: not in DejaVu Sans, in matplotlib's own STIX fonts
+    out = tmp_path / "heat.png"
+    assert render_warnings(lambda: explain_figure(page, cam, out, title=name), caplog) == []
+    with Image.open(out) as im:
+        assert im.format == "PNG" and im.width > 300
+    text, families = drawable(name)
+    assert families and "STIXGeneral" in families and text.startswith("\u24b6 ")
+    cjk_font = any(0x7B2C in _coverage(f) for f in families[1:])
+    assert text == (name if cjk_font else "\u24b6 ?1?_p003.png"), "a CJK font where installed, else '?'"
+    assert drawable("plain_name.png") == ("plain_name.png", None)
+    assert drawable("tab\there.png")[0] == "tab?here.png"

@@ -34,8 +34,8 @@ def test_a_built_wheel_carries_the_weights_and_the_configs(tmp_path):
 
     had_build = (ROOT / "build").exists()
     try:
-        subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-                        "-w", str(tmp_path), str(ROOT)], check=True, capture_output=True)
+        res = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+                              "-w", str(tmp_path), str(ROOT)], check=True, capture_output=True, text=True)
     finally:  # setuptools' build/ would otherwise linger in the checkout
         if not had_build:
             shutil.rmtree(ROOT / "build", ignore_errors=True)
@@ -45,3 +45,4 @@ def test_a_built_wheel_carries_the_weights_and_the_configs(tmp_path):
     assert configs and configs <= names
     assert {"mchmc/weights/srformc.pt", "mchmc/weights/srforall.pt"} <= names
     assert "mchmc/cli/app.py" in names and "mchmc/flows/upscale.py" in names
+    assert "absent from the `packages` configuration" not in res.stderr, "package data declared: a quiet install"

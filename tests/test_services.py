@@ -175,6 +175,18 @@ def test_bad_schedule_commands_are_one_line_usage_errors(args, message, tmp_path
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], res.stderr
 
 
+def tiny_archive(tmp_path: Path, pages: int) -> tuple[Path, Path]:
+    """``pages`` random 56x40 pages under tmp_path/scans and a small random MCH-MC model file."""
+    src = tmp_path / "scans"
+    src.mkdir()
+    for i in range(pages):
+        Image.fromarray(np.random.default_rng(i).integers(0, 256, (40, 56, 3), dtype=np.uint8)).save(src / f"p{i}.png")
+    torch.manual_seed(0)
+    model = build_model("mch-mc")
+    model.reset_parameters(0.05)
+    return src, save_model(model, tmp_path / "tiny.pt")
+
+
 def test_upscale_with_a_prefect_api_configured_is_recorded_as_a_flow_run(prefect_server, tmp_path):
     """A plain run starts no Prefect server; with PREFECT_API_URL set the same driver
     runs inside the mchmc-upscale flow, whose run and summary artifact land in Prefect."""
@@ -183,14 +195,7 @@ def test_upscale_with_a_prefect_api_configured_is_recorded_as_a_flow_run(prefect
     from prefect.client.schemas.objects import StateType
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    src = tmp_path / "scans"
-    src.mkdir()
-    for i in range(2):
-        Image.fromarray(np.random.default_rng(i).integers(0, 256, (40, 56, 3), dtype=np.uint8)).save(src / f"p{i}.png")
-    torch.manual_seed(0)
-    model = build_model("mch-mc")
-    model.reset_parameters(0.05)
-    model_file = save_model(model, tmp_path / "tiny.pt")
+    src, model_file = tiny_archive(tmp_path, 2)
     env = dict(os.environ, PREFECT_API_URL=prefect_server.url)
     res = mchmc("upscale", str(src), "--out", str(tmp_path / "out"), "--model", str(model_file), "--cpus", "1",
                 "--tile", "32", env=env, cwd=tmp_path)
@@ -205,14 +210,7 @@ def test_upscale_with_a_prefect_api_configured_is_recorded_as_a_flow_run(prefect
 # ---------------------------------------------------------------- Ray head + upscale
 
 def test_upscale_runs_its_workers_on_a_ray_head_started_with_ray_start(ray_head, tmp_path):
-    src, dst = tmp_path / "scans", tmp_path / "scans_2x"
-    src.mkdir()
-    for i in range(3):
-        Image.fromarray(np.random.default_rng(i).integers(0, 256, (40, 56, 3), dtype=np.uint8)).save(src / f"p{i}.png")
-    torch.manual_seed(0)
-    model = build_model("mch-mc")
-    model.reset_parameters(0.05)
-    model_file = save_model(model, tmp_path / "tiny.pt")
+    (src, model_file), dst = tiny_archive(tmp_path, 3), tmp_path / "scans_2x"
     env = dict(os.environ, PREFECT_LOGGING_LEVEL="WARNING", **ray_head.env)
     proc = subprocess.Popen([sys.executable, "-m", "mchmc.cli.app", "upscale", str(src), "--out", str(dst),
                              "--model", str(model_file), "--cpus", "2", "--tile", "32",
