@@ -8,7 +8,7 @@ outputs, ledger and streamed report), over 1,000 / 10,000 / 100,000 pages, each
 size in a fresh process, and prints the peak resident memory of that process
 (the worker runs in-process through ``InlinePool``, so its constant share is
 in every row) and the growth of Python's own allocations while the pages run
-(tracemalloc, sampled on a second pass for the smallest and largest sizes).
+(tracemalloc, on a second pass for ``--trace-sizes``).
 
     .venv/bin/python bench/driver_memory.py                  # 1k, 10k, 100k
     .venv/bin/python bench/driver_memory.py --sizes 1000,20000
@@ -77,7 +77,9 @@ def main() -> None:
     ap.add_argument("--sizes", default="1000,10000,100000")
     ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--trace-sizes", default="1000", help="sizes also run under tracemalloc (slower, ~3x)")
     args = ap.parse_args()
+    args.trace_sizes = {int(s) for s in args.trace_sizes.split(",") if s}
     if args.child:
         with tempfile.TemporaryDirectory(prefix="mchmc-bench-") as tmp:
             print(json.dumps(child(args.child, Path(tmp), args.trace)))
@@ -85,7 +87,7 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     rows = []
     for n in sizes:
-        for trace in ([False, True] if n in (sizes[0], sizes[-1]) else [False]):
+        for trace in ([False, True] if n in args.trace_sizes else [False]):
             out = subprocess.run([sys.executable, __file__, "--child", str(n)] + (["--trace"] if trace else []),
                                  capture_output=True, text=True, check=True)
             row = json.loads(out.stdout.strip().splitlines()[-1])

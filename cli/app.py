@@ -16,20 +16,6 @@ app = typer.Typer(
 )
 
 
-# Quiet, robust Prefect defaults for a command-line tool; a user's own settings win. The
-# start-up timeout is raised from Prefect's 20 s: on a 2-core machine already busy with a
-# training, Prefect's temporary API has been measured to need longer.
-PREFECT_DEFAULTS = {"PREFECT_LOGGING_LEVEL": "WARNING", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-                    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180"}
-
-
-def apply_prefect_defaults() -> None:
-    import os
-
-    for key, value in PREFECT_DEFAULTS.items():
-        os.environ.setdefault(key, value)
-
-
 def _version(value: bool) -> None:
     if value:
         from importlib.metadata import PackageNotFoundError, version
@@ -47,6 +33,8 @@ def _root(
                                  help="Print the version and exit."),
 ) -> None:
     """Batch 2x super-resolution for digitised archives with the MCH-MC network."""
+    from .defaults import apply_prefect_defaults
+
     apply_prefect_defaults()
 
 

@@ -33,7 +33,7 @@ class UsageError(Exception):
 
 
 def _defaults() -> None:
-    from .app import apply_prefect_defaults
+    from .defaults import apply_prefect_defaults
 
     apply_prefect_defaults()
 

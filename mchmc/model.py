@@ -85,7 +85,7 @@ class MCH(nn.Module):
     def reset_parameters(self, std: float = 1e-3) -> None:
         """Paper init: weights N(0, std), biases 0."""
         for mod in self.modules():
-            if isinstance(mod, (nn.Conv2d, nn.Linear)):
+            if isinstance(mod, (nn.Conv2d, nn.Linear)) and not mod.weight.is_meta:  # meta: shapes only (1.7 s)
                 nn.init.normal_(mod.weight, 0.0, std)
                 nn.init.zeros_(mod.bias)
 
