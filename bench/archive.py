@@ -68,10 +68,10 @@ def bare_engine(paths: list[Path], model: str | None, tile: int, precision: str)
     """(LR MP, seconds) of the engine alone over the pages' Y planes."""
     import torch
 
-    from mchmc.batch import luminance
+    from mchmc.pages.upscale import luminance
     from mchmc.engine import Engine
     from mchmc.modelfile import load_model
-    from mchmc.pageio import read_page
+    from mchmc.pages import read_page
 
     torch.set_num_threads(os.cpu_count() or 1)
     engine = Engine(load_model(model).model, tile=tile, precision=precision)
@@ -86,8 +86,8 @@ def bare_engine(paths: list[Path], model: str | None, tile: int, precision: str)
 def in_process(paths: list[Path], out: Path, model: str | None, tile: int, precision: str) -> tuple[float, float]:
     import torch
 
-    from mchmc.archive import Job
-    from mchmc.batch import BatchOptions, PageWorker
+    from mchmc.batch.plan import Job
+    from mchmc.batch.worker import BatchOptions, PageWorker
 
     torch.set_num_threads(os.cpu_count() or 1)
     worker = PageWorker(BatchOptions(model=model, tile=tile, precision=precision))

@@ -76,7 +76,7 @@ def main() -> None:
 
     from mchmc.engine import Engine
     from mchmc.model import build_model
-    from mchmc.pageio import read_page, upscale_page, write_pages
+    from mchmc.pages import read_page, upscale_page, write_pages
 
     con = Console()
     work = Path(args.workdir)

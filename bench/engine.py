@@ -57,7 +57,7 @@ def main() -> None:
     model.reset_parameters(0.05)
     plane = np.random.default_rng(0).random((args.size, args.size), dtype=np.float32)
     flop = model.config.flops_per_lr_pixel
-    from mchmc.engine import native_bf16
+    from mchmc.precision import native_bf16
 
     native = native_bf16(args.device)
     ceiling = {"fp32": matmul_gflops(torch.float32), "bf16": matmul_gflops(torch.bfloat16)}

@@ -1,4 +1,4 @@
-"""Calibrate :func:`mchmc.pagelimits.page_memory_bytes` against the real peak.
+"""Calibrate :func:`mchmc.pages.limits.page_memory_bytes` against the real peak.
 
 Why: the per-worker memory budget (``max_bytes``) refuses pages from their
 header alone, so the estimate must be at least what the real path needs, or
@@ -31,7 +31,7 @@ the same format (the estimate allows 10, plus 8 a pixel), and the fixed part
 (one upscaling strip, the engine's tiles) is ~50-120 MB (the estimate allows
 512 MB, for engine tiles up to ~512 px). The one path over the estimate is a
 format conversion in the writer: RGBA -> JPEG composites alpha with float32
-copies of the whole 2x output (136 B a pixel); pagewrite should convert in
+copies of the whole 2x output (136 B a pixel); pages/write.py converts in
 row strips, after which that row falls in line.
 """
 from __future__ import annotations
@@ -102,8 +102,8 @@ def measure_one(src: Path, fmt: str | None) -> dict:
 
     from mchmc.engine import Engine
     from mchmc.model import build_model
-    from mchmc.pageio import output_name, read_pages, upscale_page, write_pages
-    from mchmc.pagelimits import page_memory_bytes
+    from mchmc.pages import output_name, read_pages, upscale_page, write_pages
+    from mchmc.pages.limits import page_memory_bytes
 
     torch.manual_seed(0)
     model = build_model("mch-mc")

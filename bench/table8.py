@@ -25,12 +25,12 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from mchmc.config import load_config
+from mchmc.train.config import load_config
 from mchmc.engine import Engine
-from mchmc.evaluate import load_test_image
-from mchmc.experiment import test_refs
+from mchmc.experiment.evaluate import load_test_image
+from mchmc.experiment.cells import test_refs
 from mchmc.modelfile import load_model
-from mchmc.train_run import run_dir
+from mchmc.train.run import run_dir
 
 ARCHS = {"MCH": "SRforAll", "MCH-MC": "SRforMC"}
 

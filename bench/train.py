@@ -5,7 +5,7 @@
 
 The bare loop trains the same network (same init, param groups, Adam, autocast,
 channels_last, loss) on tensors gathered in advance from the patch store, so
-it measures only forward + backward + step. The trainer (``mchmc.train``)
+it measures only forward + backward + step. The trainer (``mchmc.train.loop``)
 additionally draws each batch from the memory-mapped store by the seeded data
 order, sets the scheduled learning rates, accumulates the logged metrics, and
 writes one checkpoint at the end. Validation is switched off in both. Best of
@@ -27,10 +27,10 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from mchmc.config import load_config, with_overrides
+from mchmc.train.config import load_config, with_overrides
 from mchmc.model import build_model
-from mchmc.patches import Geometry, PatchStore, class_weights, prepare
-from mchmc.train import BatchOrder, PhaseSpec, csv_columns, init_model, loss_terms, param_groups, train_phase
+from mchmc.train.patches import Geometry, PatchStore, class_weights, prepare
+from mchmc.train.loop import BatchOrder, PhaseSpec, csv_columns, init_model, loss_terms, param_groups, train_phase
 
 
 def synthetic_root(tmp: Path) -> Path:

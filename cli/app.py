@@ -88,7 +88,7 @@ def upscale(
     model: str = typer.Option(None, "--model", "-m", help="Shipped model name or model file (default: srformc)."),
     format: str = typer.Option(None, "--format", "-f", help="Output format png|tiff|jpeg|webp|bmp (default: same as input)."),
     quality: int = typer.Option(None, "--quality", help="JPEG / WebP quality 1..100 (default: the source JPEG's estimated quality, else 95)."),
-    png_level: int = typer.Option(1, "--png-level", help="PNG deflate level 0..9 (1: fast, files ~5% larger than 9)."),
+    png_level: int = typer.Option(1, "--png-level", help="PNG deflate level 0..9 (1: ~6x faster than Pillow's default 6, files ~15% larger)."),
     overwrite: bool = typer.Option(False, "--overwrite", metavar="", help="Redo pages whose output exists, and replace files at output names that no run made (default: skip finished pages, leave other files alone)."),
     report: str = typer.Option(None, "--report", help="JSONL report path (default DST/mchmc-upscale-report.jsonl; a CSV is written beside it)."),
     dry_run: bool = typer.Option(False, "--dry-run", metavar="", help="List what would be done (upscale, skip, conflict), do nothing."),

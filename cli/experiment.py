@@ -70,7 +70,7 @@ class _Display:
 
 
 def _plan_table(cfg, cells, runs) -> tuple[Table, int]:
-    from mchmc.experiment import cell_status
+    from mchmc.experiment.cells import cell_status
 
     table = Table("cell", "state", "steps left", title=f"Experiment {cfg.name}: {len(cells)} cells under {runs}/")
     left = 0
@@ -94,9 +94,9 @@ def _print_tables(con: Console, tables: dict, names=("table7", "gain", "table9",
 
 def experiment(config: str, folds: str | None, methods: str | None, runs: str, data_root: str | None,
                cache: str | None, use_prefect: bool, report: bool, plan_only: bool) -> int:
-    from mchmc.config import load_config
+    from mchmc.train.config import load_config
     from mchmc.errors import MchmcError
-    from mchmc.experiment import plan_cells, run_cells
+    from mchmc.experiment.cells import plan_cells, run_cells
     from mchmc.flows.common import set_progress
 
     from .train import _overrides
@@ -129,7 +129,7 @@ def experiment(config: str, folds: str | None, methods: str | None, runs: str, d
                 run_cells(cfg, cells, runs, display)
                 rep = None
                 if report:
-                    from mchmc.experiment_report import write_report
+                    from mchmc.experiment.report import write_report
 
                     r = write_report(runs, cfg.name, None, command)
                     rep = {"path": str(r.path), "tables": r.tables}
@@ -149,7 +149,7 @@ def report(runs: str, config: str | None, out: str | None, use_prefect: bool) ->
 
     con = Console(highlight=False)
     try:
-        from mchmc.experiment import resolve_config_name
+        from mchmc.experiment.cells import resolve_config_name
 
         name = resolve_config_name(runs, config)  # usage errors before any service starts
     except MchmcError as e:
@@ -162,7 +162,7 @@ def report(runs: str, config: str | None, out: str | None, use_prefect: bool) ->
 
             rep = report_flow(runs, name, out, command)
         else:
-            from mchmc.experiment_report import write_report
+            from mchmc.experiment.report import write_report
 
             r = write_report(runs, name, out, command)
             rep = {"path": str(r.path), "tables": r.tables, "missing": list(r.missing), "notes": list(r.notes),
@@ -181,24 +181,20 @@ def _page_planes(path: str):
     """(Y plane normalised, 8-bit RGB or gray for display) of the first page of ``path``."""
     import numpy as np
 
-    from mchmc import colour
-    from mchmc.pageio import read_page
+    from mchmc.colour import to_unit
+    from mchmc.pages import read_page
+    from mchmc.pages.upscale import luminance
 
     page = read_page(path)
-    px = colour.to_unit(page.pixels)
-    if px.ndim == 2:
-        px = px[..., None]
-    if page.meta.gray:
-        y, shown = colour.gray_to_y(px[..., 0]), px[..., 0]
-    else:
-        y, shown = colour.rgb_to_y(px[..., :3]), px[..., :3]
-    return np.ascontiguousarray(y), np.rint(np.clip(shown, 0, 1) * 255).astype(np.uint8)
+    px = page.pixels if page.pixels.ndim == 3 else page.pixels[..., None]
+    shown = to_unit(px[..., 0] if page.meta.gray else px[..., :3])
+    return luminance(page), np.rint(np.clip(shown, 0, 1) * 255).astype(np.uint8)
 
 
 def explain(image: str, out: str | None, model: str | None, tile: int) -> int:
     from mchmc.errors import MchmcError
-    from mchmc.figures import explain_figure
-    from mchmc.gradcam import grad_cam
+    from mchmc.experiment.figures import explain_figure
+    from mchmc.experiment.gradcam import grad_cam
     from mchmc.modelfile import load_model
 
     from mchmc.errors import ModelFileError

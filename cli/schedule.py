@@ -40,7 +40,7 @@ def _defaults() -> None:
 
 def _server(what: str) -> str:
     """PREFECT_API_URL, checked reachable; a one-line warning when it is exposed without auth."""
-    from mchmc.exposure import prefect_exposure_warning
+    from mchmc.service_exposure import prefect_exposure_warning
 
     url = os.environ.get("PREFECT_API_URL", "")
     if not url:
@@ -61,8 +61,8 @@ def retrain_parameters(config: str, method: str, fold: str, models: str, toleran
                        data_root: str | None, cache: str | None) -> dict:
     """The flow's parameters, checked now (a bad config fails here, not at 3 a.m.), paths made absolute
     (scheduled runs must not depend on the directory the schedule was started from)."""
-    from mchmc.config import config_path, load_config, method_arch
-    from mchmc.data import parse_fold
+    from mchmc.train.config import config_path, load_config, method_arch
+    from mchmc.train.data import parse_fold
 
     overrides = {}
     if data_root:
@@ -122,7 +122,7 @@ def retrain(config: str, method: str, fold: str, models: str, cron: str | None, 
 
 def serve(params: dict, schedule, when: str, url: str, name: str | None) -> int:
     """Register (or update) the deployment and poll for its runs until stopped."""
-    from mchmc.config import load_config
+    from mchmc.train.config import load_config
     from mchmc.flows.retrain import retrain_flow
     from prefect.exceptions import ObjectNotFound
     from prefect.types.entrypoint import EntrypointType
@@ -250,7 +250,7 @@ def remove(name: str) -> int:
 
 def versions(models: str, method: str) -> int:
     from mchmc.errors import MchmcError
-    from mchmc.versions import ModelVersions
+    from mchmc.train.versions import ModelVersions
 
     folder = ModelVersions(Path(models) / method)
     try:
@@ -281,7 +281,7 @@ def versions(models: str, method: str) -> int:
 
 def promote(version: str, models: str, method: str) -> int:
     from mchmc.errors import MchmcError
-    from mchmc.versions import ModelVersions
+    from mchmc.train.versions import ModelVersions
 
     folder = ModelVersions(Path(models) / method)
     try:

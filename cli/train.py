@@ -72,10 +72,10 @@ class _Display:
 
 def train(config: str, method: str, fold: str, runs: str, data_root: str | None, cache: str | None,
           export: str | None, use_prefect: bool) -> int:
-    from mchmc.config import load_config
+    from mchmc.train.config import load_config
     from mchmc.errors import MchmcError
     from mchmc.flows.common import set_progress
-    from mchmc.train_run import open_run
+    from mchmc.train.run import open_run
 
     con = Console(highlight=False)
     ov = _overrides(data_root, cache)
@@ -98,7 +98,7 @@ def train(config: str, method: str, fold: str, runs: str, data_root: str | None,
 
                 result = train_flow(config, method, str(fold), str(runs), ov)
             else:
-                from mchmc.train_run import train_method
+                from mchmc.train.run import train_method
 
                 result = train_method(cfg, method, fold, runs, display)
     except MchmcError as e:

@@ -4,7 +4,7 @@ library's driver over a Ray pool -> progress, summary table and exit code.
 Exit codes: 0 every page ok or skipped, 1 some page failed or met a conflict,
 2 usage (one line, before any work), 130 interrupted (Ctrl-C).
 
-A plain run starts no Prefect server: the driver (:mod:`mchmc.driver`) runs
+A plain run starts no Prefect server: the driver (:mod:`mchmc.batch.driver`) runs
 here and drives Ray directly, so the command starts in seconds. With a Prefect
 API configured (``PREFECT_API_URL``) or ``--prefect``, the same driver runs
 inside the ``mchmc-upscale`` flow, so the run is recorded there.
@@ -43,7 +43,7 @@ def run(src: str, out: str | None, *, classify_only: bool = False, gpus: int = 0
     prep, cpus = checked
     if dry_run:
         return dry_run_table(prep)
-    from mchmc.driver import Stop
+    from mchmc.batch.driver import Stop
 
     stop = Stop()
     use_prefect = prefect or bool(os.environ.get("PREFECT_API_URL"))
@@ -60,10 +60,10 @@ def run(src: str, out: str | None, *, classify_only: bool = False, gpus: int = 0
 
 def _check(src, out, classify_only, gpus, cpus, ray_address, report, dry_run, opts):
     """Options, model and plan checked: (Prepared, cpus), or an exit code after one line."""
-    from mchmc.batch import BatchOptions
-    from mchmc.driver import RunError, prepare
+    from mchmc.batch.worker import BatchOptions
+    from mchmc.batch.driver import RunError, prepare
     from mchmc.errors import MchmcError
-    from mchmc.pagelimits import default_worker_memory
+    from mchmc.pages.limits import default_worker_memory
 
     max_memory = opts.pop("max_memory", None)
     if max_memory is not None and max_memory <= 0:
@@ -74,7 +74,7 @@ def _check(src, out, classify_only, gpus, cpus, ray_address, report, dry_run, op
         opts["max_bytes"] = int(max_memory * 1e9) if max_memory else \
             (None if ray_address else default_worker_memory(max(1, workers)) or None)
     if opts.get("precision") == "bf16" and cpus != 0 and not ray_address:
-        from mchmc.engine import native_bf16
+        from mchmc.precision import native_bf16
 
         if not native_bf16("cpu"):
             err_console.print("warning: --precision bf16: this CPU has no native bf16 (AVX512-BF16 / AMX), so it is "
@@ -148,7 +148,7 @@ _started_ray: list[bool] = []  # True once this process started a local Ray
 def exit_now(code: int) -> None:
     """Leave at once after a run that started a local Ray: its atexit shutdown
     takes seconds and, hit by a second Ctrl-C, can crash; the reaper
-    (:mod:`mchmc.reaper`) takes every Ray process down as this one exits."""
+    (:mod:`mchmc.batch.reaper`) takes every Ray process down as this one exits."""
     import sys
 
     if any(_started_ray):
@@ -161,9 +161,9 @@ def start_pool_factory(cpus: int | None, gpus: int, ray_address: str | None):
     """A function that starts Ray and the worker actors (only called when a page needs work)."""
 
     def start(options):
-        from mchmc import reaper
-        from mchmc.batch import PageWorker
-        from mchmc.pool import Pool, PoolSpec, connect
+        from mchmc.batch import reaper
+        from mchmc.batch.worker import PageWorker
+        from mchmc.batch.pool import Pool, PoolSpec, connect
 
         reaper.start()  # every process from here on dies with this one
         n = cpus
@@ -198,7 +198,7 @@ def _run(prep, stop, t0: float, *, cpus, gpus, ray_address, prefect: bool) -> in
 
             outcome = upscale_flow(prep, start_pool, stop, on_start, progress.record)
         else:
-            from mchmc.driver import run as drive
+            from mchmc.batch.driver import run as drive
 
             outcome = drive(prep, start_pool, stop=stop, on_start=on_start, on_record=progress.record)
     except MchmcError as err:
@@ -243,7 +243,7 @@ def print_summary(console: Console, outcome, kind: str) -> None:
 def dry_run_table(prep) -> int:
     """Plain tab-separated lines (action, input, output): whole paths, easy to grep or feed back as a list."""
     from mchmc.errors import shown
-    from mchmc.ledger import Ledger
+    from mchmc.batch.ledger import Ledger
 
     counts: dict[str, int] = {}
     ledger = Ledger(prep.plan.root) if prep.writes and (prep.plan.root / ".mchmc").is_dir() else None

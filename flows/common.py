@@ -18,7 +18,7 @@ def get_progress() -> Callable[[dict], None] | None:
 
 
 def resolve(config: str, overrides: dict | None):
-    from mchmc.config import load_config
+    from mchmc.train.config import load_config
 
     return load_config(config, overrides or {})
 

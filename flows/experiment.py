@@ -7,7 +7,7 @@ or the MCH phase; finished stages are skipped, an unfinished one resumes from
 its checkpoint), then scored on the test fold by the ``evaluate-cell`` task.
 A cell whose model and evaluation record are current is skipped without
 starting anything, so a re-run after an interruption does only what is missing
-(state lives in the run dirs, see :mod:`mchmc.experiment`). At the end the
+(state lives in the run dirs, see :mod:`mchmc.experiment.cells`). At the end the
 report of every evaluated cell of the config is written and its tables are
 published as artifacts (keys ``experiment-<config>-<table>``).
 """
@@ -41,7 +41,7 @@ def _emit(event: dict) -> None:
 @task(name="evaluate-cell", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def evaluate_cell_task(config: str, overrides: dict | None, method: str, fold: int, runs: str) -> dict:
     """Score one trained cell (or the bicubic row) on its test fold; skipped when its record is current."""
-    from mchmc.experiment import Cell, evaluate_cell
+    from mchmc.experiment.cells import Cell, evaluate_cell
 
     def progress(i: int, n: int, name: str) -> None:
         _emit({"event": "eval", "label": f"{method} fold {fold}", "done": i, "total": n, "image": name})
@@ -51,7 +51,7 @@ def evaluate_cell_task(config: str, overrides: dict | None, method: str, fold: i
 
 @task(name="experiment-report", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def report_task(runs: str, config: str | None, out: str | None = None, command: str | None = None) -> dict:
-    from mchmc.experiment_report import write_report
+    from mchmc.experiment.report import write_report
 
     rep = write_report(runs, config, out, command)
     return {"config": rep.config, "path": str(rep.path), "out_dir": str(rep.out_dir), "markdown": rep.markdown,
@@ -83,7 +83,7 @@ def experiment_flow(config: str = "cpu", folds: list[int] | None = None, methods
                     runs: str = "runs", overrides: dict | None = None, report: bool = True,
                     command: str | None = None) -> dict:
     """Train and score every selected (method, fold) cell that is not done yet, then report."""
-    from mchmc.experiment import cell_status, claim_cell, plan_cells
+    from mchmc.experiment.cells import cell_status, claim_cell, plan_cells
 
     log = get_run_logger()
     cfg = resolve(config, overrides)

@@ -10,9 +10,9 @@ from .common import artifact_key, fmt, resolve
 
 @task(name="prep-patches", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def prep_patches(config: str, overrides: dict | None = None) -> dict:
-    """HR/LR Y planes + patch index under the content-hash key (mchmc.patches.prepare)."""
+    """HR/LR Y planes + patch index under the content-hash key (mchmc.train.patches.prepare)."""
     from mchmc.model import build_model
-    from mchmc.patches import prepare
+    from mchmc.train.patches import prepare
 
     cfg = resolve(config, overrides)
     res = prepare(cfg.data, build_model("mch").config.scale)

@@ -5,7 +5,7 @@ This is the flow ``mchmc schedule retrain`` serves on a cron or interval
 schedule; each run shows in the Prefect UI with the prep and training
 artifacts and its own (key ``retrain-<method>-<config>``): every version with
 its status and scores, and the decision. The steps are plain functions in
-:mod:`mchmc.retrain`; this module only orders them and reports.
+:mod:`mchmc.train.retrain`; this module only orders them and reports.
 """
 from __future__ import annotations
 
@@ -22,21 +22,21 @@ from .train import train_flow
 
 @task(name="plan-retrain", cache_policy=NO_CACHE)
 def plan_task(config: str, overrides: dict | None, method: str, fold: str, models: str, data_key: str):
-    from mchmc.retrain import plan_retrain
+    from mchmc.train.retrain import plan_retrain
 
     return plan_retrain(resolve(config, overrides), method, fold, models, data_key)
 
 
 @task(name="evaluate-and-register", cache_policy=NO_CACHE)
 def register_task(config: str, overrides: dict | None, plan, tolerance_db: float):
-    from mchmc.retrain import register_candidate
-    from mchmc.versions import Gate
+    from mchmc.train.retrain import register_candidate
+    from mchmc.train.versions import Gate
 
     return register_candidate(resolve(config, overrides), plan, Gate(tolerance_db=tolerance_db))
 
 
 def report_retrain(outcome, versions_folder: Path, method: str, config: str) -> None:
-    from mchmc.versions import ModelVersions
+    from mchmc.train.versions import ModelVersions
 
     versions = ModelVersions(versions_folder)
     current = versions.current()
@@ -65,7 +65,7 @@ def report_retrain(outcome, versions_folder: Path, method: str, config: str) -> 
 def retrain_flow(config: str = "cpu", method: str = "SRforMC", fold: str = "1", models: str = "models",
                  tolerance_db: float = 0.0, overrides: dict | None = None) -> dict:
     """Retrain ``method`` on the current data; add a new model version, promoted only if not worse."""
-    from mchmc.retrain import unchanged_outcome
+    from mchmc.train.retrain import unchanged_outcome
 
     log = get_run_logger()
     cfg = resolve(config, overrides)

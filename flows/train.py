@@ -16,7 +16,7 @@ from .prep import prep_patches, report_prep
 
 @task(name="train-stage", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def train_stage_task(config: str, overrides: dict | None, method: str, fold: str, runs: str, stage: str) -> dict:
-    from mchmc.train_run import open_run, prep_stage, train_stage
+    from mchmc.train.run import open_run, prep_stage, train_stage
 
     run = open_run(resolve(config, overrides), method, fold, runs)
     if not run.is_done(stage):
@@ -47,7 +47,7 @@ def report_run(summary: dict) -> None:
 def train_flow(config: str = "cpu", method: str = "SRforMC", fold: str = "1", runs: str = "runs",
                overrides: dict | None = None) -> dict:
     """Prep, then every training stage of ``method`` with ``fold`` held out ('all' = train on everything)."""
-    from mchmc.train_run import open_run, summary
+    from mchmc.train.run import open_run, summary
 
     log = get_run_logger()
     run = open_run(resolve(config, overrides), method, str(fold), runs)

@@ -1,9 +1,9 @@
 """The main job as a Prefect flow, for runs that should be recorded in Prefect
 (``PREFECT_API_URL`` set, or ``mchmc upscale --prefect``). It holds no logic:
-the library's driver (:mod:`mchmc.driver`) does the work exactly as in a plain
+the library's driver (:mod:`mchmc.batch.driver`) does the work exactly as in a plain
 run, and the flow adds the record, its logs and the summary artifacts.
 
-    pages    : mchmc.driver.run over the Ray pool (started only if a page needs work)
+    pages    : mchmc.batch.driver.run over the Ray pool (started only if a page needs work)
     summary  : table + markdown artifacts (pages per category, failures)
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from .common import artifact_key
 
 @task(name="pages", cache_policy=NO_CACHE)
 def pages(prep, start_pool, stop, on_start, on_record):
-    from mchmc.driver import run
+    from mchmc.batch.driver import run
 
     return run(prep, start_pool, stop=stop, on_start=on_start, on_record=on_record)
 
@@ -37,7 +37,7 @@ def summary_artifacts(summary, report_path: str, kind: str) -> None:
 @flow(name="mchmc-upscale", log_prints=False, validate_parameters=False)
 def upscale_flow(prep, start_pool, stop=None, on_start=None, on_record=None):
     """Upscale (or, with ``prep.options.classify_only``, classify) the prepared plan
-    (:func:`mchmc.driver.prepare`); returns the driver's Outcome."""
+    (:func:`mchmc.batch.driver.prepare`); returns the driver's Outcome."""
     outcome = pages(prep, start_pool, stop, on_start, on_record)
     summary_artifacts(outcome.summary, str(outcome.report), prep.kind)
     get_run_logger().info("%s: %s; report %s", prep.kind, outcome.summary.by_status, outcome.report)

@@ -27,39 +27,16 @@ on every image pixel.
 """
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from .model import MCH, gap_probabilities
+from mchmc.model import MCH, gap_probabilities
 
-PRECISIONS = ("fp32", "bf16")
-PRECISION_CHOICES = ("auto", *PRECISIONS)  # auto: bf16 where the device computes it natively, else fp32
-
-
-def native_bf16(device: str | torch.device = "cpu") -> bool:
-    """Whether ``device`` computes bf16 natively. On a CPU without AVX512-BF16 or
-    AMX, oneDNN emulates it and bf16 runs ~9x *slower* than fp32 (measured on an
-    AVX2-only CPU: 0.15 against 1.23 LR MP/s); with them it runs 1.8-1.9x faster
-    (bench/engine.py on this project's CPU machines)."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-            flags = next((ln for ln in f if ln.startswith("flags")), "").split()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def resolve_precision(precision: str, device: str | torch.device = "cpu") -> str:
-    """``auto`` -> ``bf16`` where native on ``device``, else ``fp32``; others unchanged."""
-    if precision == "auto":
-        return "bf16" if native_bf16(device) else "fp32"
-    return precision
+from mchmc.precision import PRECISION_CHOICES, resolve_precision
 
 
 @dataclass
@@ -124,7 +101,8 @@ class Engine:
         if tile is not None and tile < 1:
             raise ValueError(f"tile must be >= 1 px, not {tile}")
         self.device = torch.device(device)
-        self.model = model.eval().to(self.device, memory_format=torch.channels_last)
+        # its own copy: eval mode, channels-last and the device would otherwise change the caller's model
+        self.model = copy.deepcopy(model).eval().to(self.device, memory_format=torch.channels_last)
         self.config = model.config
         self.tile, self.precision = tile, precision
 
@@ -205,6 +183,12 @@ class Engine:
     def gap_stats(self, plane: np.ndarray, region: Region | None = None) -> GapStats:
         """Classification only (conv1, conv2): the F2 sums over the pooling region."""
         return self.run(plane, region, sr=False, gap=True).gap
+
+    def category_probs(self, stats: GapStats) -> dict[str, float] | None:
+        """Category -> probability from (summed) GAP statistics; None for a model without a head."""
+        if not self.config.has_classifier:
+            return None
+        return dict(zip(self.config.categories, map(float, self.probabilities(stats))))
 
     @torch.inference_mode()
     def probabilities(self, stats: GapStats) -> np.ndarray:

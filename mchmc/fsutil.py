@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import MchmcError
+from mchmc.errors import MchmcError
 
 TEMP_PREFIX, TEMP_SUFFIX = ".mchmc-", ".part"
 STATE_DIR = ".mchmc"  # per-DST state (lock, ledger); hidden, so never scanned as pages

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .model import ARCHITECTURES
+from mchmc.model import ARCHITECTURES
 
 NET_BORDER = ARCHITECTURES["mch"].halo * ARCHITECTURES["mch"].scale
 

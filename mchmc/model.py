@@ -33,7 +33,6 @@ class MCHConfig:
     kernels: tuple[int, int, int] = (5, 5, 3)  # f1, f2, f3
     categories: tuple[str, ...] = ()
     hidden: int = 256  # n5, classifier FC width
-    dropout: float = 0.5  # ratio used when training switches dropout on (Phase 1)
 
     @property
     def halo(self) -> int:
@@ -79,7 +78,7 @@ class MCH(nn.Module):
             if config.has_classifier
             else None
         )
-        self.dropout = 0.0  # the trainer sets config.dropout in Phase 1; inference never drops
+        self.dropout = 0.0  # the trainer sets its phase's dropout (Phase 1: 0.5); inference never drops
         self.reset_parameters()
 
     def reset_parameters(self, std: float = 1e-3) -> None:

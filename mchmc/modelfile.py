@@ -10,7 +10,7 @@ weights_only=True)`` reads (tensors, strings, ints only; no pickled classes):
 
 Shipped models live in ``mchmc/weights/<name>.pt`` and are found by name
 (``resolve_model("srformc")``); anything else is a path: a model file, or a
-versions folder (``models/SRforMC``, :mod:`mchmc.versions`), which means the
+versions folder (``models/SRforMC``, :mod:`mchmc.train.versions`), which means the
 version its ``current.json`` points at. Every failure raises
 :class:`ModelFileError` with a one-line "<file>: <reason>" message.
 
@@ -36,10 +36,10 @@ from pathlib import Path
 
 import torch
 
-from .errors import ModelFileError
-from .fsutil import atomic_write
-from .model import ARCHITECTURES, MCH, MCHConfig
-from .versions import VersionError, current_model_path, is_versions_folder
+from mchmc.errors import ModelFileError
+from mchmc.fsutil import atomic_write
+from mchmc.model import ARCHITECTURES, MCH, MCHConfig
+from mchmc.train.versions import VersionError, current_model_path, is_versions_folder
 
 FORMAT, VERSION = "mchmc-model", 1
 SHIPPED_DIR = Path(__file__).parent / "weights"
@@ -157,10 +157,13 @@ def _categories_field(name: str, value: object) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _dropout_field(name: str, value: object) -> float:
+def _legacy_dropout(name: str, value: object) -> None:
+    """Files written before 0.2 carry a ``dropout`` the model never read; checked, then ignored."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
         raise ValueError(f"{name} must be a number in [0, 1), got {_shown(value)}")
-    return float(value)
+
+
+LEGACY_KEYS: dict[str, Callable[[str, object], None]] = {"dropout": _legacy_dropout}
 
 
 # One check per MCHConfig field (a test keeps this complete): type, then range.
@@ -171,7 +174,6 @@ CONFIG_CHECKS: dict[str, Callable[[str, object], object]] = {
     "kernels": _ints_field(3, *KERNEL_RANGE, odd=True),
     "categories": _categories_field,
     "hidden": _int_field(*HIDDEN_RANGE),
-    "dropout": _dropout_field,
 }
 
 
@@ -184,12 +186,15 @@ def _config_from_json(text: object) -> MCHConfig:
     raw = json.loads(text)
     if not isinstance(raw, dict):
         raise ValueError(f"config is a JSON {type(raw).__name__}, not an object")
-    known = {f.name for f in fields(MCHConfig)}
+    known = {f.name for f in fields(MCHConfig)} | set(LEGACY_KEYS)
     unknown = set(raw) - known
     if unknown:
         raise ValueError(f"unknown config keys {sorted(map(str, unknown))[:5]}")
     values = {}
     for name, value in raw.items():
+        if name in LEGACY_KEYS:
+            LEGACY_KEYS[name](name, value)
+            continue
         check = CONFIG_CHECKS.get(name)
         if check is None:  # a new MCHConfig field without a check: refuse rather than trust it
             raise ValueError(f"config key {name!r} cannot be checked by this version of mchmc")

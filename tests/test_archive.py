@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from mchmc.archive import Plan, PlanError, check_plan, scan
+from mchmc.batch.plan import Plan, PlanError, check_plan, scan
 
 
 def touch(path, data=b"x"):

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mchmc.report import read_jsonl
+from mchmc.batch.records import read_jsonl
 
 
 def mchmc(*args, preexec_fn=None, **kw) -> subprocess.CompletedProcess:
@@ -92,7 +92,7 @@ def test_version_and_flags_look_like_flags():
 
 
 def test_bf16_where_it_is_not_native_warns_in_one_line(monkeypatch, capsys):
-    import mchmc.engine as engine
+    import mchmc.precision as engine
     from mchmc.cli import upscale as up
 
     monkeypatch.setattr(engine, "native_bf16", lambda device="cpu": False)

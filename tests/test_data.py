@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mchmc.config import load_config
-from mchmc.data import DataError, even_crop, hr_lr_y, load_rgb, make_folds, parse_fold, split_images
+from mchmc.train.config import load_config
+from mchmc.train.data import DataError, even_crop, hr_lr_y, load_rgb, make_folds, parse_fold, split_images
 from mchmc.model import build_model
-from mchmc.patches import Geometry, PatchStore, class_weights, positions, prepare
-from mchmc.train_run import open_run
+from mchmc.train.patches import Geometry, PatchStore, class_weights, positions, prepare
+from mchmc.train.run import open_run
 
 CATS = ("nature", "manga", "text")
 

@@ -69,7 +69,8 @@ def test_pooling_region_is_f2_of_the_unpadded_image(model):
     with torch.no_grad():
         f2 = model.features(torch.from_numpy(plane)[None, None])[0]
     assert stats.count == f2.shape[1] * f2.shape[2] == (30 - 8) * (26 - 8)
-    np.testing.assert_allclose(stats.total, f2.double().sum(dim=(1, 2)).numpy(), rtol=1e-6)
+    # float rounding of two memory layouts (the engine runs channels-last)
+    np.testing.assert_allclose(stats.total, f2.double().sum(dim=(1, 2)).numpy(), rtol=1e-6, atol=1e-5)
     with torch.no_grad():
         logits = model.classify(f2.mean(dim=(1, 2))[None])
     np.testing.assert_allclose(Engine(model).probabilities(stats), torch.softmax(logits, 1)[0].numpy(), atol=1e-6)
@@ -210,3 +211,16 @@ def test_cuda_matches_cpu(precision):
     cpu = Engine(model, tile=32).upscale(plane, gap=True)
     gpu = Engine(net(), tile=32, device="cuda", precision=precision).upscale(plane, gap=True)
     assert np.abs(gpu.sr - cpu.sr).max() < (1e-4 if precision == "fp32" else 2e-3)
+
+
+def test_the_engine_works_on_its_own_copy_of_the_model():
+    """Callers keep their model as it was: training mode, memory layout, weights."""
+    from mchmc.model import build_model
+
+    model = build_model("mch-mc").train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    engine = Engine(model, tile=32, precision="fp32")
+    engine.run(np.zeros((40, 40), np.float32))
+    assert model.training and model.conv2.weight.is_contiguous()
+    assert engine.model is not model and not engine.model.training
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())

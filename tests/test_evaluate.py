@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mchmc.data import ImageRef, hr_lr_y, load_rgb
-from mchmc.evaluate import (BICUBIC, bicubic_up, evaluate_bicubic, evaluate_model, image_metrics,
+from mchmc.train.data import ImageRef, hr_lr_y, load_rgb
+from mchmc.experiment.evaluate import (BICUBIC, bicubic_up, evaluate_bicubic, evaluate_model, image_metrics,
                             to_8bit_levels)
 from mchmc.metrics import NET_BORDER, psnr, ssim
 

@@ -14,8 +14,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from mchmc.cli.app import app
-from mchmc.config import dump_config, load_config
-from mchmc.experiment import Cell, ExperimentError, cell_status, plan_cells
+from mchmc.train.config import dump_config, load_config
+from mchmc.experiment.cells import Cell, ExperimentError, cell_status, plan_cells
 
 sys.path.insert(0, str(Path(__file__).parent))
 from evidence import evidence_model, half_page  # noqa: E402
@@ -103,7 +103,7 @@ def test_smoke_experiment_two_folds_two_methods_through_the_flow(tmp_path):
     from prefect.artifacts import Artifact
 
     from mchmc.flows.experiment import experiment_flow
-    from mchmc.train_run import train_method
+    from mchmc.train.run import train_method
 
     config = tiny_config(tmp_path)
     cfg = load_config(config)
@@ -165,7 +165,7 @@ def test_smoke_experiment_two_folds_two_methods_through_the_flow(tmp_path):
 
 
 def test_the_report_prints_the_standalone_table8_when_saved_beside_it(tmp_path):
-    from mchmc.experiment_report import TABLE8_BENCH, _table8_bench
+    from mchmc.experiment.report import TABLE8_BENCH, _table8_bench
 
     assert _table8_bench(tmp_path) == []  # not measured: nothing printed
     secs = {"MCH": {"nature": 0.1, "manga": 0.4, "text": 0.2, "all": 0.25, "ms_per_lr_mp": 700.0},
@@ -180,7 +180,7 @@ def test_the_report_prints_the_standalone_table8_when_saved_beside_it(tmp_path):
 
 def test_training_time_is_the_cells_steps_at_their_median_logged_rate():
     """A paused or resumed interval (a tiny rate) must not count: the median rate ignores it."""
-    from mchmc.report_tables import training_time_rows
+    from mchmc.experiment.tables import training_time_rows
 
     def rows(rates, per_row=1000):
         return [{"total_step": str(per_row * (i + 1)), "steps_per_s": str(r)} for i, r in enumerate(rates)]
@@ -198,7 +198,7 @@ def test_training_time_is_the_cells_steps_at_their_median_logged_rate():
 
 
 def test_gain_on_the_curves_is_taken_at_equal_back_propagations_and_at_each_end():
-    from mchmc.report_tables import curve_gain_rows
+    from mchmc.experiment.tables import curve_gain_rows
 
     def rows(start, values):  # one row per 1,000 total steps from ``start``
         return [{"total_step": str(start + 1000 * i), "psnr_nature": str(v), "psnr_mean": str(v + 1)}
@@ -215,8 +215,8 @@ def test_gain_on_the_curves_is_taken_at_equal_back_propagations_and_at_each_end(
 
 
 def test_every_method_is_compared_with_srforall_on_the_same_images():
-    from mchmc.evaluate import ImageScore
-    from mchmc.report_tables import versus_all_rows
+    from mchmc.experiment.evaluate import ImageScore
+    from mchmc.experiment.tables import versus_all_rows
 
     def score(method, fold, cat, name, psnr):
         return ImageScore(method=method, fold=fold, category=cat, name=name, psnr=psnr, ssim=0.9, psnr2=psnr,
@@ -237,12 +237,12 @@ def test_a_cell_is_claimed_by_one_process_at_a_time(tmp_path):
     first holds; a claim left by a dead process is taken over; a released claim is free."""
     import subprocess
 
-    from mchmc.experiment import CLAIMS, claim_cell
+    from mchmc.experiment.cells import CLAIMS, claim_cell
 
     with claim_cell(tmp_path, "SRforAll-fold1-cpu") as mine:
         assert mine
         holder = subprocess.run([sys.executable, "-c", (
-            "import sys; from mchmc.experiment import claim_cell\n"
+            "import sys; from mchmc.experiment.cells import claim_cell\n"
             f"with claim_cell({str(tmp_path)!r}, 'SRforAll-fold1-cpu') as m: sys.exit(0 if m else 3)")])
         assert holder.returncode == 3  # another live process holds it
         with claim_cell(tmp_path, "SRforMC-fold1-cpu") as other:

@@ -158,14 +158,14 @@ def _save_model(d: Path) -> Path:
 
 
 def _checkpoint(d: Path) -> Path:
-    from mchmc.train import atomic_save
+    from mchmc.train.loop import atomic_save
 
     atomic_save({"step": 1}, d / "ck.pt")
     return d / "ck.pt"
 
 
 def _version(d: Path) -> Path:
-    from mchmc.versions import CURRENT, ModelVersions
+    from mchmc.train.versions import CURRENT, ModelVersions
 
     versions = ModelVersions(d / "versions")
     versions.promote(versions.add(_save_model(d), {"source": "s"}).name)
@@ -173,7 +173,7 @@ def _version(d: Path) -> Path:
 
 
 def _figure(d: Path) -> Path:
-    from mchmc import figures
+    from mchmc.experiment import figures
 
     return figures._save(figures._figure(1, 1), d / "fig.png")
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from mchmc.engine import Engine
-from mchmc.gradcam import evidence, grad_cam
+from mchmc.experiment.gradcam import evidence, grad_cam
 from mchmc.model import build_model
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -106,7 +106,7 @@ SAMPLES = Path(__file__).parents[1] / "samples"
 
 def sample_plane(name: str) -> np.ndarray:
     from mchmc import colour
-    from mchmc.pageio import read_page
+    from mchmc.pages import read_page
 
     px = colour.to_unit(read_page(SAMPLES / name).pixels)
     return colour.gray_to_y(px) if px.ndim == 2 else colour.rgb_to_y(px[..., :3])
@@ -145,7 +145,7 @@ def render_warnings(fn, caplog) -> list[str]:
 def test_titles_with_cjk_or_rare_characters_draw_no_boxes(tmp_path, caplog):
     from PIL import Image
 
-    from mchmc.figures import _coverage, drawable, explain_figure
+    from mchmc.experiment.figures import _coverage, drawable, explain_figure
 
     cam = grad_cam(evidence_model(), half_page(48, 96))
     page = np.zeros((48, 96, 3), np.uint8)

@@ -20,10 +20,10 @@ import pytest
 import tifffile
 from PIL import Image, ImageFile
 
-from mchmc import pagelimits
+from mchmc.pages import limits as pagelimits
 from mchmc.errors import DecompressionBombError, PageError, PageTooLargeError, shown
-from mchmc.pageio import page_sizes, read_page, read_pages, upscale_page, write_pages
-from mchmc.pagelimits import default_worker_memory, page_memory_bytes
+from mchmc.pages import page_sizes, read_page, read_pages, upscale_page, write_pages
+from mchmc.pages.limits import default_worker_memory, page_memory_bytes
 from pages import random_engine
 
 HOSTILE = Path(__file__).parent / "hostile"
@@ -211,7 +211,7 @@ def test_reading_a_3000_page_tiff_parses_each_header_a_bounded_number_of_times(t
     page 1 to find page i's EXIF) is counted: a bounded number per page."""
     from PIL import TiffImagePlugin
 
-    from mchmc import tiffhead
+    from mchmc.pages import tiffhead
 
     counts = {"ifd": 0, "size": 0}
 

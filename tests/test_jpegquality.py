@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mchmc.jpegquality import estimate_quality, ijg_table
-from mchmc.pageio import read_page, upscale_page, write_page
+from mchmc.pages.jpegquality import estimate_quality, ijg_table
+from mchmc.pages import read_page, upscale_page, write_page
 
 
 def jpeg(tmp_path, q, gray=False, subsampling=2):

@@ -7,7 +7,7 @@ import pytest
 import tifffile
 from PIL import Image
 
-from mchmc.pageio import output_name, read_page, read_pages, upscale_page, write_pages
+from mchmc.pages import output_name, read_page, read_pages, upscale_page, write_pages
 from pages import EXIF, FIXTURES, H, ICC, W, identity_engine
 
 
@@ -178,7 +178,7 @@ def test_exif_carried_across_formats(tmp_path, engine):
 def test_bigtiff_when_the_output_would_pass_the_limit(tmp_path, engine, monkeypatch):
     """Classic TIFF offsets stop at 4 GB: past the threshold (lowered here, a 4 GB
     test file is no unit test) the output is BigTIFF, for lists and for iterators."""
-    import mchmc.pagewrite as pw
+    import mchmc.pages.write as pw
 
     tifffile.imwrite(tmp_path / "c.tif", np.stack([np.full((H, W, 3), v, np.uint8) for v in (5, 9)]), photometric="rgb")
     write_pages([upscale_page(p, engine) for p in read_pages(tmp_path / "c.tif")], tmp_path / "small.tif")
@@ -220,7 +220,7 @@ def test_png_deflate_paths_agree(tmp_path, monkeypatch, mode):
     zlib; both are valid PNGs with the same pixels, at every level."""
     import io
 
-    from mchmc import pngwrite
+    from mchmc.pages import png as pngwrite
 
     rng = np.random.default_rng(1)
     shape = (333, 257) + ({"L": (), "RGB": (3,), "RGBA": (4,)}[mode])
@@ -242,7 +242,7 @@ def test_png_deflate_paths_agree(tmp_path, monkeypatch, mode):
 def test_paeth_predictor_on_every_input():
     """The PNG spec's Paeth predictor (int arithmetic, ties to a, then b) against the
     encoder's branch-free version, on all 256^3 (a, b, c)."""
-    from mchmc.pngwrite import _paeth
+    from mchmc.pages.png import _paeth
 
     v = np.arange(256, dtype=np.int32)
     a, b, c = np.meshgrid(v, v, v, indexing="ij")

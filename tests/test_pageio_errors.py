@@ -15,7 +15,7 @@ from PIL import Image
 
 from mchmc.errors import (DecompressionBombError, EmptyFileError, NotAnImageError, PageError, PageWriteError,
                           TruncatedPageError, UnsupportedPageError)
-from mchmc.pageio import count_pages, output_name, read_page, read_pages, upscale_page, write_pages
+from mchmc.pages import count_pages, output_name, read_page, read_pages, upscale_page, write_pages
 from pages import random_engine, rgb8
 
 

@@ -8,8 +8,8 @@ import pytest
 from mchmc import colour
 from mchmc.engine import Engine
 from mchmc.model import build_model
-from mchmc.pagemeta import Page, PageMeta
-from mchmc.pageio import upscale_page
+from mchmc.pages.meta import Page, PageMeta
+from mchmc.pages import upscale_page
 from mchmc.resize import imresize
 from pages import identity_engine, ramp16, random_engine, smooth_rgb
 
@@ -130,7 +130,7 @@ def test_bands_computed_apart_stitch_to_the_whole_page(engine, mode, shape, part
     rows upscaled independently (on different actors) and stitched give exactly
     the one-piece result, and the category from summed GAP statistics equals the
     whole page's (not an average of band guesses)."""
-    from mchmc.pageup import band_rows, finish_page, upscale_band
+    from mchmc.pages.upscale import band_rows, finish_page, upscale_band
 
     px = np.random.default_rng(5).integers(0, 256, shape, dtype=np.uint8)
     page = _page(px, mode)
@@ -148,7 +148,7 @@ def test_bands_computed_apart_stitch_to_the_whole_page(engine, mode, shape, part
 
 
 def test_bands_that_do_not_tile_the_page_are_refused(engine):
-    from mchmc.pageup import finish_page, upscale_band
+    from mchmc.pages.upscale import finish_page, upscale_band
 
     page = _page(np.zeros((30, 20, 3), np.uint8), "RGB")
     with pytest.raises(ValueError, match="do not tile"):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from mchmc.pool import AUTH_ENV, CallFailed, Pool, PoolError, PoolSpec, check_resources, connect
+from mchmc.batch.pool import AUTH_ENV, CallFailed, Pool, PoolError, PoolSpec, check_resources, connect
 from conftest import ROOT
 from ray_workers import EchoWorker
 
@@ -128,7 +128,7 @@ def test_resource_checks(spec, resources, message):
 
 PRIVATE_DRIVER = r"""
 import json, os, sys
-from mchmc.pool import connect
+from mchmc.batch.pool import connect
 import ray
 
 resources = connect(num_cpus=1, temp_dir=sys.argv[1])

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from mchmc.report import PageRecord, ReportWriter, read_jsonl, report_paths, summarise
+from mchmc.batch.records import PageRecord, ReportWriter, read_jsonl, report_paths, summarise
 
 
 def rec(name, status="ok", category="manga", error=""):

@@ -6,10 +6,10 @@ import math
 
 import pytest
 
-from mchmc import paper
-from mchmc.evaluate import ImageScore
-from mchmc.report_tables import markdown, table7_rows, table10_rows
-from mchmc.results import Stat, gain, table7, table7_cells, table8, table9, table10
+from mchmc.experiment import paper
+from mchmc.experiment.evaluate import ImageScore
+from mchmc.experiment.tables import markdown, table7_rows, table10_rows
+from mchmc.experiment.results import Stat, gain, table7, table7_cells, table8, table9, table10
 
 
 def score(method, fold, cat, name, psnr, ssim=0.9, predicted="", seconds=0.5, lr_pixels=1000):
@@ -120,8 +120,8 @@ def test_the_paper_patch_shares_follow_table5_weights():
 
 
 def test_differences_table_names_budget_data_and_patch_shares():
-    from mchmc.config import load_config
-    from mchmc.report_tables import differences_rows
+    from mchmc.train.config import load_config
+    from mchmc.experiment.tables import differences_rows
 
     cfg = load_config("cpu")
     sizes = {"nature": 240 * 160, "manga": 413 * 585, "text": 256 * 256}  # LR pixels

@@ -13,9 +13,9 @@ from PIL import Image
 from mchmc.errors import ModelFileError
 from mchmc.model import build_model
 from mchmc.modelfile import load_model, resolve_model, save_model
-from mchmc.patches import prepare
-from mchmc.retrain import register_candidate, retrain, source_key
-from mchmc.versions import CURRENT, Gate, ModelVersions, VersionError, current_model_path, decide
+from mchmc.train.patches import prepare
+from mchmc.train.retrain import register_candidate, retrain, source_key
+from mchmc.train.versions import CURRENT, Gate, ModelVersions, VersionError, current_model_path, decide
 from test_data import synth_config
 
 
@@ -113,7 +113,7 @@ def test_prep_after_new_data_processes_only_the_new_image_and_equals_a_fresh_bui
     add_image(Path(cfg.data.root), "nature", "nature_99.png", seed=7)
     grown = prepare(cfg.data, 2)
     assert grown.key != first.key and not grown.cache_hit and grown.computed == 1
-    from mchmc.config import with_overrides
+    from mchmc.train.config import with_overrides
 
     fresh = prepare(with_overrides(cfg, {"data.cache_dir": str(tmp_path / "fresh")}).data, 2)
     assert fresh.key == grown.key and fresh.computed == 16
@@ -162,7 +162,7 @@ def test_a_worse_candidate_is_kept_but_not_put_in_use(tmp_path):
 
 
 def test_the_source_key_ignores_where_the_data_lives_but_not_what_it_is(tmp_path):
-    from mchmc.config import with_overrides
+    from mchmc.train.config import with_overrides
 
     cfg = synth_config(tmp_path)
     moved = with_overrides(cfg, {"data.root": "/elsewhere", "data.cache_dir": "/other"})
@@ -173,7 +173,7 @@ def test_the_source_key_ignores_where_the_data_lives_but_not_what_it_is(tmp_path
 
 
 def test_registering_an_unfinished_run_is_refused(tmp_path):
-    from mchmc.retrain import RetrainError, plan_retrain
+    from mchmc.train.retrain import RetrainError, plan_retrain
 
     cfg = synth_config(tmp_path)
     plan = plan_retrain(cfg, "SRforMC", "1", tmp_path / "models", "nokey")

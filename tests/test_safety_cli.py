@@ -21,7 +21,7 @@ from PIL import Image
 
 from mchmc.model import build_model
 from mchmc.modelfile import save_model
-from mchmc.report import read_jsonl
+from mchmc.batch.records import read_jsonl
 
 pytestmark = pytest.mark.slow
 CRASHERS = "crash1.png,crash2.png"  # pages that kill the worker process that touches them

@@ -23,11 +23,11 @@ import pytest
 import torch
 from PIL import Image
 
-from mchmc.archive import Job
-from mchmc.batch import BatchOptions, PageWorker
+from mchmc.batch.plan import Job
+from mchmc.batch.worker import BatchOptions, PageWorker
 from mchmc.model import build_model
 from mchmc.modelfile import save_model
-from mchmc.report import read_jsonl
+from mchmc.batch.records import read_jsonl
 from services import PrefectServer, RayHead, stop_group
 from test_data import synth_dataset
 

@@ -14,10 +14,10 @@ import pytest
 import torch
 
 import mchmc.model as model_mod
-from mchmc.config import PhaseConfig
+from mchmc.train.config import PhaseConfig
 from mchmc.model import build_model
-from mchmc.train import BatchOrder, Interrupted, load_checkpoint, loss_terms, lr_factor, param_groups
-from mchmc.train_run import open_run, prep_stage, train_method, train_stage
+from mchmc.train.loop import BatchOrder, Interrupted, load_checkpoint, loss_terms, lr_factor, param_groups
+from mchmc.train.run import open_run, prep_stage, train_method, train_stage
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_data import synth_config  # noqa: E402
@@ -147,7 +147,7 @@ def test_kill_9_resumes_exactly(tmp_path):
     cfg = small_cfg(tmp_path, **over)
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]);"
-        "from test_data import synth_config; from mchmc.train_run import train_method;"
+        "from test_data import synth_config; from mchmc.train.run import train_method;"
         f"from pathlib import Path; cfg = synth_config(Path(sys.argv[2]), **{small_overrides(over)!r});"
         "train_method(cfg, 'SRforAll', '1', sys.argv[3])"
     )

@@ -3,8 +3,8 @@
 Why: a batch worker must turn *any* bytes into pixels or into one typed
 :class:`~mchmc.errors.PageError` naming the file, so one bad page in an archive
 costs that page and not the run. This harness feeds arbitrary bytes, through a
-temporary file, to the public reader (:func:`mchmc.pageio.page_sizes`, then
-every page of :func:`mchmc.pageio.read_pages`) with small limits, and fails on
+temporary file, to the public reader (:func:`mchmc.pages.page_sizes`, then
+every page of :func:`mchmc.pages.read_pages`) with small limits, and fails on
 
 - any exception that is not a ``PageError`` (a codec's ``OSError``,
   ``struct.error``, ``IndexError`` ... escaping: the finding to fix in the reader);
@@ -59,7 +59,7 @@ MAX_BYTES = 1024 * 1024 * (4 * 2 * 10 + 8) + (512 << 20)  # pagelimits.page_memo
 
 
 def _reader():
-    from mchmc import pageio
+    from mchmc import pages as pageio
     from mchmc.errors import PageError, shown
     return pageio, PageError, shown
 
@@ -202,7 +202,7 @@ def main(argv: list[str]) -> None:
     with atheris.instrument_imports(include=["mchmc", "PIL", "tifffile"]):
         import PIL.Image
         import tifffile  # noqa: F401  (imported here to be instrumented)
-        import mchmc.pageio  # noqa: F401
+        import mchmc.pages  # noqa: F401
         PIL.Image.init()  # Pillow imports its format plugins lazily: here, so they are instrumented
     corpus = next((Path(a) for a in argv[1:] if not a.startswith("-")), None)
     if corpus is not None and corpus.is_dir() and not any(corpus.iterdir()):

@@ -1,0 +1,351 @@
+"""The batch driver: a checked plan in, every page's record out, nothing lost.
+
+    prepare(...)  -> Prepared    # plan checked (mchmc.batch.plan), DST writable, report path free: or a RunError
+    run(prep, start_pool, ...)   # DST locked, stale temporaries removed, pages decided, fed, committed
+
+For every planned page the driver decides, before any work:
+
+- *todo*: no output yet, or ``--overwrite``;
+- *skipped*: the ledger (:mod:`mchmc.batch.ledger`) shows this input became this
+  output; its earlier record (category, probabilities) is carried over;
+- *conflict*: some other file sits at the output name; left alone, reported.
+
+The pool (Ray actors, :mod:`mchmc.batch.pool`) is started only when the first todo
+page is met, so a re-run with nothing to do starts no workers. Workers write
+each output under a temporary name; the driver enters it in the ledger and
+then renames it into place, so an output under its final name is always one a
+run recorded, and a crash at any instant leaves either a recorded output or
+none. Every record is streamed to the report as it arrives; counts are kept in
+a :class:`~mchmc.batch.records.Tally`, so memory is flat in the number of pages.
+
+A page whose worker process dies (segfault, OOM kill) is retried on a fresh
+worker up to ``MAX_ATTEMPTS`` times, then recorded as an error; the run goes on.
+
+Stopping (:class:`Stop`, set by the CLI's SIGINT handler): no new page is fed;
+pages already in flight have ``grace`` seconds to come back, the rest are
+dropped (their temporaries removed); every finished page is recorded.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from mchmc.batch.plan import IMAGE_EXTENSIONS, Checked, Job, Plan, PlanError, Seen, check_plan
+from mchmc.batch.worker import BandCall, BandResult, BatchOptions, FinishCall, band_plan
+from mchmc.errors import FileError, MchmcError, shown
+from mchmc.fsutil import STATE_DIR, FolderLock, owner, remove_own_temporaries, remove_stale_temporaries
+from mchmc.batch.ledger import Ledger, Stamp
+from mchmc.batch.records import PageRecord, ReportWriter, Summary, Tally, report_paths
+
+MAX_ATTEMPTS = 3  # a page whose worker dies this many times is recorded as an error
+INTERRUPTED = 130  # exit code after Ctrl-C, as a shell reports SIGINT
+
+
+class RunError(MchmcError):
+    """A usage error found before any work (exit code 2)."""
+
+
+class Stop:
+    """Set once to stop feeding pages; in-flight pages then have ``grace`` seconds."""
+
+    def __init__(self, grace: float = 5.0):
+        self.grace, self._event, self.at = grace, threading.Event(), None
+
+    def set(self) -> None:
+        if not self._event.is_set():
+            self.at = time.monotonic()
+            self._event.set()
+
+    @property
+    def requested(self) -> bool:
+        return self._event.is_set()
+
+    def abandon(self) -> bool:
+        """True once the grace period after the stop has run out."""
+        return self.at is not None and time.monotonic() - self.at > self.grace
+
+
+@dataclass
+class Prepared:
+    plan: Plan
+    options: BatchOptions
+    report: Path
+    csv: Path
+    pages: int
+    kind: str  # "upscale" | "classify"
+    seen: Seen  # what the checking walk passed over (non-images, symlinks, missing list entries)
+
+    @property
+    def writes(self) -> bool:
+        return not self.options.classify_only
+
+
+@dataclass
+class Outcome:
+    summary: Summary
+    report: Path
+    csv: Path
+    seen: Seen
+    workers: list[str] = field(default_factory=list)
+    interrupted: bool = False
+    stale: int = 0
+
+    @property
+    def exit_code(self) -> int:
+        return INTERRUPTED if self.interrupted else self.summary.exit_code
+
+
+def prepare(src: str, dst: str | None, options: BatchOptions, report: str | None = None,
+            dry_run: bool = False) -> Prepared:
+    """Plan and check everything a run needs before it starts; raises :class:`RunError` (one line).
+    ``dry_run``: the plan's rules only; nothing is created on disk."""
+    kind = "classify" if options.classify_only else "upscale"
+    out_file = bool(dst) and Path(src).is_file() and Path(src).suffix.lower() not in (".txt", ".lst", ".list") \
+        and Path(dst).suffix.lower() in IMAGE_EXTENSIONS and not Path(dst).is_dir()
+    try:
+        plan = Plan(src, dst or ".", options.output_name, out_file=out_file)
+    except FileNotFoundError as err:
+        raise RunError(str(err)) from None
+    if out_file and options.format and options.output_name(Path(dst)) != Path(dst).name:
+        raise RunError(f"{shown(dst)}: the output's extension says another format than --format {options.format}")
+    default_report = (plan.root if kind == "upscale" else Path.cwd()) / f"mchmc-{kind}-report.jsonl"
+    report_path, csv_path = report_paths(report or default_report)
+    try:
+        checked: Checked = check_plan(plan, (report_path, csv_path), writes=kind == "upscale")
+    except PlanError as err:
+        raise RunError(str(err)) from None
+    if not dry_run:
+        _check_writable(plan.root if kind == "upscale" else None, report_path, csv_path)
+    if kind == "upscale":  # workers stage outputs under temporaries this run owns; the driver renames them
+        options = replace(options, staged=True, owner=owner())
+    return Prepared(plan, options, report_path, csv_path, checked.pages, kind, plan.seen)
+
+
+def _check_writable(root: Path | None, *reports: Path) -> None:
+    """DST and the report's folder exist (or can be made), accept a file, and have room."""
+    for folder in ([root / STATE_DIR] if root else []) + [r.parent for r in reports]:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            probe = folder / f".mchmc-probe-{owner()}"
+            with open(probe, "wb") as f:
+                f.write(b"\0" * 4096)
+                f.flush()
+                os.fsync(f.fileno())
+            probe.unlink()
+        except OSError as err:
+            raise RunError(f"{shown(folder)}: cannot write here ({err.strerror or err})") from None
+        if shutil.disk_usage(folder).free < 1 << 20:
+            raise RunError(f"{shown(folder)}: the disk is full (under 1 MB free)")
+    for r in reports:
+        if r.is_dir():
+            raise RunError(f"{shown(r)}: the report path is a folder")
+
+
+def run(prep: Prepared, start_pool: Callable[[BatchOptions], object], *, stop: Stop | None = None,
+        on_start: Callable[[dict], None] | None = None,
+        on_record: Callable[[PageRecord, Tally], None] | None = None) -> Outcome:
+    """Run the prepared plan. ``start_pool(options)`` returns a ready
+    :class:`~mchmc.batch.pool.Pool` of ``PageWorker``; it is called at most once, only
+    if some page needs work, and the pool is shut down before this returns."""
+    stop = stop or Stop()
+    root = prep.plan.root
+    lock = FolderLock(root, prep.kind).acquire() if prep.writes else None
+    try:
+        stale = remove_stale_temporaries(root) if prep.writes else 0
+        ledger = Ledger(root) if prep.writes else None
+        try:
+            with ReportWriter(prep.report) as writer:
+                loop = _Loop(prep, ledger, writer, stop, on_record)
+                workers = loop.run(start_pool, lambda info: on_start and on_start({**info, "stale": stale}))
+                writer.close(prep.csv)
+        finally:
+            if ledger:
+                ledger.close()
+            if prep.writes and stop.requested:
+                remove_own_temporaries(root)
+    finally:
+        if lock:
+            lock.release()
+    return Outcome(loop.tally.summary(), prep.report, prep.csv, prep.seen, workers, stop.requested, stale)
+
+
+class _Loop:
+    """One run's state: the tally, the in-flight inputs' stamps, band bookkeeping, retries."""
+
+    def __init__(self, prep: Prepared, ledger: Ledger | None, writer: ReportWriter, stop: Stop, on_record):
+        self.prep, self.opts, self.ledger, self.writer, self.stop = prep, prep.options, ledger, writer, stop
+        self.on_record = on_record
+        self.tally = Tally()
+        self.stamps: dict[Path, tuple[Job, Stamp | None]] = {}  # fed, not yet recorded: input as it was when fed
+        self.attempts: dict[tuple, int] = {}  # in-flight calls whose worker died
+        self.pending: dict[Path, list[BandResult]] = {}  # big page -> bands back so far
+        self.failed: set[Path] = set()  # big pages already reported failed (later bands dropped)
+        self.ready: deque = deque()  # calls to feed before the next planned page
+        self.actors = 0
+
+    # ------------------------------------------------------------------ records
+    def emit(self, record: PageRecord) -> None:
+        self.writer.write(record)
+        self.tally.add(record)
+        if self.on_record:
+            self.on_record(record, self.tally)
+
+    def _record(self, job: Job, status: str, error: str = "", earlier: dict | None = None) -> PageRecord:
+        rec = PageRecord(input=str(job.src), output="" if self.opts.classify_only else str(job.dst), status=status,
+                         error=error)
+        if earlier:
+            for key in ("category", "probs", "width", "height", "notes"):
+                if key in earlier:
+                    setattr(rec, key, earlier[key])
+        return rec
+
+    # ------------------------------------------------------------------ deciding
+    def decide(self) -> Iterator[Job]:
+        """The planned jobs that need work; skips and conflicts are recorded on the way."""
+        for job in self.prep.plan.jobs():
+            if self.stop.requested:
+                return
+            if self.prep.writes and not self.opts.overwrite and os.path.lexists(job.dst):
+                earlier = self.ledger.finished(job.src, job.dst)
+                if earlier is not None:
+                    self.emit(self._record(job, "skipped", earlier=earlier))
+                else:
+                    self.emit(self._record(job, "conflict", str(FileError(
+                        job.dst, "a file this run did not make is already here (no record of it in "
+                                 f"{STATE_DIR}/); left alone: move it away, or use --overwrite to replace it"))))
+                continue
+            yield job
+
+    def run(self, start_pool, on_start) -> list[str]:
+        """Decide, and start the pool at the first page that needs work (none: no pool)."""
+        todo = self.decide()
+        first = next(todo, None)
+        if first is None:
+            on_start({"workers": [], "pages": self.prep.pages})
+            return []
+        pool = start_pool(self.opts)
+        try:
+            self.actors = len(pool.names)
+            on_start({"workers": list(pool.names), "pages": self.prep.pages})
+
+            def chained():
+                yield first
+                yield from todo
+
+            for call, result in pool.map(_method, _Feed(self, chained()), solo=lambda c: _key(c) in self.attempts,
+                                         abandon=self.stop.abandon):
+                self.handle(call, result)
+            if not self.stop.requested:  # a safety net: every page fed gets a record, whatever happened
+                for job, _ in list(self.stamps.values()):
+                    self.finish(job, self._record(job, "error", str(FileError(
+                        job.src, "no result came back from the workers; run the command again"))))
+            return list(pool.names)
+        finally:
+            pool.shutdown()  # before the run removes its temporaries: no worker writes after that
+
+    # ------------------------------------------------------------------ results
+    def handle(self, call, result) -> None:
+        from mchmc.batch.pool import CallFailed
+
+        job = call if isinstance(call, Job) else call.job
+        if isinstance(result, CallFailed):
+            if self.stop.requested:
+                return  # interrupted: the page is dropped, not failed
+            if result.died and self._retry(call):
+                return
+            reason = result.reason if not result.died else \
+                f"its worker died {MAX_ATTEMPTS} times on this page (crash or out of memory); last: {result.reason}"
+            result = BandResult(job, None, None, error=str(FileError(job.src, reason))) \
+                if isinstance(call, BandCall) else self._record(job, "error", str(FileError(job.src, reason)))
+        self.attempts.pop(_key(call), None)
+        if isinstance(result, PageRecord):
+            self.finish(job, result)
+        else:
+            self.band_back(call, result)
+
+    def _retry(self, call) -> bool:
+        key = _key(call)
+        self.attempts[key] = self.attempts.get(key, 1) + 1
+        if self.attempts[key] > MAX_ATTEMPTS:
+            return False
+        self.ready.append(call)
+        return True
+
+    def band_back(self, call: BandCall, result: BandResult) -> None:
+        job = call.job
+        if job.src in self.failed:
+            return
+        if result.error:
+            self.failed.add(job.src)
+            self.pending.pop(job.src, None)
+            self.finish(job, self._record(job, "error", result.error))
+            return
+        got = self.pending[job.src]
+        got.append(result)
+        if len(got) == call.parts:
+            del self.pending[job.src]
+            workers = ",".join(sorted({r.worker for r in got}))
+            self.ready.append(FinishCall(job, got[0].meta, tuple(r.band for r in got), sum(r.seconds for r in got),
+                                         workers))
+
+    def finish(self, job: Job, record: PageRecord) -> None:
+        """Commit a page: ledger entry, then the rename into place, then the report."""
+        stamp = self.stamps.pop(job.src, (job, None))[1]
+        if record.staged:
+            staged, record.staged = record.staged, ""
+            try:
+                if record.status == "ok":
+                    self.ledger.record(job.src, stamp or Stamp(-1, -1), job.dst, staged, record.to_dict())
+                    os.replace(staged, job.dst)
+            except OSError as err:
+                record.status, record.error = "error", str(FileError(job.dst, f"cannot write: {err.strerror or err}"))
+            finally:
+                Path(staged).unlink(missing_ok=True)
+        self.emit(record)
+
+
+class _Feed:
+    """The pool's feed: retries and stitch calls first, then the next planned job
+    (a big page expands into its band calls). Running dry is not the end: the
+    feed fills again as bands come back (``Pool.map`` asks after every result)."""
+
+    def __init__(self, loop: _Loop, todo: Iterator[Job]):
+        self.loop, self.todo, self.exhausted = loop, todo, False
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        loop = self.loop
+        while not loop.ready:
+            if self.exhausted or loop.stop.requested:
+                raise StopIteration
+            job = next(self.todo, None)
+            if job is None:
+                self.exhausted = True
+                raise StopIteration
+            loop.stamps[job.src] = (job, Stamp.of(job.src))
+            bands = band_plan(job, loop.opts, loop.actors)
+            if bands:
+                loop.pending[job.src] = []
+            loop.ready.extend(bands or [job])
+        return loop.ready.popleft()
+
+
+def _method(call) -> str:
+    if isinstance(call, BandCall):
+        return "band"
+    if isinstance(call, FinishCall):
+        return "finish"
+    return "process"
+
+
+def _key(call) -> tuple:
+    job = call if isinstance(call, Job) else call.job
+    return (type(call).__name__, job.src, getattr(call, "r0", 0))

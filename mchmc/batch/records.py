@@ -1,0 +1,202 @@
+"""The per-page report of a batch run.
+
+Records are appended to a JSONL file as pages finish (flushed and fsynced, so a
+crash keeps every page already reported); at the end the same records are
+streamed into a CSV beside it. :class:`Tally` counts as records go by, so the
+summary (pages per status and category, first failures) costs the same memory
+for ten pages or a million.
+
+File names that are not UTF-8 (``os.fsdecode`` gives them surrogate escapes)
+are kept exact in the JSONL (JSON escapes them) and shown with backslash
+escapes in the CSV, which must be valid UTF-8 for a spreadsheet to open it.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from mchmc.fsutil import atomic_write
+from mchmc.model import CATEGORIES
+
+# ok: upscaled now; skipped: the ledger shows this input's output finished earlier;
+# conflict: a file this run did not make sits at the output name (left alone);
+# error: the page failed (the reason names the file)
+STATUSES = ("ok", "skipped", "conflict", "error")
+UNCATEGORISED = "uncategorised"
+MAX_LISTED_ERRORS = 50
+
+
+@dataclass
+class PageRecord:
+    """One input file's outcome (a multi-page TIFF is one record)."""
+
+    input: str
+    output: str = ""
+    status: str = "ok"
+    error: str = ""
+    category: str = ""
+    probs: list[float] = field(default_factory=list)  # in CATEGORIES order
+    width: int = 0  # of the input (a multi-page file: widest page)
+    height: int = 0  # of the input (a multi-page file: pages stacked)
+    seconds: float = 0.0
+    worker: str = ""
+    notes: list[str] = field(default_factory=list)  # lossy conversions made on the way
+    staged: str = field(default="", repr=False)  # the finished temporary, until the driver renames it
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, not {self.status!r}")
+
+    @property
+    def megapixels(self) -> float:
+        return self.width * self.height / 1e6
+
+    def to_dict(self) -> dict:
+        """What the report holds (not the driver's staging name)."""
+        d = asdict(self)
+        d.pop("staged")
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "PageRecord":
+        """A record from a report line; raises ValueError for anything that is not one."""
+        if not isinstance(d, dict) or not isinstance(d.get("input"), str):
+            raise ValueError("not a page record")
+        known = {f.name for f in fields(cls)} - {"staged"}
+        try:
+            return cls(**{k: v for k, v in d.items() if k in known})
+        except TypeError as err:
+            raise ValueError(str(err)) from None
+
+
+class ReportWriter:
+    """Append-only JSONL report; ``close()`` also writes the CSV."""
+
+    def __init__(self, jsonl: str | os.PathLike, append: bool = False):
+        self.path = Path(jsonl)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.path, "a" if append else "w", encoding="utf-8")
+
+    def write(self, record: PageRecord) -> None:
+        self._file.write(json.dumps(record.to_dict()) + "\n")  # ensure_ascii: surrogates escaped, never raised
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def close(self, csv_path: str | os.PathLike | None = None) -> Path:
+        if not self._file.closed:
+            self._file.close()
+        csv_path = Path(csv_path) if csv_path else report_paths(self.path)[1]
+        write_csv(read_jsonl(self.path), csv_path)
+        return csv_path
+
+    def __enter__(self) -> "ReportWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if not self._file.closed:
+            self.close()
+
+
+def report_paths(report: str | os.PathLike) -> tuple[Path, Path]:
+    """The (JSONL, CSV) pair behind ``--report FILE``.
+
+    The JSONL is streamed as pages finish and the CSV written at the end, so
+    they must never be the same file: ``pages.csv`` -> ``pages.jsonl`` +
+    ``pages.csv``; anything else is the JSONL, with the CSV beside it."""
+    path = Path(report)
+    if path.suffix.lower() == ".csv":
+        return path.with_suffix(".jsonl"), path
+    csv_path = path.with_suffix(".csv")
+    return path, csv_path if csv_path != path else path.with_name(path.name + ".csv")
+
+
+def warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+def read_jsonl(path: str | os.PathLike, on_bad: Callable[[str], None] | None = warn) -> Iterator[PageRecord]:
+    """Records of a (possibly crashed) run, streamed. A torn or foreign line
+    (a crash mid-write, another tool's JSON) is passed over; ``on_bad`` hears
+    once how many were."""
+    bad = 0
+    with open(path, encoding="utf-8", errors="surrogateescape") as f:
+        for line in f:
+            if not line.strip():
+                continue
+            try:
+                yield PageRecord.from_dict(json.loads(line))
+            except ValueError:  # JSONDecodeError is one
+                bad += 1
+    if bad and on_bad:
+        on_bad(f"{path}: {bad} line(s) that are not page records ignored (torn by a crash, or not mchmc's)")
+
+
+CSV_COLUMNS = ["input", "output", "status", "error", "category", *[f"p_{c}" for c in CATEGORIES],
+               "input_width", "input_height", "seconds", "worker", "notes"]
+
+
+def write_csv(records: Iterable[PageRecord], path: str | os.PathLike) -> None:
+    """Stream ``records`` into a CSV at ``path`` (atomic; valid UTF-8 whatever the file names)."""
+    with atomic_write(path) as tmp, open(tmp, "w", newline="", encoding="utf-8", errors="backslashreplace") as f:
+        w = csv.writer(f)
+        w.writerow(CSV_COLUMNS)
+        for r in records:
+            probs = [f"{p:.6f}" for p in r.probs] or [""] * len(CATEGORIES)
+            w.writerow([r.input, r.output, r.status, r.error, r.category, *probs, r.width, r.height,
+                        f"{r.seconds:.3f}", r.worker, "; ".join(r.notes)])
+
+
+@dataclass(frozen=True)
+class Summary:
+    pages: int
+    by_status: dict[str, int]
+    by_category: dict[str, int]  # pages done now or earlier (skipped), by category; UNCATEGORISED without a head
+    errors: list[tuple[str, str]]  # (input, reason), the first MAX_LISTED_ERRORS
+    megapixels: float
+    seconds: float
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every page succeeded or was skipped, 1 when any failed or met a conflict."""
+        return 1 if self.by_status.get("error", 0) or self.by_status.get("conflict", 0) else 0
+
+
+class Tally:
+    """Running counts over records (constant memory); :meth:`summary` freezes them."""
+
+    def __init__(self) -> None:
+        self.pages, self.megapixels, self.seconds = 0, 0.0, 0.0
+        self.status: Counter = Counter()
+        self.category: Counter = Counter()
+        self.errors: list[tuple[str, str]] = []
+
+    def add(self, r: PageRecord) -> None:
+        self.pages += 1
+        self.status[r.status] += 1
+        self.seconds += r.seconds
+        if r.status == "ok":
+            self.megapixels += r.megapixels
+        if r.status in ("ok", "skipped"):
+            self.category[r.category or UNCATEGORISED] += 1
+        if r.status in ("error", "conflict") and len(self.errors) < MAX_LISTED_ERRORS:
+            self.errors.append((r.input, r.error))
+
+    def summary(self) -> Summary:
+        cats = {c: self.category.get(c, 0) for c in CATEGORIES}
+        if self.category.get(UNCATEGORISED):
+            cats[UNCATEGORISED] = self.category[UNCATEGORISED]
+        return Summary(self.pages, {s: self.status.get(s, 0) for s in STATUSES}, cats, list(self.errors),
+                       self.megapixels, self.seconds)
+
+
+def summarise(records: Iterable[PageRecord]) -> Summary:
+    tally = Tally()
+    for r in records:
+        tally.add(r)
+    return tally.summary()

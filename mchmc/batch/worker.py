@@ -1,0 +1,304 @@
+"""Batch upscaling and classification: the worker each Ray actor runs.
+
+``PageWorker`` loads the model once (per actor) and then turns one input file
+into one report record per call: read every page, upscale (or only classify),
+write under a temporary name, report the category. It keeps no per-page state
+between calls, so a fresh actor can retry any call. Any failure becomes an
+``error`` record whose message names the file and the reason; the run goes on.
+The driver (:mod:`mchmc.batch.driver`) renames each finished temporary into place
+once the page is in the ledger, so every output under its final name is one a
+run recorded.
+
+Big pages: a single-page file above ``split_pixels`` (LR pixels) is cut into
+row bands, one call per band on as many actors as there are: each actor reads
+the page, upscales its band with the halo read from the whole page (the
+:func:`~mchmc.pages.upscale.upscale_band` contract), and returns the band's integer
+pixels and GAP sums; when every band is back, one more call stitches them,
+takes the category from the summed GAP statistics (the whole-page pooling,
+exactly) and writes the file. The result is byte-identical to a one-actor run.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mchmc.batch.plan import Job
+from mchmc.batch.records import PageRecord
+from mchmc.errors import FileError, MchmcError
+from mchmc.pages.meta import DEFAULT_MAX_PIXELS, output_name
+from mchmc.pages.png import DEFAULT_PNG_LEVEL
+from mchmc.pages.upscale import luminance
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """Everything a worker needs to know, sent once to every actor."""
+
+    model: str | None = None  # shipped name or path; None = the default (SRforMC)
+    tile: int | None = 256  # engine tile core, LR px
+    precision: str = "auto"  # auto: bf16 where native (mchmc.precision.native_bf16), else fp32
+    format: str | None = None  # output format; None = same as input
+    quality: int | None = None  # JPEG / WebP; None: the JPEG source's estimated quality, else 95
+    png_level: int = DEFAULT_PNG_LEVEL
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    max_bytes: int | None = None  # memory one page may need to be upscaled (mchmc.pages.limits); None: unchecked
+    binarize: bool = False  # 1-bit pages back to 1-bit
+    classify_only: bool = False  # conv1, conv2 and the head; nothing written
+    overwrite: bool = False
+    split_pixels: int = 40_000_000  # single pages above this many LR pixels are split across actors (0: never)
+    staged: bool = False  # leave each output under its temporary name for the driver to rename (batch runs)
+    owner: str | None = None  # host-pid of the run that owns the temporaries (mchmc.fsutil)
+
+    def __post_init__(self) -> None:
+        from mchmc.precision import PRECISION_CHOICES
+
+        if self.precision not in PRECISION_CHOICES:
+            raise ValueError(f"--precision must be one of {', '.join(PRECISION_CHOICES)}, not {self.precision!r}")
+        if self.tile is not None and self.tile < 1:
+            raise ValueError(f"--tile must be >= 1 px, not {self.tile}")
+        if self.split_pixels < 0:
+            raise ValueError(f"--split-pixels must be >= 0, not {self.split_pixels}")
+        if self.quality is not None and not 1 <= self.quality <= 100:
+            raise ValueError(f"--quality must be 1..100, not {self.quality}")
+        if not 0 <= self.png_level <= 9:
+            raise ValueError(f"--png-level must be 0..9, not {self.png_level}")
+        output_name(Path("page.png"), self.format)  # an unknown --format fails here, before any page
+
+    def output_name(self, src: Path) -> str:
+        return output_name(src, self.format)
+
+
+@dataclass(frozen=True)
+class BandCall:
+    """Rows ``[r0, r1)`` of the (single) page of ``job``: one of ``parts`` bands."""
+
+    job: Job
+    r0: int
+    r1: int
+    parts: int
+
+
+@dataclass
+class BandResult:
+    """What a band call returns: the band, or the reason it failed."""
+
+    job: Job
+    band: object | None  # mchmc.pages.upscale.Band
+    meta: object | None  # the page's PageMeta
+    error: str = ""
+    seconds: float = 0.0
+    worker: str = ""
+
+
+@dataclass(frozen=True)
+class FinishCall:
+    """Stitch the bands of ``job``'s page, classify from their GAP sums, write the file."""
+
+    job: Job
+    meta: object
+    bands: tuple
+    seconds: float  # spent on the bands
+    workers: str
+
+
+class PageWorker:
+    """One per Ray actor (or used directly in-process)."""
+
+    def __init__(self, options: BatchOptions, *, device: str = "cpu", name: str = "w0"):
+        from mchmc.engine import Engine
+        from mchmc.fsutil import set_owner
+        from mchmc.modelfile import load_model
+
+        self.options, self.name = options, name
+        set_owner(options.owner)
+        model = load_model(options.model).model
+        self.engine = Engine(model, tile=options.tile, device=device, precision=options.precision)
+        self.categories = model.config.categories
+        # warm up here, not on the first page: the page I/O modules, and the
+        # backend's kernels (oneDNN / cuDNN pick them on the first call)
+        import mchmc.pages.write  # noqa: F401
+
+        self.engine.run(np.zeros((24, 24), np.float32), gap=model.config.has_classifier)
+
+    def ready(self) -> str:
+        return self.name
+
+    @property
+    def tag(self) -> str:
+        return f"{self.name}@{os.getpid()}"
+
+    def process(self, job: Job) -> PageRecord:
+        """One input file -> its record. Never raises for a bad page."""
+        _fault(job)
+        t0 = time.perf_counter()
+        record = PageRecord(input=str(job.src), output="" if self.options.classify_only else str(job.dst),
+                            worker=self.tag)
+        err = _guarded(job, self._classify if self.options.classify_only else self._upscale, job, record)
+        if err:
+            record.status, record.error = "error", err
+        record.seconds = time.perf_counter() - t0
+        return record
+
+    def band(self, call: BandCall) -> BandResult:
+        """Rows [r0, r1) of a big page: its band of output pixels (or only GAP sums when classifying)."""
+        t0 = time.perf_counter()
+        result = BandResult(call.job, None, None, worker=self.tag)
+
+        def work():
+            from mchmc.engine import Region
+            from mchmc.pages import read_page
+            from mchmc.pages.upscale import Band, upscale_band
+
+            page = read_page(call.job.src, 0, self.options.max_pixels)
+            result.meta = page.meta
+            if self.options.classify_only:
+                gap = self.engine.gap_stats(luminance(page), Region(call.r0, call.r1, 0, page.meta.width))
+                result.band = Band(call.r0, call.r1, None, gap)
+            else:
+                result.band = upscale_band(page, self.engine, call.r0, call.r1, binarize=self.options.binarize)
+
+        result.error = _guarded(call.job, work)
+        result.seconds = time.perf_counter() - t0
+        return result
+
+    def finish(self, call: FinishCall) -> PageRecord:
+        """Stitch a big page's bands, classify from their summed GAP statistics, write it."""
+        t0 = time.perf_counter()
+        job, meta = call.job, call.meta
+        record = PageRecord(input=str(job.src), output="" if self.options.classify_only else str(job.dst),
+                            worker=call.workers)
+
+        def work():
+            from mchmc.pages.upscale import finish_page
+
+            if self.options.classify_only:
+                stats = call.bands[0].gap
+                for b in call.bands[1:]:
+                    stats = stats + b.gap
+                probs = self.engine.category_probs(stats)
+            else:
+                up = finish_page(meta, list(call.bands), self.engine, binarize=self.options.binarize)
+                self._write([up], job, record)
+                probs = up.probs
+            self._fill(record, [(meta.width, meta.height, probs)])
+
+        err = _guarded(job, work)
+        if err:
+            record.status, record.error = "error", err
+        record.seconds = call.seconds + time.perf_counter() - t0
+        return record
+
+    def _set_category(self, record: PageRecord, probs: dict[str, float] | None) -> None:
+        if probs:
+            record.probs = [round(float(probs[c]), 6) for c in self.categories]
+            record.category = max(probs, key=probs.get)
+
+    def _upscale(self, job: Job, record: PageRecord) -> None:
+        from mchmc.pages import read_pages, upscale_page
+
+        stats = []  # per page: (width, height, probs)
+
+        def upscaled():
+            for page in read_pages(job.src, self.options.max_pixels, max_bytes=self.options.max_bytes):
+                up = upscale_page(page, self.engine, binarize=self.options.binarize)
+                stats.append((page.meta.width, page.meta.height, up.probs))
+                yield up
+
+        self._write(upscaled(), job, record)
+        self._fill(record, stats)
+
+    def _write(self, pages, job: Job, record: PageRecord) -> None:
+        """Write ``pages`` to ``job.dst`` (or, staged, to a temporary the driver renames);
+        the conversions the reader and the writer made become the record's notes."""
+        from mchmc.pages.write import write_pages
+
+        notes: list[str] = []
+
+        def noted():
+            for up in pages:
+                notes.extend(n for n in up.meta.notes if n not in notes)
+                yield up
+
+        path = write_pages(noted(), job.dst, self.options.format, quality=self.options.quality,
+                           png_level=self.options.png_level, notes=notes, commit=not self.options.staged)
+        record.notes = list(dict.fromkeys(notes))
+        if self.options.staged:
+            record.staged = str(path)
+
+    def _classify(self, job: Job, record: PageRecord) -> None:
+        from mchmc.pages import read_pages
+
+        stats = []
+        for page in read_pages(job.src, self.options.max_pixels):
+            gap = self.engine.gap_stats(luminance(page))
+            probs = self.engine.category_probs(gap)
+            stats.append((page.meta.width, page.meta.height, probs))
+        self._fill(record, stats)
+
+    def _fill(self, record: PageRecord, stats: list[tuple[int, int, dict | None]]) -> None:
+        """Size of the file (a multi-page file: pages stacked) and its category: a
+        single page's own, or for a multi-page file the mean of its pages' probabilities."""
+        record.width = max(s[0] for s in stats)
+        record.height = sum(s[1] for s in stats)
+        self._set_category(record, _mean_probs([s[2] for s in stats]))
+
+
+FAULT_ENV = "MCHMC_FAULT_KILL_ON"
+
+
+def _fault(job: Job) -> None:
+    """Fault injection for the tests of the driver's crash handling: a worker whose
+    environment names this file (by its name; several comma-separated) dies on it
+    as a segfault would."""
+    marker = os.environ.get(FAULT_ENV)
+    if marker and job.src.name in marker.split(","):
+        import signal
+
+        os.kill(os.getpid(), signal.SIGSEGV)
+
+
+def _guarded(job: Job, fn, *args) -> str:
+    """Run ``fn``; any failure becomes the one-line reason that names the file ("" = success)."""
+    try:
+        fn(*args)
+    except MchmcError as err:
+        return str(err)
+    except MemoryError:
+        return f"{job.src}: out of memory"
+    except Exception as err:  # a bug or an unforeseen codec failure: still one line, the run goes on
+        return str(FileError(job.src, f"{type(err).__name__}: {err}"))
+    return ""
+
+
+def _mean_probs(all_probs: list[dict | None]) -> dict[str, float] | None:
+    probs = [p for p in all_probs if p]
+    return {k: sum(p[k] for p in probs) / len(probs) for k in probs[0]} if probs else None
+
+
+def band_plan(job: Job, options: BatchOptions, actors: int) -> list[BandCall]:
+    """The band calls of ``job`` when it is one page above ``options.split_pixels``
+    and there are actors to share it; [] when it goes whole to one actor. A file
+    whose header cannot be read goes whole too (its worker reports why)."""
+    from mchmc.pages import page_sizes
+
+    if actors < 2 or not options.split_pixels:
+        return []
+    try:
+        sizes = page_sizes(job.src, options.max_pixels)
+    except Exception:
+        return []
+    if len(sizes) != 1 or sizes[0][0] * sizes[0][1] <= options.split_pixels:
+        return []
+    from mchmc.pages.upscale import band_rows
+
+    w, h = sizes[0]
+    parts = min(actors, max(2, (w * h) // MIN_BAND_PIXELS))
+    rows = band_rows(h, parts)
+    return [BandCall(job, r0, r1, len(rows)) for r0, r1 in rows] if len(rows) > 1 else []
+
+
+MIN_BAND_PIXELS = 4_000_000  # a band smaller than this is not worth a second decode of the page

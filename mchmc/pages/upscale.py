@@ -1,0 +1,223 @@
+"""Upscale one page: luminance through the SR network, everything else bicubic.
+
+The network sees only Y (paper: luminance-only MCH-MC). Colour pages are split
+into BT.601 Y, Cb, Cr (:mod:`mchmc.colour`); Y goes through the
+:class:`~mchmc.engine.Engine`, Cb, Cr and alpha are upscaled with the
+MATLAB-compatible bicubic (:mod:`mchmc.resize`) and merged back. Gray pages stay
+gray (their Y is the gray level), 16-bit pages are processed in float from
+their 16-bit values and come back at 16 bits, 1-bit pages become 8-bit gray (a
+2x bilevel page from a smooth upscale is a gray page; ``binarize=True``
+thresholds it at 0.5 and keeps it 1-bit). The output is exactly sW x sH.
+
+Memory: the page is processed in horizontal strips of about
+:data:`STRIP_PIXELS` LR pixels. Each strip reads its rows plus the network's
+halo (5 rows, which also covers the bicubic's +-2 taps) from the page, runs the
+engine on that slice and the bicubic with the whole page's tap table (so the
+mirroring happens only at the real page border), and writes integer pixels
+into the preallocated output. No float copy of the whole page or of the whole
+output exists; the result equals the whole-page computation (same windows, same
+taps; GAP pooling too, because a slice's edge lies at least the halo away from
+its strip, and the F2 positions the engine pools are the strip's own).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from mchmc import colour
+from mchmc.engine import Engine, GapStats, Region, split
+from mchmc.pages.meta import Page, PageMeta, UpscaledPage, scale_exif
+from mchmc.resize import contributions, resize_axis
+
+STRIP_PIXELS = 1 << 20  # LR pixels per strip: ~1 M keeps the float temporaries near 300 MB on any page
+
+
+def _ycbcr_inverse() -> tuple[np.ndarray, np.ndarray]:
+    """(base, M) with rgb = base + M @ (y, cb, cr), taken from :func:`colour.ycbcr_to_rgb`
+    itself (one source of truth), so a merge can run channel by channel in place."""
+    base = colour.ycbcr_to_rgb(np.zeros(3), np.float64)
+    m = (colour.ycbcr_to_rgb(np.eye(3), np.float64) - base).T  # column i = response to unit plane i
+    return base.astype(np.float32), m.astype(np.float32)
+
+
+_BASE, _MINV = _ycbcr_inverse()
+
+
+def _quantise_into(dst: np.ndarray, src01: np.ndarray) -> None:
+    """[0, 1] floats -> ``dst``'s integer type (rounded, clipped), in place on ``src01``."""
+    if dst.dtype == np.bool_:
+        np.greater_equal(src01, 0.5, out=dst)
+        return
+    peak = np.float32(np.iinfo(dst.dtype).max)
+    src01 *= peak
+    np.rint(src01, out=src01)
+    np.clip(src01, 0, peak, out=src01)
+    dst[...] = src01
+
+
+class _RowResizer:
+    """MATLAB bicubic ``scale``x of row strips: the tap table is the whole page's, so a
+    strip's output rows are exactly those of the whole-page :func:`imresize`."""
+
+    def __init__(self, h: int, w: int, scale: int):
+        self.w_rows, self.i_rows = contributions(h, scale * h, float(scale))
+        self.w_rows = self.w_rows.astype(np.float32)
+        self.scale, self.out_w = scale, scale * w
+
+    def rows_needed(self, r0: int, r1: int) -> tuple[int, int]:
+        idx = self.i_rows[self.scale * r0 : self.scale * r1]
+        return int(idx.min()), int(idx.max()) + 1
+
+    def __call__(self, plane: np.ndarray, a: int, r0: int, r1: int) -> np.ndarray:
+        """``plane`` holds page rows [a, ...); returns output rows [s*r0, s*r1) at full output width."""
+        o0, o1 = self.scale * r0, self.scale * r1
+        rows = np.zeros((o1 - o0, plane.shape[1]), np.float32)
+        for t in range(self.w_rows.shape[1]):
+            rows += plane[self.i_rows[o0:o1, t] - a] * self.w_rows[o0:o1, t, None]
+        return resize_axis(rows, 1, self.out_w, float(self.scale), dtype=np.float32)
+
+
+def output_layout(meta: PageMeta, binarize: bool = False) -> tuple[str, int]:
+    """(mode, bits) of the upscaled page: the input's, except 1-bit -> 8-bit gray."""
+    if meta.mode == "1":
+        return ("1", 1) if binarize else ("L", 8)
+    return meta.mode, meta.bits
+
+
+def upscale_page(page: Page, engine: Engine, *, binarize: bool = False, classify: bool = True,
+                 strip_pixels: int = STRIP_PIXELS) -> UpscaledPage:
+    """``page`` -> its sW x sH version (s = the model's scale, 2 for MCH-MC).
+
+    ``engine`` runs the model (tiles, device, precision are its business; pass
+    one built from ``mchmc.modelfile.load_model()`` or any MCH model).
+    ``classify`` also pools the GAP statistics of Y and returns the category
+    probabilities (models with a classifier only). ``strip_pixels`` bounds the
+    LR pixels processed at once (memory), not the result.
+    """
+    t0 = time.perf_counter()
+    band = upscale_band(page, engine, 0, page.pixels.shape[0], binarize=binarize, classify=classify,
+                        strip_pixels=strip_pixels)
+    return finish_page(page.meta, [band], engine, binarize=binarize, seconds=time.perf_counter() - t0)
+
+
+@dataclass
+class Band:
+    """Output rows ``[s*r0, s*r1)`` of a page, final integer pixels, and the GAP
+    statistics of the F2 positions of page rows ``[r0, r1)`` (None: not classified).
+
+    Bands of one page computed anywhere (different processes, machines) and
+    stitched by :func:`finish_page` equal the whole-page result exactly: each
+    band reads its rows plus the halo from the whole page and uses the whole
+    page's bicubic taps, and GAP sums over disjoint row ranges add up."""
+
+    r0: int
+    r1: int
+    pixels: np.ndarray
+    gap: GapStats | None
+
+
+def upscale_band(page: Page, engine: Engine, r0: int, r1: int, *, binarize: bool = False, classify: bool = True,
+                 strip_pixels: int = STRIP_PIXELS) -> Band:
+    """Page rows ``[r0, r1)`` -> their upscaled :class:`Band` (strip by strip)."""
+    px, meta = page.pixels, page.meta
+    h, w = px.shape[:2]
+    if not 0 <= r0 < r1 <= h:
+        raise ValueError(f"band rows [{r0}, {r1}) outside a page of {h} rows")
+    s, halo = engine.config.scale, engine.config.halo
+    classify = classify and engine.config.has_classifier
+    mode, bits = output_layout(meta, binarize)
+    dtype = np.bool_ if bits == 1 else np.uint16 if bits == 16 else np.uint8
+    channels = {"1": 1, "L": 1, "LA": 2, "RGB": 3, "RGBA": 4}[mode]
+    out = np.empty((s * (r1 - r0), s * w) + ((channels,) if channels > 1 else ()), dtype)
+    gray, alpha = meta.mode in ("1", "L", "LA"), meta.mode in ("LA", "RGBA")
+    rows = max(16, min(r1 - r0, strip_pixels // max(w, 1)))
+    resizer = _RowResizer(h, w, s)
+    stats = GapStats(np.zeros(engine.config.channels[1], np.float64), 0)
+    ybuf = np.empty((s * min(rows * 2, r1 - r0), s * w), np.float32)
+    for q0, q1 in split(r1 - r0, rows):
+        q0, q1 = q0 + r0, q1 + r0
+        b0, b1 = resizer.rows_needed(q0, q1)
+        a, b = max(0, min(q0 - halo, b0)), min(h, max(q1 + halo, b1))
+        lr = colour.to_unit(px[a:b])
+        if lr.ndim == 2:
+            lr = lr[..., None]
+        ycc = colour.gray_to_y(lr[..., 0])[..., None] if gray else colour.rgb_to_ycbcr(lr[..., :3])
+        res = engine.run(np.ascontiguousarray(ycc[..., 0]), Region(q0 - a, q1 - a, 0, w), gap=classify,
+                         out=ybuf[: s * (q1 - q0)])
+        if classify:
+            stats = stats + res.gap
+        y_up, dst = res.sr, out[s * (q0 - r0) : s * (q1 - r0)]
+        if gray:
+            g = colour.y_to_gray(y_up)
+            _quantise_into(dst[..., 0] if channels > 1 else dst, g)
+        else:
+            cb, cr = resizer(ycc[..., 1], a, q0, q1), resizer(ycc[..., 2], a, q0, q1)
+            for c in range(3):
+                v = _MINV[c, 0] * y_up + _MINV[c, 1] * cb
+                v += _MINV[c, 2] * cr
+                v += _BASE[c]
+                _quantise_into(dst[..., c], v)
+        if alpha:
+            _quantise_into(dst[..., -1], resizer(lr[..., -1], a, q0, q1))
+    return Band(r0, r1, out, stats if classify else None)
+
+
+def band_rows(height: int, parts: int) -> list[tuple[int, int]]:
+    """``parts`` near-equal row ranges covering a page (fewer when it has fewer rows)."""
+    return split(height, -(-height // max(1, min(parts, height))))
+
+
+def finish_page(meta: PageMeta, bands: list[Band], engine: Engine, *, binarize: bool = False,
+                seconds: float = 0.0) -> UpscaledPage:
+    """Stitch the bands covering every row of the page described by ``meta`` into
+    its :class:`UpscaledPage`; the category comes from the bands' summed GAP
+    statistics (exactly the whole-page pooling, not an average of band guesses)."""
+    bands = sorted(bands, key=lambda b: b.r0)
+    s = engine.config.scale
+    if [b.r0 for b in bands] != [0] + [b.r1 for b in bands[:-1]] or bands[-1].r1 != meta.height:
+        raise ValueError(f"bands {[(b.r0, b.r1) for b in bands]} do not tile the page's {meta.height} rows")
+    mode, bits = output_layout(meta, binarize)
+    if len(bands) == 1:
+        out = bands[0].pixels
+    else:
+        out = np.empty((s * meta.height,) + bands[0].pixels.shape[1:], bands[0].pixels.dtype)
+        for b in bands:
+            out[s * b.r0 : s * b.r1] = b.pixels
+    probs = None
+    if all(b.gap is not None for b in bands) and engine.config.has_classifier:
+        stats = bands[0].gap
+        for b in bands[1:]:
+            stats = stats + b.gap
+        probs = engine.category_probs(stats)
+    return UpscaledPage(out, output_meta(meta, s, mode, bits, binarize), meta, probs, seconds)
+
+
+def output_meta(meta: PageMeta, s: int, mode: str, bits: int, binarize: bool = False) -> PageMeta:
+    """The upscaled page's record: s times the size and the resolution (so the
+    printed size stays the same), EXIF resolution and pixel size patched, the rest kept."""
+    notes = list(meta.notes)
+    if meta.mode == "1":
+        notes.append("1-bit page re-binarised at 0.5 after upscaling" if binarize
+                     else "1-bit page upscaled to 8-bit gray (binarize=True keeps it 1-bit)")
+    tiff = meta.tiff
+    if tiff is not None and tiff.resolution is not None:
+        tiff = replace(tiff, resolution=(tiff.resolution[0] * s, tiff.resolution[1] * s))
+    return replace(
+        meta, mode=mode, bits=bits, width=meta.width * s, height=meta.height * s,
+        dpi=(meta.dpi[0] * s, meta.dpi[1] * s) if meta.dpi else None,
+        exif=scale_exif(meta.exif, s, meta.width * s, meta.height * s), tiff=tiff, notes=tuple(notes))
+
+
+def luminance(page, rows: int = 1024) -> np.ndarray:
+    """The page's Y plane (float32, network scale), computed as the upscaler does, in row strips."""
+    px = page.pixels
+    y = np.empty(px.shape[:2], np.float32)
+    for r0 in range(0, px.shape[0], rows):
+        lr = colour.to_unit(px[r0 : r0 + rows])
+        if page.meta.gray:
+            y[r0 : r0 + rows] = colour.gray_to_y(lr if lr.ndim == 2 else lr[..., 0])
+        else:
+            y[r0 : r0 + rows] = colour.rgb_to_ycbcr(lr[..., :3])[..., 0]
+    return y

@@ -1,0 +1,310 @@
+"""Experiment configs: TOML files in ``configs/`` loaded into typed, frozen dataclasses.
+
+    cfg = load_config("cpu")                          # configs/cpu.toml (or a path)
+    cfg = load_config("smoke", {"data.root": "/tmp/imgs", "phase1.steps": 10})
+
+Every key is checked: an unknown section or key, a wrong type or an
+out-of-range value raises :class:`ConfigError` naming the file and the key.
+``dump_config(cfg)`` writes the resolved config back as TOML (what a run
+directory keeps as ``config.toml``; loading it gives an equal config).
+
+Relative paths in ``data.root`` are resolved against the repository root (the
+folder above ``configs/``), so the default ``../shared/datasets`` works from any
+working directory; ``$MCHMC_DATA_ROOT`` overrides it.
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+import typing
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
+
+from mchmc.errors import MchmcError
+from mchmc.precision import PRECISIONS
+
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # mchmc/
+REPO_ROOT = PACKAGE_DIR.parent
+# configs/ at the top of a checkout; a wheel carries the same files as mchmc/configs/
+CONFIG_DIR = REPO_ROOT / "configs" if (REPO_ROOT / "configs").is_dir() else PACKAGE_DIR / "configs"
+SCHEDULES = ("constant", "cosine")
+INITS = ("paper", "kaiming")
+
+# method -> (architecture, training categories); paper Table 6
+METHODS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "SRforNature": ("mch", ("nature",)),
+    "SRforManga": ("mch", ("manga",)),
+    "SRforText": ("mch", ("text",)),
+    "SRforAll": ("mch", ("nature", "manga", "text")),
+    "SRforMC": ("mch-mc", ("nature", "manga", "text")),
+}
+
+
+class ConfigError(MchmcError):
+    """A config file or override that is not valid; the message names the key."""
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    root: str = "../shared/datasets"
+    folders: dict[str, str] = field(default_factory=lambda: {
+        "nature": "nature_bsds100", "manga": "manga_manga109", "text": "text_hradis_bmvc_ocr_test_orig"})
+    stride: dict[str, int] = field(default_factory=lambda: {"nature": 5, "manga": 10, "text": 5})
+    patch: int = 60  # HR patch side (paper: 60x60 teaching signals)
+    limit: int = 0  # images per category (0 = all); smoke configs use a few
+    cache_dir: str = ""  # "" -> $MCHMC_CACHE or ~/.cache/mchmc/patches
+
+    def root_path(self) -> Path:
+        root = Path(os.environ.get("MCHMC_DATA_ROOT") or self.root).expanduser()
+        return root if root.is_absolute() else (REPO_ROOT / root).resolve()
+
+    def cache_path(self) -> Path:
+        raw = self.cache_dir or os.environ.get("MCHMC_CACHE") or "~/.cache/mchmc/patches"
+        return Path(raw).expanduser().resolve()
+
+
+@dataclass(frozen=True)
+class FoldConfig:
+    k: int = 5
+    seed: int = 20240611
+
+
+@dataclass(frozen=True)
+class PhaseConfig:
+    """One training phase (paper Table 2); ``mch`` is the plain-MCH phase."""
+
+    steps: int = 1000
+    lr: float = 1e-4  # conv1, conv2, classifier head
+    lr_conv3: float = 1e-5
+    r_mse: float = 1.0
+    r_sce: float = 0.0
+    dropout: float = 0.0  # after conv1 and conv2, training only
+    schedule: str = "constant"  # or "cosine": lr * 0.5 (1 + cos(pi t / steps)) down to lr * min_lr_ratio
+    min_lr_ratio: float = 0.0
+    warmup: int = 0  # linear warm-up steps (0 = none)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    batch: int = 32
+    seed: int = 0
+    init: str = "paper"  # "paper": weights N(0, init_std), biases 0; "kaiming": He normal, biases 0
+    init_std: float = 1e-3
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    precision: str = "fp32"  # "bf16": autocast on the forward pass (loss in fp32)
+    channels_last: bool = True
+    checkpoint_every: int = 1000
+    log_every: int = 1000  # a metrics.csv row (with validation) every N steps and at the end
+    val_images: int = 3  # held-out images per category for validation during training
+    val_crop: int = 256  # centre crop of each validation image (HR px, 0 = whole)
+    threads: int = 0  # torch threads (0 = torch's default)
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str = "custom"
+    description: str = ""
+    data: DataConfig = field(default_factory=DataConfig)
+    folds: FoldConfig = field(default_factory=FoldConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    phase1: PhaseConfig = field(default_factory=lambda: PhaseConfig(1_000_000, 1e-3, 1e-4, 0.1, 1.0, 0.5))
+    phase2: PhaseConfig = field(default_factory=lambda: PhaseConfig(10_000_000, 1e-4, 1e-5, 1.0, 0.1, 0.0))
+    mch: PhaseConfig = field(default_factory=lambda: PhaseConfig(10_000_000, 1e-4, 1e-5, 1.0, 0.0, 0.0))
+
+    def phases(self, method: str) -> list[tuple[str, PhaseConfig]]:
+        """The phases a method trains, in order."""
+        arch = method_arch(method)
+        return [("phase1", self.phase1), ("phase2", self.phase2)] if arch == "mch-mc" else [("mch", self.mch)]
+
+
+def method_arch(method: str) -> str:
+    if method not in METHODS:
+        raise ConfigError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
+    return METHODS[method][0]
+
+
+# ---------------------------------------------------------------- parsing
+
+def _convert(value, tp, key: str):
+    """Check/convert a TOML value to the annotated type ``tp``."""
+    origin = typing.get_origin(tp)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true/false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return value
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if not isinstance(value, (list, tuple)) or len(value) != len(args):
+            raise ConfigError(f"{key}: expected a list of {len(args)} values, got {value!r}")
+        return tuple(_convert(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+    if origin is dict:
+        kt, vt = typing.get_args(tp)
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a table, got {value!r}")
+        return {_convert(k, kt, key): _convert(v, vt, f"{key}.{k}") for k, v in value.items()}
+    raise ConfigError(f"{key}: unsupported type {tp}")  # pragma: no cover
+
+
+def _build(cls, raw: dict, prefix: str):
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{prefix or 'config'}: expected a table, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        where = f"[{prefix}]" if prefix else "top level"
+        raise ConfigError(f"unknown key(s) {', '.join(unknown)} in {where}; known: {', '.join(known)}")
+    kwargs = {}
+    for name, value in raw.items():
+        tp, key = hints[name], f"{prefix}.{name}" if prefix else name
+        kwargs[name] = _build(tp, value, key) if is_dataclass(tp) else _convert(value, tp, key)
+    obj = cls(**kwargs)
+    _validate(obj, prefix)
+    return obj
+
+
+def _validate(obj, prefix: str) -> None:
+    def bad(key, why):
+        raise ConfigError(f"{prefix}.{key}: {why}" if prefix else f"{key}: {why}")
+
+    if isinstance(obj, PhaseConfig):
+        if obj.steps < 0:
+            bad("steps", "must be >= 0")
+        for k in ("lr", "lr_conv3"):
+            if not getattr(obj, k) > 0:
+                bad(k, "must be > 0")
+        for k in ("r_mse", "r_sce", "min_lr_ratio", "warmup"):
+            if getattr(obj, k) < 0:
+                bad(k, "must be >= 0")
+        if not 0 <= obj.dropout < 1:
+            bad("dropout", "must be in [0, 1)")
+        if obj.schedule not in SCHEDULES:
+            bad("schedule", f"must be one of {SCHEDULES}, not {obj.schedule!r}")
+    elif isinstance(obj, TrainConfig):
+        for k in ("batch", "checkpoint_every", "log_every"):
+            if getattr(obj, k) < 1:
+                bad(k, "must be >= 1")
+        if obj.init not in INITS:
+            bad("init", f"must be one of {INITS}, not {obj.init!r}")
+        if obj.precision not in PRECISIONS:
+            bad("precision", f"must be one of {PRECISIONS}, not {obj.precision!r}")
+        if not all(0 <= b < 1 for b in obj.betas):
+            bad("betas", "must be in [0, 1)")
+        for k in ("val_images", "val_crop", "threads"):
+            if getattr(obj, k) < 0:
+                bad(k, "must be >= 0")
+    elif isinstance(obj, DataConfig):
+        if set(obj.stride) != set(obj.folders):
+            bad("stride", f"needs one stride per category {sorted(obj.folders)}, got {sorted(obj.stride)}")
+        if any(s < 1 for s in obj.stride.values()):
+            bad("stride", "must be >= 1")
+        if obj.patch < 2 or obj.patch % 2:
+            bad("patch", "must be an even number of HR px")
+        if obj.limit < 0:
+            bad("limit", "must be >= 0")
+    elif isinstance(obj, FoldConfig):
+        if obj.k < 2:
+            bad("k", "must be >= 2")
+
+
+def config_from_dict(raw: dict, source: str = "config") -> Config:
+    try:
+        return _build(Config, raw, "")
+    except ConfigError as err:
+        raise ConfigError(f"{source}: {err}") from None
+
+
+def config_path(name_or_path: str | os.PathLike) -> Path:
+    """A config name (``configs/<name>.toml``) or a path to a TOML file."""
+    p = Path(name_or_path).expanduser()
+    if p.suffix == ".toml" or p.exists():
+        if not p.is_file():
+            raise ConfigError(f"{p}: no such config file")
+        return p
+    cand = CONFIG_DIR / f"{name_or_path}.toml"
+    if not cand.is_file():
+        known = ", ".join(sorted(c.stem for c in CONFIG_DIR.glob("*.toml"))) or "none"
+        raise ConfigError(f"no config named {str(name_or_path)!r} (known: {known}; or give a .toml path)")
+    return cand
+
+
+def set_dotted(raw: dict, key: str, value) -> None:
+    parts = key.split(".")
+    d = raw
+    for p in parts[:-1]:
+        d = d.setdefault(p, {})
+        if not isinstance(d, dict):
+            raise ConfigError(f"override {key}: {p} is not a table")
+    d[parts[-1]] = value
+
+
+def load_config(name_or_path: str | os.PathLike, overrides: dict | None = None) -> Config:
+    """Load a TOML config by name or path, apply ``{"section.key": value}`` overrides, validate."""
+    path = config_path(name_or_path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: invalid TOML: {err}") from None
+    raw.setdefault("name", path.stem)
+    for k, v in (overrides or {}).items():
+        set_dotted(raw, k, v)
+    return config_from_dict(raw, str(path))
+
+
+def with_overrides(cfg: Config, overrides: dict) -> Config:
+    raw = config_to_dict(cfg)
+    for k, v in overrides.items():
+        set_dotted(raw, k, v)
+    return config_from_dict(raw, f"config {cfg.name!r}")
+
+
+# ---------------------------------------------------------------- writing
+
+def config_to_dict(obj) -> dict:
+    out = {}
+    for f in fields(obj):
+        v = getattr(obj, f.name)
+        out[f.name] = config_to_dict(v) if is_dataclass(v) else (list(v) if isinstance(v, tuple) else
+                                                                  dict(v) if isinstance(v, dict) else v)
+    return out
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + " }"
+    raise TypeError(f"cannot write {v!r} as TOML")
+
+
+def dump_config(cfg: Config) -> str:
+    """The resolved config as TOML text (round-trips through :func:`config_from_dict`)."""
+    raw = config_to_dict(cfg)
+    lines = [f"{k} = {_toml_value(v)}" for k, v in raw.items() if not isinstance(v, dict)]
+    for section, values in raw.items():
+        if isinstance(values, dict) and section not in ("",):
+            lines += ["", f"[{section}]"] + [f"{k} = {_toml_value(v)}" for k, v in values.items()]
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["Config", "DataConfig", "FoldConfig", "PhaseConfig", "TrainConfig", "ConfigError", "METHODS",
+           "load_config", "with_overrides", "dump_config", "config_from_dict", "config_to_dict", "method_arch"]

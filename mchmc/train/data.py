@@ -1,0 +1,176 @@
+"""Dataset spec, folds and the training Y convention.
+
+Dataset: each category maps to an image folder (``DataConfig.folders`` under
+``DataConfig.root``); its images are the folder's image files sorted by name
+(optionally the first ``limit``).
+
+Folds: per category, the sorted file names are permuted with
+``np.random.default_rng([fold_seed, category_index])`` (PCG64: identical on
+every machine and numpy 2.x) and fold = position % k + 1. ``--fold k`` means
+fold k is the test fold (training uses the other k-1); ``--fold all`` trains on
+everything. The assignment is saved with each run as ``folds.json``.
+
+Y convention (what the network sees at test time): HR = the image cropped to
+even size; HR target = Y of the HR image; LR input = Y of the MATLAB-bicubic
+1/2 of the HR image *as uint8 RGB* (exactly what a user's LR page or the peer
+benchmark's LR input is). LR is computed once per whole image, never per
+patch: a patch-wise downscale would put imresize's mirrored borders inside
+every patch, which never occurs at test time.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mchmc.colour import gray_to_y, rgb_to_y, to_unit
+from mchmc.pages.meta import EXTENSIONS
+from mchmc.train.config import Config, DataConfig
+from mchmc.errors import MchmcError
+from mchmc.resize import imresize
+
+IMAGE_SUFFIXES = tuple(EXTENSIONS)  # what the page reader reads, one list for both
+
+
+class DataError(MchmcError):
+    """Missing folders, no images, an unreadable image."""
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    category: str
+    path: Path
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+def list_images(folder: Path, limit: int = 0) -> list[Path]:
+    if not folder.is_dir():
+        raise DataError(f"{folder}: image folder not found")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise DataError(f"{folder}: no images ({', '.join(IMAGE_SUFFIXES)})")
+    return files[:limit] if limit else files
+
+
+def dataset_images(data: DataConfig, categories: tuple[str, ...] | None = None) -> dict[str, list[Path]]:
+    """category -> sorted image paths (every configured category unless ``categories``)."""
+    root = data.root_path()
+    cats = categories or tuple(data.folders)
+    missing = [c for c in cats if c not in data.folders]
+    if missing:
+        raise DataError(f"no folder configured for categor{'y' if len(missing) == 1 else 'ies'} {missing}")
+    return {c: list_images(root / data.folders[c], data.limit) for c in cats}
+
+
+def make_folds(names: list[str], k: int, seed: int, salt: int = 0) -> dict[str, int]:
+    """name -> fold in 1..k: sort, permute with a seeded PCG64, fold = position % k + 1."""
+    ordered = sorted(names)
+    perm = np.random.default_rng([seed, salt]).permutation(len(ordered))
+    return {ordered[i]: int(pos % k) + 1 for pos, i in enumerate(perm)}
+
+
+def assign_folds(cfg: Config, images: dict[str, list[Path]]) -> dict[str, dict[str, int]]:
+    """category -> {file name: fold}; the salt is the category's index in ``data.folders``."""
+    order = list(cfg.data.folders)
+    return {c: make_folds([p.name for p in ps], cfg.folds.k, cfg.folds.seed, order.index(c))
+            for c, ps in images.items()}
+
+
+def parse_fold(fold: str | int, k: int) -> int | None:
+    """'all' -> None (train on everything), else the test fold 1..k."""
+    if str(fold).lower() == "all":
+        return None
+    try:
+        f = int(fold)
+    except ValueError:
+        raise DataError(f"fold must be 1..{k} or 'all', not {fold!r}") from None
+    if not 1 <= f <= k:
+        raise DataError(f"fold must be 1..{k} or 'all', not {fold!r}")
+    return f
+
+
+@dataclass(frozen=True)
+class Split:
+    train: list[ImageRef]
+    test: list[ImageRef]  # the held-out fold (for --fold all: fold 1, which is then also trained on)
+    folds: dict[str, dict[str, int]]
+    fold: int | None
+
+
+def split_images(cfg: Config, categories: tuple[str, ...], fold: int | None) -> Split:
+    images = dataset_images(cfg.data, categories)
+    folds = assign_folds(cfg, images)
+    test_fold = fold or 1
+    train = [ImageRef(c, p) for c, ps in images.items() for p in ps if fold is None or folds[c][p.name] != fold]
+    test = [ImageRef(c, p) for c, ps in images.items() for p in ps if folds[c][p.name] == test_fold]
+    if not train:
+        raise DataError("no training images left after holding out the test fold")
+    return Split(train, test, folds, fold)
+
+
+def save_folds(split: Split, path: Path, seed: int, k: int) -> None:
+    doc = {"k": k, "seed": seed, "test_fold": split.fold if split.fold is not None else "all",
+           "folds": split.folds}
+    path.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+
+
+# ---------------------------------------------------------------- images
+
+def load_rgb(path: Path) -> np.ndarray:
+    """An image as uint8/uint16 RGB (H, W, 3), or gray (H, W); alpha dropped."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+                a = np.asarray(im).astype(np.uint16)
+            elif im.mode == "L":
+                a = np.asarray(im)
+            else:
+                a = np.asarray(im.convert("RGB"))
+    except Exception as err:  # noqa: BLE001 - any decoder failure is a data error with the file name
+        raise DataError(f"{path}: cannot read image: {err}") from None
+    return np.ascontiguousarray(a)
+
+
+def to_y(img: np.ndarray) -> np.ndarray:
+    """uint8/uint16 RGB or gray -> Y in normalised units (float32)."""
+    u = to_unit(img)
+    return rgb_to_y(u) if u.ndim == 3 else gray_to_y(u)
+
+
+def even_crop(img: np.ndarray, scale: int) -> np.ndarray:
+    h, w = img.shape[:2]
+    return img[: h - h % scale, : w - w % scale]
+
+
+def hr_lr_y(img: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
+    """(HR Y, LR Y) of an integer image: crop to a multiple of scale, LR = imresize(1/scale) in its own dtype."""
+    hr = even_crop(img, scale)
+    lr = imresize(hr, 1.0 / scale)
+    return to_y(hr), to_y(lr)
+
+
+def centre_crop(img: np.ndarray, size: int, scale: int) -> np.ndarray:
+    """At most size x size HR px from the centre, kept a multiple of scale (size 0 = whole)."""
+    if not size:
+        return img
+    h, w = img.shape[:2]
+    ch, cw = min(h, size), min(w, size)
+    ch, cw = ch - ch % scale, cw - cw % scale
+    y0, x0 = (h - ch) // 2, (w - cw) // 2
+    return img[y0 : y0 + ch, x0 : x0 + cw]
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

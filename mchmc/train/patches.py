@@ -1,0 +1,278 @@
+"""The patch store: every image's HR and LR Y planes stored once, patches addressed by coordinates.
+
+Layout of ``<cache>/<key>/`` (written to a temp folder, then renamed, so a
+store either exists completely or not at all):
+
+    manifest.json   parameters, images (category, name, sha256, HR shape, offsets), patch counts
+    hr.u16 / lr.u16 all HR / LR Y planes, flattened and concatenated, uint16 = round(Y * 65535)
+    index.npy       int32 (n, 3): image id, y, x of each patch's top-left HR corner
+
+``key`` = sha256 of the input files' content hashes and the prep parameters,
+so a second prep of the same data is a cache hit that does no work. When the
+data changed (a retrain on a grown archive), the new store takes the planes of
+every image it already knows (same sha256, same scale) from the earlier stores
+in the cache and computes only the new or changed images: the result is
+byte-identical to a build from scratch (``PrepResult.computed`` counts them).
+
+Patch geometry (paper section 4.2): HR patches of ``patch`` x ``patch`` px at a
+per-category stride (5 nature / text, 10 manga): along an axis of length L
+there are ``(L - patch) // stride + 1`` positions, the k-th at
+``scale * floor(k * stride / scale)``, i.e. the paper's count and mean stride,
+each snapped to the LR pixel grid so that the LR input is an exact crop of the
+whole-image LR plane (an odd HR offset has no LR pixel to start at). The LR
+input is ``patch / scale`` px; the unpadded net predicts the central
+``patch - 2 * scale * halo`` px of the HR patch, which is the loss target.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mchmc.train.config import DataConfig
+from mchmc.train.data import dataset_images, file_sha256, hr_lr_y, load_rgb
+from mchmc.errors import MchmcError
+from mchmc.fsutil import temp_name
+
+STORE_VERSION = 1
+Q = 65535.0  # uint16 quantisation of Y in [0, 1]
+
+
+@dataclass(frozen=True)
+class PrepParams:
+    patch: int
+    stride: dict[str, int]
+    scale: int
+    version: int = STORE_VERSION
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Patch geometry derived from the patch size and the model's halo and scale."""
+
+    patch: int
+    scale: int
+    halo: int
+
+    @property
+    def lr(self) -> int:
+        return self.patch // self.scale
+
+    @property
+    def margin(self) -> int:  # HR px the unpadded net cannot predict on each side
+        return self.scale * self.halo
+
+    @property
+    def out(self) -> int:
+        return self.scale * (self.lr - 2 * self.halo)
+
+
+def positions(length: int, patch: int, stride: int, scale: int) -> np.ndarray:
+    """Top-left HR offsets along one axis (see module doc)."""
+    n = (length - patch) // stride + 1 if length >= patch else 0
+    return (scale * ((np.arange(n) * stride) // scale)).astype(np.int32)
+
+
+def class_weights(counts: dict[str, int]) -> dict[str, float]:
+    """alpha_j = min_k n_k / n_j over categories with patches (rarest = 1, paper Table 5)."""
+    present = {c: n for c, n in counts.items() if n > 0}
+    if not present:
+        return {c: 0.0 for c in counts}
+    m = min(present.values())
+    return {c: (m / n if n > 0 else 0.0) for c, n in counts.items()}
+
+
+def store_key(hashes: list[tuple[str, str, str]], params: PrepParams) -> str:
+    doc = json.dumps({"images": sorted(hashes), "params": asdict(params)}, sort_keys=True)
+    return hashlib.sha256(doc.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class PrepResult:
+    path: Path
+    key: str
+    counts: dict[str, int]  # patches per category, all images
+    alpha: dict[str, float]
+    images: dict[str, int]
+    cache_hit: bool
+    seconds: float
+    computed: int = 0  # images whose planes were computed (not found in an earlier store); 0 on a cache hit
+
+
+def known_planes(root: Path, scale: int) -> dict[str, tuple[Path, dict]]:
+    """sha256 -> (store, manifest entry) for every image of every finished store in ``root`` with this
+    scale and store version: Y planes depend only on the image's content and the scale."""
+    found: dict[str, tuple[Path, dict]] = {}
+    for manifest in sorted(root.glob("*/manifest.json")) if root.is_dir() else []:
+        try:
+            doc = json.loads(manifest.read_text())
+        except (OSError, ValueError):
+            continue
+        params = doc.get("params", {})
+        if params.get("scale") == scale and params.get("version") == STORE_VERSION:
+            for entry in doc.get("images", []):
+                found.setdefault(entry["sha256"], (manifest.parent, entry))
+    return found
+
+
+def stored_planes(store: Path, entry: dict, scale: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """An image's quantised HR and LR planes read back from a store; None if the store is damaged."""
+    h, w = entry["shape"]
+    try:
+        hr = np.fromfile(store / "hr.u16", dtype="<u2", count=h * w, offset=2 * entry["hr_offset"])
+        lr = np.fromfile(store / "lr.u16", dtype="<u2", count=(h // scale) * (w // scale),
+                         offset=2 * entry["lr_offset"])
+    except (OSError, ValueError):
+        return None
+    if hr.size != h * w or lr.size != (h // scale) * (w // scale):
+        return None
+    return hr.reshape(h, w), lr.reshape(h // scale, w // scale)
+
+
+def quantised_planes(path: Path, scale: int) -> tuple[np.ndarray, np.ndarray]:
+    hr, lr = hr_lr_y(load_rgb(path), scale)
+    return np.rint(np.clip(hr, 0, 1) * Q).astype("<u2"), np.rint(np.clip(lr, 0, 1) * Q).astype("<u2")
+
+
+def prepare(data: DataConfig, scale: int, progress: Callable[[str, int, int], None] | None = None) -> PrepResult:
+    """Build (or find) the patch store for every image of every configured category."""
+    t0 = time.perf_counter()
+    images = dataset_images(data)
+    params = PrepParams(data.patch, dict(data.stride), scale)
+    refs = [(c, p) for c, ps in images.items() for p in ps]
+    hashes = [(c, p.name, file_sha256(p)) for c, p in refs]
+    key = store_key(hashes, params)
+    root = data.cache_path()
+    path = root / key
+    if (path / "manifest.json").is_file():
+        st = PatchStore(path)
+        return PrepResult(path, key, st.counts(), class_weights(st.counts()), st.image_counts(), True,
+                          time.perf_counter() - t0)
+    known = known_planes(root, scale)
+    computed = 0
+    root.mkdir(parents=True, exist_ok=True)
+    # A folder, so fsutil.atomic_write (files only) does not apply; its name is an owned
+    # temporary's (host, pid, random token), so two builders never share one.
+    tmp = root / temp_name(key)
+    tmp.mkdir()
+    try:
+        entries, index = [], []
+        hr_off = lr_off = 0
+        with open(tmp / "hr.u16", "wb") as fh, open(tmp / "lr.u16", "wb") as fl:
+            for i, ((c, p), (_, _, sha)) in enumerate(zip(refs, hashes)):
+                planes = stored_planes(*known[sha], scale) if sha in known else None
+                if planes is None:
+                    planes, computed = quantised_planes(p, scale), computed + 1
+                hr, lr = planes
+                fh.write(hr.tobytes())
+                fl.write(lr.tobytes())
+                ys = positions(hr.shape[0], data.patch, data.stride[c], scale)
+                xs = positions(hr.shape[1], data.patch, data.stride[c], scale)
+                yy, xx = np.meshgrid(ys, xs, indexing="ij")
+                index.append(np.stack([np.full(yy.size, i, np.int32), yy.ravel(), xx.ravel()], 1))
+                entries.append({"category": c, "name": p.name, "sha256": sha, "shape": list(hr.shape),
+                                "hr_offset": hr_off, "lr_offset": lr_off})
+                hr_off, lr_off = hr_off + hr.size, lr_off + lr.size
+                if progress:
+                    progress(p.name, i + 1, len(refs))
+        idx = np.concatenate(index) if index else np.zeros((0, 3), np.int32)
+        np.save(tmp / "index.npy", idx.astype(np.int32))
+        cats = np.array([e["category"] for e in entries])
+        counts = {c: int(np.sum(cats[idx[:, 0]] == c)) for c in images}
+        manifest = {"key": key, "params": asdict(params), "images": entries, "counts": counts,
+                    "hr_pixels": hr_off, "lr_pixels": lr_off}
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
+        try:
+            os.replace(tmp, path)
+        except OSError:  # another process finished the same store first
+            if not (path / "manifest.json").is_file():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return PrepResult(path, key, counts, class_weights(counts), {c: len(v) for c, v in images.items()}, False,
+                      time.perf_counter() - t0, computed)
+
+
+class PatchStore:
+    """Read side of a store: memory-mapped planes, vectorised batch gathering."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        try:
+            self.manifest = json.loads((self.path / "manifest.json").read_text())
+        except (OSError, ValueError) as err:
+            raise MchmcError(f"{self.path}: not a patch store ({err})") from None
+        self.params = self.manifest["params"]
+        self.images = self.manifest["images"]
+        self.index = np.load(self.path / "index.npy", mmap_mode="r")
+        n_hr, n_lr = self.manifest["hr_pixels"], self.manifest["lr_pixels"]
+        self.hr = np.memmap(self.path / "hr.u16", dtype="<u2", mode="r", shape=(max(n_hr, 1),))
+        self.lr = np.memmap(self.path / "lr.u16", dtype="<u2", mode="r", shape=(max(n_lr, 1),))
+        s = self.params["scale"]
+        self.hr_off = np.array([e["hr_offset"] for e in self.images], np.int64)
+        self.lr_off = np.array([e["lr_offset"] for e in self.images], np.int64)
+        self.width = np.array([e["shape"][1] for e in self.images], np.int64)
+        self.lr_width = self.width // s
+        self.categories = [e["category"] for e in self.images]
+        self.ids = {(e["category"], e["name"]): i for i, e in enumerate(self.images)}
+
+    @property
+    def patch(self) -> int:
+        return self.params["patch"]
+
+    @property
+    def scale(self) -> int:
+        return self.params["scale"]
+
+    def counts(self, rows: np.ndarray | None = None) -> dict[str, int]:
+        idx = self.index if rows is None else self.index[rows]
+        cats = np.array(self.categories + [""])[idx[:, 0]] if len(idx) else np.array([])
+        return {c: int(np.sum(cats == c)) for c in dict.fromkeys(self.categories)}
+
+    def image_counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for c in self.categories:
+            out[c] = out.get(c, 0) + 1
+        return out
+
+    def rows_for(self, refs) -> np.ndarray:
+        """Indices into ``index`` of the patches of the given images (ImageRef or (category, name))."""
+        ids = []
+        for r in refs:
+            k = (r.category, r.name) if hasattr(r, "category") else tuple(r)
+            if k not in self.ids:
+                raise MchmcError(f"{self.path}: image {k} is not in this patch store")
+            ids.append(self.ids[k])
+        return np.flatnonzero(np.isin(self.index[:, 0], np.array(ids, np.int32))).astype(np.int64)
+
+    def plane(self, image_id: int, lr: bool = False) -> np.ndarray:
+        h, w = self.images[image_id]["shape"]
+        s = self.scale
+        if lr:
+            o = self.lr_off[image_id]
+            return self.lr[o : o + (h // s) * (w // s)].reshape(h // s, w // s).astype(np.float32) / Q
+        o = self.hr_off[image_id]
+        return self.hr[o : o + h * w].reshape(h, w).astype(np.float32) / Q
+
+    def gather(self, patches: np.ndarray, geom: Geometry) -> tuple[np.ndarray, np.ndarray]:
+        """Rows of ``index`` (B, 3) -> LR inputs (B, 1, lr, lr) and HR targets (B, 1, out, out), float32."""
+        img, y, x = (patches[:, i].astype(np.int64) for i in range(3))
+        s, m, nl, no = geom.scale, geom.margin, geom.lr, geom.out
+        w, lw = self.width[img], self.lr_width[img]
+        r = np.arange(no, dtype=np.int64)
+        base = self.hr_off[img] + (y + m) * w + (x + m)
+        hr = self.hr[base[:, None, None] + r[None, :, None] * w[:, None, None] + r[None, None, :]]
+        r = np.arange(nl, dtype=np.int64)
+        base = self.lr_off[img] + (y // s) * lw + x // s
+        lr = self.lr[base[:, None, None] + r[None, :, None] * lw[:, None, None] + r[None, None, :]]
+        scale = np.float32(1.0 / Q)
+        return (lr.astype(np.float32) * scale)[:, None], (hr.astype(np.float32) * scale)[:, None]

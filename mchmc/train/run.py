@@ -1,0 +1,167 @@
+"""A training run: one method on one fold, as stages that a re-run skips when done.
+
+    run = open_run(cfg, "SRforMC", "1", runs_root="runs")   # run dir, config.toml, folds.json
+    prep_stage(run)                                          # patch store (cache hit after the first time)
+    for name in run.phase_names: train_stage(run, name)      # phase1 -> phase2 (SRforMC) or mch
+    summary(run)
+
+Run directory ``<runs_root>/<method>-fold<k|all>-<config>/``: ``config.toml``
+(the resolved config; a different config in an existing run dir is refused),
+``folds.json``, ``metrics.csv``, ``checkpoints/<phase>.pt`` (resume state),
+``checkpoints/<phase>.done.json`` (stage finished), ``phase1.pt`` (SRforMC)
+and ``model.pt`` (the final model, an :mod:`mchmc.modelfile` file).
+"""
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mchmc.train.config import METHODS, Config, ConfigError, dump_config, method_arch
+from mchmc.train.data import Split, parse_fold, save_folds, split_images
+from mchmc.model import build_model
+from mchmc.modelfile import load_model, save_model
+from mchmc.train.patches import PatchStore, PrepResult, class_weights, prepare
+from mchmc.train.loop import PhaseSpec, csv_columns, init_model, read_metrics, train_phase
+from mchmc.train.validate import Validator
+
+
+@dataclass
+class Run:
+    cfg: Config
+    method: str
+    fold: int | None
+    dir: Path
+    split: Split
+    store_path: Path | None = None
+    info: dict = field(default_factory=dict)
+
+    @property
+    def arch(self) -> str:
+        return method_arch(self.method)
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        return METHODS[self.method][1]
+
+    @property
+    def phase_names(self) -> list[str]:
+        return [n for n, _ in self.cfg.phases(self.method)]
+
+    @property
+    def fold_label(self) -> str:
+        return "all" if self.fold is None else str(self.fold)
+
+    def phase_model_path(self, name: str) -> Path:
+        return self.dir / ("phase1.pt" if name == "phase1" else "model.pt")
+
+    def done_path(self, name: str) -> Path:
+        return self.dir / "checkpoints" / f"{name}.done.json"
+
+    def is_done(self, name: str) -> bool:
+        return self.done_path(name).is_file() and self.phase_model_path(name).is_file()
+
+
+def run_dir(runs_root: str | Path, method: str, fold: int | None, cfg_name: str) -> Path:
+    return Path(runs_root) / f"{method}-fold{'all' if fold is None else fold}-{cfg_name}"
+
+
+def open_run(cfg: Config, method: str, fold: str | int, runs_root: str | Path = "runs") -> Run:
+    """Create or reopen a run dir; write config.toml and folds.json (refuse a changed config)."""
+    method_arch(method)
+    f = parse_fold(fold, cfg.folds.k)
+    d = run_dir(runs_root, method, f, cfg.name)
+    d.mkdir(parents=True, exist_ok=True)
+    text = dump_config(cfg)
+    cpath = d / "config.toml"
+    if cpath.exists() and cpath.read_text() != text:
+        raise ConfigError(f"{cpath}: this run dir was started with a different config; "
+                          "use another --runs folder or delete the run dir to start over")
+    cpath.write_text(text)
+    split = split_images(cfg, tuple(cfg.data.folders), f)
+    save_folds(split, d / "folds.json", cfg.folds.seed, cfg.folds.k)
+    return Run(cfg, method, f, d, split)
+
+
+def prep_stage(run: Run, progress: Callable[[str, int, int], None] | None = None) -> PrepResult:
+    res = prepare(run.cfg.data, build_model(run.arch).config.scale, progress)
+    run.store_path = res.path
+    return res
+
+
+def training_rows(run: Run, store: PatchStore) -> np.ndarray:
+    refs = [r for r in run.split.train if r.category in run.categories]
+    return store.rows_for(refs)
+
+
+def train_stage(run: Run, name: str, callback: Callable[[dict], None] | None = None,
+                stop_after: int | None = None) -> dict:
+    """Train one phase (resuming from its checkpoint); returns the stage summary. Skips a finished stage."""
+    if run.is_done(name):
+        return json.loads(run.done_path(name).read_text())
+    if run.store_path is None:
+        prep_stage(run)
+    cfg, phases = run.cfg, dict(run.cfg.phases(run.method))
+    names = run.phase_names
+    idx = names.index(name)
+    for prev in names[:idx]:
+        if not run.is_done(prev):
+            raise RuntimeError(f"stage {name} needs {prev} to be finished first")
+    store = PatchStore(run.store_path)
+    rows = training_rows(run, store)
+    counts = {c: n for c, n in store.counts(rows).items() if c in run.categories}
+    alpha = class_weights(counts)
+    model = build_model(run.arch)
+    if idx == 0:
+        init_model(model, cfg.train)
+    else:
+        model.load_state_dict(load_model(run.phase_model_path(names[idx - 1])).model.state_dict())
+    validator = Validator(run.split.test, cfg.train.val_images, cfg.train.val_crop, model.config.scale)
+    csv_path = run.dir / "metrics.csv"
+    csv_start = offset = 0
+    prev_seconds = 0.0
+    for prev in names[:idx]:
+        doc = json.loads(run.done_path(prev).read_text())
+        csv_start, offset, prev_seconds = doc["csv_bytes"], offset + doc["steps"], prev_seconds + doc["seconds"]
+    t0 = time.time()
+    spec = PhaseSpec(name, phases[name], cfg.train, store, rows, alpha, run.dir / "checkpoints" / f"{name}.pt",
+                     csv_path, csv_start, offset, lambda m: validator.evaluate(m, "fp32"),
+                     csv_columns(validator.categories, model.config.has_classifier), stop_after)
+    last = train_phase(model, spec, callback)
+    seconds = float(last.get("elapsed", time.time() - t0) or 0.0)
+    summary = {"stage": name, "method": run.method, "config": cfg.name, "fold": run.fold_label,
+               "steps": phases[name].steps, "seconds": seconds, "train_patches": counts, "alpha": alpha,
+               "train_images": sum(1 for r in run.split.train if r.category in run.categories),
+               "bicubic": validator.bicubic(), "final": {k: v for k, v in last.items() if k != "event"},
+               "data_key": store.path.name, "csv_bytes": csv_path.stat().st_size}
+    provenance = {"method": run.method, "config": cfg.name, "phase": name, "test_fold": run.fold_label,
+                  "train_folds": [k for k in range(1, cfg.folds.k + 1) if k != run.fold],
+                  "fold_seed": cfg.folds.seed, "steps": {n: phases[n].steps for n in names[: idx + 1]},
+                  "wall_seconds": prev_seconds + seconds, "stage_seconds": seconds,
+                  "validation": summary["final"], "bicubic": summary["bicubic"],
+                  "data_hash": store.path.name, "alpha": alpha, "train_patches": counts}
+    save_model(model, run.phase_model_path(name), provenance)
+    run.done_path(name).write_text(json.dumps(summary, indent=1, default=str))
+    return summary
+
+
+def summary(run: Run) -> dict:
+    stages = {n: json.loads(run.done_path(n).read_text()) for n in run.phase_names if run.is_done(n)}
+    rows = read_metrics(run.dir / "metrics.csv") if (run.dir / "metrics.csv").exists() else []
+    return {"run_dir": str(run.dir), "method": run.method, "fold": run.fold_label, "config": run.cfg.name,
+            "stages": stages, "model": str(run.dir / "model.pt"), "metrics_rows": len(rows),
+            "done": all(run.is_done(n) for n in run.phase_names)}
+
+
+def train_method(cfg: Config, method: str, fold: str | int, runs_root: str | Path = "runs",
+                 callback: Callable[[dict], None] | None = None) -> dict:
+    """Prep -> every phase of the method, skipping finished stages (no Prefect)."""
+    run = open_run(cfg, method, fold, runs_root)
+    prep_stage(run)
+    for name in run.phase_names:
+        train_stage(run, name, callback)
+    return summary(run)

@@ -1,0 +1,79 @@
+"""Validation during training: whole held-out images through the inference engine.
+
+Each validation image is centre-cropped (``train.val_crop`` HR px), its LR made
+by the MATLAB-bicubic 1/2 of the uint8 crop (the test-time input), and the
+model's Y output (through :class:`mchmc.engine.Engine`, exactly the inference
+path, border replicated) is scored against the HR Y with
+:func:`mchmc.metrics.psnr` at crop 2 (the peer benchmark's convention) and at
+``NET_BORDER`` (the paper's). SR Y is clipped to [0, 1] but not quantised.
+For MCH-MC the category comes from ``Engine.gap_stats`` over the whole image
+(classification accuracy, paper Table 9 / Fig. 12).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mchmc.train.data import ImageRef, centre_crop, hr_lr_y, load_rgb
+from mchmc.engine import Engine
+from mchmc.metrics import NET_BORDER, psnr
+from mchmc.model import MCH
+from mchmc.resize import imresize
+
+
+@dataclass
+class ValImage:
+    category: str
+    name: str
+    hr: np.ndarray  # HR Y, normalised float
+    lr: np.ndarray  # LR Y
+    bicubic_psnr: float  # crop 2
+
+
+class Validator:
+    def __init__(self, refs: list[ImageRef], per_category: int, crop: int, scale: int):
+        chosen: dict[str, list[ImageRef]] = {}
+        for r in refs:
+            if len(chosen.setdefault(r.category, [])) < per_category:
+                chosen[r.category].append(r)
+        self.images: list[ValImage] = []
+        for cat, rs in chosen.items():
+            for r in rs:
+                img = centre_crop(load_rgb(r.path), crop, scale)
+                hr, lr = hr_lr_y(img, scale)
+                bic = np.clip(imresize(lr.astype(np.float64), output_shape=hr.shape), 0, 1)
+                self.images.append(ValImage(cat, r.name, hr, lr, psnr(bic * 255, hr * 255, 2)))
+        self.categories = list(chosen)
+
+    def bicubic(self) -> dict[str, float]:
+        return self._mean({c: [v.bicubic_psnr for v in self.images if v.category == c] for c in self.categories})
+
+    @staticmethod
+    def _mean(per_cat: dict[str, list[float]]) -> dict[str, float]:
+        out = {c: float(np.mean(v)) for c, v in per_cat.items() if v}
+        if out:
+            out["mean"] = float(np.mean(list(out.values())))
+        return out
+
+    def evaluate(self, model: MCH, precision: str = "fp32") -> dict[str, float]:
+        """{'psnr_<cat>': dB crop 2, 'psnr_mean', 'psnr10_mean' (paper border), 'val_acc' (MCH-MC)}."""
+        if not self.images:
+            return {}
+        engine = Engine(model, tile=None, precision=precision)
+        cats = list(model.config.categories)
+        p2: dict[str, list[float]] = {c: [] for c in self.categories}
+        p10: dict[str, list[float]] = {c: [] for c in self.categories}
+        correct = []
+        for v in self.images:
+            sr = np.clip(engine.upscale(v.lr).sr, 0, 1) * 255.0
+            p2[v.category].append(psnr(sr, v.hr * 255.0, 2))
+            p10[v.category].append(psnr(sr, v.hr * 255.0, NET_BORDER))
+            if model.config.has_classifier and v.category in cats:
+                prob = engine.probabilities(engine.gap_stats(v.lr))
+                correct.append(int(np.argmax(prob)) == cats.index(v.category))
+        out = {f"psnr_{k}": x for k, x in self._mean(p2).items()}
+        out["psnr10_mean"] = self._mean(p10).get("mean", float("nan"))
+        if correct:
+            out["val_acc"] = float(np.mean(correct))
+        return out
