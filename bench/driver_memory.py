@@ -33,11 +33,12 @@ def child(n: int, root: Path, trace: bool) -> dict:
     import torch
     from PIL import Image
 
+    from mchmc.batch.driver import run
+    from mchmc.batch.pool import InlinePool
+    from mchmc.batch.prepare import prepare
     from mchmc.batch.worker import BatchOptions, PageWorker
-    from mchmc.batch.driver import prepare, run
     from mchmc.model import build_model
     from mchmc.modelfile import save_model
-    from mchmc.batch.pool import InlinePool
 
     src, dst = root / "src", root / "out"
     buf = io.BytesIO()

@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import signal
 import time
-from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -60,8 +59,8 @@ def run(src: str, out: str | None, *, classify_only: bool = False, gpus: int = 0
 
 def _check(src, out, classify_only, gpus, cpus, ray_address, report, dry_run, opts):
     """Options, model and plan checked: (Prepared, cpus), or an exit code after one line."""
+    from mchmc.batch.prepare import RunError, prepare
     from mchmc.batch.worker import BatchOptions
-    from mchmc.batch.driver import RunError, prepare
     from mchmc.errors import MchmcError
     from mchmc.pages.limits import default_worker_memory
 
@@ -162,8 +161,9 @@ def start_pool_factory(cpus: int | None, gpus: int, ray_address: str | None):
 
     def start(options):
         from mchmc.batch import reaper
+        from mchmc.batch.pool import Pool, PoolSpec
+        from mchmc.batch.ray_local import connect
         from mchmc.batch.worker import PageWorker
-        from mchmc.batch.pool import Pool, PoolSpec, connect
 
         reaper.start()  # every process from here on dies with this one
         n = cpus
@@ -242,8 +242,8 @@ def print_summary(console: Console, outcome, kind: str) -> None:
 
 def dry_run_table(prep) -> int:
     """Plain tab-separated lines (action, input, output): whole paths, easy to grep or feed back as a list."""
-    from mchmc.errors import shown
     from mchmc.batch.ledger import Ledger
+    from mchmc.errors import shown
 
     counts: dict[str, int] = {}
     ledger = Ledger(prep.plan.root) if prep.writes and (prep.plan.root / ".mchmc").is_dir() else None

@@ -15,9 +15,9 @@ live run (:func:`remove_stale_temporaries`). A batch run sets its owner once
 (:func:`set_owner`) and passes it to its workers, so what they write is the
 run's.
 
-:class:`FolderLock` is an exclusive, non-blocking ``flock`` on
-``<folder>/.mchmc/lock``: two runs writing one DST would interleave their
-reports and race on their outputs, so the second is refused in one line.
+:class:`Claim` / :func:`claim` is an exclusive, non-blocking ``flock``: the
+one way mchmc processes share work (experiment cells) or a folder
+(:class:`FolderLock`: two runs writing one DST are refused in one line).
 """
 from __future__ import annotations
 
@@ -163,34 +163,30 @@ class FolderLocked(MchmcError):
     """Another live run holds the folder's lock."""
 
 
-class FolderLock:
-    """Exclusive lock on ``<folder>/.mchmc/lock`` for the life of a run (``with`` or acquire/release).
+class Claim:
+    """An exclusive, non-blocking ``flock`` on ``path`` (created if needed), held
+    until :meth:`release` or the holder's death: the kernel drops a dead process's
+    locks, so a crashed holder never leaves a stale claim. Its ``host-pid`` is
+    written into the file, only for messages (:meth:`holder`)."""
 
-    ``flock`` is released by the kernel when the holder dies (kill -9 included),
-    so a crashed run never leaves the folder locked. The holder's ``host-pid``
-    is written beside it, only for the message the second run prints."""
-
-    def __init__(self, folder: str | os.PathLike, what: str = "run"):
-        self.folder, self.what = Path(folder), what
-        self.path = self.folder / STATE_DIR / "lock"
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
         self._fd: int | None = None
 
-    def acquire(self) -> "FolderLock":
+    def try_acquire(self) -> bool:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            holder = self._holder()
-            raise FolderLocked(f"{self.folder}: another mchmc {self.what} is writing here"
-                               + (f" ({holder})" if holder else "") + "; wait for it to finish or choose another --out")
+            return False
         self._fd = fd
         os.ftruncate(fd, 0)
         os.write(fd, f"{owner()}\n".encode())
-        return self
+        return True
 
-    def _holder(self) -> str:
+    def holder(self) -> str:
         try:
             return self.path.read_text(encoding="utf-8", errors="replace").strip()
         except OSError:
@@ -198,8 +194,35 @@ class FolderLock:
 
     def release(self) -> None:
         if self._fd is not None:
-            os.close(self._fd)  # closing drops the flock
+            os.close(self._fd)  # closing drops the flock; the file stays (unlinking it would race a new holder)
             self._fd = None
+
+
+@contextmanager
+def claim(path: str | os.PathLike) -> Iterator[bool]:
+    """Hold ``path``'s claim for the block; yields False (holding nothing) when another live process has it."""
+    c = Claim(path)
+    got = c.try_acquire()
+    try:
+        yield got
+    finally:
+        c.release()
+
+
+class FolderLock(Claim):
+    """Exclusive lock on ``<folder>/.mchmc/lock`` for the life of a run (``with`` or acquire/release):
+    two runs writing one DST would interleave their reports and race on their outputs."""
+
+    def __init__(self, folder: str | os.PathLike, what: str = "run"):
+        self.folder, self.what = Path(folder), what
+        super().__init__(self.folder / STATE_DIR / "lock")
+
+    def acquire(self) -> "FolderLock":
+        if not self.try_acquire():
+            holder = self.holder()
+            raise FolderLocked(f"{self.folder}: another mchmc {self.what} is writing here"
+                               + (f" ({holder})" if holder else "") + "; wait for it to finish or choose another --out")
+        return self
 
     def __enter__(self) -> "FolderLock":
         return self.acquire()

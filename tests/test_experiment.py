@@ -247,18 +247,23 @@ def test_a_cell_is_claimed_by_one_process_at_a_time(tmp_path):
         assert holder.returncode == 3  # another live process holds it
         with claim_cell(tmp_path, "SRforMC-fold1-cpu") as other:
             assert other  # other cells stay free
-    assert not (tmp_path / CLAIMS / "SRforAll-fold1-cpu").exists()  # released
+    holder = subprocess.run([sys.executable, "-c", (
+        "import sys; from mchmc.experiment.cells import claim_cell\n"
+        f"with claim_cell({str(tmp_path)!r}, 'SRforAll-fold1-cpu') as m: sys.exit(0 if m else 3)")])
+    assert holder.returncode == 0  # released: free for the next process
 
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    import socket
-
-    (tmp_path / CLAIMS / "SRforText-fold2-cpu").write_text(f"{socket.gethostname()} {dead.pid}")
+    killed = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from mchmc.experiment.cells import claim_cell\n"
+        f"with claim_cell({str(tmp_path)!r}, 'SRforText-fold2-cpu') as m:\n"
+        "    print(m, flush=True); time.sleep(60)")], stdout=subprocess.PIPE, text=True)
+    assert killed.stdout.readline().strip() == "True"
     with claim_cell(tmp_path, "SRforText-fold2-cpu") as mine:
-        assert mine  # the dead process's claim is stale
-    (tmp_path / CLAIMS / "SRforText-fold2-cpu").write_text("another-host 1")
+        assert not mine  # held by a live process
+    killed.kill()
+    killed.wait()
     with claim_cell(tmp_path, "SRforText-fold2-cpu") as mine:
-        assert not mine  # cannot check another host's process: respected
+        assert mine  # a killed holder's claim is gone with it
+    assert (tmp_path / CLAIMS / "SRforText-fold2-cpu").exists()
 
 
 def test_explain_a_page_with_a_cjk_name_draws_no_boxes(tmp_path, caplog):

@@ -7,7 +7,12 @@ import os
 
 import pytest
 
-from mchmc.service_exposure import host_of, is_loopback, prefect_exposure_warning, ray_exposure_warning
+from mchmc.service_exposure import (
+    host_of,
+    is_loopback,
+    prefect_exposure_warning,
+    ray_exposure_warning,
+)
 
 
 @pytest.mark.parametrize("address, loopback", [
@@ -46,7 +51,7 @@ def test_joining_an_exposed_ray_cluster_prints_the_warning_before_connecting(mon
     """pool.connect, which every upscale / classify goes through (no cluster is contacted here)."""
     import ray
 
-    from mchmc.batch import pool
+    from mchmc.batch import ray_local as pool
 
     class Refused(Exception):
         pass
@@ -76,7 +81,7 @@ def test_a_local_run_gets_a_private_token_and_joining_a_cluster_gets_the_users_a
     import ray
     from ray._private import ray_constants
 
-    from mchmc.batch import pool
+    from mchmc.batch import ray_local as pool
 
     seen = []
 

@@ -1,5 +1,4 @@
 """The JPEG quality estimate, and the default output quality that follows from it."""
-import io
 
 import numpy as np
 import pytest

@@ -14,7 +14,8 @@ import torch
 
 from mchmc.errors import ModelFileError
 from mchmc.model import ARCHITECTURES, MCHConfig, build_model
-from mchmc.modelfile import (CONFIG_CHECKS, MAX_FILE_BYTES, MAX_PARAMETERS, expected_shapes, load_model, resolve_model,
+from mchmc.modelcheck import CONFIG_CHECKS, MAX_FILE_BYTES, MAX_PARAMETERS, expected_shapes
+from mchmc.modelfile import (load_model, resolve_model,
                              save_model, shipped_models)
 from conftest import ROOT
 

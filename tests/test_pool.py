@@ -13,10 +13,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-
-from mchmc.batch.pool import AUTH_ENV, CallFailed, Pool, PoolError, PoolSpec, check_resources, connect
 from conftest import ROOT
 from ray_workers import EchoWorker
+
+from mchmc.batch.pool import CallFailed, Pool, PoolError, PoolSpec, check_resources
+from mchmc.batch.ray_local import AUTH_ENV, connect
 
 TESTS = ROOT / "tests"
 
@@ -128,7 +129,7 @@ def test_resource_checks(spec, resources, message):
 
 PRIVATE_DRIVER = r"""
 import json, os, sys
-from mchmc.batch.pool import connect
+from mchmc.batch.ray_local import connect
 import ray
 
 resources = connect(num_cpus=1, temp_dir=sys.argv[1])

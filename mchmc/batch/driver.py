@@ -28,27 +28,29 @@ dropped (their temporaries removed); every finished page is recorded.
 from __future__ import annotations
 
 import os
-import shutil
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from mchmc.batch.plan import IMAGE_EXTENSIONS, Checked, Job, Plan, PlanError, Seen, check_plan
-from mchmc.batch.worker import BandCall, BandResult, BatchOptions, FinishCall, band_plan
-from mchmc.errors import FileError, MchmcError, shown
-from mchmc.fsutil import STATE_DIR, FolderLock, owner, remove_own_temporaries, remove_stale_temporaries
+from mchmc.batch.bands import BandCall, BandResult, FinishCall, band_plan
 from mchmc.batch.ledger import Ledger, Stamp
-from mchmc.batch.records import PageRecord, ReportWriter, Summary, Tally, report_paths
+from mchmc.batch.plan import Job, Seen
+from mchmc.batch.prepare import Prepared
+from mchmc.batch.records import PageRecord, ReportWriter, Summary, Tally
+from mchmc.batch.worker import BatchOptions
+from mchmc.errors import FileError
+from mchmc.fsutil import (
+    STATE_DIR,
+    FolderLock,
+    remove_own_temporaries,
+    remove_stale_temporaries,
+)
 
 MAX_ATTEMPTS = 3  # a page whose worker dies this many times is recorded as an error
 INTERRUPTED = 130  # exit code after Ctrl-C, as a shell reports SIGINT
-
-
-class RunError(MchmcError):
-    """A usage error found before any work (exit code 2)."""
 
 
 class Stop:
@@ -72,21 +74,6 @@ class Stop:
 
 
 @dataclass
-class Prepared:
-    plan: Plan
-    options: BatchOptions
-    report: Path
-    csv: Path
-    pages: int
-    kind: str  # "upscale" | "classify"
-    seen: Seen  # what the checking walk passed over (non-images, symlinks, missing list entries)
-
-    @property
-    def writes(self) -> bool:
-        return not self.options.classify_only
-
-
-@dataclass
 class Outcome:
     summary: Summary
     report: Path
@@ -99,52 +86,6 @@ class Outcome:
     @property
     def exit_code(self) -> int:
         return INTERRUPTED if self.interrupted else self.summary.exit_code
-
-
-def prepare(src: str, dst: str | None, options: BatchOptions, report: str | None = None,
-            dry_run: bool = False) -> Prepared:
-    """Plan and check everything a run needs before it starts; raises :class:`RunError` (one line).
-    ``dry_run``: the plan's rules only; nothing is created on disk."""
-    kind = "classify" if options.classify_only else "upscale"
-    out_file = bool(dst) and Path(src).is_file() and Path(src).suffix.lower() not in (".txt", ".lst", ".list") \
-        and Path(dst).suffix.lower() in IMAGE_EXTENSIONS and not Path(dst).is_dir()
-    try:
-        plan = Plan(src, dst or ".", options.output_name, out_file=out_file)
-    except FileNotFoundError as err:
-        raise RunError(str(err)) from None
-    if out_file and options.format and options.output_name(Path(dst)) != Path(dst).name:
-        raise RunError(f"{shown(dst)}: the output's extension says another format than --format {options.format}")
-    default_report = (plan.root if kind == "upscale" else Path.cwd()) / f"mchmc-{kind}-report.jsonl"
-    report_path, csv_path = report_paths(report or default_report)
-    try:
-        checked: Checked = check_plan(plan, (report_path, csv_path), writes=kind == "upscale")
-    except PlanError as err:
-        raise RunError(str(err)) from None
-    if not dry_run:
-        _check_writable(plan.root if kind == "upscale" else None, report_path, csv_path)
-    if kind == "upscale":  # workers stage outputs under temporaries this run owns; the driver renames them
-        options = replace(options, staged=True, owner=owner())
-    return Prepared(plan, options, report_path, csv_path, checked.pages, kind, plan.seen)
-
-
-def _check_writable(root: Path | None, *reports: Path) -> None:
-    """DST and the report's folder exist (or can be made), accept a file, and have room."""
-    for folder in ([root / STATE_DIR] if root else []) + [r.parent for r in reports]:
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            probe = folder / f".mchmc-probe-{owner()}"
-            with open(probe, "wb") as f:
-                f.write(b"\0" * 4096)
-                f.flush()
-                os.fsync(f.fileno())
-            probe.unlink()
-        except OSError as err:
-            raise RunError(f"{shown(folder)}: cannot write here ({err.strerror or err})") from None
-        if shutil.disk_usage(folder).free < 1 << 20:
-            raise RunError(f"{shown(folder)}: the disk is full (under 1 MB free)")
-    for r in reports:
-        if r.is_dir():
-            raise RunError(f"{shown(r)}: the report path is a folder")
 
 
 def run(prep: Prepared, start_pool: Callable[[BatchOptions], object], *, stop: Stop | None = None,

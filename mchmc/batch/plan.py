@@ -36,7 +36,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from mchmc.errors import MchmcError, shown
-from mchmc.fsutil import STATE_DIR, is_temporary
+from mchmc.fsutil import is_temporary
 from mchmc.pages.meta import EXTENSIONS
 
 IMAGE_EXTENSIONS = frozenset(EXTENSIONS)  # one list of what a page can be: the reader's own

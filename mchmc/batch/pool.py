@@ -9,15 +9,11 @@ and maps a worker process that died mid-call to a restart of that process and a
 ``CallFailed(died=True)`` for the call, which the caller may retry (alone on an
 idle worker, so a page that kills workers is known) or record; each item yields once.
 
-Local Ray is started on loopback only and with a fresh auth token per run
-(Ray runs whatever code it is sent: the ShadowRay lesson), so nothing listens
-on a routable address and no other local process can join, unless the user
-points ``--ray-address`` at a cluster they run themselves.
+Ray itself is started (private, loopback, a token per run) or joined by
+:mod:`mchmc.batch.ray_local`.
 """
 from __future__ import annotations
 
-import os
-import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -25,14 +21,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from mchmc.errors import MchmcError
-
-# Read by Ray at import time: on Linux it makes a local Ray bind every service to 127.0.0.1.
-LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
-CLUSTER_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
-# Ray's token authentication (Ray >= 2.5x; ray/_private/authentication): the mode, the token, and a
-# token file Ray would read instead. Ray's processes (GCS, raylet, workers) inherit them from the driver.
-AUTH_ENV = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
-ADDRESS_ENV = "RAY_ADDRESS"  # ray.init's default address; mchmc's own is --ray-address / MCHMC_RAY_ADDRESS
 
 
 class PoolError(MchmcError):
@@ -47,96 +35,6 @@ class PoolSpec:
     start_timeout: float = 120.0  # s to get every actor placed and its model loaded
     call_timeout: float = 3600.0  # s without any call finishing before the run is declared stalled
     max_restarts: int = -1  # a worker process that dies is restarted (-1: always; see MAX_DEATHS)
-
-
-def connect(address: str | None = None, num_cpus: int | None = None, num_gpus: int | None = None,
-            temp_dir: str | None = None) -> dict[str, float]:
-    """Join the cluster at ``address`` or start a local, loopback-only Ray; returns its resources.
-
-    The driver's node address follows the cluster's: loopback for a local Ray or
-    a head on 127.0.0.1 (Ray would otherwise swap 127.0.0.1 for the machine's
-    routable IP and miss that head), this machine's routable IP for a cluster
-    elsewhere (its workers must reach the driver back). Joining a cluster that
-    is not on loopback prints a one-line warning about Ray's missing
-    authentication (mchmc.service_exposure).
-
-    A local Ray is private to this run: it requires a fresh random token
-    (:func:`private_ray_auth`), so no other local process can join it and run
-    code as the user, and it is always a new cluster (``address="local"``): a
-    stray ``RAY_ADDRESS`` or a stale or planted ``ray_current_cluster`` file
-    is never followed. Joining ``address`` uses the user's own auth settings."""
-    from mchmc.service_exposure import is_loopback, ray_exposure_warning
-
-    loopback = not address or is_loopback(address)
-    for key, value in LOOPBACK_ENV.items():
-        if key != CLUSTER_ENV or loopback:
-            os.environ.setdefault(key, value)
-    import ray
-    from ray._private import ray_constants
-
-    if not ray.is_initialized():
-        if address and address != "auto":
-            ray_constants.ENABLE_RAY_CLUSTER = not loopback  # also when ray was imported before
-        elif not address:
-            ray_constants.ENABLE_RAY_CLUSTER = os.environ[CLUSTER_ENV] != "0"
-        if address:
-            restore_user_ray_auth()  # the user's cluster, the user's auth config
-        else:
-            private_ray_auth()
-        warning = ray_exposure_warning(address)
-        if warning:
-            print(f"warning: {warning}", file=sys.stderr, flush=True)
-        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": "warning"}
-        if address:
-            ray.init(address=address, **kwargs)
-        else:
-            ray.init(address="local", num_cpus=num_cpus, num_gpus=num_gpus, _temp_dir=temp_dir, **kwargs)
-    return ray.cluster_resources()
-
-
-_user_auth: dict[str, str | None] | None = None  # the user's AUTH_ENV while a private cluster's is set
-
-
-def private_ray_auth() -> str:
-    """Token authentication for a private local Ray: a fresh random token (256 bits) for this
-    cluster only, set in the environment that its processes inherit (nothing written to disk, not
-    on any command line); a stray RAY_ADDRESS is dropped. Returns the token."""
-    import secrets
-
-    global _user_auth
-    if _user_auth is None:
-        _user_auth = {key: os.environ.get(key) for key in AUTH_ENV}
-    token = secrets.token_hex(32)
-    os.environ.pop("RAY_AUTH_TOKEN_PATH", None)  # RAY_AUTH_TOKEN wins anyway; no file for anyone to plant
-    os.environ.pop(ADDRESS_ENV, None)
-    os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token)
-    _reload_ray_auth()
-    return token
-
-
-def restore_user_ray_auth() -> None:
-    """Put back the user's own auth variables after a private cluster of this process set its own."""
-    global _user_auth
-    if _user_auth is None:
-        return
-    for key, value in _user_auth.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    _user_auth = None
-    _reload_ray_auth()
-
-
-def _reload_ray_auth() -> None:
-    """Make this process's Ray see the auth variables as they are now (it caches its config and
-    token; ray.init only refreshes them itself when it turns auth on by default)."""
-    try:
-        from ray._raylet import AuthenticationTokenLoader, Config
-    except ImportError:  # a Ray without token authentication ignores the variables
-        return
-    Config.initialize("")
-    AuthenticationTokenLoader.instance().reset_cache()
 
 
 def check_resources(spec: PoolSpec, resources: dict[str, float]) -> None:
@@ -210,85 +108,17 @@ class Pool:
         record, never retried behind its back (a page that kills every worker it
         touches must not take the run down with it). An actor that keeps dying
         without finishing anything (``MAX_DEATHS`` in a row) is retired."""
-        import ray
-
         self.wait_ready()
-        items = iter(items)
-        method_of = method if callable(method) else (lambda _: method)
-        inflight: dict[Any, tuple[Any, int]] = {}  # ref -> (item, actor index)
-        load = [0] * len(self.actors)
-        deaths = [0] * len(self.actors)
-        held: list[Any] = []  # a solo item waiting for an idle actor
-
-        again: deque = deque()  # calls an actor refused while it was restarting: resubmitted first
-        dry = [False]  # the feed ran dry (it may fill again after a result is handled)
-        paused = [0.0] * len(self.actors)  # monotonic time until which an actor is left alone
-
-        def submit() -> bool:
-            now = time.monotonic()
-            free = [i for i in range(len(self.actors)) if paused[i] <= now]
-            if not free:
-                return False
-            i = min(free, key=load.__getitem__)
-            if load[i] >= self.spec.per_actor:
-                return False
-            item = again.popleft() if again else held.pop() if held else next(items, _END)
-            if item is _END:
-                dry[0] = True
-                return False
-            alone = bool(solo and solo(item))
-            if alone and load[i] > 0:
-                held.append(item)
-                return False
-            inflight[getattr(self.actors[i], method_of(item)).remote(*args_of(item))] = (item, i)
-            load[i] += self.spec.per_actor if alone else 1
-            return True
-
-        while submit():
-            pass
-        last = time.monotonic()
-        while inflight or again or held or not dry[0]:
+        d = _Dispatch(self, method, items, args_of, solo)
+        d.fill()
+        while d.busy:
             if abandon and abandon():
                 return
-            if not inflight:  # work waits for an actor being restarted
-                if all(p > time.monotonic() for p in paused):
-                    time.sleep(0.1)
-                while submit():
-                    pass
-                continue
-            done, _ = ray.wait(list(inflight), num_returns=1, timeout=0.25 if abandon else min(60.0, self.spec.call_timeout))
-            if not done:
-                if time.monotonic() - last > self.spec.call_timeout:
-                    raise PoolError(f"no call finished in {self.spec.call_timeout:.0f} s; {len(inflight)} in flight")
-                continue
-            last = time.monotonic()
-            ref = done[0]
-            item, i = inflight.pop(ref)
-            alone = bool(solo and solo(item))
-            load[i] -= self.spec.per_actor if alone else 1
-            try:
-                result = ray.get(ref)
-                deaths[i] = 0
-            except ray.exceptions.RayActorError as err:  # the worker process died, or is being restarted
-                paused[i] = time.monotonic() + 1.0  # give Ray time to bring a fresh process up
-                if isinstance(err, ray.exceptions.ActorUnavailableError) and "is restarting" in str(err):
-                    again.append(item)  # refused by an actor being restarted: the call never ran
-                    while submit():
-                        pass
-                    continue
-                deaths[i] += 1  # Ray 2.60 reports a death mid-call as "unavailable: socket closed"
-                name = self.names[i] if i < len(self.names) else str(i)
-                result = CallFailed(f"worker {name} died", died=True)
-                if deaths[i] >= MAX_DEATHS:
-                    load[i] = _DEAD
-                    if all(n >= _DEAD for n in load):
-                        raise PoolError(f"every worker died; last: {result.reason}") from None
-            except ray.exceptions.RayError as err:  # the call itself raised
-                result = CallFailed(_first_line(err))
-            yield item, result
-            dry[0] = False  # handling the result may have fed more (retries, stitches)
-            while submit():
-                pass
+            got = d.next_result(poll=abandon is not None)
+            if got is not None:
+                yield got
+                d.dry = False  # handling the result may have fed more (retries, stitches)
+            d.fill()
 
     def shutdown(self) -> None:
         import ray
@@ -296,6 +126,93 @@ class Pool:
         for actor in self.actors:
             ray.kill(actor, no_restart=True)
         self.actors = []
+
+
+class _Dispatch:
+    """The state of one :meth:`Pool.map`: calls in flight per actor, calls waiting for
+    an actor (restarting, or idle for a solo call), and the actors' deaths."""
+
+    def __init__(self, pool: Pool, method, items: Iterable[Any], args_of, solo):
+        n = len(pool.actors)
+        self.pool, self.spec, self.items, self.args_of = pool, pool.spec, iter(items), args_of
+        self.method_of = method if callable(method) else (lambda _: method)
+        self.solo = solo or (lambda _: False)
+        self.inflight: dict[Any, tuple[Any, int]] = {}  # ref -> (item, actor index)
+        self.load, self.deaths, self.paused = [0] * n, [0] * n, [0.0] * n  # paused: left alone until (monotonic)
+        self.again: deque = deque()  # calls an actor refused while it was restarting: resubmitted first
+        self.held: list[Any] = []  # a solo call waiting for an idle actor
+        self.dry = False  # the feed ran dry (it may fill again after a result is handled)
+        self.last = time.monotonic()
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.inflight or self.again or self.held or not self.dry)
+
+    def fill(self) -> None:
+        while self._submit():
+            pass
+
+    def _submit(self) -> bool:
+        now = time.monotonic()
+        free = [i for i in range(len(self.load)) if self.paused[i] <= now]
+        if not free:
+            return False
+        i = min(free, key=self.load.__getitem__)
+        if self.load[i] >= self.spec.per_actor:
+            return False
+        item = self.again.popleft() if self.again else self.held.pop() if self.held else next(self.items, _END)
+        if item is _END:
+            self.dry = True
+            return False
+        alone = bool(self.solo(item))
+        if alone and self.load[i] > 0:
+            self.held.append(item)
+            return False
+        ref = getattr(self.pool.actors[i], self.method_of(item)).remote(*self.args_of(item))
+        self.inflight[ref] = (item, i)
+        self.load[i] += self.spec.per_actor if alone else 1
+        return True
+
+    def next_result(self, poll: bool) -> tuple[Any, Any] | None:
+        """The next finished call as (item, result), or None when nothing finished yet."""
+        import ray
+
+        if not self.inflight:  # work waits for an actor being restarted
+            if all(p > time.monotonic() for p in self.paused):
+                time.sleep(0.1)
+            return None
+        done, _ = ray.wait(list(self.inflight), num_returns=1,
+                           timeout=0.25 if poll else min(60.0, self.spec.call_timeout))
+        if not done:
+            if time.monotonic() - self.last > self.spec.call_timeout:
+                raise PoolError(f"no call finished in {self.spec.call_timeout:.0f} s; {len(self.inflight)} in flight")
+            return None
+        self.last = time.monotonic()
+        item, i = self.inflight.pop(done[0])
+        self.load[i] -= self.spec.per_actor if self.solo(item) else 1
+        try:
+            result = ray.get(done[0])
+            self.deaths[i] = 0
+        except ray.exceptions.RayActorError as err:  # the worker process died, or is being restarted
+            self.paused[i] = time.monotonic() + 1.0  # give Ray time to bring a fresh process up
+            if isinstance(err, ray.exceptions.ActorUnavailableError) and "is restarting" in str(err):
+                self.again.append(item)  # refused by an actor being restarted: the call never ran
+                return None
+            result = self._died(i)
+        except ray.exceptions.RayError as err:  # the call itself raised
+            result = CallFailed(_first_line(err))
+        return item, result
+
+    def _died(self, i: int) -> "CallFailed":
+        """Ray 2.60 reports a death mid-call as "unavailable: socket closed"; Ray restarts the process."""
+        self.deaths[i] += 1
+        names = self.pool.names
+        result = CallFailed(f"worker {names[i] if i < len(names) else i} died", died=True)
+        if self.deaths[i] >= MAX_DEATHS:
+            self.load[i] = _DEAD
+            if all(n >= _DEAD for n in self.load):
+                raise PoolError(f"every worker died; last: {result.reason}") from None
+        return result
 
 
 class InlinePool:

@@ -19,18 +19,15 @@ missing. Prefect, if any, sits above this module (``mchmc.flows.experiment``).
 
 Several experiment processes may share one ``runs`` folder (on a 2-core CPU,
 two processes with one torch thread each train ~1.2x faster than one with two):
-a process *claims* a cell before working on it (:func:`claim_cell`, a file
-created exclusively under ``<runs>/.claims/``) and passes over cells another
-live process holds, so each cell is trained and scored once. A claim left by a
-killed process on this machine is taken over.
+a process *claims* a cell before working on it (:func:`claim_cell`, a lock
+on a file under ``<runs>/.claims/``) and passes over cells another live
+process holds, so each cell is trained and scored once. A killed process's
+claim is gone with it (the kernel drops its lock).
 """
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -40,7 +37,7 @@ from mchmc.train.config import METHODS, Config, dump_config, load_config
 from mchmc.train.data import ImageRef, file_sha256, split_images
 from mchmc.errors import MchmcError
 from mchmc.experiment.evaluate import BICUBIC, ImageScore, evaluate_bicubic, evaluate_model
-from mchmc.fsutil import atomic_write_text
+from mchmc.fsutil import atomic_write_text, claim
 from mchmc.modelfile import load_model
 from mchmc.train.loop import read_metrics
 from mchmc.train.run import open_run, run_dir, train_method
@@ -226,50 +223,10 @@ def run_cells(cfg: Config, cells: list[Cell], runs: str | Path,
 CLAIMS = ".claims"
 
 
-@contextlib.contextmanager
-def claim_cell(runs: str | Path, cell_dir_name: str) -> Iterator[bool]:
-    """Hold ``cell_dir_name`` for this process while the block runs; yields False
-    (and holds nothing) when another live process holds it. The claim file names
-    its host and pid; one whose pid is gone on this host is stale and taken over
-    (on another host it cannot be checked, and is respected)."""
-    path = Path(runs) / CLAIMS / cell_dir_name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    me = f"{socket.gethostname()} {os.getpid()}"
-    for _ in range(2):
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            if not _stale(path):
-                yield False
-                return
-            path.unlink(missing_ok=True)
-            continue
-        with os.fdopen(fd, "w") as f:
-            f.write(me)
-        try:
-            yield True
-        finally:
-            with contextlib.suppress(OSError):
-                if path.read_text() == me:
-                    path.unlink()
-        return
-    yield False
-
-
-def _stale(path: Path) -> bool:
-    try:
-        host, pid = path.read_text().split()
-    except (OSError, ValueError):
-        return True  # unreadable or half-written by a process killed at that instant
-    if host != socket.gethostname():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+def claim_cell(runs: str | Path, cell_dir_name: str):
+    """Hold ``cell_dir_name`` for this process while the block runs (``with ... as mine``);
+    ``mine`` is False when another live process holds it (:func:`mchmc.fsutil.claim`)."""
+    return claim(Path(runs) / CLAIMS / cell_dir_name)
 
 
 # ---------------------------------------------------------------- reading results back

@@ -1,0 +1,111 @@
+"""The Ray a batch run uses: a private local one, or a cluster the user runs.
+
+A local Ray is started on loopback only and with a fresh auth token per run
+(Ray runs whatever code it is sent: the ShadowRay lesson), so nothing listens
+on a routable address and no other local process can join; a stray
+``RAY_ADDRESS`` or a stale ``ray_current_cluster`` file is never followed.
+Joining ``--ray-address`` uses the cluster's own auth settings.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+# Read by Ray at import time: on Linux it makes a local Ray bind every service to 127.0.0.1.
+LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+CLUSTER_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+# Ray's token authentication (Ray >= 2.5x; ray/_private/authentication): the mode, the token, and a
+# token file Ray would read instead. Ray's processes (GCS, raylet, workers) inherit them from the driver.
+AUTH_ENV = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
+ADDRESS_ENV = "RAY_ADDRESS"  # ray.init's default address; mchmc's own is --ray-address / MCHMC_RAY_ADDRESS
+
+
+def connect(address: str | None = None, num_cpus: int | None = None, num_gpus: int | None = None,
+            temp_dir: str | None = None) -> dict[str, float]:
+    """Join the cluster at ``address`` or start a local, loopback-only Ray; returns its resources.
+
+    The driver's node address follows the cluster's: loopback for a local Ray or
+    a head on 127.0.0.1 (Ray would otherwise swap 127.0.0.1 for the machine's
+    routable IP and miss that head), this machine's routable IP for a cluster
+    elsewhere (its workers must reach the driver back). Joining a cluster that
+    is not on loopback prints a one-line warning about Ray's missing
+    authentication (mchmc.service_exposure).
+
+    A local Ray is private to this run: it requires a fresh random token
+    (:func:`private_ray_auth`), so no other local process can join it and run
+    code as the user, and it is always a new cluster (``address="local"``): a
+    stray ``RAY_ADDRESS`` or a stale or planted ``ray_current_cluster`` file
+    is never followed. Joining ``address`` uses the user's own auth settings."""
+    from mchmc.service_exposure import is_loopback, ray_exposure_warning
+
+    loopback = not address or is_loopback(address)
+    for key, value in LOOPBACK_ENV.items():
+        if key != CLUSTER_ENV or loopback:
+            os.environ.setdefault(key, value)
+    import ray
+    from ray._private import ray_constants
+
+    if not ray.is_initialized():
+        if address and address != "auto":
+            ray_constants.ENABLE_RAY_CLUSTER = not loopback  # also when ray was imported before
+        elif not address:
+            ray_constants.ENABLE_RAY_CLUSTER = os.environ[CLUSTER_ENV] != "0"
+        if address:
+            restore_user_ray_auth()  # the user's cluster, the user's auth config
+        else:
+            private_ray_auth()
+        warning = ray_exposure_warning(address)
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr, flush=True)
+        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": "warning"}
+        if address:
+            ray.init(address=address, **kwargs)
+        else:
+            ray.init(address="local", num_cpus=num_cpus, num_gpus=num_gpus, _temp_dir=temp_dir, **kwargs)
+    return ray.cluster_resources()
+
+
+_user_auth: dict[str, str | None] | None = None  # the user's AUTH_ENV while a private cluster's is set
+
+
+def private_ray_auth() -> str:
+    """Token authentication for a private local Ray: a fresh random token (256 bits) for this
+    cluster only, set in the environment that its processes inherit (nothing written to disk, not
+    on any command line); a stray RAY_ADDRESS is dropped. Returns the token."""
+    import secrets
+
+    global _user_auth
+    if _user_auth is None:
+        _user_auth = {key: os.environ.get(key) for key in AUTH_ENV}
+    token = secrets.token_hex(32)
+    os.environ.pop("RAY_AUTH_TOKEN_PATH", None)  # RAY_AUTH_TOKEN wins anyway; no file for anyone to plant
+    os.environ.pop(ADDRESS_ENV, None)
+    os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token)
+    _reload_ray_auth()
+    return token
+
+
+def restore_user_ray_auth() -> None:
+    """Put back the user's own auth variables after a private cluster of this process set its own."""
+    global _user_auth
+    if _user_auth is None:
+        return
+    for key, value in _user_auth.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    _user_auth = None
+    _reload_ray_auth()
+
+
+def _reload_ray_auth() -> None:
+    """Make this process's Ray see the auth variables as they are now (it caches its config and
+    token; ray.init only refreshes them itself when it turns auth on by default)."""
+    try:
+        from ray._raylet import AuthenticationTokenLoader, Config
+    except ImportError:  # a Ray without token authentication ignores the variables
+        return
+    Config.initialize("")
+    AuthenticationTokenLoader.instance().reset_cache()
