@@ -55,6 +55,7 @@ def reset_hwm() -> bool:
 
 
 def main() -> None:
+    # One function on purpose: the benchmark's stages in the order they run and print.
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--width", type=int, default=12000)
     ap.add_argument("--height", type=int, default=9000)

@@ -39,12 +39,9 @@ def _emit(event: dict) -> None:
 
 
 @task(name="evaluate-cell", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
-def evaluate_cell_task(config: str, overrides: dict | None, method: str, fold: int, runs: str) -> dict:
+def evaluate_cell_task(config: str, overrides: dict | None, method: str, fold: int, runs: str, progress=None) -> dict:
     """Score one trained cell (or the bicubic row) on its test fold; skipped when its record is current."""
     from mchmc.experiment.cells import Cell, evaluate_cell
-
-    def progress(i: int, n: int, name: str) -> None:
-        _emit({"event": "eval", "label": f"{method} fold {fold}", "done": i, "total": n, "image": name})
 
     return evaluate_cell(resolve(config, overrides), Cell(method, fold), runs, progress)
 
@@ -83,34 +80,14 @@ def experiment_flow(config: str = "cpu", folds: list[int] | None = None, methods
                     runs: str = "runs", overrides: dict | None = None, report: bool = True,
                     command: str | None = None) -> dict:
     """Train and score every selected (method, fold) cell that is not done yet, then report."""
-    from mchmc.experiment.cells import cell_status, claim_cell, plan_cells
+    from mchmc.experiment.cells import plan_cells, run_cells
 
-    log = get_run_logger()
     cfg = resolve(config, overrides)
-    cells = plan_cells(cfg, folds, methods)
-    states = {}
-    for i, cell in enumerate(cells):
-        st = cell_status(cfg, cell, runs)
-        label = f"{cell.method} fold {cell.fold}"
-        if st.state == "done":
-            _emit({"event": "cell", "index": i, "total": len(cells), "label": label, "state": "cached"})
-            states[label] = "cached"
-            continue
-        with claim_cell(runs, cell.dir(runs, cfg.name).name) as mine:
-            if not mine:  # another experiment process on the same runs folder holds it
-                _emit({"event": "cell", "index": i, "total": len(cells), "label": label, "state": "elsewhere"})
-                states[label] = "elsewhere"
-                continue
-            st = cell_status(cfg, cell, runs)  # another process may have finished it meanwhile
-            if cell.trains and not st.trained:
-                _emit({"event": "cell", "index": i, "total": len(cells), "label": label, "state": "training",
-                       "steps_left": st.steps_left})
-                train_flow(config, cell.method, str(cell.fold), runs, overrides)
-            _emit({"event": "cell", "index": i, "total": len(cells), "label": label, "state": "evaluating"})
-            res = evaluate_cell_task(config, overrides, cell.method, cell.fold, runs)
-        log.info("%s: %d test images scored in %.1f s", label, res["images"], res.get("seconds", 0.0))
-        _emit({"event": "cell", "index": i, "total": len(cells), "label": label, "state": "done"})
-        states[label] = "done"
+    states = run_cells(  # the library's sequence; training as a subflow, each scoring as a task
+        cfg, plan_cells(cfg, folds, methods), runs, _emit,
+        train=lambda cell: train_flow(config, cell.method, str(cell.fold), runs, overrides),
+        evaluate=lambda cell, progress: evaluate_cell_task(config, overrides, cell.method, cell.fold, runs, progress))
+    get_run_logger().info("cells: %s", states)
     result = {"config": cfg.name, "cells": states}
     if report:
         command = command or " ".join(["mchmc experiment --config", str(config)]

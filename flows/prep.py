@@ -5,6 +5,8 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from mchmc.markdown import table
+
 from .common import artifact_key, fmt, resolve
 
 
@@ -30,8 +32,7 @@ def report_prep(result: dict) -> None:
           f"{'cache hit' if result['cache_hit'] else 'built'} in {result['seconds']:.1f} s at `{result['path']}` "
           f"({result.get('computed', 0)} image(s) processed, the others found by content hash); "
           f"{result['patch']}x{result['patch']} HR patches.", "",
-          "| category | images | stride | patches | alpha |", "|---|---|---|---|---|"]
-    md += [f"| {r['category']} | {r['images']} | {r['stride']} | {r['patches']:,} | {fmt(r['alpha'])} |" for r in rows]
+          table([{**r, "patches": f"{r['patches']:,}"} for r in rows], fmt)]
     create_markdown_artifact("\n".join(md), key=artifact_key("prep-summary", result["config"]))
 
 

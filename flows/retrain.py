@@ -15,6 +15,8 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from mchmc.markdown import table
+
 from .common import artifact_key, fmt, resolve
 from .prep import prep_patches, report_prep
 from .train import train_flow
@@ -56,8 +58,8 @@ def report_retrain(outcome, versions_folder: Path, method: str, config: str) -> 
           f"- reason: {outcome.reason}", f"- data key: `{outcome.data_key}`; versions folder `{versions_folder}`"]
     if outcome.candidate:
         md += ["", f"Scored on the same {outcome.images} held-out image(s):", "",
-               "| metric | candidate | in use before |", "|---|---|---|"]
-        md += [f"| {k} | {fmt(v)} | {fmt(outcome.baseline.get(k, '-'))} |" for k, v in outcome.candidate.items()]
+               table([{"metric": k, "candidate": v, "in use before": outcome.baseline.get(k, "-")}
+                      for k, v in outcome.candidate.items()], fmt)]
     create_markdown_artifact("\n".join(md), key=key + "-decision")
 
 

@@ -10,6 +10,8 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from mchmc.markdown import table
+
 from .common import artifact_key, fmt, get_progress, resolve
 from .prep import prep_patches, report_prep
 
@@ -38,8 +40,7 @@ def report_run(summary: dict) -> None:
     create_table_artifact(rows, key=key, description=f"Stages of {summary['run_dir']}")
     md = [f"# {summary['method']}, test fold {summary['fold']}, config {summary['config']}", "",
           f"Run dir `{summary['run_dir']}`; model `{summary['model']}`; {summary['metrics_rows']} metrics rows.",
-          "", "| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])] if rows else []
-    md += ["| " + " | ".join(fmt(v) for v in r.values()) + " |" for r in rows]
+          "", table(rows, fmt)] if rows else []
     create_markdown_artifact("\n".join(md), key=key + "-summary")
 
 

@@ -12,6 +12,8 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from mchmc.markdown import table
+
 from .common import artifact_key
 
 
@@ -28,7 +30,7 @@ def summary_artifacts(summary, report_path: str, kind: str) -> None:
     key = artifact_key("mchmc", kind, "summary")
     create_table_artifact(rows, key=key, description=f"Pages per category; report {report_path}")
     md = [f"# mchmc {kind}", "", f"{summary.pages} file(s): {summary.by_status}; report `{report_path}`", ""]
-    md += ["| category | pages |", "|---|---|"] + [f"| {r['category']} | {r['pages']} |" for r in rows]
+    md += [table(rows)]
     if summary.errors:
         md += ["", "## Failed", ""] + [f"- {err}" for _, err in summary.errors]
     create_markdown_artifact("\n".join(md), key=key + "-md")

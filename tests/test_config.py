@@ -5,7 +5,8 @@ import tomllib
 
 import pytest
 
-from mchmc.train.config import CONFIG_DIR, METHODS, ConfigError, config_from_dict, dump_config, load_config, with_overrides
+from mchmc.train.config import CONFIG_DIR, METHODS, ConfigError, config_from_dict, load_config, with_overrides
+from mchmc.train.config_toml import dump_config
 
 
 def test_shipped_configs_load_and_round_trip():

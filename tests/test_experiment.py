@@ -14,7 +14,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from mchmc.cli.app import app
-from mchmc.train.config import dump_config, load_config
+from mchmc.train.config import load_config
+from mchmc.train.config_toml import dump_config
 from mchmc.experiment.cells import Cell, ExperimentError, cell_status, plan_cells
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -33,14 +33,15 @@ from pathlib import Path
 
 import torch
 
-from mchmc.train.config import METHODS, Config, dump_config, load_config
+from mchmc.train.config import METHODS, Config, load_config
+from mchmc.train.config_toml import dump_config
 from mchmc.train.data import ImageRef, file_sha256, split_images
 from mchmc.errors import MchmcError
 from mchmc.experiment.evaluate import BICUBIC, ImageScore, evaluate_bicubic, evaluate_model
 from mchmc.fsutil import atomic_write_text, claim
 from mchmc.modelfile import load_model
 from mchmc.train.loop import read_metrics
-from mchmc.train.run import open_run, run_dir, train_method
+from mchmc.train.run import open_run, run_dir, run_dirs, train_method
 
 EVAL_FILE = "evaluation.json"
 EVAL_FORMAT, EVAL_VERSION = "mchmc-evaluation", 1
@@ -186,14 +187,19 @@ def evaluate_cell(cfg: Config, cell: Cell, runs: str | Path,
             "seconds": doc["seconds"]}
 
 
-def run_cells(cfg: Config, cells: list[Cell], runs: str | Path,
-              callback: Callable[[dict], None] | None = None) -> dict[str, str]:
-    """Train and score every cell that is not done, in order, without Prefect (the flow's sequence).
+def run_cells(cfg: Config, cells: list[Cell], runs: str | Path, callback: Callable[[dict], None] | None = None,
+              train: Callable[[Cell], object] | None = None,
+              evaluate: Callable[[Cell, Callable], object] | None = None) -> dict[str, str]:
+    """Train and score every cell that is not done, in order.
 
     ``callback`` receives the trainer's step/log events and ``{"event": "cell" | "eval", ...}``.
+    ``train(cell)`` and ``evaluate(cell, progress)`` default to the plain library calls; the
+    Prefect flow passes its subflow and task instead, so the sequence lives here only.
     Returns label -> "cached" | "done" | "elsewhere" (held by another process: see :func:`claim_cell`).
     """
     emit = callback or (lambda ev: None)
+    train = train or (lambda cell: train_method(cfg, cell.method, cell.fold, runs, callback))
+    evaluate = evaluate or (lambda cell, progress: evaluate_cell(cfg, cell, runs, progress))
     states = {}
     for i, cell in enumerate(cells):
         st = cell_status(cfg, cell, runs)
@@ -211,10 +217,10 @@ def run_cells(cfg: Config, cells: list[Cell], runs: str | Path,
             st = cell_status(cfg, cell, runs)  # another process may have finished it meanwhile
             if cell.trains and not st.trained:
                 emit({**base, "state": "training", "steps_left": st.steps_left})
-                train_method(cfg, cell.method, cell.fold, runs, callback)
+                train(cell)
             emit({**base, "state": "evaluating"})
-            evaluate_cell(cfg, cell, runs, lambda k, n, name: emit({"event": "eval", "label": label, "done": k,
-                                                                     "total": n, "image": name}))
+            evaluate(cell, lambda k, n, name: emit({"event": "eval", "label": label, "done": k, "total": n,
+                                                    "image": name}))
         emit({**base, "state": "done"})
         states[label] = "done"
     return states
@@ -247,10 +253,9 @@ def read_scores(path: Path) -> list[ImageScore]:
 def evaluated_dirs(runs: str | Path, config: str | None = None) -> dict[str, list[Path]]:
     """config name -> run dirs under ``runs`` that hold an evaluation record."""
     out: dict[str, list[Path]] = {}
-    for p in sorted(Path(runs).glob(f"*-fold*-{config or '*'}/{EVAL_FILE}")):
-        name = p.parent.name.split("-", 2)[-1]
-        if config is None or name == config:
-            out.setdefault(name, []).append(p.parent)
+    for d, _, _, name in run_dirs(runs, cfg_name=config or "*"):
+        if (d / EVAL_FILE).is_file() and (config is None or name == config):
+            out.setdefault(name, []).append(d)
     return out
 
 
@@ -287,8 +292,7 @@ def run_config(runs: str | Path, config: str) -> Config:
 def load_curves(runs: str | Path, config: str, method: str) -> dict[int, list[dict]]:
     """fold -> metrics.csv rows of the method's run dirs (the training curves: Fig. 11, 12)."""
     out = {}
-    for p in sorted(Path(runs).glob(f"{method}-fold*-{config}/metrics.csv")):
-        fold = p.parent.name[len(method) + len("-fold"):].split("-", 1)[0]
-        if fold.isdigit():
-            out[int(fold)] = read_metrics(p)
+    for d, _, fold, name in run_dirs(runs, method, config):
+        if fold.isdigit() and name == config and (d / "metrics.csv").is_file():
+            out[int(fold)] = read_metrics(d / "metrics.csv")
     return dict(sorted(out.items()))

@@ -8,6 +8,7 @@ import statistics
 
 from mchmc.experiment import paper
 from mchmc.experiment.evaluate import BICUBIC, ImageScore
+from mchmc.markdown import table
 from mchmc.experiment.results import (AVERAGE, MCH_BASELINE, MCH_MC_METHOD, Stat, categories_of, confusion, folds_of, gain,
                       table7, table7_cells, table8, table9, table10)
 
@@ -15,12 +16,7 @@ Rows = list[dict[str, str]]
 
 
 def markdown(rows: Rows) -> str:
-    if not rows:
-        return "_(no data yet)_"
-    keys = list(rows[0])
-    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
-    lines += ["| " + " | ".join(str(r.get(k, "")) for k in keys) + " |" for r in rows]
-    return "\n".join(lines)
+    return table(rows)
 
 
 def _pair(p: Stat, s: Stat, signed: bool = False) -> str:

@@ -24,22 +24,20 @@ Rules, each because a peer got it wrong:
 """
 from __future__ import annotations
 
-import io
 import os
 import struct
-import threading
-import warnings
 import zlib
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-from PIL import Image, ImageCms, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from mchmc.errors import (EmptyFileError, NotAnImageError, PageError, PageTooLargeError, TruncatedPageError,
                      UnsupportedPageError)
 from mchmc.pages.limits import check_density, check_memory, check_pixels
 from mchmc.pages.meta import DEFAULT_MAX_PIXELS, READ_FORMATS, Page, PageMeta
+from mchmc.pages.modes import _key_alpha, _png16, _png_ihdr, cmyk_to_rgb, expand_palette, pillow_open
 
 # "MM*\0" and "II\0*" are byte-order-confused TIFF signatures Pillow accepts: they
 # go to tifffile too, which refuses them in one line (Pillow opens them, then fails with a TypeError).
@@ -51,7 +49,6 @@ _SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"II*\
 # not a corrupt file (:func:`out_of_memory`).
 DECODE_ERRORS = (OSError, EOFError, SyntaxError, ValueError, struct.error, zlib.error, IndexError, KeyError,
                  TypeError, RuntimeError, ZeroDivisionError, OverflowError)
-_PIL_LOCK = threading.Lock()
 
 
 def sniff(head: bytes) -> str | None:
@@ -59,21 +56,6 @@ def sniff(head: bytes) -> str | None:
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "WEBP"
     return next((fmt for sig, fmt in _SIGNATURES if head.startswith(sig)), None)
-
-
-def pillow_open(path: str) -> Image.Image:
-    """``Image.open`` (lazy: header only) with Pillow's own bomb check off: it fires
-    at another limit (89 / 179 MP) with another exception and would pre-empt or
-    contradict ``max_pixels``, which the caller checks right after. The check
-    lives in ``Image.open`` only, so the lock is held for the open alone."""
-    with _PIL_LOCK:
-        saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                return Image.open(path)
-        finally:
-            Image.MAX_IMAGE_PIXELS = saved
 
 
 def out_of_memory(path, width: int, height: int) -> PageTooLargeError:
@@ -166,82 +148,6 @@ def _pillow_header(path, im: Image.Image, limits: Limits) -> dict:
     if frames > 1:  # MPO: a camera JPEG with an embedded preview / stereo frame
         notes.append(f"{im.format} with {frames} frames: only the primary image is kept")
     return {"notes": notes}
-
-
-def _png_ihdr(path) -> tuple[int, int]:
-    """(bit depth, colour type) from the PNG header."""
-    with open(path, "rb") as f:
-        head = f.read(29)
-    return head[24], head[25]
-
-
-def _with_rawmode(im: Image.Image, rawmode: str) -> Image.Image:
-    im.tile = [t._replace(args=rawmode) if hasattr(t, "_replace") else (t[0], t[1], t[2], rawmode) for t in im.tile]
-    return im
-
-
-def _png16(path, im: Image.Image, ctype: int) -> np.ndarray:
-    """16-bit RGB / RGBA / LA PNG at full depth. Pillow unfilters the rows right
-    (its raw mode has the 16-bit pixel size) but keeps only the high bytes; a
-    second decode with the little-endian raw mode of the same pixel size yields
-    the low bytes. LA is decoded once as 8-bit RGBA raw (same 4-byte pixel):
-    hi(L), lo(L), hi(A), lo(A)."""
-    if ctype == 4:
-        _with_rawmode(im, "RGBA").load()
-        b = np.asarray(im).astype(np.uint16)
-        return np.ascontiguousarray(np.stack([b[..., 0] << 8 | b[..., 1], b[..., 2] << 8 | b[..., 3]], axis=-1))
-    im.load()
-    hi = np.asarray(im)
-    with pillow_open(str(path)) as im2:
-        _with_rawmode(im2, "RGB;16L" if ctype == 2 else "RGBA;16L").load()
-        lo = np.asarray(im2)
-    return hi.astype(np.uint16) << 8 | lo
-
-
-def expand_palette(im: Image.Image) -> tuple[np.ndarray, str]:
-    """Expand a palette page: L when every used colour is gray, else RGB; + alpha if transparent."""
-    idx = np.asarray(im)
-    pal = np.zeros((256, 3), np.uint8)
-    raw = np.frombuffer(bytes(im.getpalette("RGB") or []), np.uint8).reshape(-1, 3)[:256]
-    pal[: len(raw)] = raw
-    used = np.flatnonzero(np.bincount(idx.ravel(), minlength=256))
-    gray = bool(np.all(pal[used, 0] == pal[used, 1]) and np.all(pal[used, 1] == pal[used, 2]))
-    colour = pal[idx, 0] if gray else pal[idx]
-    t = im.info.get("transparency")
-    if t is None:
-        return colour, "L" if gray else "RGB"
-    alut = np.full(256, 255, np.uint8)
-    if isinstance(t, (bytes, bytearray)):
-        alut[: len(t)] = np.frombuffer(bytes(t[:256]), np.uint8)
-    else:
-        alut[int(t)] = 0
-    alpha = alut[idx]
-    return np.dstack([colour, alpha]), "LA" if gray else "RGBA"
-
-
-def _key_alpha(pixels: np.ndarray, key) -> np.ndarray:
-    """tRNS colour key (L, RGB, 8 or 16-bit) -> an alpha channel appended."""
-    key = np.asarray(key if isinstance(key, tuple) else (key,), dtype=np.int64)
-    hit = np.all(pixels.reshape(pixels.shape[:2] + (-1,)) == key, axis=-1)
-    alpha = np.where(hit, 0, np.iinfo(pixels.dtype).max).astype(pixels.dtype)
-    return np.dstack([pixels, alpha])
-
-
-def cmyk_to_rgb(cmyk: Image.Image, icc: bytes | None) -> tuple[Image.Image, bytes | None, str]:
-    """CMYK -> RGB. With a CMYK ICC profile: colour-managed to sRGB (the profile's
-    own rendering intent) and the output is tagged sRGB; otherwise Pillow's naive
-    formula, and no profile (an RGB profile on CMYK data describes nothing)."""
-    if icc:
-        try:
-            src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-            if src.profile.xcolor_space.strip() == "CMYK":
-                dst = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
-                rgb = ImageCms.profileToProfile(cmyk, src, dst, renderingIntent=ImageCms.getDefaultIntent(src),
-                                                outputMode="RGB")
-                return rgb, dst.tobytes(), "CMYK converted to sRGB through its ICC profile; output tagged sRGB"
-        except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
-            pass
-    return cmyk.convert("RGB"), None, "CMYK converted to RGB without colour management; ICC profile dropped"
 
 
 def decode_pillow(path, im: Image.Image, ctx: dict, fmt: str | None = None) -> Page:

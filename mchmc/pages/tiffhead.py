@@ -19,7 +19,8 @@ from PIL import Image
 
 from mchmc.errors import TruncatedPageError, UnsupportedPageError
 from mchmc.pages.limits import check_density, check_memory, check_pixels
-from mchmc.pages.read import DECODE_ERRORS, pillow_open
+from mchmc.pages.modes import pillow_open
+from mchmc.pages.read import DECODE_ERRORS
 
 
 def open_tiff(path) -> tifffile.TiffFile:

@@ -22,7 +22,8 @@ from PIL import Image
 
 from mchmc.errors import TruncatedPageError, UnsupportedPageError
 from mchmc.pages.meta import Page, PageMeta, TiffInfo
-from mchmc.pages.read import (DECODE_ERRORS, cmyk_to_rgb, decode_pillow, expand_palette, make_page,
+from mchmc.pages.modes import cmyk_to_rgb, expand_palette
+from mchmc.pages.read import (DECODE_ERRORS, decode_pillow, make_page,
                        out_of_memory, pillow_open)
 from mchmc.pages.tiffhead import Header, TiffPages, open_tiff, page_header, tiff_headers
 

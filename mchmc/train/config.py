@@ -22,6 +22,7 @@ from pathlib import Path
 
 from mchmc.errors import MchmcError
 from mchmc.precision import PRECISIONS
+from mchmc.train.config_toml import config_to_dict
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # mchmc/
 REPO_ROOT = PACKAGE_DIR.parent
@@ -269,42 +270,3 @@ def with_overrides(cfg: Config, overrides: dict) -> Config:
     for k, v in overrides.items():
         set_dotted(raw, k, v)
     return config_from_dict(raw, f"config {cfg.name!r}")
-
-
-# ---------------------------------------------------------------- writing
-
-def config_to_dict(obj) -> dict:
-    out = {}
-    for f in fields(obj):
-        v = getattr(obj, f.name)
-        out[f.name] = config_to_dict(v) if is_dataclass(v) else (list(v) if isinstance(v, tuple) else
-                                                                  dict(v) if isinstance(v, dict) else v)
-    return out
-
-
-def _toml_value(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(v)
-    if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{ " + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + " }"
-    raise TypeError(f"cannot write {v!r} as TOML")
-
-
-def dump_config(cfg: Config) -> str:
-    """The resolved config as TOML text (round-trips through :func:`config_from_dict`)."""
-    raw = config_to_dict(cfg)
-    lines = [f"{k} = {_toml_value(v)}" for k, v in raw.items() if not isinstance(v, dict)]
-    for section, values in raw.items():
-        if isinstance(values, dict) and section not in ("",):
-            lines += ["", f"[{section}]"] + [f"{k} = {_toml_value(v)}" for k, v in values.items()]
-    return "\n".join(lines) + "\n"
-
-
-__all__ = ["Config", "DataConfig", "FoldConfig", "PhaseConfig", "TrainConfig", "ConfigError", "METHODS",
-           "load_config", "with_overrides", "dump_config", "config_from_dict", "config_to_dict", "method_arch"]

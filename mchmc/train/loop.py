@@ -168,6 +168,9 @@ def csv_columns(val_categories: list[str], classifier: bool) -> tuple[str, ...]:
 
 def train_phase(model: MCH, spec: PhaseSpec, callback: Callable[[dict], None] | None = None) -> dict:
     """Run (or resume) one phase to ``spec.phase.steps``. Returns the last metrics row."""
+    # One function on purpose (86 lines): the training loop reads top to bottom as in nanoGPT's
+    # train.py (set-up, resume, step, log, checkpoint); split, its exact-resume contract would be
+    # spread over helpers that share a dozen locals.
     tc, ph = spec.train, spec.phase
     if tc.threads:
         torch.set_num_threads(tc.threads)

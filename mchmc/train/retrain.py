@@ -25,7 +25,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from mchmc.train.config import Config, config_to_dict
+from mchmc.train.config import Config
+from mchmc.train.config_toml import config_to_dict
 from mchmc.errors import MchmcError
 from mchmc.model import build_model
 from mchmc.modelfile import load_model

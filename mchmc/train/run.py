@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mchmc.train.config import METHODS, Config, ConfigError, dump_config, method_arch
+from mchmc.train.config import METHODS, Config, ConfigError, method_arch
+from mchmc.train.config_toml import dump_config
 from mchmc.train.data import Split, parse_fold, save_folds, split_images
 from mchmc.model import build_model
 from mchmc.modelfile import load_model, save_model
@@ -68,6 +69,18 @@ class Run:
 
 def run_dir(runs_root: str | Path, method: str, fold: int | None, cfg_name: str) -> Path:
     return Path(runs_root) / f"{method}-fold{'all' if fold is None else fold}-{cfg_name}"
+
+
+def run_dirs(runs_root: str | Path, method: str = "*", cfg_name: str = "*") -> list[tuple[Path, str, str, str]]:
+    """(dir, method, fold, config) of every run dir under ``runs_root`` matching the pattern
+    (the other half of :func:`run_dir`: the one place that knows how a run dir is named)."""
+    out = []
+    for d in sorted(Path(runs_root).glob(f"{method}-fold*-{cfg_name}")):
+        m, sep, rest = d.name.partition("-fold")
+        fold, _, config = rest.partition("-")
+        if sep and d.is_dir():
+            out.append((d, m, fold, config))
+    return out
 
 
 def open_run(cfg: Config, method: str, fold: str | int, runs_root: str | Path = "runs") -> Run:
