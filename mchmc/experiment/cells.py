@@ -175,7 +175,7 @@ def evaluate_cell(cfg: Config, cell: Cell, runs: str | Path,
         scores = evaluate_model(model, refs, cell.method, cell.fold, progress=progress)
     else:
         d.mkdir(parents=True, exist_ok=True)
-        (d / "config.toml").write_text(dump_config(cfg))
+        atomic_write_text(d / "config.toml", dump_config(cfg))
         refs = test_refs(cfg, cell.fold)
         scores = evaluate_bicubic(refs, cell.fold, progress=progress)
     doc = {"format": EVAL_FORMAT, "version": EVAL_VERSION, "method": cell.method, "fold": cell.fold,

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from mchmc.colour import gray_to_y, rgb_to_y, to_unit
+from mchmc.fsutil import atomic_write_text
 from mchmc.pages.meta import EXTENSIONS
 from mchmc.train.config import Config, DataConfig
 from mchmc.errors import MchmcError
@@ -117,7 +118,7 @@ def split_images(cfg: Config, categories: tuple[str, ...], fold: int | None) -> 
 def save_folds(split: Split, path: Path, seed: int, k: int) -> None:
     doc = {"k": k, "seed": seed, "test_fold": split.fold if split.fold is not None else "all",
            "folds": split.folds}
-    path.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+    atomic_write_text(path, json.dumps(doc, indent=1, sort_keys=True) + "\n")
 
 
 # ---------------------------------------------------------------- images

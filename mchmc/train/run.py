@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mchmc.fsutil import atomic_write_text
 from mchmc.train.config import METHODS, Config, ConfigError, method_arch
 from mchmc.train.config_toml import dump_config
 from mchmc.train.data import Split, parse_fold, save_folds, split_images
@@ -94,7 +95,7 @@ def open_run(cfg: Config, method: str, fold: str | int, runs_root: str | Path = 
     if cpath.exists() and cpath.read_text() != text:
         raise ConfigError(f"{cpath}: this run dir was started with a different config; "
                           "use another --runs folder or delete the run dir to start over")
-    cpath.write_text(text)
+    atomic_write_text(cpath, text)
     split = split_images(cfg, tuple(cfg.data.folders), f)
     save_folds(split, d / "folds.json", cfg.folds.seed, cfg.folds.k)
     return Run(cfg, method, f, d, split)
@@ -158,7 +159,7 @@ def train_stage(run: Run, name: str, callback: Callable[[dict], None] | None = N
                   "validation": summary["final"], "bicubic": summary["bicubic"],
                   "data_hash": store.path.name, "alpha": alpha, "train_patches": counts}
     save_model(model, run.phase_model_path(name), provenance)
-    run.done_path(name).write_text(json.dumps(summary, indent=1, default=str))
+    atomic_write_text(run.done_path(name), json.dumps(summary, indent=1, default=str))  # the stage's "done" mark
     return summary
 
 
