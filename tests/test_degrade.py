@@ -1,0 +1,65 @@
+"""JPEG degradation of training LR images (issue 14, step 1): deterministic per
+seed, gray stays gray, qualities in each level's range, real 8 x 8 blocks."""
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mchmc.pages.jpegquality import estimate_quality
+from mchmc.train.degrade import LEVELS, JpegSteps, degrade, image_rng, jpeg_degrade, jpeg_steps
+
+RANGES = {0: (85, 95), 1: (65, 85), 2: (27, 70), 3: (20, 60)}  # first pass, lower levels included
+
+
+def page(rng, gray=False, h=48, w=64):
+    base = np.cumsum(rng.normal(0, 12, (h, w)), axis=1)
+    base = np.clip(base - base.min(), 0, 255)
+    if gray:
+        return base.astype(np.uint8)
+    return np.clip(np.stack([base, base[::-1], base[:, ::-1]], -1), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_the_same_seed_and_image_give_the_same_pixels(level, rng):
+    lr = page(rng)
+    a, sa = degrade(lr, level, seed=7, image_key="nature/img01.png")
+    b, sb = degrade(lr, level, seed=7, image_key="nature/img01.png")
+    assert sa == sb and np.array_equal(a, b)
+    others = {degrade(lr, level, seed=s, image_key="nature/img01.png")[1] for s in range(30)}
+    assert len(others) > 5, "another seed, other steps"
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_each_level_draws_qualities_in_its_range(level):
+    seen = [jpeg_steps(level, image_rng(0, level, f"i{i}")) for i in range(400)]
+    firsts = [s.qualities[0] for s in seen if s.qualities]
+    lo, hi = RANGES[level]
+    assert firsts and min(firsts) >= (0 if level else lo) and max(firsts) <= 95
+    assert sum(lo <= q <= hi for q in firsts) > 0.6 * len(firsts), "mostly the level's own range"
+    for s in seen:
+        assert list(s.qualities) == sorted(s.qualities, reverse=True), "each re-save is worse"
+    assert {s.subsampling for s in seen} == {"4:2:0", "4:4:4"}
+    clean = sum(not s.qualities for s in seen) / len(seen)
+    assert (clean == 0) if level == 3 else 0.1 < clean < 0.3
+
+
+def test_a_gray_image_stays_gray_and_is_compressed_as_gray(rng):
+    gray = page(rng, gray=True)
+    out = jpeg_degrade(gray, JpegSteps((50,), "4:2:0"))
+    assert out.shape == gray.shape and out.dtype == np.uint8 and not np.array_equal(out, gray)
+    rgb_gray = np.repeat(gray[..., None], 3, axis=2)  # a gray scan loaded as RGB
+    out3 = jpeg_degrade(rgb_gray, JpegSteps((50,), "4:2:0"))
+    assert out3.shape == rgb_gray.shape and np.array_equal(out3[..., 0], out3[..., 2])
+    assert np.array_equal(out3[..., 0], out), "the same one-channel JPEG"
+
+
+def test_one_pass_is_a_real_jpeg_of_that_quality_on_the_image_grid(rng):
+    lr = page(rng)
+    out = jpeg_degrade(lr, JpegSteps((72,), "4:4:4"))
+    buf = io.BytesIO()
+    Image.fromarray(lr).save(buf, "JPEG", quality=72, subsampling="4:4:4")
+    with Image.open(io.BytesIO(buf.getvalue())) as im:
+        assert abs(estimate_quality(im.quantization) - 72) <= 1
+        assert np.array_equal(out, np.asarray(im)), "the whole image, blocks from (0, 0)"
+    assert np.array_equal(jpeg_degrade(lr, JpegSteps((), "4:2:0")), lr), "no steps: clean"
