@@ -63,3 +63,27 @@ def test_one_pass_is_a_real_jpeg_of_that_quality_on_the_image_grid(rng):
         assert abs(estimate_quality(im.quantization) - 72) <= 1
         assert np.array_equal(out, np.asarray(im)), "the whole image, blocks from (0, 0)"
     assert np.array_equal(jpeg_degrade(lr, JpegSteps((), "4:2:0")), lr), "no steps: clean"
+
+
+def test_a_noisy_store_is_its_own_cached_store_and_the_clean_one_keeps_its_key(tmp_path):
+    """data.noise_level: the LR planes are degraded, the HR planes are not; the clean store's
+    key (what existing caches are found by) is the one it always had."""
+    from dataclasses import asdict
+
+    from mchmc.train.patches import PrepParams, PatchStore, prepare, store_key
+    from test_data import synth_config
+
+    clean = PrepParams(60, {"nature": 5}, 2)
+    legacy = dict(asdict(clean))
+    legacy.pop("noise")
+    assert clean.key_doc() == legacy
+    assert store_key([], clean) != store_key([], PrepParams(60, {"nature": 5}, 2, noise=(1, 0)))
+
+    plain = prepare(synth_config(tmp_path).data, 2)
+    noisy_cfg = synth_config(tmp_path, **{"data.noise_level": 1})
+    noisy = prepare(noisy_cfg.data, 2)
+    assert noisy.key != plain.key and noisy.computed > 0, "not reused from the clean store"
+    assert prepare(noisy_cfg.data, 2).cache_hit
+    a, b = PatchStore(plain.path), PatchStore(noisy.path)
+    assert np.array_equal(np.asarray(a.hr), np.asarray(b.hr)), "HR stays clean"
+    assert not np.array_equal(np.asarray(a.lr), np.asarray(b.lr)), "LR is compressed"

@@ -54,6 +54,12 @@ class DataConfig:
     patch: int = 60  # HR patch side (paper: 60x60 teaching signals)
     limit: int = 0  # images per category (0 = all); smoke configs use a few
     cache_dir: str = ""  # "" -> $MCHMC_CACHE or ~/.cache/mchmc/patches
+    noise_level: int = -1  # JPEG degradation of the LR side (mchmc.train.degrade): -1 clean, 0..3
+    noise_seed: int = 0
+
+    @property
+    def noise(self) -> tuple[int, int] | None:
+        return (self.noise_level, self.noise_seed) if self.noise_level >= 0 else None
 
     def root_path(self) -> Path:
         root = Path(os.environ.get("MCHMC_DATA_ROOT") or self.root).expanduser()
@@ -216,6 +222,8 @@ def _validate(obj, prefix: str) -> None:
             bad("patch", "must be an even number of HR px")
         if obj.limit < 0:
             bad("limit", "must be >= 0")
+        if obj.noise_level not in (-1, 0, 1, 2, 3):
+            bad("noise_level", "must be -1 (clean) or a JPEG noise level 0..3")
     elif isinstance(obj, FoldConfig):
         if obj.k < 2:
             bad("k", "must be >= 2")

@@ -151,10 +151,17 @@ def even_crop(img: np.ndarray, scale: int) -> np.ndarray:
     return img[: h - h % scale, : w - w % scale]
 
 
-def hr_lr_y(img: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
-    """(HR Y, LR Y) of an integer image: crop to a multiple of scale, LR = imresize(1/scale) in its own dtype."""
+def hr_lr_y(img: np.ndarray, scale: int, noise: tuple[int, int] | None = None,
+            key: str = "") -> tuple[np.ndarray, np.ndarray]:
+    """(HR Y, LR Y) of an integer image: crop to a multiple of scale, LR = imresize(1/scale) in its own dtype.
+    ``noise`` = (level, seed): the LR image is JPEG-degraded first (:mod:`mchmc.train.degrade`,
+    its choices seeded by ``key``, the image's name), so the model learns compressed inputs."""
     hr = even_crop(img, scale)
     lr = imresize(hr, 1.0 / scale)
+    if noise is not None and noise[0] >= 0:
+        from mchmc.train.degrade import degrade
+
+        lr, _ = degrade(lr, noise[0], noise[1], key)
     return to_y(hr), to_y(lr)
 
 

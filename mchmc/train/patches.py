@@ -51,6 +51,14 @@ class PrepParams:
     stride: dict[str, int]
     scale: int
     version: int = STORE_VERSION
+    noise: tuple[int, int] | None = None  # (level, seed) of the LR side's JPEG degradation; None clean
+
+    def key_doc(self) -> dict:
+        """What the store's key hashes: a clean store's key is the one it always had."""
+        doc = asdict(self)
+        if self.noise is None:
+            doc.pop("noise")
+        return doc
 
 
 @dataclass(frozen=True)
@@ -90,7 +98,7 @@ def class_weights(counts: dict[str, int]) -> dict[str, float]:
 
 
 def store_key(hashes: list[tuple[str, str, str]], params: PrepParams) -> str:
-    doc = json.dumps({"images": sorted(hashes), "params": asdict(params)}, sort_keys=True)
+    doc = json.dumps({"images": sorted(hashes), "params": params.key_doc()}, sort_keys=True)
     return hashlib.sha256(doc.encode()).hexdigest()[:32]
 
 
@@ -106,9 +114,9 @@ class PrepResult:
     computed: int = 0  # images whose planes were computed (not found in an earlier store); 0 on a cache hit
 
 
-def known_planes(root: Path, scale: int) -> dict[str, tuple[Path, dict]]:
+def known_planes(root: Path, scale: int, noise: tuple[int, int] | None = None) -> dict[str, tuple[Path, dict]]:
     """sha256 -> (store, manifest entry) for every image of every finished store in ``root`` with this
-    scale and store version: Y planes depend only on the image's content and the scale."""
+    scale, store version and degradation: Y planes depend only on the image's content and those."""
     found: dict[str, tuple[Path, dict]] = {}
     for manifest in sorted(root.glob("*/manifest.json")) if root.is_dir() else []:
         try:
@@ -116,7 +124,8 @@ def known_planes(root: Path, scale: int) -> dict[str, tuple[Path, dict]]:
         except (OSError, ValueError):
             continue
         params = doc.get("params", {})
-        if params.get("scale") == scale and params.get("version") == STORE_VERSION:
+        same_noise = (tuple(params["noise"]) if params.get("noise") else None) == (tuple(noise) if noise else None)
+        if params.get("scale") == scale and params.get("version") == STORE_VERSION and same_noise:
             for entry in doc.get("images", []):
                 found.setdefault(entry["sha256"], (manifest.parent, entry))
     return found
@@ -136,8 +145,8 @@ def stored_planes(store: Path, entry: dict, scale: int) -> tuple[np.ndarray, np.
     return hr.reshape(h, w), lr.reshape(h // scale, w // scale)
 
 
-def quantised_planes(path: Path, scale: int) -> tuple[np.ndarray, np.ndarray]:
-    hr, lr = hr_lr_y(load_rgb(path), scale)
+def quantised_planes(path: Path, scale: int, noise: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    hr, lr = hr_lr_y(load_rgb(path), scale, noise, path.name)
     return np.rint(np.clip(hr, 0, 1) * Q).astype("<u2"), np.rint(np.clip(lr, 0, 1) * Q).astype("<u2")
 
 
@@ -145,7 +154,7 @@ def prepare(data: DataConfig, scale: int, progress: Callable[[str, int, int], No
     """Build (or find) the patch store for every image of every configured category."""
     t0 = time.perf_counter()
     images = dataset_images(data)
-    params = PrepParams(data.patch, dict(data.stride), scale)
+    params = PrepParams(data.patch, dict(data.stride), scale, noise=data.noise)
     refs = [(c, p) for c, ps in images.items() for p in ps]
     hashes = [(c, p.name, file_sha256(p)) for c, p in refs]
     key = store_key(hashes, params)
@@ -155,7 +164,7 @@ def prepare(data: DataConfig, scale: int, progress: Callable[[str, int, int], No
         st = PatchStore(path)
         return PrepResult(path, key, st.counts(), class_weights(st.counts()), st.image_counts(), True,
                           time.perf_counter() - t0)
-    known = known_planes(root, scale)
+    known = known_planes(root, scale, data.noise)
     computed = 0
     root.mkdir(parents=True, exist_ok=True)
     # A folder, so fsutil.atomic_write (files only) does not apply; its name is an owned
@@ -169,7 +178,7 @@ def prepare(data: DataConfig, scale: int, progress: Callable[[str, int, int], No
             for i, ((c, p), (_, _, sha)) in enumerate(zip(refs, hashes)):
                 planes = stored_planes(*known[sha], scale) if sha in known else None
                 if planes is None:
-                    planes, computed = quantised_planes(p, scale), computed + 1
+                    planes, computed = quantised_planes(p, scale, data.noise), computed + 1
                 hr, lr = planes
                 fh.write(hr.tobytes())
                 fl.write(lr.tobytes())

@@ -134,7 +134,8 @@ def train_stage(run: Run, name: str, callback: Callable[[dict], None] | None = N
         init_model(model, cfg.train)
     else:
         model.load_state_dict(load_model(run.phase_model_path(names[idx - 1])).model.state_dict())
-    validator = Validator(run.split.test, cfg.train.val_images, cfg.train.val_crop, model.config.scale)
+    validator = Validator(run.split.test, cfg.train.val_images, cfg.train.val_crop, model.config.scale,
+                          cfg.data.noise)
     csv_path = run.dir / "metrics.csv"
     csv_start = offset = 0
     prev_seconds = 0.0

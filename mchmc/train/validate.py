@@ -32,7 +32,10 @@ class ValImage:
 
 
 class Validator:
-    def __init__(self, refs: list[ImageRef], per_category: int, crop: int, scale: int):
+    def __init__(self, refs: list[ImageRef], per_category: int, crop: int, scale: int,
+                 noise: tuple[int, int] | None = None):
+        """``noise``: validate on LR images degraded as the training ones are (a denoising model is
+        scored on what it learned to undo)."""
         chosen: dict[str, list[ImageRef]] = {}
         for r in refs:
             if len(chosen.setdefault(r.category, [])) < per_category:
@@ -41,7 +44,7 @@ class Validator:
         for cat, rs in chosen.items():
             for r in rs:
                 img = centre_crop(load_rgb(r.path), crop, scale)
-                hr, lr = hr_lr_y(img, scale)
+                hr, lr = hr_lr_y(img, scale, noise, r.path.name)
                 bic = np.clip(imresize(lr.astype(np.float64), output_shape=hr.shape), 0, 1)
                 self.images.append(ValImage(cat, r.name, hr, lr, psnr(bic * 255, hr * 255, 2)))
         self.categories = list(chosen)
