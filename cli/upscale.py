@@ -242,18 +242,16 @@ def print_summary(console: Console, outcome, kind: str) -> None:
 
 def dry_run_table(prep) -> int:
     """Plain tab-separated lines (action, input, output): whole paths, easy to grep or feed back as a list."""
+    from mchmc.batch.driver import decision
     from mchmc.batch.ledger import Ledger
     from mchmc.errors import shown
+    from mchmc.fsutil import STATE_DIR
 
     counts: dict[str, int] = {}
-    ledger = Ledger(prep.plan.root) if prep.writes and (prep.plan.root / ".mchmc").is_dir() else None
+    named = {"todo": "upscale", "skipped": "skip", "conflict": "conflict"}
+    ledger = Ledger(prep.plan.root) if prep.writes and (prep.plan.root / STATE_DIR).is_dir() else None
     for job in prep.plan.jobs():
-        if not prep.writes:
-            action = "classify"
-        elif prep.options.overwrite or not os.path.lexists(job.dst):
-            action = "upscale"
-        else:
-            action = "skip" if ledger and ledger.finished(job.src, job.dst) is not None else "conflict"
+        action = named[decision(job, ledger, prep.options.overwrite)[0]] if prep.writes else "classify"
         counts[action] = counts.get(action, 0) + 1
         print(f"{action}\t{shown(job.src)}" + ("" if not prep.writes else f"\t{shown(job.dst)}"))
     if ledger:

@@ -116,6 +116,15 @@ def run(prep: Prepared, start_pool: Callable[[BatchOptions], object], *, stop: S
     return Outcome(loop.tally.summary(), prep.report, prep.csv, prep.seen, workers, stop.requested, stale)
 
 
+def decision(job: Job, ledger: Ledger | None, overwrite: bool) -> tuple[str, dict | None]:
+    """("todo" | "skipped" | "conflict", the earlier record of a skipped page) for one job
+    of an upscale run (see the module doc); the dry run lists the same decisions."""
+    if overwrite or not os.path.lexists(job.dst):
+        return "todo", None
+    earlier = ledger.finished(job.src, job.dst) if ledger is not None else None
+    return ("skipped", earlier) if earlier is not None else ("conflict", None)
+
+
 class _Loop:
     """One run's state: the tally, the in-flight inputs' stamps, band bookkeeping, retries."""
 
@@ -152,16 +161,15 @@ class _Loop:
         for job in self.prep.plan.jobs():
             if self.stop.requested:
                 return
-            if self.prep.writes and not self.opts.overwrite and os.path.lexists(job.dst):
-                earlier = self.ledger.finished(job.src, job.dst)
-                if earlier is not None:
-                    self.emit(self._record(job, "skipped", earlier=earlier))
-                else:
-                    self.emit(self._record(job, "conflict", str(FileError(
-                        job.dst, "a file this run did not make is already here (no record of it in "
-                                 f"{STATE_DIR}/); left alone: move it away, or use --overwrite to replace it"))))
-                continue
-            yield job
+            action, earlier = decision(job, self.ledger, self.opts.overwrite) if self.prep.writes else ("todo", None)
+            if action == "skipped":
+                self.emit(self._record(job, "skipped", earlier=earlier))
+            elif action == "conflict":
+                self.emit(self._record(job, "conflict", str(FileError(
+                    job.dst, "a file this run did not make is already here (no record of it in "
+                             f"{STATE_DIR}/); left alone: move it away, or use --overwrite to replace it"))))
+            else:
+                yield job
 
     def run(self, start_pool, on_start) -> list[str]:
         """Decide, and start the pool at the first page that needs work (none: no pool)."""

@@ -13,14 +13,7 @@ import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from mchmc.batch.plan import (
-    IMAGE_EXTENSIONS,
-    Checked,
-    Plan,
-    PlanError,
-    Seen,
-    check_plan,
-)
+from mchmc.batch.plan import IMAGE_EXTENSIONS, LIST_EXTENSIONS, Checked, Plan, PlanError, Seen, check_plan
 from mchmc.batch.records import report_paths
 from mchmc.batch.worker import BatchOptions
 from mchmc.errors import MchmcError, shown
@@ -51,7 +44,7 @@ def prepare(src: str, dst: str | None, options: BatchOptions, report: str | None
     """Plan and check everything a run needs before it starts; raises :class:`RunError` (one line).
     ``dry_run``: the plan's rules only; nothing is created on disk."""
     kind = "classify" if options.classify_only else "upscale"
-    out_file = bool(dst) and Path(src).is_file() and Path(src).suffix.lower() not in (".txt", ".lst", ".list") \
+    out_file = bool(dst) and Path(src).is_file() and Path(src).suffix.lower() not in LIST_EXTENSIONS \
         and Path(dst).suffix.lower() in IMAGE_EXTENSIONS and not Path(dst).is_dir()
     try:
         plan = Plan(src, dst or ".", options.output_name, out_file=out_file)
