@@ -38,6 +38,10 @@ def _root(
     apply_prefect_defaults()
 
 
+NOISE_HELP = ("JPEG noise reduction: auto (per page: a JPEG's level from its estimated quality, q>=96 none, "
+              "86-95 0, 66-85 1, 41-65 2, 0-40 3; lossless pages none), none, or a level 0..3 for every page. "
+              "The report says which level each page got and why.")
+
 @app.command()
 def info(model: str = typer.Option(None, "--model", "-m", help="Also describe this model file or shipped model name.")) -> None:
     """Print the architectures (layers, parameter counts, halo, scale) and the shipped models."""
@@ -86,6 +90,7 @@ def upscale(
     tile: int = typer.Option(256, "--tile", help="Tile core size in LR pixels (memory per worker grows with it)."),
     precision: str = typer.Option("auto", "--precision", help="auto (bf16 where the CPU/GPU computes it natively, else fp32), fp32 (the reference) or bf16 (faster where native, within half an 8-bit step)."),
     model: str = typer.Option(None, "--model", "-m", help="Shipped model name or model file (default: srformc)."),
+    noise: str = typer.Option("auto", "--noise", "-n", help=NOISE_HELP),
     format: str = typer.Option(None, "--format", "-f", help="Output format png|tiff|jpeg|webp|bmp (default: same as input)."),
     quality: int = typer.Option(None, "--quality", help="JPEG / WebP quality 1..100 (default: the source JPEG's estimated quality, else 95)."),
     png_level: int = typer.Option(1, "--png-level", help="PNG deflate level 0..9 (1: ~6x faster than Pillow's default 6, files ~15% larger)."),
@@ -103,7 +108,8 @@ def upscale(
 
     raise typer.Exit(up.run(src, out, gpus=gpus, cpus=cpus, ray_address=ray_address, report=report, dry_run=dry_run,
                             prefect=prefect,
-                            model=model, tile=tile, precision=precision, format=format, quality=quality,
+                            model=model, noise=noise, tile=tile, precision=precision, format=format,
+                            quality=quality,
                             png_level=png_level, overwrite=overwrite, binarize=binarize, max_pixels=max_pixels,
                             max_memory=max_memory,
                             split_pixels=split_pixels))
@@ -118,6 +124,7 @@ def classify(
     ray_address: str = typer.Option(None, "--ray-address", envvar="MCHMC_RAY_ADDRESS", help="Join this Ray cluster instead of starting a local one."),
     tile: int = typer.Option(256, "--tile", help="Tile core size in LR pixels."),
     model: str = typer.Option(None, "--model", "-m", help="Shipped model name or model file (default: srformc)."),
+    noise: str = typer.Option("auto", "--noise", "-n", help="As for upscale: the category comes from the model the page would be upscaled with."),
     max_pixels: int = typer.Option(500_000_000, "--max-pixels", help="Refuse pages whose header claims more pixels."),
     split_pixels: int = typer.Option(40_000_000, "--split-pixels", help="Split single pages above this many pixels into bands across workers (0: never)."),
     prefect: bool = typer.Option(False, "--prefect", metavar="", help="Record the run as a Prefect flow run (also when PREFECT_API_URL is set)."),
@@ -126,7 +133,7 @@ def classify(
     from . import upscale as up
 
     raise typer.Exit(up.run(src, None, classify_only=True, gpus=gpus, cpus=cpus, ray_address=ray_address,
-                            report=report, prefect=prefect, model=model, tile=tile, max_pixels=max_pixels,
+                            report=report, prefect=prefect, model=model, noise=noise, tile=tile, max_pixels=max_pixels,
                             split_pixels=split_pixels))
 
 

@@ -75,6 +75,7 @@ def train(config: str, method: str, fold: str, runs: str, data_root: str | None,
     from mchmc.train.config import load_config
     from mchmc.errors import MchmcError
     from mchmc.flows.common import set_progress
+    from mchmc.precision import resolve_precision
     from mchmc.train.run import open_run
 
     con = Console(highlight=False)
@@ -88,6 +89,9 @@ def train(config: str, method: str, fold: str, runs: str, data_root: str | None,
     phases = {n: p.steps for n, p in cfg.phases(method)}
     con.print(f"{method}, test fold {run.fold_label}, config {cfg.name}: "
               + ", ".join(f"{n} {s:,} steps" for n, s in phases.items()) + f"; run dir {run.dir}")
+    con.print(f"precision {resolve_precision(cfg.train.precision)} (config: {cfg.train.precision}); start "
+              f"{cfg.train.init_from or cfg.train.init}; validation {len(run.split.val)} images "
+              f"({'carved out of the training folds' if cfg.train.validation == 'train' else 'from the test fold'})")
     display = _Display(phases)
     set_progress(display)
     t0 = time.time()

@@ -114,6 +114,14 @@ def _check_model(options) -> None:
     if options.classify_only and not model.config.has_classifier:
         raise ModelFileError(options.model or "srformc", "has no classifier head (an MCH model), so it cannot "
                                                          "classify; use an MCH-MC model such as srformc")
+    if options.noise not in ("auto", "none"):
+        from mchmc.modelfile import noise_variants
+
+        variants = noise_variants(options.model)
+        if int(options.noise) not in variants:
+            raise ModelFileError(options.model or "srformc", f"has no noise-level {options.noise} variant "
+                                 f"(it has: {', '.join(map(str, variants)) or 'none'}); use --noise auto or none")
+        load_model(variants[int(options.noise)])
 
 
 class _interrupts:
@@ -227,6 +235,9 @@ def print_summary(console: Console, outcome, kind: str) -> None:
         table.add_row("conflict (left alone)", str(s.by_status["conflict"]))
     table.add_row("failed", str(s.by_status["error"]))
     console.print(table)
+    if kind == "upscale" and s.by_noise and set(s.by_noise) != {"none"}:
+        console.print("noise level (files upscaled now): "
+                      + ", ".join(f"{level} {n}" for level, n in s.by_noise.items()))
     for _, reason in s.errors:
         console.print(f"  {reason}")
     more = s.by_status["error"] + s.by_status["conflict"] - len(s.errors)

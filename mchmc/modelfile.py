@@ -84,6 +84,14 @@ def resolve_model(name_or_path: str | os.PathLike | None = None) -> Path:
     return path
 
 
+def noise_variants(name_or_path: str | os.PathLike | None = None) -> dict[int, Path]:
+    """The JPEG noise-level variants of a model (``--noise``): files named ``<stem>-noise<k>.pt`` beside it
+    (the shipped ``srformc`` has ``srformc-noise0.pt`` .. ``srformc-noise3.pt``). Level -> file."""
+    base = resolve_model(name_or_path)
+    found = {k: base.with_name(f"{base.stem}-noise{k}{base.suffix}") for k in range(4)}
+    return {k: p for k, p in found.items() if p.is_file()}
+
+
 def save_model(model: MCH, path: str | os.PathLike, provenance: dict | None = None) -> Path:
     """Write atomically (an owned temporary in the same folder, then rename; mode 0o666 less the umask)."""
     path = Path(path)

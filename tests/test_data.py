@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from mchmc.train.config import load_config
+from mchmc.train.config import with_overrides
 from mchmc.train.data import DataError, even_crop, hr_lr_y, load_rgb, make_folds, parse_fold, split_images
 from mchmc.model import build_model
 from mchmc.train.patches import Geometry, PatchStore, class_weights, positions, prepare
@@ -56,10 +57,24 @@ def test_split_holds_out_one_fold(tmp_path):
     test_names = {(r.category, r.name) for r in s.test}
     assert test_names and not test_names & {(r.category, r.name) for r in s.train}
     assert all(s.folds[r.category][r.name] == 2 for r in s.test)
-    assert len(s.train) + len(s.test) == 15
+    assert len(s.train) + len(s.val) + len(s.test) == 15
     everything = split_images(cfg, CATS, None)
-    assert len(everything.train) == 15
+    assert len(everything.train) + len(everything.val) == 15
     assert split_images(cfg, CATS, 2).folds == s.folds  # deterministic
+
+
+def test_validation_is_carved_from_the_training_folds_and_never_trained_on(tmp_path):
+    """Issue 14, item 4: configs and checkpoints are chosen on images of the training folds, held out of
+    training; the test fold is never looked at until the end."""
+    cfg = with_overrides(synth_config(tmp_path), {"train.val_images": 1})
+    s = split_images(cfg, CATS, 2)
+    val, train, test = ({(r.category, r.name) for r in x} for x in (s.val, s.train, s.test))
+    assert len(val) == len(CATS) and {c for c, _ in val} == set(CATS)  # one per category
+    assert not val & train and not val & test
+    assert all(s.folds[c][n] != 2 for c, n in val)  # from the training folds
+    assert split_images(cfg, CATS, 2).val == s.val  # seeded: the same images every time
+    old = split_images(with_overrides(cfg, {"train.validation": "test"}), CATS, 2)
+    assert {(r.category, r.name) for r in old.val} <= test and len(old.train) == len(s.train) + len(s.val)
 
 
 def test_parse_fold():

@@ -14,7 +14,8 @@ import pytest
 import torch
 
 import mchmc.model as model_mod
-from mchmc.train.config import PhaseConfig
+from mchmc.train.config import PhaseConfig, with_overrides
+from mchmc.modelfile import load_model
 from mchmc.model import build_model
 from mchmc.train.loop import BatchOrder, Interrupted, load_checkpoint, loss_terms, lr_factor, param_groups
 from mchmc.train.run import open_run, prep_stage, train_method, train_stage
@@ -181,3 +182,23 @@ def small_overrides(over):
             "phase1.lr": 1e-3, "phase1.lr_conv3": 1e-4, "phase2.lr": 1e-4, "phase2.lr_conv3": 1e-5}
     base.update(over)
     return base
+
+
+def test_warm_start_begins_from_the_named_model_and_keeps_validation_out_of_training(tmp_path):
+    """Issue 14, item 6: ``train.init_from`` starts the first phase from a model file's weights (a noisy
+    model warm-started from the clean one); the run's provenance names it and its validation images."""
+    cfg = small_cfg(tmp_path, **{"train.precision": "fp32", "train.val_images": 1})
+    first = train_method(cfg, "SRforMC", "1", tmp_path / "first")
+    warm = with_overrides(cfg, {"train.init_from": first["model"], "phase1.steps": 0, "phase2.steps": 0})
+    out = train_method(warm, "SRforMC", "1", tmp_path / "warm")
+    a, b = _weights(Path(first["model"])), _weights(Path(out["model"]))
+    assert all(torch.equal(a[k], b[k]) for k in a)  # zero steps: exactly the starting weights
+    prov = load_model(out["model"]).provenance
+    assert prov["init_from"] == first["model"] and prov["validation_rule"] == "train"
+    run = open_run(warm, "SRforMC", "1", tmp_path / "warm")
+    assert prov["validation_images"] == {c: [r.name for r in run.split.val if r.category == c]
+                                         for c in ("nature", "manga", "text")}
+    assert not {r.path for r in run.split.val} & {r.path for r in run.split.train}
+    with pytest.raises(Exception, match="mch-mc"):  # a plain-MCH file cannot start an MCH-MC run
+        srforall = train_method(with_overrides(cfg, {"mch.steps": 0}), "SRforAll", "1", tmp_path / "all")
+        train_method(with_overrides(warm, {"train.init_from": srforall["model"]}), "SRforMC", "1", tmp_path / "x")

@@ -47,11 +47,18 @@ class PageRecord:
     seconds: float = 0.0
     worker: str = ""
     notes: list[str] = field(default_factory=list)  # lossy conversions made on the way
+    noise: str = ""  # the JPEG noise level each page was upscaled at (none, 0..3; a multi-page file: "none,1")
+    noise_reason: str = ""  # why (``jpeg q=72 -> 1``, ``none: lossless source``); pages' distinct reasons
     staged: str = field(default="", repr=False)  # the finished temporary, until the driver renames it
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, not {self.status!r}")
+
+    def add_noise(self, label: str, reason: str) -> None:
+        """One more page's level (the record keeps each distinct level and reason once, in page order)."""
+        self.noise = ",".join(dict.fromkeys([*filter(None, self.noise.split(",")), label]))
+        self.noise_reason = "; ".join(dict.fromkeys([*filter(None, self.noise_reason.split("; ")), reason]))
 
     @property
     def megapixels(self) -> float:
@@ -138,7 +145,7 @@ def read_jsonl(path: str | os.PathLike, on_bad: Callable[[str], None] | None = w
 
 
 CSV_COLUMNS = ["input", "output", "status", "error", "category", *[f"p_{c}" for c in CATEGORIES],
-               "input_width", "input_height", "seconds", "worker", "notes"]
+               "noise", "noise_reason", "input_width", "input_height", "seconds", "worker", "notes"]
 
 
 def write_csv(records: Iterable[PageRecord], path: str | os.PathLike) -> None:
@@ -148,7 +155,8 @@ def write_csv(records: Iterable[PageRecord], path: str | os.PathLike) -> None:
         w.writerow(CSV_COLUMNS)
         for r in records:
             probs = [f"{p:.6f}" for p in r.probs] or [""] * len(CATEGORIES)
-            w.writerow([r.input, r.output, r.status, r.error, r.category, *probs, r.width, r.height,
+            w.writerow([r.input, r.output, r.status, r.error, r.category, *probs, r.noise, r.noise_reason,
+                        r.width, r.height,
                         f"{r.seconds:.3f}", r.worker, "; ".join(r.notes)])
 
 
@@ -160,6 +168,7 @@ class Summary:
     errors: list[tuple[str, str]]  # (input, reason), the first MAX_LISTED_ERRORS
     megapixels: float
     seconds: float
+    by_noise: dict[str, int] = field(default_factory=dict)  # files upscaled now, by noise level(s) used
 
     @property
     def exit_code(self) -> int:
@@ -175,6 +184,7 @@ class Tally:
         self.status: Counter = Counter()
         self.category: Counter = Counter()
         self.errors: list[tuple[str, str]] = []
+        self.noise: Counter = Counter()
 
     def add(self, r: PageRecord) -> None:
         self.pages += 1
@@ -182,6 +192,8 @@ class Tally:
         self.seconds += r.seconds
         if r.status == "ok":
             self.megapixels += r.megapixels
+            if r.noise:
+                self.noise[r.noise] += 1
         if r.status in ("ok", "skipped"):
             self.category[r.category or UNCATEGORISED] += 1
         if r.status in ("error", "conflict") and len(self.errors) < MAX_LISTED_ERRORS:
@@ -192,7 +204,7 @@ class Tally:
         if self.category.get(UNCATEGORISED):
             cats[UNCATEGORISED] = self.category[UNCATEGORISED]
         return Summary(self.pages, {s: self.status.get(s, 0) for s in STATUSES}, cats, list(self.errors),
-                       self.megapixels, self.seconds)
+                       self.megapixels, self.seconds, dict(sorted(self.noise.items())))
 
 
 def summarise(records: Iterable[PageRecord]) -> Summary:

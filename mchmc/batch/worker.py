@@ -53,6 +53,7 @@ class BatchOptions:
     split_pixels: int = 40_000_000  # single pages above this many LR pixels are split across actors (0: never)
     staged: bool = False  # leave each output under its temporary name for the driver to rename (batch runs)
     owner: str | None = None  # host-pid of the run that owns the temporaries (mchmc.fsutil)
+    noise: str = "auto"  # JPEG noise level per page (mchmc.pages.noise): auto, none, 0..3
 
     def __post_init__(self) -> None:
         from mchmc.precision import PRECISION_CHOICES
@@ -68,6 +69,9 @@ class BatchOptions:
         if not 0 <= self.png_level <= 9:
             raise ValueError(f"--png-level must be 0..9, not {self.png_level}")
         output_name(Path("page.png"), self.format)  # an unknown --format fails here, before any page
+        from mchmc.pages.noise import check_setting
+
+        object.__setattr__(self, "noise", check_setting(self.noise))
 
     def output_name(self, src: Path) -> str:
         return output_name(src, self.format)
@@ -77,20 +81,41 @@ class PageWorker:
     """One per Ray actor (or used directly in-process)."""
 
     def __init__(self, options: BatchOptions, *, device: str = "cpu", name: str = "w0"):
-        from mchmc.engine import Engine
         from mchmc.fsutil import set_owner
+        from mchmc.modelfile import noise_variants
+
+        self.options, self.name, self.device = options, name, device
+        set_owner(options.owner)
+        self.engine = self._load(options.model)
+        self.categories = self.engine.model.config.categories
+        # --noise: the model's level variants, each loaded on the first page that needs it
+        self.variants = noise_variants(options.model) if options.noise != "none" else {}
+        self.engines = {None: self.engine}
+        import mchmc.pages.write  # noqa: F401  (warm up here, not on the first page)
+
+    def _load(self, model_file):
+        """An engine for ``model_file``, warmed up (the backend's kernels are picked on the first call)."""
+        from mchmc.engine import Engine
         from mchmc.modelfile import load_model
 
-        self.options, self.name = options, name
-        set_owner(options.owner)
-        model = load_model(options.model).model
-        self.engine = Engine(model, tile=options.tile, device=device, precision=options.precision)
-        self.categories = model.config.categories
-        # warm up here, not on the first page: the page I/O modules, and the
-        # backend's kernels (oneDNN / cuDNN pick them on the first call)
-        import mchmc.pages.write  # noqa: F401
+        model = load_model(model_file).model
+        engine = Engine(model, tile=self.options.tile, device=self.device, precision=self.options.precision)
+        engine.run(np.zeros((24, 24), np.float32), gap=model.config.has_classifier)
+        return engine
 
-        self.engine.run(np.zeros((24, 24), np.float32), gap=model.config.has_classifier)
+    def _noise(self, meta, record: PageRecord | None = None):
+        """(engine, choice) for a page: the level ``--noise`` picks for it; the record keeps level and reason."""
+        from mchmc.errors import FileError
+        from mchmc.pages.noise import choose
+
+        choice = choose(self.options.noise, meta, frozenset(self.variants))
+        if choice.level not in self.engines:
+            if choice.level not in self.variants:
+                raise FileError(meta.path, f"--noise {choice.level}: the model has no such noise-level variant")
+            self.engines[choice.level] = self._load(self.variants[choice.level])
+        if record is not None:
+            record.add_noise(choice.label, choice.reason)
+        return self.engines[choice.level], choice
 
     def ready(self) -> str:
         return self.name
@@ -123,11 +148,12 @@ class PageWorker:
 
             page = read_page(call.job.src, 0, self.options.max_pixels)
             result.meta = page.meta
+            engine, _ = self._noise(page.meta)
             if self.options.classify_only:
-                gap = self.engine.gap_stats(luminance(page), Region(call.r0, call.r1, 0, page.meta.width))
+                gap = engine.gap_stats(luminance(page), Region(call.r0, call.r1, 0, page.meta.width))
                 result.band = Band(call.r0, call.r1, None, gap)
             else:
-                result.band = upscale_band(page, self.engine, call.r0, call.r1, binarize=self.options.binarize)
+                result.band = upscale_band(page, engine, call.r0, call.r1, binarize=self.options.binarize)
 
         result.error = _guarded(call.job, work)
         result.seconds = time.perf_counter() - t0
@@ -143,13 +169,14 @@ class PageWorker:
         def work():
             from mchmc.pages.upscale import finish_page
 
+            engine, _ = self._noise(meta, record)
             if self.options.classify_only:
                 stats = call.bands[0].gap
                 for b in call.bands[1:]:
                     stats = stats + b.gap
-                probs = self.engine.category_probs(stats)
+                probs = engine.category_probs(stats)
             else:
-                up = finish_page(meta, list(call.bands), self.engine, binarize=self.options.binarize)
+                up = finish_page(meta, list(call.bands), engine, binarize=self.options.binarize)
                 self._write([up], job, record)
                 probs = up.probs
             self._fill(record, [(meta.width, meta.height, probs)])
@@ -172,7 +199,8 @@ class PageWorker:
 
         def upscaled():
             for page in read_pages(job.src, self.options.max_pixels, max_bytes=self.options.max_bytes):
-                up = upscale_page(page, self.engine, binarize=self.options.binarize)
+                engine, _ = self._noise(page.meta, record)
+                up = upscale_page(page, engine, binarize=self.options.binarize)
                 stats.append((page.meta.width, page.meta.height, up.probs))
                 yield up
 
@@ -202,8 +230,9 @@ class PageWorker:
 
         stats = []
         for page in read_pages(job.src, self.options.max_pixels):
-            gap = self.engine.gap_stats(luminance(page))
-            probs = self.engine.category_probs(gap)
+            engine, _ = self._noise(page.meta, record)
+            gap = engine.gap_stats(luminance(page))
+            probs = engine.category_probs(gap)
             stats.append((page.meta.width, page.meta.height, probs))
         self._fill(record, stats)
 

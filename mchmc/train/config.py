@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 
 from mchmc.errors import MchmcError
-from mchmc.precision import PRECISIONS
+from mchmc.precision import PRECISION_CHOICES
 from mchmc.train.config_toml import config_to_dict
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # mchmc/
@@ -30,6 +30,7 @@ REPO_ROOT = PACKAGE_DIR.parent
 CONFIG_DIR = REPO_ROOT / "configs" if (REPO_ROOT / "configs").is_dir() else PACKAGE_DIR / "configs"
 SCHEDULES = ("constant", "cosine")
 INITS = ("paper", "kaiming")
+VALIDATIONS = ("train", "test")
 
 # method -> (architecture, training categories); paper Table 6
 METHODS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -99,11 +100,16 @@ class TrainConfig:
     init_std: float = 1e-3
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
-    precision: str = "fp32"  # "bf16": autocast on the forward pass (loss in fp32)
+    precision: str = "fp32"  # "bf16": autocast on the forward pass (loss in fp32); "auto": bf16 where the CPU
+    #                          computes it natively (AVX512-BF16 / AMX: ~1.5x faster), else fp32 (emulated bf16
+    #                          trains ~20x slower on AVX2-only CPUs); the run logs which it used
     channels_last: bool = True
     checkpoint_every: int = 1000
     log_every: int = 1000  # a metrics.csv row (with validation) every N steps and at the end
-    val_images: int = 3  # held-out images per category for validation during training
+    val_images: int = 3  # validation images per category (scored during training, never trained on)
+    validation: str = "train"  # "train": carved out of the training folds (the rule); "test": the test fold's
+    #                            first images (how runs before issue 14 validated; kept to reproduce them)
+    init_from: str = ""  # warm start: a model file or shipped model name whose weights start the first phase
     val_crop: int = 256  # centre crop of each validation image (HR px, 0 = whole)
     threads: int = 0  # torch threads (0 = torch's default)
 
@@ -206,8 +212,10 @@ def _validate(obj, prefix: str) -> None:
                 bad(k, "must be >= 1")
         if obj.init not in INITS:
             bad("init", f"must be one of {INITS}, not {obj.init!r}")
-        if obj.precision not in PRECISIONS:
-            bad("precision", f"must be one of {PRECISIONS}, not {obj.precision!r}")
+        if obj.validation not in VALIDATIONS:
+            bad("validation", f"must be one of {VALIDATIONS}, not {obj.validation!r}")
+        if obj.precision not in PRECISION_CHOICES:
+            bad("precision", f"must be one of {PRECISION_CHOICES}, not {obj.precision!r}")
         if not all(0 <= b < 1 for b in obj.betas):
             bad("betas", "must be in [0, 1)")
         for k in ("val_images", "val_crop", "threads"):

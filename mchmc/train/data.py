@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -102,9 +102,26 @@ class Split:
     test: list[ImageRef]  # the held-out fold (for --fold all: fold 1, which is then also trained on)
     folds: dict[str, dict[str, int]]
     fold: int | None
+    val: list[ImageRef] = field(default_factory=list)  # validation images (train.validation says where from)
+
+
+def carve_validation(train: list[ImageRef], per_category: int, seed: int, fold: int | None) -> list[ImageRef]:
+    """``per_category`` images of each category drawn from the training folds (seeded by the fold seed, the
+    test fold and the category), so that configs and checkpoints are chosen without seeing the test fold."""
+    out: list[ImageRef] = []
+    cats = list(dict.fromkeys(r.category for r in train))
+    for i, cat in enumerate(cats):
+        refs = sorted((r for r in train if r.category == cat), key=lambda r: r.path.name)
+        keep = max(0, len(refs) - 1)  # never carve a category's last training image
+        perm = np.random.default_rng([seed, fold or 0, i, 0x7A1]).permutation(len(refs))
+        out += [refs[j] for j in sorted(perm[: min(per_category, keep)])]
+    return out
 
 
 def split_images(cfg: Config, categories: tuple[str, ...], fold: int | None) -> Split:
+    """Train / test by fold; validation as ``cfg.train.validation`` says: ``train`` (the rule) carves
+    ``val_images`` per category out of the training folds and leaves them out of training; ``test`` (how the
+    paper-reproduction runs before issue 14 validated) takes the first ``val_images`` of the test fold."""
     images = dataset_images(cfg.data, categories)
     folds = assign_folds(cfg, images)
     test_fold = fold or 1
@@ -112,12 +129,20 @@ def split_images(cfg: Config, categories: tuple[str, ...], fold: int | None) -> 
     test = [ImageRef(c, p) for c, ps in images.items() for p in ps if folds[c][p.name] == test_fold]
     if not train:
         raise DataError("no training images left after holding out the test fold")
-    return Split(train, test, folds, fold)
+    n = cfg.train.val_images
+    if cfg.train.validation == "train":
+        val = carve_validation(train, n, cfg.folds.seed, fold)
+        held = {(r.category, r.path) for r in val}
+        train = [r for r in train if (r.category, r.path) not in held]
+    else:
+        val = [r for c in categories for r in [t for t in test if t.category == c][:n]]
+    return Split(train, test, folds, fold, val)
 
 
 def save_folds(split: Split, path: Path, seed: int, k: int) -> None:
     doc = {"k": k, "seed": seed, "test_fold": split.fold if split.fold is not None else "all",
-           "folds": split.folds}
+           "folds": split.folds, "validation": {c: [r.path.name for r in split.val if r.category == c]
+                                                for c in dict.fromkeys(r.category for r in split.val)}}
     atomic_write_text(path, json.dumps(doc, indent=1, sort_keys=True) + "\n")
 
 

@@ -42,6 +42,7 @@ from torch import nn
 
 from mchmc.train.config import PhaseConfig, TrainConfig
 from mchmc.fsutil import atomic_write
+from mchmc.precision import resolve_precision
 from mchmc.model import MCH
 from mchmc.train.patches import Geometry, PatchStore
 
@@ -183,7 +184,8 @@ def train_phase(model: MCH, spec: PhaseSpec, callback: Callable[[dict], None] | 
     model.dropout = ph.dropout
     opt = torch.optim.Adam(param_groups(model, ph), betas=tc.betas, eps=tc.eps)
     order = BatchOrder(spec.rows, tc.batch, tc.seed, PHASE_IDS.get(spec.name, 9))
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if tc.precision == "bf16" else nullcontext()
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if resolve_precision(tc.precision) == "bf16" \
+        else nullcontext()
 
     ck = load_checkpoint(spec.checkpoint)
     acc = [0.0, 0.0, 0.0, 0.0, 0]  # loss, mse, sce, correct, steps in the open log interval

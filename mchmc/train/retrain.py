@@ -14,9 +14,10 @@ training run of a source lives in its own folder, so a killed retrain resumes
 from its last checkpoint on the next run.
 
 Why the evaluation runs here, not during training: the candidate and the model
-in use are scored on the *same* held-out images (every image of the test fold,
-centre-cropped to ``train.val_crop``), which the training-time validation of an
-older run need not have used.
+in use are scored on the *same* images (the run's validation images, carved out
+of the training folds and never trained on, centre-cropped to
+``train.val_crop``), which the training-time validation of an older run need not
+have used. Promoting is choosing a model, so it never looks at the test fold.
 """
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ from mchmc.train.validate import Validator
 from mchmc.train.run import Run, open_run, train_method
 from mchmc.train.versions import Gate, ModelVersions, decide
 
-ALL_IMAGES = 1 << 30  # Validator's per-category cap: every image of the test fold
+ALL_IMAGES = 1 << 30  # Validator's per-category cap: every validation image
 
 
 class RetrainError(MchmcError):
@@ -97,9 +98,10 @@ def unchanged_outcome(plan: RetrainPlan) -> Outcome:
 
 
 def gate_validator(run: Run) -> Validator:
-    """Every image of the run's test fold, centre-cropped like the training-time validation."""
+    """Every validation image of the run (training folds, held out of training), centre-cropped like the
+    training-time validation and degraded as it is."""
     scale = build_model(run.arch).config.scale
-    return Validator(run.split.test, ALL_IMAGES, run.cfg.train.val_crop, scale)
+    return Validator(run.split.val, ALL_IMAGES, run.cfg.train.val_crop, scale, run.cfg.data.noise)
 
 
 def register_candidate(cfg: Config, plan: RetrainPlan, gate: Gate = Gate()) -> Outcome:
@@ -114,7 +116,7 @@ def register_candidate(cfg: Config, plan: RetrainPlan, gate: Gate = Gate()) -> O
     current = versions.current()
     validator = gate_validator(run)
     if not validator.images:
-        raise RetrainError(f"{run.dir}: the test fold has no images to evaluate on; add data or use another fold")
+        raise RetrainError(f"{run.dir}: no validation images to evaluate on; add data or raise train.val_images")
     scores = validator.evaluate(candidate.model)
     baseline = validator.evaluate(load_model(current.model, expect_arch=run.arch).model) if current else {}
     decision = decide(scores, baseline if current else None, gate)

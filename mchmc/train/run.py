@@ -26,6 +26,7 @@ from mchmc.train.config import METHODS, Config, ConfigError, method_arch
 from mchmc.train.config_toml import dump_config
 from mchmc.train.data import Split, parse_fold, save_folds, split_images
 from mchmc.model import build_model
+from mchmc.precision import resolve_precision
 from mchmc.modelfile import load_model, save_model
 from mchmc.train.patches import PatchStore, PrepResult, class_weights, prepare
 from mchmc.train.loop import PhaseSpec, csv_columns, init_model, read_metrics, train_phase
@@ -130,11 +131,13 @@ def train_stage(run: Run, name: str, callback: Callable[[dict], None] | None = N
     counts = {c: n for c, n in store.counts(rows).items() if c in run.categories}
     alpha = class_weights(counts)
     model = build_model(run.arch)
-    if idx == 0:
+    if idx == 0 and cfg.train.init_from:
+        model.load_state_dict(load_model(cfg.train.init_from, expect_arch=run.arch).model.state_dict())
+    elif idx == 0:
         init_model(model, cfg.train)
     else:
         model.load_state_dict(load_model(run.phase_model_path(names[idx - 1])).model.state_dict())
-    validator = Validator(run.split.test, cfg.train.val_images, cfg.train.val_crop, model.config.scale,
+    validator = Validator(run.split.val, cfg.train.val_images, cfg.train.val_crop, model.config.scale,
                           cfg.data.noise)
     csv_path = run.dir / "metrics.csv"
     csv_start = offset = 0
@@ -158,7 +161,10 @@ def train_stage(run: Run, name: str, callback: Callable[[dict], None] | None = N
                   "fold_seed": cfg.folds.seed, "steps": {n: phases[n].steps for n in names[: idx + 1]},
                   "wall_seconds": prev_seconds + seconds, "stage_seconds": seconds,
                   "validation": summary["final"], "bicubic": summary["bicubic"],
-                  "data_hash": store.path.name, "alpha": alpha, "train_patches": counts}
+                  "data_hash": store.path.name, "alpha": alpha, "train_patches": counts,
+                  "validation_images": {c: [r.name for r in run.split.val if r.category == c]
+                                        for c in validator.categories},
+                  "validation_rule": cfg.train.validation, "precision": resolve_precision(cfg.train.precision), "init_from": cfg.train.init_from or cfg.train.init}
     save_model(model, run.phase_model_path(name), provenance)
     atomic_write_text(run.done_path(name), json.dumps(summary, indent=1, default=str))  # the stage's "done" mark
     return summary

@@ -1,0 +1,133 @@
+"""Which noise level suits which JPEG quality, measured on validation images (never the test fold),
+and what each level costs. ``--noise auto``'s thresholds (mchmc/pages/noise.py, AUTO_LEVELS) come from here.
+
+    .venv/bin/python bench/noise_levels.py                        # the shipped srformc family
+    .venv/bin/python bench/noise_levels.py --model runs/x/model.pt --qualities 95,85,75,50
+
+The images are the ones the model's provenance lists as its validation images (carved out of the
+training folds, never trained on; ``train.validation = "train"``). Each is made the way the peer
+benchmark makes its inputs: HR cropped to even size -> MATLAB bicubic 1/2 (uint8) -> JPEG at quality Q
+(4:2:0, Pillow) -> read back as a page -> upscaled with each level's model -> PSNR on Y (BT.601,
+16-235), 2 px border. Prints, per quality, the mean PSNR of every level (best marked) per category and
+overall, the level ``auto`` picks today, and each level's cost (LR MP/s of the same pages, same run).
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from rich.console import Console
+from rich.table import Table
+
+from mchmc.colour import rgb_to_y
+from mchmc.engine import Engine
+from mchmc.metrics import psnr
+from mchmc.modelfile import load_model, noise_variants, resolve_model
+from mchmc.pages import read_page, upscale_page
+from mchmc.pages.noise import level_for_quality
+from mchmc.resize import imresize
+from mchmc.train.config import load_config
+from mchmc.train.data import even_crop, load_rgb
+
+
+def y255(img: np.ndarray) -> np.ndarray:
+    img = img.astype(np.float64)
+    return rgb_to_y(img / 255.0, np.float64) * 255.0 if img.ndim == 3 else (img * 219.0 / 255.0 + 16.0)
+
+
+def validation_images(model_path: Path, config: str) -> list[tuple[str, Path]]:
+    prov = load_model(model_path).provenance
+    names = prov.get("validation_images")
+    if not names or prov.get("validation_rule") != "train":
+        raise SystemExit(f"{model_path}: its provenance lists no validation images carved from the training "
+                         "folds; train it with train.validation = 'train'")
+    cfg = load_config(config)
+    root = cfg.data.root_path()
+    return [(cat, root / cfg.data.folders[cat] / n) for cat, ns in names.items() for n in ns]
+
+
+def jpeg_page(lr: np.ndarray, quality: int | None, tmp: Path):
+    """The LR image as the page a user would have: a JPEG of ``quality`` (None: a PNG)."""
+    path = tmp / ("lr.png" if quality is None else "lr.jpg")
+    im = Image.fromarray(lr)
+    im.save(path, **({} if quality is None else {"quality": quality, "subsampling": 2}))
+    return read_page(path)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", default="srformc", help="The clean model; its -noise<k> variants sit beside it.")
+    ap.add_argument("--config", default="best", help="Config whose data root and folders hold the images.")
+    ap.add_argument("--qualities", default="98,95,90,85,80,75,70,65,60,50,40,30,20")
+    ap.add_argument("--precision", default="auto")
+    ap.add_argument("--json", default=None, help="Also write every figure here.")
+    args = ap.parse_args()
+
+    clean = resolve_model(args.model)
+    models = {None: clean, **noise_variants(clean)}
+    engines = {k: Engine(load_model(p).model, tile=256, precision=args.precision) for k, p in models.items()}
+    images = validation_images(clean, args.config)
+    qualities = [None] + [int(q) for q in args.qualities.split(",")]
+    tmp = Path("/tmp") / f"mchmc-noise-bench-{int(time.time())}"
+    tmp.mkdir(parents=True)
+    scores: dict = {}  # (q, level, category) -> [psnr]
+    seconds = {k: 0.0 for k in engines}
+    lr_pixels = 0
+    for cat, path in images:
+        hr = even_crop(load_rgb(path), 2)
+        if hr.dtype != np.uint8:
+            hr = (hr >> 8).astype(np.uint8)
+        lr = np.clip(np.rint(imresize(hr.astype(np.float64), 0.5)), 0, 255).astype(np.uint8)
+        hr_y = y255(hr)
+        for q in qualities:
+            page = jpeg_page(lr, q, tmp)
+            if q is None:
+                lr_pixels += lr.shape[0] * lr.shape[1]
+            for level, engine in engines.items():
+                t = time.perf_counter()
+                sr = upscale_page(page, engine).pixels
+                if q is None:
+                    seconds[level] += time.perf_counter() - t
+                scores.setdefault((q, level, cat), []).append(psnr(y255(sr), hr_y, 2))
+    cats = list(dict.fromkeys(c for c, _ in images))
+    levels = list(engines)
+    label = lambda k: "none" if k is None else str(k)  # noqa: E731
+    con = Console(highlight=False)
+    table = Table(title=f"PSNR-Y [dB], crop 2, {len(images)} validation images ({', '.join(cats)}); "
+                        "* = best level at that quality (mean over categories)")
+    table.add_column("input")
+    for k in levels:
+        table.add_column(f"level {label(k)}")
+    table.add_column("auto picks")
+    out = {"images": [str(p) for _, p in images], "rows": []}
+    for q in qualities:
+        means = {k: float(np.mean([np.mean(scores[(q, k, c)]) for c in cats])) for k in levels}
+        best = max(means, key=means.get)
+        per_cat = {k: {c: float(np.mean(scores[(q, k, c)])) for c in cats} for k in levels}
+        table.add_row("png" if q is None else f"jpeg q{q}",
+                      *[f"{means[k]:.2f}{'*' if k == best else ''}  ("
+                        + " / ".join(f"{per_cat[k][c]:.2f}" for c in cats) + ")" for k in levels],
+                      "none" if q is None else label(level_for_quality(q)))
+        out["rows"].append({"quality": q, "mean": {label(k): v for k, v in means.items()},
+                            "per_category": {label(k): v for k, v in per_cat.items()}, "best": label(best)})
+    con.print(table)
+    cost = Table(title="Cost per level (clean inputs, same run): LR MP/s of upscale_page, ratio to level none")
+    cost.add_column("level")
+    cost.add_column("LR MP/s")
+    cost.add_column("x none")
+    for k in levels:
+        rate = lr_pixels / 1e6 / max(seconds[k], 1e-9)
+        cost.add_row(label(k), f"{rate:.3f}", f"{seconds[None] / max(seconds[k], 1e-9):.2f}")
+        out.setdefault("mp_per_s", {})[label(k)] = rate
+    con.print(cost)
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
