@@ -51,11 +51,17 @@ def validation_images(model_path: Path, config: str) -> list[tuple[str, Path]]:
     return [(cat, root / cfg.data.folders[cat] / n) for cat, ns in names.items() for n in ns]
 
 
-def jpeg_page(lr: np.ndarray, quality: int | None, tmp: Path):
-    """The LR image as the page a user would have: a JPEG of ``quality`` (None: a PNG)."""
+def jpeg_page(lr: np.ndarray, quality: int | None, tmp: Path, resaved: bool = False):
+    """The LR image as the page a user would have: a JPEG of ``quality`` (None: a PNG); ``resaved``: that
+    JPEG decoded and saved again as PNG (a compressed page with no tables left to read the quality from)."""
     path = tmp / ("lr.png" if quality is None else "lr.jpg")
     im = Image.fromarray(lr)
     im.save(path, **({} if quality is None else {"quality": quality, "subsampling": 2}))
+    if resaved:
+        with Image.open(path) as j:
+            j.load()
+            path = tmp / "resaved.png"
+            j.save(path)
     return read_page(path)
 
 
@@ -64,6 +70,7 @@ def main() -> None:
     ap.add_argument("--model", default="srformc", help="The clean model; its -noise<k> variants sit beside it.")
     ap.add_argument("--config", default="best", help="Config whose data root and folders hold the images.")
     ap.add_argument("--qualities", default="98,95,90,85,80,75,70,65,60,50,40,30,20")
+    ap.add_argument("--resaved", default="90,75,50", help="JPEG qualities also fed as lossless re-saves (PNG).")
     ap.add_argument("--precision", default="auto")
     ap.add_argument("--json", default=None, help="Also write every figure here.")
     args = ap.parse_args()
@@ -73,6 +80,7 @@ def main() -> None:
     engines = {k: Engine(load_model(p).model, tile=256, precision=args.precision) for k, p in models.items()}
     images = validation_images(clean, args.config)
     qualities = [None] + [int(q) for q in args.qualities.split(",")]
+    inputs = [(q, False) for q in qualities] + [(int(q), True) for q in args.resaved.split(",") if q]
     tmp = Path("/tmp") / f"mchmc-noise-bench-{int(time.time())}"
     tmp.mkdir(parents=True)
     scores: dict = {}  # (q, level, category) -> [psnr]
@@ -84,8 +92,8 @@ def main() -> None:
             hr = (hr >> 8).astype(np.uint8)
         lr = np.clip(np.rint(imresize(hr.astype(np.float64), 0.5)), 0, 255).astype(np.uint8)
         hr_y = y255(hr)
-        for q in qualities:
-            page = jpeg_page(lr, q, tmp)
+        for q, resaved in inputs:
+            page = jpeg_page(lr, q, tmp, resaved)
             if q is None:
                 lr_pixels += lr.shape[0] * lr.shape[1]
             for level, engine in engines.items():
@@ -93,7 +101,7 @@ def main() -> None:
                 sr = upscale_page(page, engine).pixels
                 if q is None:
                     seconds[level] += time.perf_counter() - t
-                scores.setdefault((q, level, cat), []).append(psnr(y255(sr), hr_y, 2))
+                scores.setdefault(((q, resaved), level, cat), []).append(psnr(y255(sr), hr_y, 2))
     cats = list(dict.fromkeys(c for c, _ in images))
     levels = list(engines)
     label = lambda k: "none" if k is None else str(k)  # noqa: E731
@@ -105,15 +113,16 @@ def main() -> None:
         table.add_column(f"level {label(k)}")
     table.add_column("auto picks")
     out = {"images": [str(p) for _, p in images], "rows": []}
-    for q in qualities:
-        means = {k: float(np.mean([np.mean(scores[(q, k, c)]) for c in cats])) for k in levels}
+    for q, resaved in inputs:
+        key = (q, resaved)
+        means = {k: float(np.mean([np.mean(scores[(key, k, c)]) for c in cats])) for k in levels}
         best = max(means, key=means.get)
-        per_cat = {k: {c: float(np.mean(scores[(q, k, c)])) for c in cats} for k in levels}
-        table.add_row("png" if q is None else f"jpeg q{q}",
-                      *[f"{means[k]:.2f}{'*' if k == best else ''}  ("
-                        + " / ".join(f"{per_cat[k][c]:.2f}" for c in cats) + ")" for k in levels],
-                      "none" if q is None else label(level_for_quality(q)))
-        out["rows"].append({"quality": q, "mean": {label(k): v for k, v in means.items()},
+        per_cat = {k: {c: float(np.mean(scores[(key, k, c)])) for c in cats} for k in levels}
+        name = "png" if q is None else f"png of jpeg q{q}" if resaved else f"jpeg q{q}"
+        table.add_row(name, *[f"{means[k]:.2f}{'*' if k == best else ''}  ("
+                              + " / ".join(f"{per_cat[k][c]:.2f}" for c in cats) + ")" for k in levels],
+                      "none" if q is None or resaved else label(level_for_quality(q)))
+        out["rows"].append({"input": name, "quality": q, "mean": {label(k): v for k, v in means.items()},
                             "per_category": {label(k): v for k, v in per_cat.items()}, "best": label(best)})
     con.print(table)
     cost = Table(title="Cost per level (clean inputs, same run): LR MP/s of upscale_page, ratio to level none")

@@ -59,13 +59,6 @@ class Report:
     notes: tuple[str, ...] = ()
 
 
-
-def _val_words(cfg) -> str:
-    """Where the config's validation images come from, in words."""
-    if cfg.train.validation == "train":
-        return f"{cfg.train.val_images} images per category carved out of the training folds (not trained on)"
-    return f"the first {cfg.train.val_images} test-fold images per category"
-
 def default_out(runs: str | Path, config: str) -> Path:
     return Path(runs) / f"report-{config}"
 
@@ -269,7 +262,7 @@ def _markdown(runs: Path, name: str, cfg: Config, scores: list[ImageScore], tabl
            "its own SRforMC category values (31.27; every other row of its Table 7 matches), so by its per-category "
            "numbers the average gain is +0.20 dB, not +0.22.", "", markdown(tables["gain"]), "",
            "The same difference on the training-time validation crops "
-           f"({_val_words(cfg)}, {cfg.train.val_crop} px centre crops, crop 2), "
+           f"({cfg.train.validation_words}, {cfg.train.val_crop} px centre crops, crop 2), "
            "at equal back-propagations with SRforMC's Phase 1 counted, then each model at its end. SRforMC trains "
            f"{sum(p.steps for _, p in cfg.phases('SRforMC')) - cfg.mch.steps:,} steps more than SRforAll; this "
            "shows how much of the gain those steps explain.", "", markdown(tables["gain-curves"]), "",
@@ -289,7 +282,7 @@ def _markdown(runs: Path, name: str, cfg: Config, scores: list[ImageScore], tabl
            "PSNR [dB] / SSIM gain averaged over the images of each group (all folds pooled, as the paper); "
            "the fold spread of the group means in brackets.", "", markdown(tables["table10"]), "", "## Figures", ""]
     captions = {"fig11": "Fig. 11: validation PSNR against back-propagations (SRforAll, SRforMC). Validation = "
-                         f"{_val_words(cfg)}, {cfg.train.val_crop} px "
+                         f"{cfg.train.validation_words}, {cfg.train.val_crop} px "
                          "centre crops, crop 2 (the training curves of metrics.csv), not the full test set.",
                 "fig12": "Fig. 12: SRforMC's validation accuracy against validation PSNR during training "
                          "(Phase 1 then Phase 2).",

@@ -113,6 +113,13 @@ class TrainConfig:
     val_crop: int = 256  # centre crop of each validation image (HR px, 0 = whole)
     threads: int = 0  # torch threads (0 = torch's default)
 
+    @property
+    def validation_words(self) -> str:
+        """Where the validation images come from, in words (reports and figure captions)."""
+        if self.validation == "train":
+            return f"{self.val_images} images per category carved out of the training folds (not trained on)"
+        return f"the first {self.val_images} test-fold images per category"
+
 
 @dataclass(frozen=True)
 class Config:
