@@ -24,6 +24,31 @@ the float64 sum and the count, and probabilities are computed once, from the
 total. Pages smaller than the F2 receptive field (under 9 px on a side) have
 no such positions; for them the region falls back to the F2 positions centred
 on every image pixel.
+
+Test-time augmentation (``tta=True``; nunif's ``--tta``, waifu2x-ncnn-vulkan's
+``-x``): each tile's input window, *halo included*, is put through the 8
+elements g of the dihedral group D4 (rotations by 0, 90, 180, 270 degrees,
+each with and without a left-right flip), the network runs on g(window), its
+SR output is transformed back with g's inverse, and the 8 float32 outputs are
+summed in a fixed order (identity first) and multiplied by 1/8, before any
+clipping or quantisation. This stays exact under tiling because the network is
+unpadded with a square, centred receptive field: g maps the window's
+11 x 11 neighbourhood of each core pixel onto the 11 x 11 neighbourhood of
+the corresponding pixel of g(window), the unpadded output of g(window) is
+exactly g applied to the 2x grid of the core (a 90-degree turn of a
+th x tw core gives a 2tw x 2th output; g^-1 brings it back to 2th x 2tw, the
+pixel-shuffle sub-pixels included), and the border replication commutes with
+g (clamped indices are taken before transforming). So every output pixel is
+the mean of the same 8 numbers whatever the tiling, up to the float rounding
+the convolutions already have without TTA. It costs 8 forward passes per tile
+(~8x the network time, ~6.7x a whole page's with the colour work that is not
+repeated; memory per tile unchanged but for one accumulator). What it gains
+depends on the model: the shipped ones, trained on upright unmirrored pages,
+gain on photos and manga but lose on text (``bench/tta.py``).
+
+The category is NOT augmented: the GAP statistics are pooled once, from F2 of
+the untransformed window (the same identity pass TTA starts with), so the
+probabilities and the report are those of ``tta=False`` exactly.
 """
 from __future__ import annotations
 
@@ -82,6 +107,24 @@ def pool_interval(n: int, radius: int) -> tuple[int, int]:
     return (radius, n - radius) if n >= 2 * radius + 1 else (0, n)
 
 
+# D4 as (quarter turns k, flip): g(x) = rot90(fliplr(x) if flip else x, k) on the last two axes; identity first
+D4: tuple[tuple[int, bool], ...] = tuple((k, flip) for flip in (False, True) for k in range(4))
+
+
+def d4_apply(x: torch.Tensor, k: int, flip: bool) -> torch.Tensor:
+    """g(x) for g = (k, flip) on the last two axes (a 90/270-degree turn swaps height and width)."""
+    if flip:
+        x = torch.flip(x, dims=(-1,))
+    return torch.rot90(x, k, dims=(-2, -1)) if k % 4 else x
+
+
+def d4_invert(y: torch.Tensor, k: int, flip: bool) -> torch.Tensor:
+    """g^-1(y): undo :func:`d4_apply` (turn back first, then flip)."""
+    if k % 4:
+        y = torch.rot90(y, -k, dims=(-2, -1))
+    return torch.flip(y, dims=(-1,)) if flip else y
+
+
 def tiles(region: Region, tile: int | None) -> list[Region]:
     """The region's tile cores, row-major."""
     return [
@@ -92,9 +135,13 @@ def tiles(region: Region, tile: int | None) -> list[Region]:
 
 
 class Engine:
-    """Runs a model over planes in tiles. Holds no per-page state between calls."""
+    """Runs a model over planes in tiles. Holds no per-page state between calls.
 
-    def __init__(self, model: MCH, tile: int | None = 256, device: str | torch.device = "cpu", precision: str = "fp32"):
+    ``tta=True`` averages the SR output over the 8 flips/rotations of D4 (see the
+    module docstring: exact under tiling, ~8x slower, the category unchanged)."""
+
+    def __init__(self, model: MCH, tile: int | None = 256, device: str | torch.device = "cpu", precision: str = "fp32",
+                 tta: bool = False):
         if precision not in PRECISION_CHOICES:
             raise ValueError(f"precision must be one of {PRECISION_CHOICES}, not {precision!r}")
         precision = resolve_precision(precision, device)
@@ -104,7 +151,7 @@ class Engine:
         # its own copy: eval mode, channels-last and the device would otherwise change the caller's model
         self.model = copy.deepcopy(model).eval().to(self.device, memory_format=torch.channels_last)
         self.config = model.config
-        self.tile, self.precision = tile, precision
+        self.tile, self.precision, self.tta = tile, precision, bool(tta)
 
     def _features(self, x: torch.Tensor) -> torch.Tensor:
         """F2 of a window. bf16 policy: only conv2 (95% of the FLOPs) runs in
@@ -130,6 +177,15 @@ class Engine:
             win = plane[rows[:, None], cols[None, :]]
         x = torch.from_numpy(np.ascontiguousarray(win, dtype=np.float32))[None, None]
         return x.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+
+    def _augmented(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """TTA of one window ``x`` (halo included) whose identity output is ``y``: the mean
+        over D4 of g^-1(net(g(x))), summed in D4's order in float32, then times 1/8 (exact)."""
+        acc = y.clone()
+        for k, flip in D4[1:]:
+            xg = d4_apply(x, k, flip).contiguous(memory_format=torch.channels_last)
+            acc += d4_invert(self.model.reconstruct(self._features(xg))[0, 0].float(), k, flip)
+        return acc.mul_(1.0 / len(D4))
 
     @torch.inference_mode()
     def run(self, plane: np.ndarray, region: Region | None = None, sr: bool = True, gap: bool = False,
@@ -158,7 +214,8 @@ class Engine:
         halo_in = halo if sr else fh
         ring = r3 if sr else 0
         for t in tiles(region, self.tile):
-            f2 = self._features(self._window(plane, t, halo_in))
+            x = self._window(plane, t, halo_in)
+            f2 = self._features(x)  # the identity pass: its F2 alone feeds the GAP statistics, TTA or not
             if gap:
                 a0, a1 = max(t.y0, py[0]), min(t.y1, py[1])
                 b0, b1 = max(t.x0, px[0]), min(t.x1, px[1])
@@ -171,7 +228,10 @@ class Engine:
                     stats.total += part.permute(1, 2, 0).sum(dim=1).double().sum(dim=0).cpu().numpy()
                     stats.count += (a1 - a0) * (b1 - b0)
             if sr:
-                y = self.model.reconstruct(f2)[0, 0].float().cpu().numpy()
+                y = self.model.reconstruct(f2)[0, 0].float()
+                if self.tta:
+                    y = self._augmented(x, y)
+                y = y.cpu().numpy()
                 oy, ox = s * (t.y0 - region.y0), s * (t.x0 - region.x0)
                 out[oy : oy + y.shape[0], ox : ox + y.shape[1]] = y
         return EngineResult(out if sr else None, stats)

@@ -54,6 +54,7 @@ class BatchOptions:
     staged: bool = False  # leave each output under its temporary name for the driver to rename (batch runs)
     owner: str | None = None  # host-pid of the run that owns the temporaries (mchmc.fsutil)
     noise: str = "auto"  # JPEG noise level per page (mchmc.pages.noise): auto, none, 0..3
+    tta: bool = False  # test-time augmentation: SR averaged over the 8 flips/rotations (~8x slower; category unchanged)
 
     def __post_init__(self) -> None:
         from mchmc.precision import PRECISION_CHOICES
@@ -99,7 +100,8 @@ class PageWorker:
         from mchmc.modelfile import load_model
 
         model = load_model(model_file).model
-        engine = Engine(model, tile=self.options.tile, device=self.device, precision=self.options.precision)
+        engine = Engine(model, tile=self.options.tile, device=self.device, precision=self.options.precision,
+                        tta=self.options.tta)
         engine.run(np.zeros((24, 24), np.float32), gap=model.config.has_classifier)
         return engine
 

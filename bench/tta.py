@@ -1,0 +1,114 @@
+"""What ``--tta`` (test-time augmentation, the mean over the 8 flips/rotations) buys and costs.
+
+    OMP_NUM_THREADS=1 .venv/bin/python bench/tta.py            # first 5 images of each category
+    OMP_NUM_THREADS=1 .venv/bin/python bench/tta.py -n 3 --model srforall
+
+Per category, the first N images (sorted by name) of ../shared/datasets/nature_bsds100,
+manga_manga109 and text_hradis_bmvc_ocr_test_orig, made the way the peer benchmark makes its
+inputs: HR as uint8 RGB, cropped to even size -> MATLAB bicubic 1/2 (mchmc.resize.imresize on
+uint8, rounded) -> saved as a PNG page and read back -> ``upscale_page`` (what ``mchmc upscale``
+runs per page: Y through the network, Cb/Cr bicubic, rounded to uint8) with ``tta`` off and on
+-> Y (BT.601, mchmc.colour.rgb_to_y on [0, 1] floats, x 255) -> PSNR with a 2 px border crop.
+Both engines run the same pages interleaved (plain, TTA, plain, ...) in one process, so machine
+load hits both alike; the table gives the mean PSNR-Y of each, the gain, seconds per image of
+each and their ratio. The category of every page is checked to be the same with and without TTA.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from rich.console import Console
+from rich.table import Table
+
+from mchmc.colour import rgb_to_y
+from mchmc.engine import Engine
+from mchmc.metrics import psnr
+from mchmc.modelfile import load_model
+from mchmc.pages import read_page, upscale_page
+from mchmc.resize import imresize
+
+ROOT = Path(__file__).resolve().parents[1]
+DATASETS = {"nature": "nature_bsds100", "manga": "manga_manga109", "text": "text_hradis_bmvc_ocr_test_orig"}
+EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
+
+
+def y255(rgb: np.ndarray) -> np.ndarray:
+    return rgb_to_y(rgb.astype(np.float64) / 255.0, np.float64) * 255.0
+
+
+def first_images(folder: Path, n: int) -> list[Path]:
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in EXTENSIONS)
+    if not files:
+        raise SystemExit(f"{folder}: no images (is ../shared/datasets there?)")
+    return files[:n]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("-n", "--images", type=int, default=5, help="Images per category (the first N by name).")
+    ap.add_argument("--model", default="srformc", help="Shipped model name or model file.")
+    ap.add_argument("--datasets", default=str(ROOT.parent / "shared" / "datasets"))
+    ap.add_argument("--tile", type=int, default=256)
+    ap.add_argument("--precision", default="fp32")
+    args = ap.parse_args()
+
+    model = load_model(args.model).model
+    engines = {tta: Engine(model, tile=args.tile, precision=args.precision, tta=tta) for tta in (False, True)}
+    load = os.getloadavg()[0]
+    scores = {(tta, c): [] for tta in engines for c in DATASETS}
+    seconds = {(tta, c): [] for tta in engines for c in DATASETS}
+    warm = True
+    with tempfile.TemporaryDirectory(prefix="mchmc-tta-bench-") as tmp:
+        for cat, folder in DATASETS.items():
+            for path in first_images(Path(args.datasets) / folder, args.images):
+                with Image.open(path) as im:
+                    hr = np.asarray(im.convert("RGB"))
+                hr = hr[: hr.shape[0] // 2 * 2, : hr.shape[1] // 2 * 2]
+                lr = imresize(hr, 0.5)  # uint8 in, uint8 out (rounded, clipped)
+                Image.fromarray(lr).save(Path(tmp) / "lr.png")
+                page = read_page(Path(tmp) / "lr.png")
+                hr_y = y255(hr)
+                if warm:  # the backend picks its kernels on the first call: not timed
+                    for e in engines.values():
+                        upscale_page(page, e)
+                    warm = False
+                probs = {}
+                for tta, e in engines.items():
+                    t = time.perf_counter()
+                    up = upscale_page(page, e)
+                    seconds[(tta, cat)].append(time.perf_counter() - t)
+                    scores[(tta, cat)].append(psnr(y255(up.pixels), hr_y, 2))
+                    probs[tta] = up.probs
+                if probs[False] != probs[True]:
+                    raise SystemExit(f"{path}: the category changed with TTA: {probs}")
+
+    table = Table(title=f"--tta on {args.model}: PSNR-Y \\[dB] (crop 2), first {args.images} images per category; "
+                        f"seconds per image (upscale_page, interleaved, same run); torch threads "
+                        f"{torch.get_num_threads()}, tile {args.tile}, {args.precision}, load average before {load:.2f}")
+    for col in ["category", "images", "PSNR plain", "PSNR tta", "gain", "s/img plain", "s/img tta", "tta / plain"]:
+        table.add_column(col, justify="left" if col == "category" else "right")
+
+    def row(name: str, cats: list[str]) -> None:
+        def pick(d: dict, tta: bool) -> list[float]:
+            return [v for c in cats for v in d[(tta, c)]]
+
+        p0, p1 = np.mean(pick(scores, False)), np.mean(pick(scores, True))
+        s0, s1 = np.mean(pick(seconds, False)), np.mean(pick(seconds, True))
+        table.add_row(name, str(len(pick(scores, False))), f"{p0:.2f}", f"{p1:.2f}", f"{p1 - p0:+.2f}",
+                      f"{s0:.3f}", f"{s1:.3f}", f"{s1 / s0:.2f}")
+
+    for cat in DATASETS:
+        row(cat, [cat])
+    row("all", list(DATASETS))
+    Console(highlight=False, width=200).print(table)
+
+
+if __name__ == "__main__":
+    main()
