@@ -238,9 +238,13 @@ def print_summary(console: Console, outcome, kind: str) -> None:
     if kind == "upscale" and s.by_noise and set(s.by_noise) != {"none"}:
         console.print("noise level (files upscaled now): "
                       + ", ".join(f"{level} {n}" for level, n in s.by_noise.items()))
+    if s.containers:  # CBZ / ZIP volumes: their pages are counted above
+        words = {"ok": "written" if kind == "upscale" else "classified", "skipped": "already done",
+                 "conflict": "conflict (left alone)", "error": "failed"}
+        console.print("CBZ / ZIP volumes: " + ", ".join(f"{n} {words[st]}" for st, n in s.containers.items()))
     for _, reason in s.errors:
         console.print(f"  {reason}")
-    more = s.by_status["error"] + s.by_status["conflict"] - len(s.errors)
+    more = sum(c.get(st, 0) for c in (s.by_status, s.containers) for st in ("error", "conflict")) - len(s.errors)
     if more > 0:
         console.print(f"  ... and {more} more (see the report)")
     seen = outcome.seen

@@ -93,3 +93,8 @@ class PageTooLargeError(PageError):
 
 class PageWriteError(PageError):
     """The upscaled page could not be written (nothing is left at the destination)."""
+
+
+class ContainerError(FileError):
+    """A CBZ / ZIP volume, or one of its entries, that cannot be read safely: not a
+    ZIP, encrypted, a ZIP bomb, or an entry whose bytes the ZIP cannot give back."""

@@ -20,6 +20,8 @@ a :class:`~mchmc.batch.records.Tally`, so memory is flat in the number of pages.
 
 A page whose worker process dies (segfault, OOM kill) is retried on a fresh
 worker up to ``MAX_ATTEMPTS`` times, then recorded as an error; the run goes on.
+What the pool is fed next is :mod:`mchmc.batch.feed`; a CBZ / ZIP volume is
+spread over the pool page by page and written back whole (:mod:`mchmc.batch.containers`).
 
 Stopping (:class:`Stop`, set by the CLI's SIGINT handler): no new page is fed;
 pages already in flight have ``grace`` seconds to come back, the rest are
@@ -35,19 +37,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mchmc.batch.bands import BandCall, BandResult, FinishCall, band_plan
+from mchmc.batch.bands import BandCall, BandResult, FinishCall
+from mchmc.batch.containers import Containers
+from mchmc.batch.feed import Feed, key, method
 from mchmc.batch.ledger import Ledger, Stamp
+from mchmc.batch.members import AssembleCall, MemberCall
 from mchmc.batch.plan import Job, Seen
 from mchmc.batch.prepare import Prepared
-from mchmc.batch.records import PageRecord, ReportWriter, Summary, Tally
+from mchmc.batch.records import CONTAINER, CONTAINER_FIELDS, PageRecord, ReportWriter, Summary, Tally
 from mchmc.batch.worker import BatchOptions
 from mchmc.errors import FileError
-from mchmc.fsutil import (
-    STATE_DIR,
-    FolderLock,
-    remove_own_temporaries,
-    remove_stale_temporaries,
-)
+from mchmc.fsutil import STATE_DIR, FolderLock, remove_own_temporaries, remove_stale_temporaries
+from mchmc.pages.container import is_container
 
 MAX_ATTEMPTS = 3  # a page whose worker dies this many times is recorded as an error
 INTERRUPTED = 130  # exit code after Ctrl-C, as a shell reports SIGINT
@@ -138,6 +139,7 @@ class _Loop:
         self.failed: set[Path] = set()  # big pages already reported failed (later bands dropped)
         self.ready: deque = deque()  # calls to feed before the next planned page
         self.actors = 0
+        self.containers = Containers(self)  # CBZ / ZIP volumes: their pages, then the volume
 
     # ------------------------------------------------------------------ records
     def emit(self, record: PageRecord) -> None:
@@ -146,13 +148,13 @@ class _Loop:
         if self.on_record:
             self.on_record(record, self.tally)
 
-    def _record(self, job: Job, status: str, error: str = "", earlier: dict | None = None) -> PageRecord:
+    def make_record(self, job: Job, status: str, error: str = "", earlier: dict | None = None) -> PageRecord:
         rec = PageRecord(input=str(job.src), output="" if self.opts.classify_only else str(job.dst), status=status,
-                         error=error)
+                         error=error, kind=CONTAINER if is_container(job.src) else "")
         if earlier:
-            for key in ("category", "probs", "width", "height", "notes"):
-                if key in earlier:
-                    setattr(rec, key, earlier[key])
+            for name in ("category", "probs", "width", "height", "notes", *CONTAINER_FIELDS):
+                if name in earlier:
+                    setattr(rec, name, earlier[name])
         return rec
 
     # ------------------------------------------------------------------ deciding
@@ -163,9 +165,9 @@ class _Loop:
                 return
             action, earlier = decision(job, self.ledger, self.opts.overwrite) if self.prep.writes else ("todo", None)
             if action == "skipped":
-                self.emit(self._record(job, "skipped", earlier=earlier))
+                self.emit(self.make_record(job, "skipped", earlier=earlier))
             elif action == "conflict":
-                self.emit(self._record(job, "conflict", str(FileError(
+                self.emit(self.make_record(job, "conflict", str(FileError(
                     job.dst, "a file this run did not make is already here (no record of it in "
                              f"{STATE_DIR}/); left alone: move it away, or use --overwrite to replace it"))))
             else:
@@ -187,12 +189,12 @@ class _Loop:
                 yield first
                 yield from todo
 
-            for call, result in pool.map(_method, _Feed(self, chained()), solo=lambda c: _key(c) in self.attempts,
+            for call, result in pool.map(method, Feed(self, chained()), solo=lambda c: key(c) in self.attempts,
                                          abandon=self.stop.abandon):
                 self.handle(call, result)
             if not self.stop.requested:  # a safety net: every page fed gets a record, whatever happened
                 for job, _ in list(self.stamps.values()):
-                    self.finish(job, self._record(job, "error", str(FileError(
+                    self.finish(job, self.make_record(job, "error", str(FileError(
                         job.src, "no result came back from the workers; run the command again"))))
             return list(pool.names)
         finally:
@@ -211,17 +213,19 @@ class _Loop:
             reason = result.reason if not result.died else \
                 f"its worker died {MAX_ATTEMPTS} times on this page (crash or out of memory); last: {result.reason}"
             result = BandResult(job, None, None, error=str(FileError(job.src, reason))) \
-                if isinstance(call, BandCall) else self._record(job, "error", str(FileError(job.src, reason)))
-        self.attempts.pop(_key(call), None)
-        if isinstance(result, PageRecord):
+                if isinstance(call, BandCall) else self.make_record(job, "error", str(FileError(job.src, reason)))
+        self.attempts.pop(key(call), None)
+        if isinstance(call, (MemberCall, AssembleCall)):
+            self.containers.back(call, result)
+        elif isinstance(result, PageRecord):
             self.finish(job, result)
         else:
             self.band_back(call, result)
 
     def _retry(self, call) -> bool:
-        key = _key(call)
-        self.attempts[key] = self.attempts.get(key, 1) + 1
-        if self.attempts[key] > MAX_ATTEMPTS:
+        k = key(call)
+        self.attempts[k] = self.attempts.get(k, 1) + 1
+        if self.attempts[k] > MAX_ATTEMPTS:
             return False
         self.ready.append(call)
         return True
@@ -233,7 +237,7 @@ class _Loop:
         if result.error:
             self.failed.add(job.src)
             self.pending.pop(job.src, None)
-            self.finish(job, self._record(job, "error", result.error))
+            self.finish(job, self.make_record(job, "error", result.error))
             return
         got = self.pending[job.src]
         got.append(result)
@@ -243,58 +247,18 @@ class _Loop:
             self.ready.append(FinishCall(job, got[0].meta, tuple(r.band for r in got), sum(r.seconds for r in got),
                                          workers))
 
-    def finish(self, job: Job, record: PageRecord) -> None:
-        """Commit a page: ledger entry, then the rename into place, then the report."""
-        stamp = self.stamps.pop(job.src, (job, None))[1]
+    def finish(self, job: Job, record: PageRecord, dst: Path | None = None) -> None:
+        """Commit a page: ledger entry, then the rename into place (``job.dst``, or
+        ``dst`` where the page waits for its volume), then the report."""
+        stamp, dst = self.stamps.pop(job.src, (job, None))[1], dst or job.dst
         if record.staged:
             staged, record.staged = record.staged, ""
             try:
                 if record.status == "ok":
-                    self.ledger.record(job.src, stamp or Stamp(-1, -1), job.dst, staged, record.to_dict())
-                    os.replace(staged, job.dst)
+                    self.ledger.record(job.src, stamp or Stamp(-1, -1), dst, staged, record.to_dict())
+                    os.replace(staged, dst)
             except OSError as err:
-                record.status, record.error = "error", str(FileError(job.dst, f"cannot write: {err.strerror or err}"))
+                record.status, record.error = "error", str(FileError(dst, f"cannot write: {err.strerror or err}"))
             finally:
                 Path(staged).unlink(missing_ok=True)
         self.emit(record)
-
-
-class _Feed:
-    """The pool's feed: retries and stitch calls first, then the next planned job
-    (a big page expands into its band calls). Running dry is not the end: the
-    feed fills again as bands come back (``Pool.map`` asks after every result)."""
-
-    def __init__(self, loop: _Loop, todo: Iterator[Job]):
-        self.loop, self.todo, self.exhausted = loop, todo, False
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        loop = self.loop
-        while not loop.ready:
-            if self.exhausted or loop.stop.requested:
-                raise StopIteration
-            job = next(self.todo, None)
-            if job is None:
-                self.exhausted = True
-                raise StopIteration
-            loop.stamps[job.src] = (job, Stamp.of(job.src))
-            bands = band_plan(job, loop.opts, loop.actors)
-            if bands:
-                loop.pending[job.src] = []
-            loop.ready.extend(bands or [job])
-        return loop.ready.popleft()
-
-
-def _method(call) -> str:
-    if isinstance(call, BandCall):
-        return "band"
-    if isinstance(call, FinishCall):
-        return "finish"
-    return "process"
-
-
-def _key(call) -> tuple:
-    job = call if isinstance(call, Job) else call.job
-    return (type(call).__name__, job.src, getattr(call, "r0", 0))

@@ -64,15 +64,17 @@ class Ledger:
     def _key(path: str | os.PathLike) -> bytes:
         return os.fsencode(os.path.abspath(path))
 
-    def finished(self, src: str | os.PathLike, dst: str | os.PathLike) -> dict | None:
+    def finished(self, src: str | os.PathLike, dst: str | os.PathLike, source: Stamp | None = None) -> dict | None:
         """The earlier record of ``src`` if its output ``dst`` is the one a run of
-        mchmc finished from this very input, else None."""
+        mchmc finished from this very input, else None. ``source``: the stamp
+        ``src`` stands for when it is no file of its own (an entry of a volume:
+        the volume's stamp)."""
         row = self._db.execute("SELECT input_size, input_mtime, output, output_size, output_mtime, record "
                                "FROM pages WHERE input = ?", (self._key(src),)).fetchone()
         if row is None:
             return None
         in_size, in_mtime, output, out_size, out_mtime, record = row
-        if output != self._key(dst) or Stamp.of(src) != Stamp(in_size, in_mtime) \
+        if output != self._key(dst) or (source or Stamp.of(src)) != Stamp(in_size, in_mtime) \
                 or Stamp.of(dst) != Stamp(out_size, out_mtime):
             return None
         try:
@@ -91,8 +93,11 @@ class Ledger:
                          (self._key(src), source.size, source.mtime, self._key(dst), out.size, out.mtime,
                           json.dumps(record)))
 
-    def forget(self, src: str | os.PathLike) -> None:
-        self._db.execute("DELETE FROM pages WHERE input = ?", (self._key(src),))
+    def forget(self, *srcs: str | os.PathLike) -> None:
+        """Drop the rows of ``srcs`` (one transaction, however many)."""
+        self._db.execute("BEGIN")
+        self._db.executemany("DELETE FROM pages WHERE input = ?", [(self._key(s),) for s in srcs])
+        self._db.execute("COMMIT")
 
     def close(self) -> None:
         self._db.close()

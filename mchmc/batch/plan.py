@@ -4,6 +4,8 @@ under DST, and refuse, before any work, a plan that could touch an input.
 SRC may be one image file, a folder (walked recursively; the tree is mirrored
 under DST; files that are not images are ignored and counted), or a text file
 listing one path per line (blank lines and lines starting with '#' skipped).
+A CBZ / ZIP volume is one job whose output keeps its name whatever
+``--format`` says (its pages are the driver's business: mchmc.batch.containers).
 A listed path inside the list's folder is mirrored relative to it; one
 outside it (absolute, or climbing out with ``..``) is mirrored by its whole
 normalised absolute path under DST, so two listed files never collide and no
@@ -37,6 +39,7 @@ from pathlib import Path
 
 from mchmc.errors import MchmcError, shown
 from mchmc.fsutil import is_temporary
+from mchmc.pages.container import count_pages, is_container
 from mchmc.pages.meta import EXTENSIONS
 
 IMAGE_EXTENSIONS = frozenset(EXTENSIONS)  # one list of what a page can be: the reader's own
@@ -71,8 +74,9 @@ def same_name(src: Path) -> str:
     return src.name
 
 
-def is_image(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_EXTENSIONS
+def is_page_file(path: Path) -> bool:
+    """A page file: an image, or a CBZ / ZIP volume of them."""
+    return path.suffix.lower() in IMAGE_EXTENSIONS or is_container(path)
 
 
 def _inside(path: str, folder: str) -> bool:
@@ -96,7 +100,8 @@ class Plan:
     def __init__(self, src: str | os.PathLike, dst: str | os.PathLike,
                  name_for: Callable[[Path], str] = same_name, out_file: bool = False):
         """``out_file``: SRC is one image and DST names the output file itself (waifu2x's ``-o x.png``)."""
-        self.src, self.dst, self.name_for = Path(src), Path(dst), name_for
+        self.src, self.dst = Path(src), Path(dst)
+        self.name_for = lambda path: path.name if is_container(path) else name_for(path)  # a volume keeps its name
         if self.src.is_dir():
             self.kind = "folder"
         elif self.src.is_file():
@@ -135,7 +140,7 @@ class Plan:
                     subdirs.append(e)
                 elif e.is_file(follow_symlinks=False):
                     path = Path(e.path)
-                    if is_image(path):
+                    if is_page_file(path):
                         yield Job(path, self.dst / rel / self.name_for(path))
                     else:
                         self.seen.ignored += 1
@@ -172,7 +177,7 @@ class Plan:
 
 @dataclass(frozen=True)
 class Checked:
-    pages: int  # jobs in the plan
+    pages: int  # pages in the plan: one per image file, one per image entry of a volume
 
 
 def check_plan(plan: Plan, reports: tuple[Path, ...] = (), writes: bool = True) -> Checked:
@@ -194,7 +199,7 @@ def check_plan(plan: Plan, reports: tuple[Path, ...] = (), writes: bool = True) 
     outputs: dict[str, Path] = {}  # of the current folder (folder plans) or of the whole list
     folder, count = None, 0
     for job in plan.jobs():
-        count += 1
+        count += count_pages(job.src) if is_container(job.src) else 1
         src = os.path.realpath(job.src)
         if src in reports_real:
             raise PlanError(f"{shown(job.src)}: the report would overwrite this input; give --report another path")

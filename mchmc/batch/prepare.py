@@ -18,6 +18,7 @@ from mchmc.batch.records import report_paths
 from mchmc.batch.worker import BatchOptions
 from mchmc.errors import MchmcError, shown
 from mchmc.fsutil import STATE_DIR, owner
+from mchmc.pages.container import is_container
 
 
 class RunError(MchmcError):
@@ -44,13 +45,14 @@ def prepare(src: str, dst: str | None, options: BatchOptions, report: str | None
     """Plan and check everything a run needs before it starts; raises :class:`RunError` (one line).
     ``dry_run``: the plan's rules only; nothing is created on disk."""
     kind = "classify" if options.classify_only else "upscale"
+    volume = is_container(src)  # a volume's output may be named as a volume, an image's as an image
     out_file = bool(dst) and Path(src).is_file() and Path(src).suffix.lower() not in LIST_EXTENSIONS \
-        and Path(dst).suffix.lower() in IMAGE_EXTENSIONS and not Path(dst).is_dir()
+        and (is_container(dst) if volume else Path(dst).suffix.lower() in IMAGE_EXTENSIONS) and not Path(dst).is_dir()
     try:
         plan = Plan(src, dst or ".", options.output_name, out_file=out_file)
     except FileNotFoundError as err:
         raise RunError(str(err)) from None
-    if out_file and options.format and options.output_name(Path(dst)) != Path(dst).name:
+    if out_file and options.format and not volume and options.output_name(Path(dst)) != Path(dst).name:
         raise RunError(f"{shown(dst)}: the output's extension says another format than --format {options.format}")
     default_report = (plan.root if kind == "upscale" else Path.cwd()) / f"mchmc-{kind}-report.jsonl"
     report_path, csv_path = report_paths(report or default_report)

@@ -28,13 +28,16 @@ from mchmc.model import CATEGORIES
 # conflict: a file this run did not make sits at the output name (left alone);
 # error: the page failed (the reason names the file)
 STATUSES = ("ok", "skipped", "conflict", "error")
+CONTAINER = "container"  # PageRecord.kind of a volume's own record
+CONTAINER_FIELDS = ("kind", "pages", "by_category")
 UNCATEGORISED = "uncategorised"
 MAX_LISTED_ERRORS = 50
 
 
 @dataclass
 class PageRecord:
-    """One input file's outcome (a multi-page TIFF is one record)."""
+    """One input file's outcome (a multi-page TIFF is one record), or one page of
+    a CBZ / ZIP volume (``vol01.cbz!/003.jpg``), or (``kind`` container) the volume's own."""
 
     input: str
     output: str = ""
@@ -49,6 +52,9 @@ class PageRecord:
     notes: list[str] = field(default_factory=list)  # lossy conversions made on the way
     noise: str = ""  # the JPEG noise level each page was upscaled at (none, 0..3; a multi-page file: "none,1")
     noise_reason: str = ""  # why (``jpeg q=72 -> 1``, ``none: lossless source``); pages' distinct reasons
+    kind: str = ""  # "container": a CBZ / ZIP volume's own record (its pages have records of their own)
+    pages: int = 0  # a container: its image entries
+    by_category: dict[str, int] = field(default_factory=dict)  # a container: its pages per category
     staged: str = field(default="", repr=False)  # the finished temporary, until the driver renames it
 
     def __post_init__(self) -> None:
@@ -65,9 +71,13 @@ class PageRecord:
         return self.width * self.height / 1e6
 
     def to_dict(self) -> dict:
-        """What the report holds (not the driver's staging name)."""
+        """What the report holds (not the driver's staging name; the container
+        fields only on a container's record, so a page's line is as it was)."""
         d = asdict(self)
         d.pop("staged")
+        if not self.kind:
+            for key in CONTAINER_FIELDS:
+                d.pop(key)
         return d
 
     @classmethod
@@ -169,11 +179,13 @@ class Summary:
     megapixels: float
     seconds: float
     by_noise: dict[str, int] = field(default_factory=dict)  # files upscaled now, by noise level(s) used
+    containers: dict[str, int] = field(default_factory=dict)  # CBZ / ZIP volumes by status (their pages are in pages)
 
     @property
     def exit_code(self) -> int:
-        """0 when every page succeeded or was skipped, 1 when any failed or met a conflict."""
-        return 1 if self.by_status.get("error", 0) or self.by_status.get("conflict", 0) else 0
+        """0 when every page (and volume) succeeded or was skipped, 1 when any failed or met a conflict."""
+        failed = [counts.get(s, 0) for counts in (self.by_status, self.containers) for s in ("error", "conflict")]
+        return 1 if any(failed) else 0
 
 
 class Tally:
@@ -185,8 +197,12 @@ class Tally:
         self.category: Counter = Counter()
         self.errors: list[tuple[str, str]] = []
         self.noise: Counter = Counter()
+        self.containers: Counter = Counter()
 
     def add(self, r: PageRecord) -> None:
+        if r.kind == CONTAINER:
+            self._add_container(r)
+            return
         self.pages += 1
         self.status[r.status] += 1
         self.seconds += r.seconds
@@ -199,12 +215,25 @@ class Tally:
         if r.status in ("error", "conflict") and len(self.errors) < MAX_LISTED_ERRORS:
             self.errors.append((r.input, r.error))
 
+    def _add_container(self, r: PageRecord) -> None:
+        """A volume's own record: its pages were counted from their records, except
+        in a volume skipped whole (finished earlier), whose pages count as skipped."""
+        self.containers[r.status] += 1
+        self.seconds += r.seconds
+        if r.status == "skipped":
+            self.pages += r.pages
+            self.status["skipped"] += r.pages
+            self.category.update(r.by_category)
+        if r.status in ("error", "conflict") and len(self.errors) < MAX_LISTED_ERRORS:
+            self.errors.append((r.input, r.error))
+
     def summary(self) -> Summary:
         cats = {c: self.category.get(c, 0) for c in CATEGORIES}
         if self.category.get(UNCATEGORISED):
             cats[UNCATEGORISED] = self.category[UNCATEGORISED]
         return Summary(self.pages, {s: self.status.get(s, 0) for s in STATUSES}, cats, list(self.errors),
-                       self.megapixels, self.seconds, dict(sorted(self.noise.items())))
+                       self.megapixels, self.seconds, dict(sorted(self.noise.items())),
+                       {s: n for s, n in self.containers.items() if n})
 
 
 def summarise(records: Iterable[PageRecord]) -> Summary:

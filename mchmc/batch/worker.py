@@ -16,6 +16,8 @@ the page, upscales its band with the halo read from the whole page (the
 pixels and GAP sums; when every band is back, one more call stitches them,
 takes the category from the summed GAP statistics (the whole-page pooling,
 exactly) and writes the file. The result is byte-identical to a one-actor run.
+
+CBZ / ZIP volumes: one call per page, then one that writes the volume (:mod:`mchmc.batch.members`).
 """
 from __future__ import annotations
 
@@ -132,11 +134,24 @@ class PageWorker:
         t0 = time.perf_counter()
         record = PageRecord(input=str(job.src), output="" if self.options.classify_only else str(job.dst),
                             worker=self.tag)
-        err = _guarded(job, self._classify if self.options.classify_only else self._upscale, job, record)
+        err = guarded(job, self._classify if self.options.classify_only else self._upscale, job, record)
         if err:
             record.status, record.error = "error", err
         record.seconds = time.perf_counter() - t0
         return record
+
+    def member(self, call) -> PageRecord:
+        """One page of a CBZ / ZIP volume (:mod:`mchmc.batch.members`)."""
+        from mchmc.batch.members import run_member
+
+        _fault(call.job)
+        return run_member(self, call)
+
+    def assemble(self, call) -> PageRecord:
+        """A CBZ / ZIP volume written back with its upscaled pages (:mod:`mchmc.batch.members`)."""
+        from mchmc.batch.members import run_assemble
+
+        return run_assemble(call, self.options, self.tag)
 
     def band(self, call: BandCall) -> BandResult:
         """Rows [r0, r1) of a big page: its band of output pixels (or only GAP sums when classifying)."""
@@ -157,7 +172,7 @@ class PageWorker:
             else:
                 result.band = upscale_band(page, engine, call.r0, call.r1, binarize=self.options.binarize)
 
-        result.error = _guarded(call.job, work)
+        result.error = guarded(call.job, work)
         result.seconds = time.perf_counter() - t0
         return result
 
@@ -183,7 +198,7 @@ class PageWorker:
                 probs = up.probs
             self._fill(record, [(meta.width, meta.height, probs)])
 
-        err = _guarded(job, work)
+        err = guarded(job, work)
         if err:
             record.status, record.error = "error", err
         record.seconds = call.seconds + time.perf_counter() - t0
@@ -251,8 +266,8 @@ FAULT_ENV = "MCHMC_FAULT_KILL_ON"
 
 def _fault(job: Job) -> None:
     """Fault injection for the tests of the driver's crash handling: a worker whose
-    environment names this file (by its name; several comma-separated) dies on it
-    as a segfault would."""
+    environment names this file (by its name, or a volume's entry by its base
+    name; several comma-separated) dies on it as a segfault would."""
     marker = os.environ.get(FAULT_ENV)
     if marker and job.src.name in marker.split(","):
         import signal
@@ -260,7 +275,7 @@ def _fault(job: Job) -> None:
         os.kill(os.getpid(), signal.SIGSEGV)
 
 
-def _guarded(job: Job, fn, *args) -> str:
+def guarded(job: Job, fn, *args) -> str:
     """Run ``fn``; any failure becomes the one-line reason that names the file ("" = success)."""
     try:
         fn(*args)

@@ -130,6 +130,7 @@ DENSITY_FLOOR_PIXELS = 16_000_000
 #   bytes make it less); TIFF LZW peaks near ~1,400:1 (~11,000 px/byte at 1 bit)
 #   and PackBits at 64:1. 20,000 leaves about twice the best honest ratio.
 MAX_PIXELS_PER_BYTE = 20_000
+DEFLATE_MAX_RATIO = 1032  # the most deflate can expand (its longest match per shortest code); ZIP entries too
 # - Huffman JPEG (baseline or progressive) spends at least one bit on every
 #   8 x 8 block of the full-resolution component (its DC code), so a complete
 #   JPEG holds at most 512 px/byte; a blank 9000 x 9000 progressive JPEG is

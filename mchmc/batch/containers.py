@@ -1,0 +1,218 @@
+"""A CBZ / ZIP volume in a batch run: its pages spread over the whole pool,
+resumable page by page, then written back as one container.
+
+The driver (:mod:`mchmc.batch.driver`) hands every planned volume that needs
+work to :class:`Containers`:
+
+- :meth:`~Containers.open` reads and checks the volume's central directory
+  (:mod:`mchmc.pages.container`: encrypted, ZIP bomb, zip-slip names); a
+  refused volume is one error record and nothing is written.
+- :meth:`~Containers.next_call` feeds its pages one call at a time (lazily:
+  the pool's backpressure applies, a stop stops them), so a volume of
+  hundreds of pages keeps every worker busy, not one. A page an earlier run
+  finished is reported ``skipped``, not redone.
+- :meth:`~Containers.back` commits each page exactly as a loose page is
+  committed: entered in the ledger (key ``SRC/vol01.cbz!/003.jpg``; its
+  evidence is the volume's size and mtime), then renamed to its place under
+  ``DST/.mchmc/containers/<volume>/``, named by entry index. A killed run
+  resumes from those. When the last page is back, one more call writes the
+  volume (:class:`~mchmc.batch.members.AssembleCall`); once the volume is
+  committed its pages and their ledger rows go.
+- A page that fails (cannot be decoded, kills its worker three times) is its
+  own error record; the volume is still written, that entry copied unchanged,
+  and the volume's record says so.
+
+The volume's own record (kind ``container``) sums its pages: how many, how
+many per category (a manga volume with text pages says so), the mean
+probabilities; ``mchmc classify`` gives the same, writing nothing. Memory: a
+volume in flight costs its entries' names and a few counters; pixels live only
+in the workers, one page per call.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mchmc.batch.ledger import Stamp
+from mchmc.batch.members import AssembleCall, MemberCall
+from mchmc.batch.plan import Job
+from mchmc.batch.records import UNCATEGORISED, PageRecord
+from mchmc.errors import MchmcError, shown
+from mchmc.fsutil import STATE_DIR
+from mchmc.model import CATEGORIES
+from mchmc.pages.container import IMAGE, OTHER, UNSAFE, Entry, entries, member_path
+
+PAGES_DIR = "containers"  # under DST/.mchmc/: finished pages waiting for their volume
+NAMED = 5  # entries named in a volume's notes; the rest are counted
+
+
+@dataclass
+class _Volume:
+    """One volume in flight: what is left to feed, what came back."""
+
+    job: Job
+    stamp: Stamp | None  # the volume's size and mtime when it was fed: its pages' evidence
+    folder: Path | None  # where its pages wait (None: classify)
+    todo: Iterator[Entry]  # image entries not fed yet
+    pages: int  # image entries
+    notes: list[str]
+    seen: set[str] = field(default_factory=set)  # entry names met (a repeated name gets its index)
+    waiting: int = 0  # pages fed, not back
+    fed: bool = False  # every page fed, or found finished
+    done: list[tuple[int, str, str]] = field(default_factory=list)  # (index, output name, page file)
+    keys: list[Path] = field(default_factory=list)  # ledger keys of its finished pages
+    copied: list[str] = field(default_factory=list)  # pages that failed: copied unchanged
+    status: Counter = field(default_factory=Counter)
+    categories: Counter = field(default_factory=Counter)
+    probs: list[float] = field(default_factory=list)  # sums per category, of the pages that have them
+    probs_n: int = 0
+
+
+class Containers:
+    """The volumes of one run (see the module doc); ``loop`` is the driver's run state."""
+
+    def __init__(self, loop):
+        self.loop = loop
+        self.volumes: dict[Path, _Volume] = {}
+        self.current: _Volume | None = None  # the volume whose pages are being fed
+
+    def open(self, job: Job) -> None:
+        """Check ``job``'s volume and make it the one fed next (or record why not)."""
+        loop = self.loop
+        try:
+            found = entries(job.src, loop.opts.max_pixels)
+        except (MchmcError, OSError) as err:
+            loop.finish(job, loop.make_record(job, "error", str(err) if isinstance(err, MchmcError) else
+                                              f"{job.src}: cannot read: {err.strerror or err}"))
+            return
+        digest = hashlib.sha256(os.fsencode(os.path.abspath(job.dst))).hexdigest()[:16]  # one folder per output
+        folder = None if loop.opts.classify_only else loop.prep.plan.root / STATE_DIR / PAGES_DIR / digest
+        images = [e for e in found if e.kind == IMAGE]
+        notes = [] if loop.opts.classify_only else _entry_notes(found)
+        vol = _Volume(job, loop.stamps[job.src][1], folder, iter(images), len(images), notes)
+        self.volumes[job.src] = self.current = vol
+
+    def next_call(self) -> MemberCall | None:
+        """The next page of the volume being fed; None once it has none left."""
+        vol, loop = self.current, self.loop
+        while vol is not None:
+            entry = next(vol.todo, None)
+            if entry is None:
+                vol.fed, self.current = True, None
+                self._maybe_complete(vol)
+                return None
+            call = self._call(vol, entry)
+            earlier = None if loop.opts.overwrite or not loop.prep.writes else \
+                loop.ledger.finished(call.job.src, call.page_file, vol.stamp)
+            if earlier is None:
+                vol.waiting += 1
+                loop.stamps[call.job.src] = (call.job, vol.stamp)
+                return call
+            record = loop.make_record(call.job, "skipped", earlier=earlier)
+            loop.emit(record)
+            self._count(vol, call, record)
+        return None
+
+    def back(self, call: MemberCall | AssembleCall, record: PageRecord) -> None:
+        """A page (committed and reported here) or the written volume came back."""
+        if isinstance(call, AssembleCall):
+            self._written(call, record)
+            return
+        vol = self.volumes[call.volume]
+        self.loop.finish(call.job, record, call.page_file)
+        vol.waiting -= 1
+        self._count(vol, call, record)
+        self._maybe_complete(vol)
+
+    def _call(self, vol: _Volume, entry: Entry) -> MemberCall:
+        out_name = _output_entry(entry.name, self.loop.opts.output_name)
+        suffix = "" if entry.name not in vol.seen else f"#{entry.index}"  # two entries of one name stay two pages
+        vol.seen.add(entry.name)
+        job = Job(Path(member_path(vol.job.src, entry.name + suffix)),
+                  Path(member_path(vol.job.dst, out_name + suffix)))
+        page_file = vol.folder / f"{entry.index:05d}{Path(out_name).suffix}" if vol.folder else None
+        return MemberCall(job, vol.job.src, entry, out_name, page_file)
+
+    def _count(self, vol: _Volume, call: MemberCall, record: PageRecord) -> None:
+        vol.status[record.status] += 1
+        if record.status not in ("ok", "skipped"):
+            vol.copied.append(call.entry.name)
+            return
+        if call.page_file:
+            vol.done.append((call.entry.index, call.out_name, str(call.page_file)))
+            vol.keys.append(call.job.src)
+        vol.categories[record.category or UNCATEGORISED] += 1
+        if record.probs:
+            vol.probs = [a + b for a, b in zip(vol.probs or [0.0] * len(record.probs), record.probs)]
+            vol.probs_n += 1
+
+    def _maybe_complete(self, vol: _Volume) -> None:
+        """Every page back: write the volume (classify: report it)."""
+        if not vol.fed or vol.waiting:
+            return
+        if self.loop.opts.classify_only:
+            del self.volumes[vol.job.src]
+            self.loop.finish(vol.job, self._summarised(vol, self.loop.make_record(vol.job, "ok")))
+        else:
+            self.loop.ready.append(AssembleCall(vol.job, tuple(vol.done)))
+
+    def _written(self, call: AssembleCall, record: PageRecord) -> None:
+        """Commit the volume; once it is in place its waiting pages and their rows go."""
+        vol = self.volumes.pop(call.job.src)
+        self.loop.finish(call.job, self._summarised(vol, record))
+        if record.status == "ok":
+            self.loop.ledger.forget(*vol.keys)
+            shutil.rmtree(vol.folder, ignore_errors=True)
+
+    def _summarised(self, vol: _Volume, record: PageRecord) -> PageRecord:
+        """The volume's record, with its pages summed up (counts, categories, mean probabilities)."""
+        record.pages = vol.pages
+        record.by_category = {c: vol.categories[c] for c in (*CATEGORIES, UNCATEGORISED) if vol.categories[c]}
+        if record.by_category:
+            record.category = max(record.by_category, key=record.by_category.get)
+        if vol.probs_n:
+            record.probs = [round(p / vol.probs_n, 6) for p in vol.probs]
+        record.notes = [_pages_note(vol, self.loop.opts.classify_only), *vol.notes, *record.notes]
+        if record.by_category:
+            record.notes.append("pages by category: " + ", ".join(f"{c} {n}" for c, n in record.by_category.items()))
+        return record
+
+
+def _output_entry(name: str, output_name) -> str:
+    """The entry's name in the output: the same, but for the extension ``--format`` asks for."""
+    base = name.rsplit("/", 1)[-1]
+    return name[: len(name) - len(base)] + output_name(Path(base))
+
+
+def _listed(names: list[str]) -> str:
+    more = f" and {len(names) - NAMED} more" if len(names) > NAMED else ""
+    return ", ".join(map(shown, names[:NAMED])) + more
+
+
+def _pages_note(vol: _Volume, classify: bool) -> str:
+    """``12 page(s): 10 upscaled now, 1 by an earlier run, 1 copied unchanged as it failed (003.jpg)``."""
+    done = [(vol.status["ok"], "classified" if classify else "upscaled now"),
+            (vol.status["skipped"], "by an earlier run")]
+    parts = [f"{n} {what}" for n, what in done if n]
+    if vol.copied:
+        parts.append(f"{len(vol.copied)} " + ("failed" if classify else "copied unchanged as they failed")
+                     + f" ({_listed(vol.copied)})")
+    return f"{vol.pages} page(s)" + (": " + ", ".join(parts) if parts else "")
+
+
+def _entry_notes(found: list[Entry]) -> list[str]:
+    """What the volume holds besides its pages, and what is done with it."""
+    notes = []
+    others = sum(e.kind == OTHER for e in found)
+    if others:
+        notes.append(f"{others} other entr{'y' if others == 1 else 'ies'} copied byte for byte")
+    unsafe = [e.name for e in found if e.kind == UNSAFE]
+    if unsafe:
+        notes.append(f"{len(unsafe)} entr{'y' if len(unsafe) == 1 else 'ies'} with an unsafe name (.., absolute "
+                     f"path or drive letter) copied unchanged, never extracted: {_listed(unsafe)}")
+    return notes

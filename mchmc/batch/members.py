@@ -1,0 +1,116 @@
+"""The work of a CBZ / ZIP volume as calls any worker can take: one per page
+(image entry), then one that writes the volume. The driver's side (which
+makes these calls and commits what comes back) is :mod:`mchmc.batch.containers`.
+
+A page call copies its entry out of the volume, by index, into an owned
+temporary (:func:`mchmc.fsutil.atomic_write`, so a killed run's leftover is
+removed by the next) beside where its output will wait,
+``DST/.mchmc/containers/<volume>/``; then the worker processes that file
+exactly as a loose page (:meth:`~mchmc.batch.worker.PageWorker.process`: the
+same reader, limits, noise choice, upscaler and writer), so a page comes out
+byte-identical to the same page upscaled loose. Its record and messages name
+the entry (``vol01.cbz!/003.jpg``), never the temporary. ``mchmc classify``
+writes nothing under any DST: its copies go to a private temporary folder.
+
+The assemble call streams the volume into a temporary beside its output: each
+upscaled page from its file, every other entry from the source volume
+(:func:`mchmc.pages.container.write_container`); the driver renames it once
+the volume is in the ledger, as it does a loose page.
+"""
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from mchmc.batch.plan import Job
+from mchmc.batch.records import CONTAINER, PageRecord
+from mchmc.batch.worker import guarded
+from mchmc.fsutil import atomic_write
+from mchmc.pages.container import Entry, extract, write_container
+
+
+@dataclass(frozen=True)
+class MemberCall:
+    """One page of a volume. ``job`` names it as the report does
+    (``SRC/vol.cbz!/003.jpg`` -> ``DST/vol.cbz!/003.png``); it is read from
+    ``volume``'s ``entry``, goes back into the volume as ``out_name``, and waits
+    in ``page_file`` until then (None when classifying: nothing is written)."""
+
+    job: Job
+    volume: Path
+    entry: Entry
+    out_name: str
+    page_file: Path | None
+
+
+@dataclass(frozen=True)
+class AssembleCall:
+    """Write the volume ``job.src`` to ``job.dst``; ``pages`` holds (entry index,
+    name in the output, page file) of every upscaled page, the rest is copied."""
+
+    job: Job
+    pages: tuple[tuple[int, str, str], ...]
+
+
+def run_member(worker, call: MemberCall) -> PageRecord:
+    """One page of a volume -> its record (never raises for a bad page)."""
+    t0 = time.perf_counter()
+    record = PageRecord(input=str(call.job.src), worker=worker.tag)
+
+    def work():
+        nonlocal record
+        with _entry_file(call, worker.options.max_pixels) as tmp:
+            record = _named(worker.process(Job(tmp, call.page_file or tmp)), str(tmp), str(call.job.src))
+
+    err = guarded(call.job, work)
+    if err:
+        record.status, record.error = "error", err
+    record.output = "" if worker.options.classify_only else str(call.job.dst)
+    record.seconds = time.perf_counter() - t0
+    return record
+
+
+def run_assemble(call: AssembleCall, options, tag: str) -> PageRecord:
+    """The volume written (staged for the driver to rename, in a batch run) -> the volume's record."""
+    t0 = time.perf_counter()
+    job = call.job
+    record = PageRecord(input=str(job.src), output=str(job.dst), kind=CONTAINER, worker=tag)
+
+    def work():
+        replaced = {index: (name, Path(page)) for index, name, page in call.pages}
+        with atomic_write(job.dst, fsync=True, commit=not options.staged) as tmp:
+            with open(tmp, "wb") as out:
+                write_container(job.src, out, replaced, options.max_pixels)
+        if options.staged:
+            record.staged = str(tmp)
+
+    err = guarded(job, work)
+    if err:
+        record.status, record.error = "error", err
+    record.seconds = time.perf_counter() - t0
+    return record
+
+
+@contextmanager
+def _entry_file(call: MemberCall, max_pixels: int | None) -> Iterator[Path]:
+    """The entry's bytes in a file of their own, named by the entry's index (its
+    name never reaches the file system), removed when the block ends."""
+    with ExitStack() as stack:
+        folder = call.page_file.parent if call.page_file else \
+            Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mchmc-")))
+        with atomic_write(folder / f"{call.entry.index:05d}.in", commit=False) as tmp, open(tmp, "wb") as out:
+            extract(call.volume, call.entry, out, max_pixels)
+        stack.callback(tmp.unlink, missing_ok=True)
+        yield tmp
+
+
+def _named(record: PageRecord, tmp: str, shown: str) -> PageRecord:
+    """The record of the temporary, told as the entry's."""
+    record.input = shown
+    record.error = record.error.replace(tmp, shown)
+    record.notes = [n.replace(tmp, shown) for n in record.notes]
+    return record

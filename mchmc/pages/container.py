@@ -1,0 +1,256 @@
+"""CBZ / ZIP volumes as containers of pages: what is inside, what is safe to
+read, and the same volume written back with its pages replaced.
+
+A comic volume is a ZIP of page images plus anything else (``ComicInfo.xml``,
+text, folders). The batch run (:mod:`mchmc.batch.containers`) upscales every
+image entry as a page of its own; :func:`write_container` then writes the
+volume back with the same entries in the same order under the same names (an
+image's extension changes only with ``--format``), every other entry's bytes
+unchanged, and each entry's timestamp, comment, attributes and compression
+method kept, as is the archive's comment.
+
+Safety, checked on the central directory before any byte is expanded
+(:func:`entries`, and again by every reader, since the file may change):
+
+- **Names never reach the file system.** An entry is only ever read out of
+  the ZIP by its index, into a file named by that index
+  (:func:`extract`); nothing is extracted by name. A name with ``..``, an
+  absolute path or a drive letter (zip slip) is not even a page: it is copied
+  unchanged, and the report names it.
+- **ZIP bombs are refused**, with the loose-file path's own limits
+  (:mod:`mchmc.pages.limits`): an entry may not declare more bytes than the
+  largest page ``--max-pixels`` admits could take uncompressed
+  (:func:`member_limit`), and neither an entry nor the whole archive may
+  expand more than :data:`MAX_ZIP_RATIO` times (deflate cannot honestly pass
+  ~1032:1; overlapping entries, the non-recursive bomb, fail the archive's
+  total). zipfile never returns more than an entry declares, so the declared
+  sizes bound what reading can cost.
+- **Encrypted** archives, and compression methods Python cannot read, are one line.
+"""
+from __future__ import annotations
+
+import lzma
+import os
+import shutil
+import struct
+import zipfile
+import zlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from mchmc.errors import ContainerError, shown
+from mchmc.pages.limits import DEFLATE_MAX_RATIO, human_bytes
+from mchmc.pages.meta import DEFAULT_MAX_PIXELS, EXTENSIONS
+
+CONTAINER_EXTENSIONS = frozenset({".cbz", ".zip"})
+SEPARATOR = "!/"  # vol01.cbz!/003.jpg: an entry as the report shows it
+READABLE_METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA})
+# Twice deflate's bound, as limits.py leaves twice the best honest pixels a byte.
+MAX_ZIP_RATIO = 2 * DEFLATE_MAX_RATIO
+# Entries (and archives) expanding to at most this many bytes are never refused for their ratio:
+# reading them costs nothing worth refusing (as limits.DENSITY_FLOOR_PIXELS for pages).
+ZIP_RATIO_FLOOR = 16 << 20
+# What one page file can hold beyond its pixels (headers, ICC, EXIF, thumbnails).
+PAGE_FILE_SLACK = 64 << 20
+BYTES_PER_PIXEL_MAX = 8  # 16-bit RGBA, uncompressed: the most bytes a page's pixels can take
+CHUNK = 1 << 20  # bytes copied at a time: memory stays flat whatever the entry's size
+# Exceptions zipfile (and its codecs) raise on a file that is not a sound ZIP.
+ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, struct.error, zlib.error,
+              NotImplementedError, KeyError, IndexError, UnicodeDecodeError, lzma.LZMAError)
+
+IMAGE, OTHER, FOLDER, UNSAFE = "image", "other", "folder", "unsafe"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One entry of a volume: its place in the central directory, its name, and what it is."""
+
+    index: int
+    name: str
+    kind: str  # IMAGE (a page), OTHER (copied), FOLDER (copied), UNSAFE (zip slip: copied, never a page)
+
+
+def is_container(path: str | os.PathLike) -> bool:
+    return Path(path).suffix.lower() in CONTAINER_EXTENSIONS
+
+
+def member_path(container: str | os.PathLike, name: str) -> str:
+    """``/scans/vol01.cbz!/003.jpg``: how messages and the report name an entry."""
+    return f"{container}{SEPARATOR}{name}"
+
+
+def unsafe_name(name: str) -> bool:
+    """A name that would climb out of, or ignore, the folder it were extracted to
+    (``..``, ``/abs``, ``C:``, either slash), or hides a NUL."""
+    parts = name.replace("\\", "/").split("/")
+    drive = len(name) > 1 and name[1] == ":" and name[0].isalpha()
+    return name.startswith(("/", "\\")) or ".." in parts or "\0" in name or drive
+
+
+def kind_of(info: zipfile.ZipInfo) -> str:
+    """What an entry is. Hidden entries (a part starting with a dot) and macOS's
+    ``__MACOSX/`` resource forks (``._001.jpg``) are not pages, as hidden files
+    are not in a folder: they are copied like any other entry."""
+    if unsafe_name(info.filename):
+        return UNSAFE
+    if info.is_dir():
+        return FOLDER
+    parts = info.filename.split("/")
+    hidden = any(p.startswith(".") or p == "__MACOSX" for p in parts)
+    return IMAGE if Path(info.filename).suffix.lower() in EXTENSIONS and not hidden else OTHER
+
+
+def member_limit(max_pixels: int | None) -> int:
+    """The most bytes an entry may declare: the largest page ``max_pixels`` admits, uncompressed, plus headers."""
+    return (max_pixels or DEFAULT_MAX_PIXELS) * BYTES_PER_PIXEL_MAX + PAGE_FILE_SLACK
+
+
+def _open(path: str | os.PathLike) -> zipfile.ZipFile:
+    try:
+        return zipfile.ZipFile(path)
+    except ZIP_ERRORS as err:
+        raise ContainerError(path, f"not a readable ZIP ({type(err).__name__}: {err})") from None
+
+
+def check_entry(path, info: zipfile.ZipInfo, max_pixels: int | None) -> None:
+    """Refuse (:class:`ContainerError`) an entry that is encrypted, compressed in a
+    way we cannot read, or declares a bomb's sizes; nothing is expanded."""
+    name = shown(info.filename)
+    if info.flag_bits & 0x1:
+        raise ContainerError(path, f"encrypted ZIP (entry {name} needs a password): not supported; "
+                                   "decrypt the volume and run again")
+    if info.compress_type not in READABLE_METHODS:
+        raise ContainerError(path, f"entry {name} uses ZIP compression method {info.compress_type}, which cannot "
+                                   "be read here; repack the volume (deflate or stored)")
+    limit = member_limit(max_pixels)
+    if info.file_size > limit:
+        raise ContainerError(path, f"ZIP bomb: entry {name} declares {human_bytes(info.file_size)} uncompressed, "
+                                   f"more than any page within --max-pixels can take ({human_bytes(limit)}); "
+                                   "not expanded")
+    packed = max(1, info.compress_size)
+    if info.file_size > ZIP_RATIO_FLOOR and info.file_size > MAX_ZIP_RATIO * packed:
+        raise ContainerError(path, f"ZIP bomb: entry {name} declares {human_bytes(info.file_size)} from "
+                                   f"{human_bytes(packed)} ({info.file_size // packed:,}:1; honest ZIP data stays "
+                                   f"under {DEFLATE_MAX_RATIO:,}:1); not expanded")
+
+
+def check_archive(path, infos: list[zipfile.ZipInfo], archive_bytes: int, max_pixels: int | None) -> None:
+    """Every entry (:func:`check_entry`), then the whole: entries that together
+    expand past :data:`MAX_ZIP_RATIO` times the file share their data (a bomb)."""
+    for info in infos:
+        check_entry(path, info, max_pixels)
+    total = sum(i.file_size for i in infos)
+    if total > ZIP_RATIO_FLOOR and total > MAX_ZIP_RATIO * max(1, archive_bytes):
+        raise ContainerError(path, f"ZIP bomb: {len(infos)} entries declare {human_bytes(total)} in all from a "
+                                   f"{human_bytes(archive_bytes)} file (over {MAX_ZIP_RATIO:,}:1); not expanded")
+
+
+def entries(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> list[Entry]:
+    """Every entry of the volume in order, after the archive passed :func:`check_archive`."""
+    with _open(path) as zf:
+        infos = zf.infolist()
+        check_archive(path, infos, os.path.getsize(path), max_pixels)
+        return [Entry(i, info.filename, kind_of(info)) for i, info in enumerate(infos)]
+
+
+def count_pages(path: str | os.PathLike) -> int:
+    """How many image entries (pages) the volume holds, from its central directory
+    only; 0 for one that will be refused (its run says why)."""
+    try:
+        return sum(e.kind == IMAGE for e in entries(path))
+    except (ContainerError, OSError):
+        return 0
+
+
+class _LastVolume:
+    """The volume this process read last, open and checked. A volume's pages
+    reach a worker one call after another; opening and checking its central
+    directory on every call would cost each page O(pages). Reopened when the
+    file changes (path, size, mtime) or another volume comes."""
+
+    def __init__(self):
+        self.key, self.zf = None, None
+
+    def get(self, path: str | os.PathLike, max_pixels: int | None) -> zipfile.ZipFile:
+        st = os.stat(path)
+        key = (os.path.abspath(path), st.st_size, st.st_mtime_ns, max_pixels)
+        if key != self.key:
+            if self.zf is not None:
+                self.zf.close()
+            self.key, self.zf = None, None
+            zf = _open(path)
+            try:
+                check_archive(path, zf.infolist(), st.st_size, max_pixels)
+            except BaseException:
+                zf.close()
+                raise
+            self.key, self.zf = key, zf
+        return self.zf
+
+
+_last = _LastVolume()
+
+
+def extract(path: str | os.PathLike, entry: Entry, out: BinaryIO, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> None:
+    """Copy ``entry``'s bytes into the open file ``out``, after the checks."""
+    zf = _last.get(path, max_pixels)
+    infos = zf.infolist()
+    if entry.index >= len(infos) or infos[entry.index].filename != entry.name:
+        raise ContainerError(member_path(path, entry.name), "the volume changed during the run; run the command again")
+    for chunk in _chunks(path, zf, infos[entry.index]):
+        out.write(chunk)
+
+
+def write_container(path: str | os.PathLike, out: BinaryIO, replaced: Mapping[int, tuple[str, Path]],
+                    max_pixels: int | None = DEFAULT_MAX_PIXELS) -> None:
+    """Write the volume at ``path`` into the open file ``out``: entry ``i`` in
+    ``replaced`` becomes ``(name, file)``'s bytes under that name, every other
+    entry is copied as it is; order, timestamps, attributes, comments and
+    compression methods kept."""
+    with _open(path) as zin, zipfile.ZipFile(out, "w") as zout:
+        infos = zin.infolist()
+        check_archive(path, infos, os.path.getsize(path), max_pixels)
+        zout.comment = zin.comment
+        for i, info in enumerate(infos):
+            name, page = replaced.get(i, (info.filename, None))
+            with zout.open(_like(info, name, os.path.getsize(page) if page else info.file_size), "w") as dst:
+                if page:
+                    with open(page, "rb") as src:
+                        shutil.copyfileobj(src, dst, CHUNK)
+                else:
+                    for chunk in _chunks(path, zin, info):
+                        dst.write(chunk)
+
+
+def _chunks(path, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Iterator[bytes]:
+    """An entry's bytes, a chunk at a time (memory stays flat); what the ZIP cannot
+    give back (bad CRC, cut short) is a :class:`ContainerError` naming the entry."""
+    try:
+        with zf.open(info) as src:
+            while chunk := src.read(CHUNK):
+                yield chunk
+    except ZIP_ERRORS as err:
+        raise ContainerError(member_path(path, info.filename), f"cannot be read from the ZIP "
+                                                               f"({type(err).__name__}: {err})") from None
+
+
+def _like(info: zipfile.ZipInfo, name: str, size: int) -> zipfile.ZipInfo:
+    """A new entry named ``name`` with everything else of ``info`` that a reader sees."""
+    new = zipfile.ZipInfo(name, info.date_time)
+    new.compress_type, new.comment, new.extra = info.compress_type, info.comment, _without_zip64(info.extra)
+    new.create_system, new.external_attr, new.internal_attr = info.create_system, info.external_attr, info.internal_attr
+    new.file_size = size  # zipfile picks ZIP64 from it, before any byte is written
+    return new
+
+
+def _without_zip64(extra: bytes) -> bytes:
+    """``extra`` less its ZIP64 field: zipfile writes its own where the new sizes need one."""
+    kept, i = [], 0
+    while i + 4 <= len(extra):
+        tag, size = struct.unpack_from("<HH", extra, i)
+        if tag != 0x0001:
+            kept.append(extra[i : i + 4 + size])
+        i += 4 + size
+    return b"".join(kept)
