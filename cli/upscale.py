@@ -238,13 +238,17 @@ def print_summary(console: Console, outcome, kind: str) -> None:
     if kind == "upscale" and s.by_noise and set(s.by_noise) != {"none"}:
         console.print("noise level (files upscaled now): "
                       + ", ".join(f"{level} {n}" for level, n in s.by_noise.items()))
-    if s.containers:  # CBZ / ZIP volumes: their pages are counted above
-        words = {"ok": "written" if kind == "upscale" else "classified", "skipped": "already done",
-                 "conflict": "conflict (left alone)", "error": "failed"}
-        console.print("CBZ / ZIP volumes: " + ", ".join(f"{n} {words[st]}" for st, n in s.containers.items()))
+    words = {"ok": "written" if kind == "upscale" else "classified", "conflict": "conflict (left alone)",
+             "error": "failed"}
+    for label, counts, skipped in (("CBZ / ZIP volumes", s.containers, "already done"),
+                                   ("PDF documents", s.documents, "skipped (already done, or no page images)")):
+        if counts:  # their pages are counted above
+            told = {**words, "skipped": skipped}
+            console.print(f"{label}: " + ", ".join(f"{n} {told[st]}" for st, n in counts.items()))
     for _, reason in s.errors:
         console.print(f"  {reason}")
-    more = sum(c.get(st, 0) for c in (s.by_status, s.containers) for st in ("error", "conflict")) - len(s.errors)
+    more = sum(c.get(st, 0) for c in (s.by_status, s.containers, s.documents) for st in ("error", "conflict")) \
+        - len(s.errors)
     if more > 0:
         console.print(f"  ... and {more} more (see the report)")
     seen = outcome.seen

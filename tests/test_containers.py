@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import io
 import os
-import signal
-import subprocess
-import sys
 import time
 import zipfile
 from pathlib import Path
@@ -22,14 +19,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mchmc.batch.plan import Job, Plan, check_plan
+from mchmc.batch.plan import Plan, check_plan
 from mchmc.batch.records import PageRecord, read_jsonl
-from mchmc.batch.worker import BatchOptions, PageWorker
+from mchmc.batch.worker import BatchOptions
 from mchmc.errors import ContainerError
 from mchmc.pages.container import check_archive, count_pages, unsafe_name, write_container
 from pages import smooth_rgb
 import test_safety_cli
-from test_safety_cli import mchmc, upscale, wait_for_records
+from container_runs import classified, killed_then_resumed, upscaled_loose
+from test_safety_cli import upscale
 
 COMIC_INFO = b'<?xml version="1.0"?>\n<ComicInfo><Series>Test</Series><Number>1</Number></ComicInfo>\n'
 model = test_safety_cli.model  # the tiny random MCH-MC model file, a module-scoped fixture
@@ -211,40 +209,18 @@ def test_kill_9_mid_volume_then_resume_redoes_no_finished_page_and_gives_the_sam
     pages = {f"p{i:03d}.png": encoded(texture(96, 128, 100 + i), "PNG") for i in range(40)}
     src, dst = tmp_path / "src", tmp_path / "out"
     volume(src / "long.cbz", [("ComicInfo.xml", COMIC_INFO), *pages.items()])
-    report = dst / "mchmc-upscale-report.jsonl"
-    args = ["upscale", str(src), "--out", str(dst), "--model", model, "--cpus", "2", "--tile", "16"]
-    proc = subprocess.Popen([sys.executable, "-m", "mchmc.cli.app", *args], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    wait_for_records(report, 3, proc)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    first = {r.input for r in read_jsonl(report) if r.status == "ok"}
-    assert 3 <= len(first) < 40 and not (dst / "long.cbz").exists(), "killed mid-volume, no half volume"
-    res = mchmc(*args)
-    assert res.returncode == 0, res.stdout + res.stderr
-    second = list(read_jsonl(report))
-    assert {r.input for r in second if r.status == "skipped"} >= first, "no finished page is redone"
-    assert sum(r.status in ("ok", "skipped") for r in second if "!/" in r.input) == 40
-    worker = PageWorker(BatchOptions(model=model, tile=16), name="ref")
+    killed_then_resumed(model, src, dst, "long.cbz", len(pages))
     with zipfile.ZipFile(dst / "long.cbz") as z:
         assert z.namelist() == ["ComicInfo.xml", *pages] and z.read("ComicInfo.xml") == COMIC_INFO
         for name, data in pages.items():
-            (tmp_path / "loose" / name).parent.mkdir(exist_ok=True)
-            (tmp_path / "loose" / name).write_bytes(data)
-            assert worker.process(Job(tmp_path / "loose" / name, tmp_path / "ref" / name)).status == "ok"
-            assert z.read(name) == (tmp_path / "ref" / name).read_bytes(), name
-    assert not list(dst.rglob("*.part")) and not any((dst / ".mchmc" / "containers").iterdir())
+            assert z.read(name) == upscaled_loose(model, tmp_path, name, data), name
 
 
 # ---------------------------------------------------------------- 5: classify inside volumes
 
 @pytest.mark.slow
 def test_classify_reports_every_page_and_a_category_summary_per_volume(world, model, tmp_path):
-    report = tmp_path / "cls.jsonl"
-    res = mchmc("classify", str(world["src"] / "vol01.cbz"), "--report", str(report), "--model", model,
-                "--cpus", "2", "--tile", "32")
-    assert res.returncode == 0, res.stdout + res.stderr
-    rec = {r.input: r for r in read_jsonl(report)}
+    rec = classified(model, world["src"] / "vol01.cbz", tmp_path)
     vol = str(world["src"] / "vol01.cbz")
     for name in PAGES:
         r = rec[f"{vol}!/{name}"]
@@ -253,7 +229,6 @@ def test_classify_reports_every_page_and_a_category_summary_per_volume(world, mo
     assert summary.kind == "container" and summary.pages == 3 and summary.by_category == \
         world["records"]["vol01.cbz"].by_category
     assert any(n.startswith("pages by category: ") for n in summary.notes)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["cls.csv", "cls.jsonl"], "nothing else written"
 
 
 # ---------------------------------------------------------------- the pieces, without Ray

@@ -1,12 +1,16 @@
-"""A CBZ / ZIP volume in a batch run: its pages spread over the whole pool,
-resumable page by page, then written back as one container.
+"""A container in a batch run (a CBZ / ZIP volume or a scanned PDF): its pages
+spread over the whole pool, resumable page by page, then written back as one
+container.
 
 The driver (:mod:`mchmc.batch.driver`) hands every planned volume that needs
-work to :class:`Containers`:
+work to :class:`Containers`; what differs between formats is behind
+:func:`mchmc.pages.archive.handler`:
 
-- :meth:`~Containers.open` reads and checks the volume's central directory
-  (:mod:`mchmc.pages.container`: encrypted, ZIP bomb, zip-slip names); a
-  refused volume is one error record and nothing is written.
+- :meth:`~Containers.open` reads and checks the volume (a ZIP's central
+  directory, :mod:`mchmc.pages.container`: encrypted, ZIP bomb, zip-slip
+  names; a PDF's pages, :mod:`mchmc.pages.pdf`: encrypted, which pages are
+  plain images); a refused volume is one error record and nothing is
+  written. A PDF without a single plain image page is skipped, with a note.
 - :meth:`~Containers.next_call` feeds its pages one call at a time (lazily:
   the pool's backpressure applies, a stop stops them), so a volume of
   hundreds of pages keeps every worker busy, not one. A page an earlier run
@@ -19,8 +23,8 @@ work to :class:`Containers`:
   volume (:class:`~mchmc.batch.members.AssembleCall`); once the volume is
   committed its pages and their ledger rows go.
 - A page that fails (cannot be decoded, kills its worker three times) is its
-  own error record; the volume is still written, that entry copied unchanged,
-  and the volume's record says so.
+  own error record; the volume is still written, that entry (a PDF: that
+  page) left as it was, and the volume's record says so.
 
 The volume's own record (kind ``container``) sums its pages: how many, how
 many per category (a manga volume with text pages says so), the mean
@@ -37,18 +41,18 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 
 from mchmc.batch.ledger import Stamp
 from mchmc.batch.members import AssembleCall, MemberCall
 from mchmc.batch.plan import Job
 from mchmc.batch.records import UNCATEGORISED, PageRecord
-from mchmc.errors import MchmcError, shown
+from mchmc.errors import MchmcError
 from mchmc.fsutil import STATE_DIR
 from mchmc.model import CATEGORIES
-from mchmc.pages.container import IMAGE, OTHER, UNSAFE, Entry, entries, member_path
+from mchmc.pages.archive import IMAGE, Entry, handler, listed, member_path
 
 PAGES_DIR = "containers"  # under DST/.mchmc/: finished pages waiting for their volume
-NAMED = 5  # entries named in a volume's notes; the rest are counted
 
 
 @dataclass
@@ -56,6 +60,7 @@ class _Volume:
     """One volume in flight: what is left to feed, what came back."""
 
     job: Job
+    fmt: ModuleType  # the module reading and writing its format (mchmc.pages.archive.handler)
     stamp: Stamp | None  # the volume's size and mtime when it was fed: its pages' evidence
     folder: Path | None  # where its pages wait (None: classify)
     todo: Iterator[Entry]  # image entries not fed yet
@@ -83,9 +88,9 @@ class Containers:
 
     def open(self, job: Job) -> None:
         """Check ``job``'s volume and make it the one fed next (or record why not)."""
-        loop = self.loop
+        loop, fmt = self.loop, handler(job.src)
         try:
-            found = entries(job.src, loop.opts.max_pixels)
+            found = fmt.entries(job.src, loop.opts.max_pixels)
         except (MchmcError, OSError) as err:
             loop.finish(job, loop.make_record(job, "error", str(err) if isinstance(err, MchmcError) else
                                               f"{job.src}: cannot read: {err.strerror or err}"))
@@ -93,8 +98,14 @@ class Containers:
         digest = hashlib.sha256(os.fsencode(os.path.abspath(job.dst))).hexdigest()[:16]  # one folder per output
         folder = None if loop.opts.classify_only else loop.prep.plan.root / STATE_DIR / PAGES_DIR / digest
         images = [e for e in found if e.kind == IMAGE]
-        notes = [] if loop.opts.classify_only else _entry_notes(found)
-        vol = _Volume(job, loop.stamps[job.src][1], folder, iter(images), len(images), notes)
+        notes = fmt.entry_notes(found, loop.opts.classify_only)
+        if not images and fmt.EMPTY_SKIPPED:
+            record = loop.make_record(job, "skipped")
+            nothing = "nothing to classify" if loop.opts.classify_only else "nothing to upscale, not written"
+            record.output, record.notes = "", [f"no page is a plain image: {nothing}", *notes]
+            loop.finish(job, record)
+            return
+        vol = _Volume(job, fmt, loop.stamps[job.src][1], folder, iter(images), len(images), notes)
         self.volumes[job.src] = self.current = vol
 
     def next_call(self) -> MemberCall | None:
@@ -130,13 +141,13 @@ class Containers:
         self._maybe_complete(vol)
 
     def _call(self, vol: _Volume, entry: Entry) -> MemberCall:
-        out_name = _output_entry(entry.name, self.loop.opts.output_name)
+        out_name, extension = vol.fmt.page_names(entry, self.loop.opts.output_name)
         suffix = "" if entry.name not in vol.seen else f"#{entry.index}"  # two entries of one name stay two pages
         vol.seen.add(entry.name)
         job = Job(Path(member_path(vol.job.src, entry.name + suffix)),
                   Path(member_path(vol.job.dst, out_name + suffix)))
-        page_file = vol.folder / f"{entry.index:05d}{Path(out_name).suffix}" if vol.folder else None
-        return MemberCall(job, vol.job.src, entry, out_name, page_file)
+        page_file = vol.folder / f"{entry.index:05d}{extension}" if vol.folder else None
+        return MemberCall(job, vol.job.src, entry, out_name, page_file, vol.fmt.KEEPS_FORMAT)
 
     def _count(self, vol: _Volume, call: MemberCall, record: PageRecord) -> None:
         vol.status[record.status] += 1
@@ -183,36 +194,12 @@ class Containers:
         return record
 
 
-def _output_entry(name: str, output_name) -> str:
-    """The entry's name in the output: the same, but for the extension ``--format`` asks for."""
-    base = name.rsplit("/", 1)[-1]
-    return name[: len(name) - len(base)] + output_name(Path(base))
-
-
-def _listed(names: list[str]) -> str:
-    more = f" and {len(names) - NAMED} more" if len(names) > NAMED else ""
-    return ", ".join(map(shown, names[:NAMED])) + more
-
-
 def _pages_note(vol: _Volume, classify: bool) -> str:
     """``12 page(s): 10 upscaled now, 1 by an earlier run, 1 copied unchanged as it failed (003.jpg)``."""
     done = [(vol.status["ok"], "classified" if classify else "upscaled now"),
             (vol.status["skipped"], "by an earlier run")]
     parts = [f"{n} {what}" for n, what in done if n]
     if vol.copied:
-        parts.append(f"{len(vol.copied)} " + ("failed" if classify else "copied unchanged as they failed")
-                     + f" ({_listed(vol.copied)})")
+        parts.append(f"{len(vol.copied)} " + ("failed" if classify else f"{vol.fmt.UNCHANGED} as they failed")
+                     + f" ({listed(vol.copied)})")
     return f"{vol.pages} page(s)" + (": " + ", ".join(parts) if parts else "")
-
-
-def _entry_notes(found: list[Entry]) -> list[str]:
-    """What the volume holds besides its pages, and what is done with it."""
-    notes = []
-    others = sum(e.kind == OTHER for e in found)
-    if others:
-        notes.append(f"{others} other entr{'y' if others == 1 else 'ies'} copied byte for byte")
-    unsafe = [e.name for e in found if e.kind == UNSAFE]
-    if unsafe:
-        notes.append(f"{len(unsafe)} entr{'y' if len(unsafe) == 1 else 'ies'} with an unsafe name (.., absolute "
-                     f"path or drive letter) copied unchanged, never extracted: {_listed(unsafe)}")
-    return notes

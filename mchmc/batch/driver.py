@@ -20,8 +20,9 @@ a :class:`~mchmc.batch.records.Tally`, so memory is flat in the number of pages.
 
 A page whose worker process dies (segfault, OOM kill) is retried on a fresh
 worker up to ``MAX_ATTEMPTS`` times, then recorded as an error; the run goes on.
-What the pool is fed next is :mod:`mchmc.batch.feed`; a CBZ / ZIP volume is
-spread over the pool page by page and written back whole (:mod:`mchmc.batch.containers`).
+What the pool is fed next is :mod:`mchmc.batch.feed`; a container (a CBZ /
+ZIP volume, a scanned PDF) is spread over the pool page by page and written
+back whole (:mod:`mchmc.batch.containers`).
 
 Stopping (:class:`Stop`, set by the CLI's SIGINT handler): no new page is fed;
 pages already in flight have ``grace`` seconds to come back, the rest are
@@ -48,7 +49,7 @@ from mchmc.batch.records import CONTAINER, CONTAINER_FIELDS, PageRecord, ReportW
 from mchmc.batch.worker import BatchOptions
 from mchmc.errors import FileError
 from mchmc.fsutil import STATE_DIR, FolderLock, remove_own_temporaries, remove_stale_temporaries
-from mchmc.pages.container import is_container
+from mchmc.pages.archive import is_container
 
 MAX_ATTEMPTS = 3  # a page whose worker dies this many times is recorded as an error
 INTERRUPTED = 130  # exit code after Ctrl-C, as a shell reports SIGINT
@@ -139,7 +140,7 @@ class _Loop:
         self.failed: set[Path] = set()  # big pages already reported failed (later bands dropped)
         self.ready: deque = deque()  # calls to feed before the next planned page
         self.actors = 0
-        self.containers = Containers(self)  # CBZ / ZIP volumes: their pages, then the volume
+        self.containers = Containers(self)  # CBZ / ZIP volumes and PDFs: their pages, then the container
 
     # ------------------------------------------------------------------ records
     def emit(self, record: PageRecord) -> None:

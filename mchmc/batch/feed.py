@@ -15,7 +15,7 @@ from mchmc.batch.bands import BandCall, FinishCall, band_plan
 from mchmc.batch.ledger import Stamp
 from mchmc.batch.members import AssembleCall, MemberCall
 from mchmc.batch.plan import Job
-from mchmc.pages.container import is_container
+from mchmc.pages.archive import is_container
 
 
 class Feed:

@@ -1,6 +1,8 @@
-"""The work of a CBZ / ZIP volume as calls any worker can take: one per page
-(image entry), then one that writes the volume. The driver's side (which
-makes these calls and commits what comes back) is :mod:`mchmc.batch.containers`.
+"""The work of a container (a CBZ / ZIP volume, a scanned PDF) as calls any
+worker can take: one per page (an image entry, a PDF page's image), then one
+that writes the volume. The driver's side (which makes these calls and commits
+what comes back) is :mod:`mchmc.batch.containers`; the format's own reading
+and writing is behind :func:`mchmc.pages.archive.handler`.
 
 A page call copies its entry out of the volume, by index, into an owned
 temporary (:func:`mchmc.fsutil.atomic_write`, so a killed run's leftover is
@@ -8,14 +10,16 @@ removed by the next) beside where its output will wait,
 ``DST/.mchmc/containers/<volume>/``; then the worker processes that file
 exactly as a loose page (:meth:`~mchmc.batch.worker.PageWorker.process`: the
 same reader, limits, noise choice, upscaler and writer), so a page comes out
-byte-identical to the same page upscaled loose. Its record and messages name
-the entry (``vol01.cbz!/003.jpg``), never the temporary. ``mchmc classify``
-writes nothing under any DST: its copies go to a private temporary folder.
+byte-identical to the same page upscaled loose (a PDF page's image keeps its
+own format whatever ``--format`` says: it goes back into the PDF as a stream).
+Its record and messages name the entry (``vol01.cbz!/003.jpg``,
+``doc.pdf!/page-003``), never the temporary. ``mchmc classify`` writes
+nothing under any DST: its copies go to a private temporary folder.
 
 The assemble call streams the volume into a temporary beside its output: each
-upscaled page from its file, every other entry from the source volume
-(:func:`mchmc.pages.container.write_container`); the driver renames it once
-the volume is in the ledger, as it does a loose page.
+upscaled page from its file, everything else from the source (the format's
+``write_container``); the driver renames it once the volume is in the ledger,
+as it does a loose page.
 """
 from __future__ import annotations
 
@@ -23,14 +27,14 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mchmc.batch.plan import Job
 from mchmc.batch.records import CONTAINER, PageRecord
 from mchmc.batch.worker import guarded
 from mchmc.fsutil import atomic_write
-from mchmc.pages.container import Entry, extract, write_container
+from mchmc.pages.archive import Entry, handler
 
 
 @dataclass(frozen=True)
@@ -38,13 +42,15 @@ class MemberCall:
     """One page of a volume. ``job`` names it as the report does
     (``SRC/vol.cbz!/003.jpg`` -> ``DST/vol.cbz!/003.png``); it is read from
     ``volume``'s ``entry``, goes back into the volume as ``out_name``, and waits
-    in ``page_file`` until then (None when classifying: nothing is written)."""
+    in ``page_file`` until then (None when classifying: nothing is written).
+    ``keeps_format``: the page is written in its own format whatever ``--format`` says."""
 
     job: Job
     volume: Path
     entry: Entry
     out_name: str
     page_file: Path | None
+    keeps_format: bool = False
 
 
 @dataclass(frozen=True)
@@ -63,7 +69,7 @@ def run_member(worker, call: MemberCall) -> PageRecord:
 
     def work():
         nonlocal record
-        with _entry_file(call, worker.options.max_pixels) as tmp:
+        with _entry_file(call, worker.options.max_pixels) as tmp, _own_format(worker, call.keeps_format):
             record = _named(worker.process(Job(tmp, call.page_file or tmp)), str(tmp), str(call.job.src))
 
     err = guarded(call.job, work)
@@ -84,7 +90,7 @@ def run_assemble(call: AssembleCall, options, tag: str) -> PageRecord:
         replaced = {index: (name, Path(page)) for index, name, page in call.pages}
         with atomic_write(job.dst, fsync=True, commit=not options.staged) as tmp:
             with open(tmp, "wb") as out:
-                write_container(job.src, out, replaced, options.max_pixels)
+                handler(job.src).write_container(job.src, out, replaced, options.max_pixels)
         if options.staged:
             record.staged = str(tmp)
 
@@ -103,9 +109,26 @@ def _entry_file(call: MemberCall, max_pixels: int | None) -> Iterator[Path]:
         folder = call.page_file.parent if call.page_file else \
             Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mchmc-")))
         with atomic_write(folder / f"{call.entry.index:05d}.in", commit=False) as tmp, open(tmp, "wb") as out:
-            extract(call.volume, call.entry, out, max_pixels)
+            handler(call.volume).extract(call.volume, call.entry, out, max_pixels)
         stack.callback(tmp.unlink, missing_ok=True)
         yield tmp
+
+
+@contextmanager
+def _own_format(worker, keep: bool) -> Iterator[None]:
+    """With ``keep``, the worker writes the page in its own format (the page
+    file's extension) for the block, whatever ``--format`` asked for: a PDF's
+    page image goes back into the PDF as a JPEG or lossless stream, never as a
+    TIFF, WebP or BMP file. The worker takes one call at a time, so the
+    options it holds are this call's for the block."""
+    if not keep or worker.options.format is None:
+        yield
+        return
+    options, worker.options = worker.options, replace(worker.options, format=None)
+    try:
+        yield
+    finally:
+        worker.options = options
 
 
 def _named(record: PageRecord, tmp: str, shown: str) -> PageRecord:

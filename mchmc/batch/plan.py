@@ -4,8 +4,9 @@ under DST, and refuse, before any work, a plan that could touch an input.
 SRC may be one image file, a folder (walked recursively; the tree is mirrored
 under DST; files that are not images are ignored and counted), or a text file
 listing one path per line (blank lines and lines starting with '#' skipped).
-A CBZ / ZIP volume is one job whose output keeps its name whatever
-``--format`` says (its pages are the driver's business: mchmc.batch.containers).
+A container (a CBZ / ZIP volume, a scanned PDF) is one job whose output keeps
+its name whatever ``--format`` says (its pages are the driver's business:
+mchmc.batch.containers).
 A listed path inside the list's folder is mirrored relative to it; one
 outside it (absolute, or climbing out with ``..``) is mirrored by its whole
 normalised absolute path under DST, so two listed files never collide and no
@@ -39,7 +40,7 @@ from pathlib import Path
 
 from mchmc.errors import MchmcError, shown
 from mchmc.fsutil import is_temporary
-from mchmc.pages.container import count_pages, is_container
+from mchmc.pages.archive import handler, is_container
 from mchmc.pages.meta import EXTENSIONS
 
 IMAGE_EXTENSIONS = frozenset(EXTENSIONS)  # one list of what a page can be: the reader's own
@@ -75,7 +76,7 @@ def same_name(src: Path) -> str:
 
 
 def is_page_file(path: Path) -> bool:
-    """A page file: an image, or a CBZ / ZIP volume of them."""
+    """A page file: an image, or a container of them (CBZ / ZIP volume, PDF)."""
     return path.suffix.lower() in IMAGE_EXTENSIONS or is_container(path)
 
 
@@ -177,7 +178,7 @@ class Plan:
 
 @dataclass(frozen=True)
 class Checked:
-    pages: int  # pages in the plan: one per image file, one per image entry of a volume
+    pages: int  # pages in the plan: one per image file, one per image entry of a volume or plain image page of a PDF
 
 
 def check_plan(plan: Plan, reports: tuple[Path, ...] = (), writes: bool = True) -> Checked:
@@ -199,7 +200,7 @@ def check_plan(plan: Plan, reports: tuple[Path, ...] = (), writes: bool = True) 
     outputs: dict[str, Path] = {}  # of the current folder (folder plans) or of the whole list
     folder, count = None, 0
     for job in plan.jobs():
-        count += count_pages(job.src) if is_container(job.src) else 1
+        count += handler(job.src).count_pages(job.src) if is_container(job.src) else 1
         src = os.path.realpath(job.src)
         if src in reports_real:
             raise PlanError(f"{shown(job.src)}: the report would overwrite this input; give --report another path")

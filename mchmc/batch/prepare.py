@@ -18,7 +18,7 @@ from mchmc.batch.records import report_paths
 from mchmc.batch.worker import BatchOptions
 from mchmc.errors import MchmcError, shown
 from mchmc.fsutil import STATE_DIR, owner
-from mchmc.pages.container import is_container
+from mchmc.pages.archive import is_container, is_document
 
 
 class RunError(MchmcError):
@@ -45,9 +45,11 @@ def prepare(src: str, dst: str | None, options: BatchOptions, report: str | None
     """Plan and check everything a run needs before it starts; raises :class:`RunError` (one line).
     ``dry_run``: the plan's rules only; nothing is created on disk."""
     kind = "classify" if options.classify_only else "upscale"
-    volume = is_container(src)  # a volume's output may be named as a volume, an image's as an image
-    out_file = bool(dst) and Path(src).is_file() and Path(src).suffix.lower() not in LIST_EXTENSIONS \
-        and (is_container(dst) if volume else Path(dst).suffix.lower() in IMAGE_EXTENSIONS) and not Path(dst).is_dir()
+    volume = is_container(src)  # a container's output may be named as one of its kind, an image's as an image
+    named = bool(dst) and (is_container(dst) and is_document(dst) == is_document(src) if volume
+                           else Path(dst).suffix.lower() in IMAGE_EXTENSIONS)
+    out_file = named and Path(src).is_file() and Path(src).suffix.lower() not in LIST_EXTENSIONS \
+        and not Path(dst).is_dir()
     try:
         plan = Plan(src, dst or ".", options.output_name, out_file=out_file)
     except FileNotFoundError as err:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from mchmc.fsutil import atomic_write
 from mchmc.model import CATEGORIES
+from mchmc.pages.archive import is_document
 
 # ok: upscaled now; skipped: the ledger shows this input's output finished earlier;
 # conflict: a file this run did not make sits at the output name (left alone);
@@ -37,7 +38,8 @@ MAX_LISTED_ERRORS = 50
 @dataclass
 class PageRecord:
     """One input file's outcome (a multi-page TIFF is one record), or one page of
-    a CBZ / ZIP volume (``vol01.cbz!/003.jpg``), or (``kind`` container) the volume's own."""
+    a CBZ / ZIP volume (``vol01.cbz!/003.jpg``) or of a PDF (``doc.pdf!/page-003``),
+    or (``kind`` container) the volume's or document's own."""
 
     input: str
     output: str = ""
@@ -180,11 +182,13 @@ class Summary:
     seconds: float
     by_noise: dict[str, int] = field(default_factory=dict)  # files upscaled now, by noise level(s) used
     containers: dict[str, int] = field(default_factory=dict)  # CBZ / ZIP volumes by status (their pages are in pages)
+    documents: dict[str, int] = field(default_factory=dict)  # PDFs by status, likewise
 
     @property
     def exit_code(self) -> int:
-        """0 when every page (and volume) succeeded or was skipped, 1 when any failed or met a conflict."""
-        failed = [counts.get(s, 0) for counts in (self.by_status, self.containers) for s in ("error", "conflict")]
+        """0 when every page (and container) succeeded or was skipped, 1 when any failed or met a conflict."""
+        failed = [counts.get(s, 0) for counts in (self.by_status, self.containers, self.documents)
+                  for s in ("error", "conflict")]
         return 1 if any(failed) else 0
 
 
@@ -198,6 +202,7 @@ class Tally:
         self.errors: list[tuple[str, str]] = []
         self.noise: Counter = Counter()
         self.containers: Counter = Counter()
+        self.documents: Counter = Counter()
 
     def add(self, r: PageRecord) -> None:
         if r.kind == CONTAINER:
@@ -216,9 +221,9 @@ class Tally:
             self.errors.append((r.input, r.error))
 
     def _add_container(self, r: PageRecord) -> None:
-        """A volume's own record: its pages were counted from their records, except
-        in a volume skipped whole (finished earlier), whose pages count as skipped."""
-        self.containers[r.status] += 1
+        """A volume's (or PDF's) own record: its pages were counted from their records,
+        except in a volume skipped whole (finished earlier), whose pages count as skipped."""
+        (self.documents if is_document(r.input) else self.containers)[r.status] += 1
         self.seconds += r.seconds
         if r.status == "skipped":
             self.pages += r.pages
@@ -233,7 +238,7 @@ class Tally:
             cats[UNCATEGORISED] = self.category[UNCATEGORISED]
         return Summary(self.pages, {s: self.status.get(s, 0) for s in STATUSES}, cats, list(self.errors),
                        self.megapixels, self.seconds, dict(sorted(self.noise.items())),
-                       {s: n for s, n in self.containers.items() if n})
+                       {s: n for s, n in self.containers.items() if n}, {s: n for s, n in self.documents.items() if n})
 
 
 def summarise(records: Iterable[PageRecord]) -> Summary:

@@ -17,7 +17,7 @@ pixels and GAP sums; when every band is back, one more call stitches them,
 takes the category from the summed GAP statistics (the whole-page pooling,
 exactly) and writes the file. The result is byte-identical to a one-actor run.
 
-CBZ / ZIP volumes: one call per page, then one that writes the volume (:mod:`mchmc.batch.members`).
+Containers (CBZ / ZIP volumes, PDFs): one call per page, then one writing the container (:mod:`mchmc.batch.members`).
 """
 from __future__ import annotations
 
@@ -141,14 +141,14 @@ class PageWorker:
         return record
 
     def member(self, call) -> PageRecord:
-        """One page of a CBZ / ZIP volume (:mod:`mchmc.batch.members`)."""
+        """One page of a CBZ / ZIP volume or a PDF (:mod:`mchmc.batch.members`)."""
         from mchmc.batch.members import run_member
 
         _fault(call.job)
         return run_member(self, call)
 
     def assemble(self, call) -> PageRecord:
-        """A CBZ / ZIP volume written back with its upscaled pages (:mod:`mchmc.batch.members`)."""
+        """A CBZ / ZIP volume or a PDF written back with its upscaled pages (:mod:`mchmc.batch.members`)."""
         from mchmc.batch.members import run_assemble
 
         return run_assemble(call, self.options, self.tag)

@@ -36,16 +36,17 @@ import struct
 import zipfile
 import zlib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from mchmc.errors import ContainerError, shown
+from mchmc.pages.archive import FOLDER, IMAGE, OTHER, UNSAFE, Entry, LastOpened, listed, member_path
 from mchmc.pages.limits import DEFLATE_MAX_RATIO, human_bytes
 from mchmc.pages.meta import DEFAULT_MAX_PIXELS, EXTENSIONS
 
-CONTAINER_EXTENSIONS = frozenset({".cbz", ".zip"})
-SEPARATOR = "!/"  # vol01.cbz!/003.jpg: an entry as the report shows it
+KEEPS_FORMAT = False  # --format changes a page's format (and its entry's extension)
+EMPTY_SKIPPED = False  # a volume without pages is still written: its other entries are its content
+UNCHANGED = "copied unchanged"  # how a failed page is kept
 READABLE_METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA})
 # Twice deflate's bound, as limits.py leaves twice the best honest pixels a byte.
 MAX_ZIP_RATIO = 2 * DEFLATE_MAX_RATIO
@@ -59,26 +60,6 @@ CHUNK = 1 << 20  # bytes copied at a time: memory stays flat whatever the entry'
 # Exceptions zipfile (and its codecs) raise on a file that is not a sound ZIP.
 ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, struct.error, zlib.error,
               NotImplementedError, KeyError, IndexError, UnicodeDecodeError, lzma.LZMAError)
-
-IMAGE, OTHER, FOLDER, UNSAFE = "image", "other", "folder", "unsafe"
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One entry of a volume: its place in the central directory, its name, and what it is."""
-
-    index: int
-    name: str
-    kind: str  # IMAGE (a page), OTHER (copied), FOLDER (copied), UNSAFE (zip slip: copied, never a page)
-
-
-def is_container(path: str | os.PathLike) -> bool:
-    return Path(path).suffix.lower() in CONTAINER_EXTENSIONS
-
-
-def member_path(container: str | os.PathLike, name: str) -> str:
-    """``/scans/vol01.cbz!/003.jpg``: how messages and the report name an entry."""
-    return f"{container}{SEPARATOR}{name}"
 
 
 def unsafe_name(name: str) -> bool:
@@ -164,33 +145,17 @@ def count_pages(path: str | os.PathLike) -> int:
         return 0
 
 
-class _LastVolume:
-    """The volume this process read last, open and checked. A volume's pages
-    reach a worker one call after another; opening and checking its central
-    directory on every call would cost each page O(pages). Reopened when the
-    file changes (path, size, mtime) or another volume comes."""
-
-    def __init__(self):
-        self.key, self.zf = None, None
-
-    def get(self, path: str | os.PathLike, max_pixels: int | None) -> zipfile.ZipFile:
-        st = os.stat(path)
-        key = (os.path.abspath(path), st.st_size, st.st_mtime_ns, max_pixels)
-        if key != self.key:
-            if self.zf is not None:
-                self.zf.close()
-            self.key, self.zf = None, None
-            zf = _open(path)
-            try:
-                check_archive(path, zf.infolist(), st.st_size, max_pixels)
-            except BaseException:
-                zf.close()
-                raise
-            self.key, self.zf = key, zf
-        return self.zf
+def _open_checked(path, size: int, max_pixels: int | None) -> zipfile.ZipFile:
+    zf = _open(path)
+    try:
+        check_archive(path, zf.infolist(), size, max_pixels)
+    except BaseException:
+        zf.close()
+        raise
+    return zf
 
 
-_last = _LastVolume()
+_last = LastOpened(_open_checked)
 
 
 def extract(path: str | os.PathLike, entry: Entry, out: BinaryIO, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> None:
@@ -201,6 +166,29 @@ def extract(path: str | os.PathLike, entry: Entry, out: BinaryIO, max_pixels: in
         raise ContainerError(member_path(path, entry.name), "the volume changed during the run; run the command again")
     for chunk in _chunks(path, zf, infos[entry.index]):
         out.write(chunk)
+
+
+def page_names(entry: Entry, output_name) -> tuple[str, str]:
+    """(the page's entry name in the output, its file's extension): the same
+    name, but for the extension ``--format`` asks for."""
+    base = entry.name.rsplit("/", 1)[-1]
+    name = entry.name[: len(entry.name) - len(base)] + output_name(Path(base))
+    return name, Path(name).suffix
+
+
+def entry_notes(found: list[Entry], classify: bool = False) -> list[str]:
+    """What the volume holds besides its pages, and what is done with it (classifying: nothing, nothing to say)."""
+    notes = []
+    if classify:
+        return notes
+    others = sum(e.kind == OTHER for e in found)
+    if others:
+        notes.append(f"{others} other entr{'y' if others == 1 else 'ies'} copied byte for byte")
+    unsafe = [e.name for e in found if e.kind == UNSAFE]
+    if unsafe:
+        notes.append(f"{len(unsafe)} entr{'y' if len(unsafe) == 1 else 'ies'} with an unsafe name (.., absolute "
+                     f"path or drive letter) copied unchanged, never extracted: {listed(unsafe)}")
+    return notes
 
 
 def write_container(path: str | os.PathLike, out: BinaryIO, replaced: Mapping[int, tuple[str, Path]],

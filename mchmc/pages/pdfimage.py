@@ -1,0 +1,147 @@
+"""A PDF page's image out as a file of its own (to be upscaled as a loose
+page), and the upscaled file back in as the image's new stream.
+
+Out (:func:`write_image`): a DCT (JPEG) image in gray or RGB is copied out as
+the JPEG it is, so the upscaler sees the scanner's own JPEG and picks its noise
+level from its quantisation tables exactly as for a loose JPEG; any other
+image is decoded to pixels (its /Decode applied) and written as a PNG.
+
+In (:func:`replacement`): the upscaled page's file becomes the image's new
+stream without being decoded: a JPEG as it is (DCTDecode), a PNG as its IDAT
+data (FlateDecode with the PNG predictors is the same format). The image keeps
+its other entries (soft mask, intent, interpolation, metadata: a soft mask at
+the old size still covers the same unit square) and its colour space where
+the pixels keep their channels.
+"""
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+from mchmc.errors import ContainerError
+from mchmc.pages.limits import CCITT, JBIG, check_density, check_pixels
+from mchmc.pages.pdfpage import colour_channels, family, filters
+
+# A filter -> (what check_density calls its data, the TIFF compression code standing for it)
+DENSITY_KIND = {"/CCITTFaxDecode": ("TIFF", CCITT[-1]), "/JBIG2Decode": ("TIFF", JBIG[0]), "/DCTDecode": ("JPEG", None)}
+CHUNK = 1 << 20
+
+
+def write_image(image, to: str, out: BinaryIO, where: str, max_pixels: int | None) -> None:
+    """The image into the open file ``out`` as ``to`` says (.jpg: its JPEG; .png: its pixels), after the
+    checks a loose page's header gets (pixels, density) and with decoding bounded by its declared size."""
+    from pikepdf import PdfImage
+
+    width, height = int(image.get("/Width", 0)), int(image.get("/Height", 0))
+    check_pixels(where, width, height, max_pixels, "the page image's ")
+    raw = image.read_raw_bytes()
+    if to == ".jpg":
+        out.write(raw)
+        return
+    fmt, compression = DENSITY_KIND.get((filters(image) or ["/FlateDecode"])[-1], ("PNG", None))
+    check_density(where, width, height, len(raw), fmt, compression, "the page image's ")
+    bits = int(image.get("/BitsPerComponent", 8))
+    with _decoding_limit(width * height * 4 * max(bits, 8) // 8 + 8 * height):
+        try:  # the base image: its soft mask stays in the PDF as it is, at its own size
+            picture = PdfImage(image).as_pil_image(apply_mask=False)
+        except TypeError:  # a pikepdf from before masks were composited: the base image already
+            picture = PdfImage(image).as_pil_image()
+    if picture.mode not in ("1", "L", "P", "RGB", "I;16"):
+        raise ContainerError(where, f"its image decodes to {picture.mode} pixels, which cannot be upscaled here")
+    picture.save(out, "PNG", compress_level=1)
+
+
+@contextmanager
+def _decoding_limit(expected: int):
+    """qpdf's decoders stop at twice what the image declares (plus 1 MB): a
+    stream expanding past it is a bomb, refused before it fills the memory."""
+    from pikepdf import settings
+
+    if not hasattr(settings, "set_qpdf_limits"):  # an older pikepdf: the density check above still applies
+        yield
+        return
+    limit = min(2 * expected + (1 << 20), 2**32 - 1)
+    previous = settings.set_qpdf_limits(flate_max_memory=limit, png_max_memory=limit, run_length_max_memory=limit,
+                                        tiff_max_memory=limit)
+    try:
+        yield
+    finally:
+        settings.set_qpdf_limits(**previous)
+
+
+def replacement(image, page_file: Path) -> tuple[object, Iterator[bytes]]:
+    """(the image's new stream dictionary, its data a chunk at a time) for the upscaled ``page_file``."""
+    import pikepdf
+    from pikepdf import Name
+
+    jpeg = page_file.suffix.lower() in (".jpg", ".jpeg")
+    width, height, bits, channels = _jpeg_header(page_file) if jpeg else _png_header(page_file)
+    new = pikepdf.Dictionary(image.stream_dict)
+    for key in ("/Length", "/Filter", "/DecodeParms", "/Decode", "/DL", "/SMaskInData"):
+        if key in new:
+            del new[key]
+    new.Width, new.Height, new.BitsPerComponent = width, height, bits
+    new.ColorSpace = _space_for(image.get("/ColorSpace"), channels)
+    new.Filter = Name.DCTDecode if jpeg else Name.FlateDecode
+    if not jpeg:
+        new.DecodeParms = pikepdf.Dictionary(Predictor=15, Colors=channels, BitsPerComponent=bits, Columns=width)
+    return new, (_file_chunks(page_file) if jpeg else _idat(page_file))
+
+
+def _space_for(space, channels: int):
+    """The image's colour space if the pixels kept its channels (an indexed one's base if the palette
+    was expanded to it), else the device space of ``channels``."""
+    from pikepdf import Name
+
+    candidate = space[1] if family(space) == "/Indexed" else space
+    if colour_channels(candidate) == channels:
+        return candidate
+    return Name.DeviceGray if channels == 1 else Name.DeviceRGB
+
+
+def _jpeg_header(path: Path) -> tuple[int, int, int, int]:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        if im.mode not in ("L", "RGB"):
+            raise ContainerError(path, f"an upscaled {im.mode} JPEG page cannot go back into the PDF")
+        return im.width, im.height, 8, len(im.mode)
+
+
+def _png_header(path: Path) -> tuple[int, int, int, int]:
+    with open(path, "rb") as f:
+        head = f.read(33)
+    width, height, bits, colour, _, _, interlace = struct.unpack(">IIBBBBB", head[16:29])
+    if head[:8] != b"\x89PNG\r\n\x1a\n" or colour not in (0, 2) or interlace:
+        raise ContainerError(path, "an upscaled page that is not a gray or RGB, non-interlaced PNG cannot go back "
+                                   "into the PDF")
+    return width, height, bits, 1 if colour == 0 else 3
+
+
+def _file_chunks(path: Path) -> Iterator[bytes]:
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            yield chunk
+
+
+def _idat(path: Path) -> Iterator[bytes]:
+    """A PNG's image data: its IDAT chunks' contents in order (one zlib stream with PNG row filters)."""
+    with open(path, "rb") as f:
+        f.seek(8)
+        while len(head := f.read(8)) == 8:
+            length, kind = struct.unpack(">I4s", head)
+            if kind == b"IEND":
+                return
+            if kind != b"IDAT":
+                f.seek(length + 4, 1)
+                continue
+            while length:
+                chunk = f.read(min(length, CHUNK))
+                if not chunk:
+                    raise ContainerError(path, "the upscaled page's PNG is cut short")
+                length -= len(chunk)
+                yield chunk
+            f.seek(4, 1)
