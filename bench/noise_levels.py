@@ -106,24 +106,24 @@ def main() -> None:
     levels = list(engines)
     label = lambda k: "none" if k is None else str(k)  # noqa: E731
     con = Console(highlight=False)
-    table = Table(title=f"PSNR-Y [dB], crop 2, {len(images)} validation images ({', '.join(cats)}); "
-                        "* = best level at that quality (mean over categories)")
-    table.add_column("input")
-    for k in levels:
-        table.add_column(f"level {label(k)}")
-    table.add_column("auto picks")
+    table = Table(title=f"PSNR-Y [dB], crop 2, {len(images)} validation images; * = the best level of the row")
+    for col in ("input", "images", *[f"level {label(k)}" for k in levels], "auto picks"):
+        table.add_column(col, justify="left" if col in ("input", "images") else "right")
     out = {"images": [str(p) for _, p in images], "rows": []}
     for q, resaved in inputs:
         key = (q, resaved)
-        means = {k: float(np.mean([np.mean(scores[(key, k, c)]) for c in cats])) for k in levels}
-        best = max(means, key=means.get)
         per_cat = {k: {c: float(np.mean(scores[(key, k, c)])) for c in cats} for k in levels}
+        means = {k: float(np.mean(list(per_cat[k].values()))) for k in levels}
         name = "png" if q is None else f"png of jpeg q{q}" if resaved else f"jpeg q{q}"
-        table.add_row(name, *[f"{means[k]:.2f}{'*' if k == best else ''}  ("
-                              + " / ".join(f"{per_cat[k][c]:.2f}" for c in cats) + ")" for k in levels],
-                      "none" if q is None or resaved else label(level_for_quality(q)))
+        picks = "none" if q is None or resaved else label(level_for_quality(q))
+        for group, vals in [("mean", means)] + [(c, {k: per_cat[k][c] for k in levels}) for c in cats]:
+            best = max(vals, key=vals.get)
+            table.add_row(name if group == "mean" else "", group,
+                          *[f"{vals[k]:.2f}{'*' if k == best else ' '}" for k in levels], picks if group == "mean" else "",
+                          end_section=group == cats[-1])
         out["rows"].append({"input": name, "quality": q, "mean": {label(k): v for k, v in means.items()},
-                            "per_category": {label(k): v for k, v in per_cat.items()}, "best": label(best)})
+                            "per_category": {label(k): v for k, v in per_cat.items()},
+                            "best": label(max(means, key=means.get))})
     con.print(table)
     cost = Table(title="Cost per level (clean inputs, same run): LR MP/s of upscale_page, ratio to level none")
     cost.add_column("level")

@@ -38,8 +38,8 @@ def _root(
     apply_prefect_defaults()
 
 
-NOISE_HELP = ("JPEG noise reduction: auto (per page: a JPEG's level from its estimated quality, q>=96 none, "
-              "86-95 0, 66-85 1, 41-65 2, 0-40 3; lossless pages none), none, or a level 0..3 for every page. "
+NOISE_HELP = ("JPEG noise reduction: auto (per page: a JPEG's level from its estimated quality, q>=99 none, "
+              "86-98 0, 73-85 1, 55-72 2, 0-54 3; lossless pages none), none, or a level 0..3 for every page. "
               "The report says which level each page got and why.")
 
 @app.command()

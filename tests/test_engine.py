@@ -3,6 +3,8 @@ exact GAP statistics across tiles, bounded tile memory, bf16 within half an
 8-bit step of fp32, CPU and (when present) CUDA."""
 import numpy as np
 import pytest
+
+from mchmc.modelfile import shipped_models
 import torch
 
 from mchmc.engine import Engine, Region, pool_interval, split
@@ -153,7 +155,7 @@ def test_bf16_is_within_half_an_8bit_step_of_fp32():
     assert np.abs(bf16 - fp32).max() < 2e-3
 
 
-@pytest.mark.parametrize("name", ["srformc", "srforall"])
+@pytest.mark.parametrize("name", list(shipped_models()))  # every shipped model, the noise variants too
 def test_bf16_error_with_the_shipped_weights_is_what_the_readme_states(name):
     """The honest figure: with trained weights bf16 is NOT within half an 8-bit
     step everywhere. conv2's inputs (F1) and weights rounded to bf16 each cost

@@ -29,13 +29,13 @@ def meta(quality: int | None, fmt: str = "JPEG") -> PageMeta:
 
 
 def test_auto_maps_the_estimated_quality_to_a_level_and_says_why():
-    assert choose("auto", meta(72)) .level == 1 and choose("auto", meta(72)).reason == "jpeg q=72 -> 1"
-    assert choose("auto", meta(98)).level is None and choose("auto", meta(98)).reason == "jpeg q=98 -> none"
-    assert [choose("auto", meta(q)).level for q in (95, 86, 85, 66, 65, 41, 40, 10)] == [0, 0, 1, 1, 2, 2, 3, 3]
+    assert choose("auto", meta(78)).level == 1 and choose("auto", meta(78)).reason == "jpeg q=78 -> 1"
+    assert choose("auto", meta(99)).level is None and choose("auto", meta(99)).reason == "jpeg q=99 -> none"
+    assert [choose("auto", meta(q)).level for q in (98, 86, 85, 73, 72, 55, 54, 10)] == [0, 0, 1, 1, 2, 2, 3, 3]
     lossless = choose("auto", meta(None, "PNG"))
     assert lossless.level is None and lossless.reason == "none: lossless source"
     assert choose("none", meta(40)).level is None and choose("2", meta(None, "PNG")).level == 2
-    missing = choose("auto", meta(50), available=frozenset({0, 1}))  # the model has no level-2 variant
+    missing = choose("auto", meta(60), available=frozenset({0, 1}))  # the model has no level-2 variant
     assert missing.level is None and "no level-2 variant" in missing.reason
 
 
