@@ -14,7 +14,6 @@ overall, the level ``auto`` picks today, and each level's cost (LR MP/s of the s
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import time
 from pathlib import Path
@@ -24,7 +23,6 @@ from PIL import Image
 from rich.console import Console
 from rich.table import Table
 
-from mchmc.colour import rgb_to_y
 from mchmc.engine import Engine
 from mchmc.metrics import psnr
 from mchmc.modelfile import load_model, noise_variants, resolve_model
@@ -32,12 +30,11 @@ from mchmc.pages import read_page, upscale_page
 from mchmc.pages.noise import level_for_quality
 from mchmc.resize import imresize
 from mchmc.train.config import load_config
-from mchmc.train.data import even_crop, load_rgb
+from mchmc.train.data import even_crop, load_rgb, to_y
 
 
 def y255(img: np.ndarray) -> np.ndarray:
-    img = img.astype(np.float64)
-    return rgb_to_y(img / 255.0, np.float64) * 255.0 if img.ndim == 3 else (img * 219.0 / 255.0 + 16.0)
+    return to_y(img) * 255.0
 
 
 def validation_images(model_path: Path, config: str) -> list[tuple[str, Path]]:
@@ -104,7 +101,7 @@ def main() -> None:
                 scores.setdefault(((q, resaved), level, cat), []).append(psnr(y255(sr), hr_y, 2))
     cats = list(dict.fromkeys(c for c, _ in images))
     levels = list(engines)
-    label = lambda k: "none" if k is None else str(k)  # noqa: E731
+    label = lambda k: "none" if k is None else str(k)
     con = Console(highlight=False)
     table = Table(title=f"PSNR-Y [dB], crop 2, {len(images)} validation images; * = the best level of the row")
     for col in ("input", "images", *[f"level {label(k)}" for k in levels], "auto picks"):

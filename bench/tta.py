@@ -27,27 +27,17 @@ from PIL import Image
 from rich.console import Console
 from rich.table import Table
 
-from mchmc.colour import rgb_to_y
 from mchmc.engine import Engine
 from mchmc.metrics import psnr
 from mchmc.modelfile import load_model
 from mchmc.pages import read_page, upscale_page
 from mchmc.resize import imresize
+from mchmc.train.config import DataConfig
+from mchmc.train.data import dataset_images, even_crop, to_y
 
 ROOT = Path(__file__).resolve().parents[1]
-DATASETS = {"nature": "nature_bsds100", "manga": "manga_manga109", "text": "text_hradis_bmvc_ocr_test_orig"}
-EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
-
-
-def y255(rgb: np.ndarray) -> np.ndarray:
-    return rgb_to_y(rgb.astype(np.float64) / 255.0, np.float64) * 255.0
-
-
-def first_images(folder: Path, n: int) -> list[Path]:
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in EXTENSIONS)
-    if not files:
-        raise SystemExit(f"{folder}: no images (is ../shared/datasets there?)")
-    return files[:n]
+def y255(img: np.ndarray) -> np.ndarray:
+    return to_y(img) * 255.0
 
 
 def main() -> None:
@@ -59,18 +49,18 @@ def main() -> None:
     ap.add_argument("--precision", default="fp32")
     args = ap.parse_args()
 
+    images = dataset_images(DataConfig(root=args.datasets, limit=args.images))  # category -> first N by name
     model = load_model(args.model).model
     engines = {tta: Engine(model, tile=args.tile, precision=args.precision, tta=tta) for tta in (False, True)}
     load = os.getloadavg()[0]
-    scores = {(tta, c): [] for tta in engines for c in DATASETS}
-    seconds = {(tta, c): [] for tta in engines for c in DATASETS}
+    scores = {(tta, c): [] for tta in engines for c in images}
+    seconds = {(tta, c): [] for tta in engines for c in images}
     warm = True
     with tempfile.TemporaryDirectory(prefix="mchmc-tta-bench-") as tmp:
-        for cat, folder in DATASETS.items():
-            for path in first_images(Path(args.datasets) / folder, args.images):
+        for cat, paths in images.items():
+            for path in paths:
                 with Image.open(path) as im:
-                    hr = np.asarray(im.convert("RGB"))
-                hr = hr[: hr.shape[0] // 2 * 2, : hr.shape[1] // 2 * 2]
+                    hr = even_crop(np.asarray(im.convert("RGB")), 2)
                 lr = imresize(hr, 0.5)  # uint8 in, uint8 out (rounded, clipped)
                 Image.fromarray(lr).save(Path(tmp) / "lr.png")
                 page = read_page(Path(tmp) / "lr.png")
@@ -104,9 +94,9 @@ def main() -> None:
         table.add_row(name, str(len(pick(scores, False))), f"{p0:.2f}", f"{p1:.2f}", f"{p1 - p0:+.2f}",
                       f"{s0:.3f}", f"{s1:.3f}", f"{s1 / s0:.2f}")
 
-    for cat in DATASETS:
+    for cat in images:
         row(cat, [cat])
-    row("all", list(DATASETS))
+    row("all", list(images))
     Console(highlight=False, width=200).print(table)
 
 

@@ -109,7 +109,6 @@ class PageWorker:
 
     def _noise(self, meta, record: PageRecord | None = None):
         """(engine, choice) for a page: the level ``--noise`` picks for it; the record keeps level and reason."""
-        from mchmc.errors import FileError
         from mchmc.pages.noise import choose
 
         choice = choose(self.options.noise, meta, frozenset(self.variants))
