@@ -107,21 +107,21 @@ def _check(src, out, classify_only, gpus, cpus, ray_address, report, dry_run, op
 
 
 def _check_model(options) -> None:
-    """The model exists, is a model, and (classify) has a classifier: before any worker loads it."""
-    from mchmc.modelfile import ModelFileError, load_model
+    """The model exists, is a model file with a valid config, and (classify) has a classifier:
+    read without torch or weights, so this takes milliseconds; each worker loads the file in full
+    and a worker that cannot stops the run with the file's one-line reason."""
+    from mchmc.modelfile import ModelFileError, noise_variants, read_config
 
-    model = load_model(options.model).model
-    if options.classify_only and not model.config.has_classifier:
+    _, config = read_config(options.model)
+    if options.classify_only and not config.has_classifier:
         raise ModelFileError(options.model or "srformc", "has no classifier head (an MCH model), so it cannot "
                                                          "classify; use an MCH-MC model such as srformc")
     if options.noise not in ("auto", "none"):
-        from mchmc.modelfile import noise_variants
-
         variants = noise_variants(options.model)
         if int(options.noise) not in variants:
             raise ModelFileError(options.model or "srformc", f"has no noise-level {options.noise} variant "
                                  f"(it has: {', '.join(map(str, variants)) or 'none'}); use --noise auto or none")
-        load_model(variants[int(options.noise)])
+        read_config(variants[int(options.noise)])
 
 
 class _interrupts:

@@ -5,8 +5,10 @@
              over (nature, manga, text). Super-resolution inference is exactly MCH.
 
 No layer is padded, so the network shrinks its input by ``2 * halo`` per axis;
-the halo and the scale are derived from the layer definitions (``MCHConfig``)
-and every other module (tiler, trainer, evaluation) reads them from here.
+the halo and the scale are derived from the layer definitions (``MCHConfig``, in
+:mod:`mchmc.modelconfig`: plain data without torch, so the driver can check a
+model file without importing torch) and every other module (tiler, trainer,
+evaluation) reads them from there.
 
     >>> from mchmc.model import build_model
     >>> m = build_model("mch-mc"); m.config.halo, m.config.scale, m.num_parameters()
@@ -14,53 +16,15 @@ and every other module (tiler, trainer, evaluation) reads them from here.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-CATEGORIES = ("nature", "manga", "text")
+from mchmc.modelconfig import ARCHITECTURES, CATEGORIES, MCHConfig
 
-
-@dataclass(frozen=True)
-class MCHConfig:
-    """Architecture hyper-parameters (paper Table 4). ``categories`` empty = plain MCH."""
-
-    arch: str = "mch"
-    scale: int = 2
-    channels: tuple[int, int] = (64, 32)  # n1, n2
-    kernels: tuple[int, int, int] = (5, 5, 3)  # f1, f2, f3
-    categories: tuple[str, ...] = ()
-    hidden: int = 256  # n5, classifier FC width
-
-    @property
-    def halo(self) -> int:
-        """LR pixels each output pixel needs on every side: sum of kernel radii."""
-        return sum(k // 2 for k in self.kernels)
-
-    @property
-    def feature_halo(self) -> int:
-        """Radius of conv1+conv2, i.e. the halo of F2 (what GAP statistics need)."""
-        return sum(k // 2 for k in self.kernels[:2])
-
-    @property
-    def has_classifier(self) -> bool:
-        return len(self.categories) > 0
-
-    @property
-    def flops_per_lr_pixel(self) -> int:
-        """Multiply-adds x2 of the SR path per LR pixel (bench ceilings use it)."""
-        n1, n2 = self.channels
-        f1, f2, f3 = self.kernels
-        return 2 * (f1 * f1 * n1 + f2 * f2 * n1 * n2 + f3 * f3 * n2 * self.scale**2)
-
-
-# The registry: every architecture buildable by name. Tests are parametrised over it.
-ARCHITECTURES: dict[str, MCHConfig] = {
-    "mch": MCHConfig(arch="mch"),
-    "mch-mc": MCHConfig(arch="mch-mc", categories=CATEGORIES),
-}
+__all__ = ["ARCHITECTURES", "CATEGORIES", "MCH", "MCHConfig", "build_model", "gap_probabilities"]
 
 
 class MCH(nn.Module):

@@ -1,20 +1,22 @@
 """What a model file may ask for, checked before anything is built or allocated:
 the zip records of the file, every config field's type and range, the tensor
 shapes the config implies (computed on the ``meta`` device) and the parameter
-count. Each check raises ValueError naming what is wrong; :mod:`mchmc.modelfile`
+count. Only the shapes need torch (imported there): the rest checks a file
+without it. Each check raises ValueError naming what is wrong; :mod:`mchmc.modelfile`
 turns it into a one-line :class:`~mchmc.errors.ModelFileError`."""
 from __future__ import annotations
 
+import collections
+import io
 import json
+import pickle
 import zipfile
 from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
 
-import torch
-
 from mchmc.errors import ModelFileError
-from mchmc.model import ARCHITECTURES, MCH, MCHConfig
+from mchmc.modelconfig import ARCHITECTURES, MCHConfig
 
 # Bounds on what a model file may ask for. The shipped models have 63,271 parameters
 # (250 KB); 100 M parameters (400 MB in fp32) is far beyond any MCH-family network
@@ -128,6 +130,10 @@ def config_from_json(text: object) -> MCHConfig:
 
 def expected_shapes(config: MCHConfig) -> dict[str, tuple[int, ...]]:
     """Name -> shape of every tensor ``MCH(config)`` holds, computed on the meta device (nothing allocated)."""
+    import torch
+
+    from mchmc.model import MCH
+
     with torch.device("meta"):
         model = MCH(config)
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
@@ -135,6 +141,8 @@ def expected_shapes(config: MCHConfig) -> dict[str, tuple[int, ...]]:
 
 def state_dict_mismatch(want: dict[str, tuple[int, ...]], state: object) -> str:
     """'' when ``state`` has exactly the tensors ``want`` describes (float, same shapes), else the first problems."""
+    import torch
+
     if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
         return "no tensor state dict"
     problems = [f"missing {k}" for k in want if k not in state]
@@ -182,3 +190,34 @@ def check_archive(path: Path) -> None:
     if total > MAX_FILE_BYTES:
         raise ModelFileError(path, f"records claim {total / 2**20:.0f} MiB (limit {MAX_FILE_BYTES / 2**20:.0f} MiB); "
                                    "refused unread")
+
+
+class _HeaderUnpickler(pickle.Unpickler):
+    """Reads a ``torch.save`` payload's plain values without torch: every tensor becomes None.
+    Only the three globals torch.save writes for a dict of float tensors resolve (to stubs that
+    do nothing); anything else is refused, so no code a file names ever runs."""
+
+    STUBS = {("collections", "OrderedDict"): collections.OrderedDict, ("torch._utils", "_rebuild_tensor_v2"): lambda *a, **k: None}
+
+    def find_class(self, module: str, name: str):
+        if (module, name) in self.STUBS:
+            return self.STUBS[module, name]
+        if module == "torch" and name.endswith("Storage"):
+            return None
+        raise pickle.UnpicklingError(f"{module}.{name} is not allowed in a model file")
+
+    def persistent_load(self, pid):
+        return None
+
+
+def read_header(path: Path) -> object:
+    """The payload of a model file with its tensors left unread (None): the format, version,
+    config and provenance, read without torch after :func:`check_archive`. Raises ValueError
+    (or an unpickling error) for content that is not a plain payload."""
+    check_archive(path)
+    with zipfile.ZipFile(path) as zf:
+        names = [n for n in zf.namelist() if n.endswith("/data.pkl")]
+        if len(names) != 1:
+            raise ValueError("no single data.pkl record")
+        data = zf.read(names[0])
+    return _HeaderUnpickler(io.BytesIO(data)).load()

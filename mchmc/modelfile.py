@@ -32,15 +32,17 @@ import warnings
 import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from mchmc.errors import ModelFileError
 from mchmc.modelcheck import (MAX_PARAMETERS, MAX_PROVENANCE_CHARS, check_archive, config_from_json, expected_shapes,
-                              shown_value, state_dict_mismatch)
+                              read_header, shown_value, state_dict_mismatch)
 from mchmc.fsutil import atomic_write
-from mchmc.model import MCH, MCHConfig
+from mchmc.modelconfig import MCHConfig
 from mchmc.train.versions import VersionError, current_model_path, is_versions_folder
+
+if TYPE_CHECKING:
+    from mchmc.model import MCH
 
 FORMAT, VERSION = "mchmc-model", 1
 SHIPPED_DIR = Path(__file__).parent / "weights"
@@ -94,6 +96,8 @@ def noise_variants(name_or_path: str | os.PathLike | None = None) -> dict[int, P
 
 def save_model(model: MCH, path: str | os.PathLike, provenance: dict | None = None) -> Path:
     """Write atomically (an owned temporary in the same folder, then rename; mode 0o666 less the umask)."""
+    import torch
+
     path = Path(path)
     payload = {
         "format": FORMAT,
@@ -109,12 +113,21 @@ def save_model(model: MCH, path: str | os.PathLike, provenance: dict | None = No
 
 # ---------------------------------------------------------------- checking a config
 
-def _read_payload(path: Path) -> dict:
-    check_archive(path)
+def _read_payload(path: Path, tensors: bool = True) -> dict:
+    """The checked payload; without ``tensors`` read with :func:`~mchmc.modelcheck.read_header`
+    (no torch, every tensor None)."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            payload = torch.load(path, map_location="cpu", weights_only=True)
+        if tensors:
+            import torch
+
+            check_archive(path)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                payload = torch.load(path, map_location="cpu", weights_only=True)
+        else:
+            payload = read_header(path)
+    except ModelFileError:
+        raise
     except EOFError:
         raise ModelFileError(path, "empty or truncated model file") from None
     except pickle.UnpicklingError:
@@ -144,13 +157,18 @@ def _provenance(text: object) -> dict:
     return doc
 
 
-def load_model(name_or_path: str | os.PathLike | None = None, expect_arch: str | None = None) -> ModelFile:
-    """Load a model file (no code executed, nothing it asks for trusted unchecked).
-    ``expect_arch`` rejects other architectures."""
+def read_config(name_or_path: str | os.PathLike | None = None) -> tuple[Path, MCHConfig]:
+    """A model file's path and checked config, read without torch and without its weights: what
+    the batch CLI checks before any worker starts (each worker then loads the file in full)."""
+    path, config, _ = _checked_config(name_or_path, tensors=False)
+    return path, config
+
+
+def _checked_config(name_or_path, tensors: bool) -> tuple[Path, MCHConfig, dict]:
     path = resolve_model(name_or_path)
     if path.is_dir():
         raise ModelFileError(path, "is a folder, not a model file")
-    payload = _read_payload(path)
+    payload = _read_payload(path, tensors)
     try:
         if "config" not in payload:
             raise ValueError("no config")
@@ -158,6 +176,16 @@ def load_model(name_or_path: str | os.PathLike | None = None, expect_arch: str |
         provenance = _provenance(payload.get("provenance"))
     except (TypeError, ValueError, RecursionError) as err:
         raise ModelFileError(path, f"bad model config: {err}") from None
+    return path, config, payload | {"provenance": provenance}
+
+
+def load_model(name_or_path: str | os.PathLike | None = None, expect_arch: str | None = None) -> ModelFile:
+    """Load a model file (no code executed, nothing it asks for trusted unchecked).
+    ``expect_arch`` rejects other architectures."""
+    from mchmc.model import MCH
+
+    path, config, payload = _checked_config(name_or_path, tensors=True)
+    provenance = payload["provenance"]
     if expect_arch is not None and config.arch != expect_arch:
         raise ModelFileError(path, f"architecture is {config.arch!r}, expected {expect_arch!r}")
     want = expected_shapes(config)

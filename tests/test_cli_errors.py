@@ -129,3 +129,52 @@ def test_pages_errors_and_notes_in_words_a_user_knows(tmp_path):
     assert res.returncode == 0, res.stdout + res.stderr
     with Image.open(tmp_path / "single" / "big.png") as im:
         assert im.size == (64, 48)
+
+
+DRIVER = r"""
+import os, sys, runpy
+flag, sys.argv = sys.argv[1], ["mchmc", *sys.argv[2:]]
+def tell(code, real=os._exit):  # a run that started Ray leaves through os._exit, skipping atexit
+    open(flag, "w").write(str("torch" in sys.modules))
+    real(code)
+os._exit = tell
+import atexit
+atexit.register(lambda: open(flag, "w").write(str("torch" in sys.modules)))
+runpy.run_module("mchmc.cli.app", run_name="__main__")
+"""
+
+
+@pytest.mark.slow
+def test_the_driver_never_imports_torch(tmp_path):
+    """Only the workers need torch: the driver checks the model from its header, plans, feeds
+    Ray and writes the report, so its own start-up skips torch's seconds and its hundreds of MB."""
+    page(tmp_path / "s" / "a.png")
+    flag = tmp_path / "torch-imported"
+    for args in (["--dry-run"], ["--cpus", "1"], ["--cpus", "1"]):  # a plan, a real run, a re-run with nothing to do
+        res = subprocess.run([sys.executable, "-c", DRIVER, flag, "upscale", tmp_path / "s", "--out", tmp_path / "o",
+                              *args], capture_output=True, text=True, timeout=300)
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert flag.read_text() == "False", args
+    assert (tmp_path / "o" / "a.png").is_file()
+
+
+@pytest.mark.slow
+def test_a_model_whose_weights_do_not_load_stops_the_run_in_one_line(tmp_path):
+    """Its header is sound (so the checks before Ray pass); the workers cannot load its weights:
+    one line naming the file and the reason, exit 2, nothing written."""
+    import torch
+
+    from mchmc.modelfile import load_model, save_model
+
+    model = load_model("srformc").model
+    path = save_model(model, tmp_path / "m.pt")
+    payload = torch.load(path, weights_only=True)
+    payload["state_dict"]["conv2.weight"] = torch.zeros(1)
+    torch.save(payload, path)
+    page(tmp_path / "s" / "a.png")
+    res = mchmc("upscale", tmp_path / "s", "--out", tmp_path / "o", "--model", path, "--cpus", "1")
+    assert res.returncode == 2, res.stdout + res.stderr
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "Traceback" not in res.stderr, res.stderr
+    assert str(path) in lines[0] and "conv2.weight" in lines[0], lines[0]
+    assert not (tmp_path / "o" / "a.png").exists()

@@ -15,8 +15,7 @@ import torch
 from mchmc.errors import ModelFileError
 from mchmc.model import ARCHITECTURES, MCHConfig, build_model
 from mchmc.modelcheck import CONFIG_CHECKS, MAX_FILE_BYTES, MAX_PARAMETERS, expected_shapes
-from mchmc.modelfile import (load_model, resolve_model,
-                             save_model, shipped_models)
+from mchmc.modelfile import load_model, read_config, resolve_model, save_model, shipped_models
 from conftest import ROOT
 
 
@@ -59,15 +58,21 @@ BAD = {
     "pickle": (pickle.dumps(Evil()), "not an mchmc model file"),
     "plain state dict": ({"conv1.weight": torch.zeros(1)}, "no 'mchmc-model' header"),
     "future version": ({"format": "mchmc-model", "version": 99}, "version 99 is not supported"),
+    "code inside a torch archive": ({"format": "mchmc-model", "version": 1, "config": Evil()},
+                                    "not an mchmc model file"),
 }
+# Both ways of reading a file refuse the same files with the same words: the full load (the
+# workers) and the header alone, without torch or weights (the batch CLI's checks before Ray).
+READERS = {"load_model": load_model, "read_config": read_config}
 
 
+@pytest.mark.parametrize("reader", list(READERS))
 @pytest.mark.parametrize("kind", list(BAD))
-def test_bad_files_give_one_line_naming_the_file(tmp_path, kind, capsys):
+def test_bad_files_give_one_line_naming_the_file(tmp_path, kind, reader, capsys):
     content, reason = BAD[kind]
     path = _write(tmp_path / "bad.pt", content)
     with pytest.raises(ModelFileError) as err:
-        load_model(path)
+        READERS[reader](path)
     msg = str(err.value)
     assert msg.startswith(str(path)) and reason in msg and "\n" not in msg
     assert "code ran" not in capsys.readouterr().out
@@ -206,12 +211,13 @@ WRONG_CONFIGS = {
 }
 
 
+@pytest.mark.parametrize("reader", list(READERS))
 @pytest.mark.parametrize("kind", list(WRONG_CONFIGS))
-def test_a_config_of_the_wrong_type_or_range_is_refused_in_one_line(tmp_path, kind):
+def test_a_config_of_the_wrong_type_or_range_is_refused_in_one_line(tmp_path, kind, reader):
     config, reason = WRONG_CONFIGS[kind]
     path = _crafted(tmp_path / "bad.pt", config, build_model("mch").state_dict())
     with pytest.raises(ModelFileError) as err:
-        load_model(path)
+        READERS[reader](path)
     msg = str(err.value)
     assert msg.startswith(f"{path}: ") and reason in msg and "\n" not in msg, msg
 
@@ -249,6 +255,16 @@ def test_a_file_bigger_than_any_model_is_refused_unread(tmp_path):
         f.truncate(MAX_FILE_BYTES + 1)  # sparse: no disk used
     with pytest.raises(ModelFileError, match=r"MiB is more than a model file can be .* refused unread"):
         load_model(path)
+
+
+def test_a_config_is_read_without_torch_or_weights():
+    """What the batch driver checks before any worker starts costs milliseconds and no torch."""
+    code = ("import sys; from mchmc.modelfile import read_config, noise_variants; "
+            "path, config = read_config('srformc'); variants = noise_variants('srformc'); "
+            "[read_config(p) for p in variants.values()]; "
+            "print(config.categories, len(variants), 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    assert out.split() == ["('nature',", "'manga',", "'text')", "4", "False"]
 
 
 @pytest.mark.parametrize("name", list(shipped_models()))

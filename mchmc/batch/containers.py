@@ -49,7 +49,7 @@ from mchmc.batch.plan import Job
 from mchmc.batch.records import UNCATEGORISED, PageRecord
 from mchmc.errors import MchmcError
 from mchmc.fsutil import STATE_DIR
-from mchmc.model import CATEGORIES
+from mchmc.modelconfig import CATEGORIES
 from mchmc.pages.archive import IMAGE, Entry, handler, listed, member_path
 
 PAGES_DIR = "containers"  # under DST/.mchmc/: finished pages waiting for their volume

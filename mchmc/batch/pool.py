@@ -89,6 +89,9 @@ class Pool:
             self.names = ray.get(self._ready_refs)
         except ray.exceptions.RayError as err:
             self.shutdown()
+            cause = getattr(err, "cause", None)
+            if isinstance(cause, MchmcError):  # the worker's own one-line reason (e.g. a bad model file)
+                raise PoolError(str(cause)) from None
             raise PoolError(f"a worker failed to start: {_first_line(err)}") from None
         return self.names
 

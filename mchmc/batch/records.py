@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from mchmc.fsutil import atomic_write
-from mchmc.model import CATEGORIES
+from mchmc.modelconfig import CATEGORIES
 from mchmc.pages.archive import is_document
 
 # ok: upscaled now; skipped: the ledger shows this input's output finished earlier;

@@ -34,7 +34,6 @@ from mchmc.batch.records import PageRecord
 from mchmc.errors import FileError, MchmcError
 from mchmc.pages.meta import DEFAULT_MAX_PIXELS, output_name
 from mchmc.pages.png import DEFAULT_PNG_LEVEL
-from mchmc.pages.upscale import luminance
 
 
 @dataclass(frozen=True)
@@ -89,7 +88,12 @@ class PageWorker:
 
         self.options, self.name, self.device = options, name, device
         set_owner(options.owner)
-        self.engine = self._load(options.model)
+        self.start_error: MchmcError | None = None
+        try:
+            self.engine = self._load(options.model)
+        except MchmcError as err:  # reported by ready(): the driver stops the run with this one line
+            self.start_error = err
+            return
         self.categories = self.engine.model.config.categories
         # --noise: the model's level variants, each loaded on the first page that needs it
         self.variants = noise_variants(options.model) if options.noise != "none" else {}
@@ -121,6 +125,9 @@ class PageWorker:
         return self.engines[choice.level], choice
 
     def ready(self) -> str:
+        """This worker's name once its model is loaded; raises the reason it could not load it."""
+        if self.start_error is not None:
+            raise self.start_error
         return self.name
 
     @property
@@ -160,7 +167,7 @@ class PageWorker:
         def work():
             from mchmc.engine import Region
             from mchmc.pages import read_page
-            from mchmc.pages.upscale import Band, upscale_band
+            from mchmc.pages.upscale import Band, luminance, upscale_band
 
             page = read_page(call.job.src, 0, self.options.max_pixels)
             result.meta = page.meta
@@ -243,6 +250,7 @@ class PageWorker:
 
     def _classify(self, job: Job, record: PageRecord) -> None:
         from mchmc.pages import read_pages
+        from mchmc.pages.upscale import luminance
 
         stats = []
         for page in read_pages(job.src, self.options.max_pixels):

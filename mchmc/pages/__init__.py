@@ -28,9 +28,19 @@ from mchmc.pages.limits import default_worker_memory, page_memory_bytes
 from mchmc.pages.meta import (DEFAULT_MAX_PIXELS, READ_FORMATS, WRITE_FORMATS, Page, PageMeta, TiffInfo, UpscaledPage,
                        output_name)
 from mchmc.pages.read import Limits, check_file, decode_pillow, open_checked, sniff
-from mchmc.pages.upscale import upscale_page
 from mchmc.pages.write import write_page, write_pages
 from mchmc.pages.tiffread import open_tiff, read_tiff_page, tiff_headers
+
+
+
+def __getattr__(name: str):
+    """``upscale_page`` on first use: it brings torch, which the driver (planning, reports) never needs."""
+    if name == "upscale_page":
+        from mchmc.pages.upscale import upscale_page
+
+        return upscale_page
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_MAX_PIXELS", "READ_FORMATS", "WRITE_FORMATS", "Page", "PageMeta", "TiffInfo", "UpscaledPage",
