@@ -84,6 +84,7 @@ def train(
 def upscale(
     src: str = typer.Argument(..., help="An image, a folder (recursive; the tree is mirrored) or a .txt list of paths."),
     out: str = typer.Option(..., "--out", "-o", help="Destination folder (may be inside SRC: it is never rescanned; never SRC itself), or for a single image the output file (x.png)."),
+    scale: int = typer.Option(2, "--scale", "-s", help="2, or 4: two exact 2x passes (the second on the first's output; --noise and the category from the first pass)."),
     gpus: int = typer.Option(0, "--gpus", help="GPU workers, one GPU each."),
     cpus: int = typer.Option(None, "--cpus", help="CPU workers, one core each (default: the machine's cores minus --gpus)."),
     ray_address: str = typer.Option(None, "--ray-address", envvar="MCHMC_RAY_ADDRESS", help="Join this Ray cluster (host:port) instead of starting a local one."),
@@ -104,11 +105,11 @@ def upscale(
     max_memory: float = typer.Option(None, "--max-memory", help="GB one worker may use for a page (default: the memory available now, shared by the workers); bigger pages are refused before decoding."),
     split_pixels: int = typer.Option(40_000_000, "--split-pixels", help="Split single pages above this many pixels into bands across workers (0: never)."),
 ) -> None:
-    """Upscale every page 2x with the MCH-MC network, with a per-page category report."""
+    """Upscale every page 2x (or 4x) with the MCH-MC network, with a per-page category report."""
     from . import upscale as up
 
     raise typer.Exit(up.run(src, out, gpus=gpus, cpus=cpus, ray_address=ray_address, report=report, dry_run=dry_run,
-                            prefect=prefect,
+                            prefect=prefect, scale=scale,
                             model=model, noise=noise, tile=tile, precision=precision, format=format,
                             quality=quality,
                             png_level=png_level, overwrite=overwrite, binarize=binarize, tta=tta, max_pixels=max_pixels,

@@ -113,6 +113,9 @@ def _check_model(options) -> None:
     from mchmc.modelfile import ModelFileError, noise_variants, read_config
 
     _, config = read_config(options.model)
+    if options.scale not in (config.scale, config.scale**2):
+        raise ModelFileError(options.model or "srformc", f"is a {config.scale}x model, so --scale must be "
+                                                         f"{config.scale} or {config.scale**2} (two passes)")
     if options.classify_only and not config.has_classifier:
         raise ModelFileError(options.model or "srformc", "has no classifier head (an MCH model), so it cannot "
                                                          "classify; use an MCH-MC model such as srformc")

@@ -122,8 +122,8 @@ def cmyk_icc() -> bytes:
     return header + struct.pack(">I", len(tags)) + table + data
 
 
-def random_engine(tile: int = 64) -> Engine:
-    torch.manual_seed(0)
+def random_engine(tile: int = 64, seed: int = 0) -> Engine:
+    torch.manual_seed(seed)
     model = build_model("mch-mc")
     model.reset_parameters(0.05)
     return Engine(model, tile=tile)

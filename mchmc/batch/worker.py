@@ -56,6 +56,7 @@ class BatchOptions:
     owner: str | None = None  # host-pid of the run that owns the temporaries (mchmc.fsutil)
     noise: str = "auto"  # JPEG noise level per page (mchmc.pages.noise): auto, none, 0..3
     tta: bool = False  # test-time augmentation: SR averaged over the 8 flips/rotations (~8x slower; category unchanged)
+    scale: int = 2  # 2, or 4: two exact 2x passes (--noise and the category on the first pass only)
 
     def __post_init__(self) -> None:
         from mchmc.precision import PRECISION_CHOICES
@@ -68,6 +69,8 @@ class BatchOptions:
             raise ValueError(f"--split-pixels must be >= 0, not {self.split_pixels}")
         if self.quality is not None and not 1 <= self.quality <= 100:
             raise ValueError(f"--quality must be 1..100, not {self.quality}")
+        if self.scale not in (2, 4):
+            raise ValueError(f"--scale must be 2 or 4, not {self.scale}")
         if not 0 <= self.png_level <= 9:
             raise ValueError(f"--png-level must be 0..9, not {self.png_level}")
         output_name(Path("page.png"), self.format)  # an unknown --format fails here, before any page
@@ -124,6 +127,18 @@ class PageWorker:
             record.add_noise(choice.label, choice.reason)
         return self.engines[choice.level], choice
 
+    def _second_pass(self, page):
+        """``--scale 4``: the engine of the second 2x pass (the model itself: the first pass has
+        removed the JPEG noise), after checking the page's memory for both passes; else None."""
+        if self.options.scale == self.engine.config.scale:
+            return None
+        from mchmc.pages.limits import check_memory
+
+        meta = page.meta
+        check_memory(meta.path, meta.width, meta.height, 1 if page.pixels.ndim == 2 else page.pixels.shape[2],
+                     page.pixels.dtype.itemsize, self.options.max_bytes, bits=meta.bits, scale=self.options.scale)
+        return self.engine
+
     def ready(self) -> str:
         """This worker's name once its model is loaded; raises the reason it could not load it."""
         if self.start_error is not None:
@@ -176,7 +191,8 @@ class PageWorker:
                 gap = engine.gap_stats(luminance(page), Region(call.r0, call.r1, 0, page.meta.width))
                 result.band = Band(call.r0, call.r1, None, gap)
             else:
-                result.band = upscale_band(page, engine, call.r0, call.r1, binarize=self.options.binarize)
+                result.band = upscale_band(page, engine, call.r0, call.r1, then=self._second_pass(page),
+                                           binarize=self.options.binarize)
 
         result.error = guarded(call.job, work)
         result.seconds = time.perf_counter() - t0
@@ -223,7 +239,7 @@ class PageWorker:
         def upscaled():
             for page in read_pages(job.src, self.options.max_pixels, max_bytes=self.options.max_bytes):
                 engine, _ = self._noise(page.meta, record)
-                up = upscale_page(page, engine, binarize=self.options.binarize)
+                up = upscale_page(page, engine, then=self._second_pass(page), binarize=self.options.binarize)
                 stats.append((page.meta.width, page.meta.height, up.probs))
                 yield up
 

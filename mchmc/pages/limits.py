@@ -50,8 +50,8 @@ PER_PIXEL_BYTES = 4 + 4
 WORKING_BYTES = 512 << 20
 
 
-def page_memory_bytes(width: int, height: int, channels: int, bytes_per_sample: int) -> int:
-    """Bytes one worker needs to read, 2x-upscale and write a ``width`` x
+def page_memory_bytes(width: int, height: int, channels: int, bytes_per_sample: int, scale: int = SCALE) -> int:
+    """Bytes one worker needs to read, 2x-upscale (or, ``scale`` 4, upscale twice) and write a ``width`` x
     ``height`` page of ``channels`` samples of ``bytes_per_sample`` bytes each
     (the decoded layout: a 1-bit page is 1 channel of 1 byte, a palette page
     the 3 or 4 channels it expands to, 16-bit samples 2 bytes).
@@ -63,7 +63,11 @@ def page_memory_bytes(width: int, height: int, channels: int, bytes_per_sample: 
     a writer's format conversion of the whole output (RGBA -> JPEG composites
     alpha in float32: 136 bytes a pixel, over this estimate above ~5 MP)."""
     pixels = int(width) * int(height)
-    return pixels * (int(channels) * int(bytes_per_sample) * PER_SAMPLE_COPIES + PER_PIXEL_BYTES) + WORKING_BYTES
+    # two passes: the output and the writer's copy are scale**2 times the page, and the first pass's
+    # output (SCALE**2) is held, with its float Y plane, while the second pass runs
+    copies = PER_SAMPLE_COPIES if scale == SCALE else 2 + 2 * scale**2 + SCALE**2
+    per_pixel = PER_PIXEL_BYTES if scale == SCALE else PER_PIXEL_BYTES * (1 + SCALE**2)
+    return pixels * (int(channels) * int(bytes_per_sample) * copies + per_pixel) + WORKING_BYTES
 
 
 def available_memory() -> int:
@@ -108,14 +112,15 @@ def layout_words(channels: int, bytes_per_sample: int, bits: int | None = None) 
 
 
 def check_memory(path, width: int, height: int, channels: int, bytes_per_sample: int, max_bytes: int | None,
-                 what: str = "", bits: int | None = None) -> None:
+                 what: str = "", bits: int | None = None, scale: int = SCALE) -> None:
     """Refuse (:class:`PageTooLargeError`) a page whose :func:`page_memory_bytes`
     exceeds ``max_bytes`` (None or 0: no budget)."""
     if not max_bytes:
         return
-    need = page_memory_bytes(width, height, channels, bytes_per_sample)
+    need = page_memory_bytes(width, height, channels, bytes_per_sample, scale)
     if need > max_bytes:
-        raise PageTooLargeError(path, f"{what}needs about {human_bytes(need)} to upscale ({width} x {height} "
+        how = "to upscale" if scale == SCALE else f"to upscale {scale}x"
+        raise PageTooLargeError(path, f"{what}needs about {human_bytes(need)} {how} ({width} x {height} "
                                       f"{layout_words(channels, bytes_per_sample, bits)}), over this worker's budget "
                                       f"of {human_bytes(max_bytes)}; split it or raise --max-memory")
 

@@ -86,18 +86,21 @@ def output_layout(meta: PageMeta, binarize: bool = False) -> tuple[str, int]:
     return meta.mode, meta.bits
 
 
-def upscale_page(page: Page, engine: Engine, *, binarize: bool = False, classify: bool = True,
-                 strip_pixels: int = STRIP_PIXELS) -> UpscaledPage:
+def upscale_page(page: Page, engine: Engine, *, then: Engine | None = None, binarize: bool = False,
+                 classify: bool = True, strip_pixels: int = STRIP_PIXELS) -> UpscaledPage:
     """``page`` -> its sW x sH version (s = the model's scale, 2 for MCH-MC).
 
     ``engine`` runs the model (tiles, device, precision are its business; pass
     one built from ``mchmc.modelfile.load_model()`` or any MCH model).
-    ``classify`` also pools the GAP statistics of Y and returns the category
-    probabilities (models with a classifier only). ``strip_pixels`` bounds the
-    LR pixels processed at once (memory), not the result.
+    ``then``: a second pass (``--scale 4``: two exact 2x passes), run on the
+    first pass's integer output exactly as if that had been written and read
+    back; the category comes from the first pass. ``classify`` also pools the
+    GAP statistics of Y and returns the category probabilities (models with a
+    classifier only). ``strip_pixels`` bounds the LR pixels processed at once
+    (memory), not the result.
     """
     t0 = time.perf_counter()
-    band = upscale_band(page, engine, 0, page.pixels.shape[0], binarize=binarize, classify=classify,
+    band = upscale_band(page, engine, 0, page.pixels.shape[0], then=then, binarize=binarize, classify=classify,
                         strip_pixels=strip_pixels)
     return finish_page(page.meta, [band], engine, binarize=binarize, seconds=time.perf_counter() - t0)
 
@@ -118,11 +121,18 @@ class Band:
     gap: GapStats | None
 
 
-def upscale_band(page: Page, engine: Engine, r0: int, r1: int, *, binarize: bool = False, classify: bool = True,
-                 strip_pixels: int = STRIP_PIXELS) -> Band:
-    """Page rows ``[r0, r1)`` -> their upscaled :class:`Band` (strip by strip)."""
+def upscale_band(page: Page, engine: Engine, r0: int, r1: int, *, then: Engine | None = None,
+                 binarize: bool = False, classify: bool = True, strip_pixels: int = STRIP_PIXELS,
+                 first_row: int = 0, height: int | None = None) -> Band:
+    """Page rows ``[r0, r1)`` -> their upscaled :class:`Band` (strip by strip).
+
+    ``page.pixels`` holds the whole page, or (``first_row``, ``height``) rows
+    ``[first_row, first_row + len)`` of a page of ``height`` rows: enough when they
+    cover the band's halo (the second of two passes reads only that much of the first's output)."""
+    if then is not None:
+        return _two_passes(page, engine, then, r0, r1, binarize, classify, strip_pixels)
     px, meta = page.pixels, page.meta
-    h, w = px.shape[:2]
+    h, w = height or px.shape[0], px.shape[1]
     if not 0 <= r0 < r1 <= h:
         raise ValueError(f"band rows [{r0}, {r1}) outside a page of {h} rows")
     s, halo = engine.config.scale, engine.config.halo
@@ -139,8 +149,10 @@ def upscale_band(page: Page, engine: Engine, r0: int, r1: int, *, binarize: bool
     for q0, q1 in split(r1 - r0, rows):
         q0, q1 = q0 + r0, q1 + r0
         b0, b1 = resizer.rows_needed(q0, q1)
-        a, b = max(0, min(q0 - halo, b0)), min(h, max(q1 + halo, b1))
-        lr = colour.to_unit(px[a:b])
+        a, b = needed_rows(h, halo, q0, q1, (b0, b1))
+        if a < first_row or b > first_row + len(px):
+            raise ValueError(f"rows [{a}, {b}) needed but only [{first_row}, {first_row + len(px)}) held")
+        lr = colour.to_unit(px[a - first_row : b - first_row])
         if lr.ndim == 2:
             lr = lr[..., None]
         ycc = colour.gray_to_y(lr[..., 0])[..., None] if gray else colour.rgb_to_ycbcr(lr[..., :3])
@@ -164,6 +176,35 @@ def upscale_band(page: Page, engine: Engine, r0: int, r1: int, *, binarize: bool
     return Band(r0, r1, out, stats if classify else None)
 
 
+def needed_rows(h: int, halo: int, q0: int, q1: int, taps: tuple[int, int]) -> tuple[int, int]:
+    """The page rows that output rows of page rows ``[q0, q1)`` read: the network's halo and the bicubic taps."""
+    return max(0, min(q0 - halo, taps[0])), min(h, max(q1 + halo, taps[1]))
+
+
+def _two_passes(page: Page, first: Engine, then: Engine, r0: int, r1: int, binarize: bool, classify: bool,
+                strip_pixels: int) -> Band:
+    """Rows ``[r0, r1)`` through ``first`` then ``then``. The first pass makes exactly the rows of
+    its whole-page output that the second pass's rows need (their halo and taps, so bands and
+    tiles stay exact), as integers (what a written 2x page holds); the GAP statistics are the
+    first pass's over ``[r0, r1)`` only, so bands' sums still add up to the whole page's."""
+    s = first.config.scale
+    h, w = page.pixels.shape[:2]
+    mode, bits = output_layout(page.meta)  # 1-bit pages pass as 8-bit gray; binarize on the last pass
+    mid = replace(output_meta(page.meta, s, mode, bits), notes=())
+    o0, o1 = needed_rows(s * h, then.config.halo, s * r0, s * r1, _RowResizer(s * h, s * w, then.config.scale)
+                         .rows_needed(s * r0, s * r1))
+    a, b = o0 // s, -(-o1 // s)
+    parts = [upscale_band(page, first, q0, q1, classify=classify and (q0, q1) == (r0, r1),
+                          strip_pixels=strip_pixels) for q0, q1 in ((a, r0), (r0, r1), (r1, b)) if q1 > q0]
+    held = np.concatenate([p.pixels for p in parts]) if len(parts) > 1 else parts[0].pixels
+    core = next(p for p in parts if (p.r0, p.r1) == (r0, r1))
+    second = upscale_band(Page(held, mid), then, s * r0, s * r1, classify=False, strip_pixels=strip_pixels,
+                          first_row=s * a, height=s * h).pixels
+    if output_layout(page.meta, binarize)[1] == 1:  # binarize a 1-bit page once, at the end (>= 0.5)
+        second = second >= 128
+    return Band(r0, r1, second, core.gap)
+
+
 def band_rows(height: int, parts: int) -> list[tuple[int, int]]:
     """``parts`` near-equal row ranges covering a page (fewer when it has fewer rows)."""
     return split(height, -(-height // max(1, min(parts, height))))
@@ -175,7 +216,7 @@ def finish_page(meta: PageMeta, bands: list[Band], engine: Engine, *, binarize: 
     its :class:`UpscaledPage`; the category comes from the bands' summed GAP
     statistics (exactly the whole-page pooling, not an average of band guesses)."""
     bands = sorted(bands, key=lambda b: b.r0)
-    s = engine.config.scale
+    s = len(bands[0].pixels) // (bands[0].r1 - bands[0].r0)  # the model's scale, or its square after two passes
     if [b.r0 for b in bands] != [0] + [b.r1 for b in bands[:-1]] or bands[-1].r1 != meta.height:
         raise ValueError(f"bands {[(b.r0, b.r1) for b in bands]} do not tile the page's {meta.height} rows")
     mode, bits = output_layout(meta, binarize)
