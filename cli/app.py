@@ -80,6 +80,22 @@ def train(
     raise typer.Exit(train_mod.train(config, method, fold, runs, data_root, cache, export, prefect))
 
 
+@app.command("train-head")
+def train_head(
+    model: str = typer.Argument("srformc", help="Shipped model name or model file whose category head is retrained."),
+    out: str = typer.Option(..., "--out", "-o", help="Where to write the model with its new head."),
+    config: str = typer.Option(None, "--config", "-c", help="Config for the data, folds and JPEG level (default: the model's own, else best)."),
+    fold: int = typer.Option(1, "--fold", help="Test fold held out (never read)."),
+    data_root: str = typer.Option(None, "--data-root", help="Folder holding the category image folders (overrides data.root)."),
+    prefect: bool = typer.Option(True, "--prefect/--no-prefect", metavar="", help="Run as a Prefect flow (local ephemeral API by default)."),
+) -> None:
+    """Retrain only the category head, on whole pages at 1/4..2x their size, so the category holds at any
+    page resolution; conv1-conv3 stay frozen (upscaled pixels unchanged)."""
+    from . import train as train_mod
+
+    raise typer.Exit(train_mod.train_head(model, out, config, fold, data_root, prefect))
+
+
 @app.command()
 def upscale(
     src: str = typer.Argument(..., help="An image, a folder (recursive; the tree is mirrored) or a .txt list of paths."),

@@ -127,3 +127,26 @@ def train(config: str, method: str, fold: str, runs: str, data_root: str | None,
         shutil.copyfile(result["model"], export)
         con.print(f"exported to {export}")
     return 0 if result["done"] else 1
+
+
+def train_head(model: str, out: str, config: str | None, fold: int, data_root: str | None, use_prefect: bool) -> int:
+    from mchmc.errors import MchmcError
+
+    ov = _overrides(data_root, None) or None
+    try:
+        if use_prefect:
+            from mchmc.flows.head import train_head_flow
+
+            res = train_head_flow(model, out, config, fold, ov)
+        else:
+            from mchmc.train.head import retrain_head
+
+            res = retrain_head(model, out, config, fold, ov, log=err.print)
+    except (MchmcError, ValueError) as e:
+        err.print(f"error: {e}")
+        return 2
+    Console(highlight=False).print(
+        f"head retrained on {res['train_images']} images x {len(res['scales'])} sizes (config {res['config']}); "
+        f"validation loss {res['val_loss_before']:.4f} -> {res['val_loss']:.4f}, top-1 {res['val_top1_before']:.3f} "
+        f"-> {res['val_top1']:.3f} (epoch {res['epoch']}); written {out}")
+    return 0
