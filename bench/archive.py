@@ -87,7 +87,8 @@ def in_process(paths: list[Path], out: Path, model: str | None, tile: int, preci
     import torch
 
     from mchmc.batch.plan import Job
-    from mchmc.batch.worker import BatchOptions, PageWorker
+    from mchmc.batch.options import BatchOptions
+    from mchmc.batch.worker import PageWorker
 
     torch.set_num_threads(os.cpu_count() or 1)
     worker = PageWorker(BatchOptions(model=model, tile=tile, precision=precision))

@@ -36,7 +36,8 @@ def child(n: int, root: Path, trace: bool) -> dict:
     from mchmc.batch.driver import run
     from mchmc.batch.pool import InlinePool
     from mchmc.batch.prepare import prepare
-    from mchmc.batch.worker import BatchOptions, PageWorker
+    from mchmc.batch.options import BatchOptions
+    from mchmc.batch.worker import PageWorker
     from mchmc.model import build_model
     from mchmc.modelfile import save_model
 

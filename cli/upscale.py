@@ -60,7 +60,7 @@ def run(src: str, out: str | None, *, classify_only: bool = False, gpus: int = 0
 def _check(src, out, classify_only, gpus, cpus, ray_address, report, dry_run, opts):
     """Options, model and plan checked: (Prepared, cpus), or an exit code after one line."""
     from mchmc.batch.prepare import RunError, prepare
-    from mchmc.batch.worker import BatchOptions
+    from mchmc.batch.options import BatchOptions
     from mchmc.errors import MchmcError
     from mchmc.pages.limits import default_worker_memory
 

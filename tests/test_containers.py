@@ -21,7 +21,7 @@ from PIL import Image
 
 from mchmc.batch.plan import Plan, check_plan
 from mchmc.batch.records import PageRecord, read_jsonl
-from mchmc.batch.worker import BatchOptions
+from mchmc.batch.options import BatchOptions
 from mchmc.errors import ContainerError
 from mchmc.pages.container import check_archive, count_pages, unsafe_name, write_container
 from pages import smooth_rgb

@@ -22,7 +22,8 @@ from PIL import Image
 from mchmc.batch.members import MemberCall, run_member
 from mchmc.batch.plan import Job
 from mchmc.batch.records import read_jsonl, summarise
-from mchmc.batch.worker import BatchOptions, PageWorker
+from mchmc.batch.options import BatchOptions
+from mchmc.batch.worker import PageWorker
 from mchmc.errors import ContainerError
 from mchmc.pages import pdf as pdfdoc
 from pdfs import (dct, flate, jpeg_bytes, page, pixels, save, scan_page, size_pt, text_page, the_image,

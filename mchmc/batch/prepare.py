@@ -15,7 +15,7 @@ from pathlib import Path
 
 from mchmc.batch.plan import IMAGE_EXTENSIONS, LIST_EXTENSIONS, Checked, Plan, PlanError, Seen, check_plan
 from mchmc.batch.records import report_paths
-from mchmc.batch.worker import BatchOptions
+from mchmc.batch.options import BatchOptions
 from mchmc.errors import MchmcError, shown
 from mchmc.fsutil import STATE_DIR, owner
 from mchmc.pages.archive import is_container, is_document
