@@ -15,7 +15,7 @@ from mchmc.engine import Engine, GapStats
 from mchmc.model import build_model
 from mchmc.modelfile import load_model, save_model
 from mchmc.train.config import load_config
-from mchmc.train.head import HeadFit, fit_head, image_features, pooled, resized
+from mchmc.train.head import HeadFit, fit_head, image_features, page_f2, pooled, resized, windows
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_data import CATS, synth_dataset  # noqa: E402
@@ -44,7 +44,9 @@ def test_only_the_head_changes_and_the_upscaled_pixels_stay_bit_identical():
 def test_the_head_learns_separable_pages_and_keeps_the_best_validation_epoch():
     torch.manual_seed(0)
     model = build_model("mch-mc")
-    tuned, summary = fit_head(model, _clusters(600, 0), _clusters(150, 1), HeadFit(epochs=300), log=lambda _: None)
+    train = _clusters(600, 0) + _clusters(900, 3)  # pages and windows
+    tuned, summary = fit_head(model, train, _clusters(150, 1) + _clusters(150, 4), HeadFit(epochs=300),
+                              log=lambda _: None)
     assert summary["val_top1"] >= 0.98 > summary["val_top1_before"]
     x, y = _clusters(150, 2)  # unseen: the engine's own probabilities agree
     engine = Engine(tuned)
@@ -61,12 +63,26 @@ def test_pages_are_drawn_at_every_size_and_bounded_in_pixels():
     crop = resized(hr, 0.5, max_pixels=100 * 100)
     assert crop.shape[0] * crop.shape[1] <= 100 * 100 and crop.shape[0] == 100
     engine = Engine(build_model("mch-mc"))
-    feats = image_features(engine, hr, "x", (0.5, 1.0, 2.0))
-    assert feats.shape == (3, 32)
-    assert np.allclose(feats[1], pooled(engine, hr))
-    noisy = image_features(engine, hr, "x", (1.0,), noise=(1, 0))  # JPEG level 1, seeded: the same twice
-    assert np.array_equal(noisy, image_features(engine, hr, "x", (1.0,), noise=(1, 0)))
-    assert not np.array_equal(noisy[0], feats[1])
+    pages, wins = image_features(engine, hr, "x", (0.5, 1.0, 2.0), count=4)
+    assert pages.shape == (3, 32) and wins.shape == (12, 32)  # 4 patch-sized windows per size (60 x 45 holds one)
+    assert np.allclose(pages[1], pooled(engine, hr), rtol=1e-5, atol=1e-6)  # the engine's pooling, exactly
+    noisy, _ = image_features(engine, hr, "x", (1.0,), noise=(1, 0))  # JPEG level 1, seeded: the same twice
+    assert np.array_equal(noisy, image_features(engine, hr, "x", (1.0,), noise=(1, 0))[0])
+    assert not np.array_equal(noisy[0], pages[1])
+
+
+def test_a_window_is_the_mean_of_f2_over_a_training_patch():
+    """Phase 1 classified 30 x 30 LR patches: their unpadded F2 is 22 x 22, and a window's feature is its mean."""
+    model = build_model("mch-mc").eval()
+    page = np.random.default_rng(1).integers(0, 256, (40, 50), dtype=np.uint8)
+    got = windows(page_f2(model, page), 5, np.random.default_rng(0))
+    rng = np.random.default_rng(0)
+    ys, xs = rng.integers(0, 32 - 22 + 1, 5), rng.integers(0, 42 - 22 + 1, 5)
+    with torch.no_grad():
+        f2 = model.features(torch.from_numpy(page.astype(np.float32) / 255)[None, None])[0].double()
+    want = np.stack([f2[:, a : a + 22, b : b + 22].mean((1, 2)).numpy() for a, b in zip(ys, xs)])
+    assert np.allclose(got, want, atol=1e-5)
+    assert windows(page_f2(model, page[:29]), 5, rng).shape == (0, 32)  # smaller than a patch: none
 
 
 @pytest.mark.slow

@@ -14,7 +14,11 @@ on the F2 mean of whole training pages (what inference pools) drawn at ``SCALES`
 the HR page resized by 1 / f with MATLAB bicubic, f = 2 being the benchmark's LR,
 f = 1 the page itself, f < 1 an enlargement (a high-resolution scan). A resized page
 above ``MAX_PIXELS`` is centre-cropped to it (the pooled mean barely moves; the cost
-stays bounded). For a JPEG noise-level model each resized page is compressed the way
+stays bounded). Beside each whole page, ``WINDOWS`` random windows of a training
+patch's size (the 30 x 30 LR patches Phase 1 classified) are pooled from the same F2,
+and the loss mixes pages and windows: a head fitted on whole pages alone drifts on
+patches, and ``mchmc explain``'s local maps, which read the head patch by patch
+around each pixel's features, then light the wrong category on a page's margins. For a JPEG noise-level model each resized page is compressed the way
 its training data was (:func:`mchmc.train.degrade.degrade`, seeded per image and size).
 
 Model selection: the training folds less the validation images its config carves
@@ -39,6 +43,7 @@ from mchmc.resize import imresize
 
 SCALES = (0.5, 0.7, 1.0, 1.4, 2.0, 2.8, 4.0)  # page = HR resized by 1 / f
 MAX_PIXELS = 1 << 20
+WINDOWS = 16  # patch-sized F2 windows sampled per page and size (the Phase 1 view: what keeps local maps sane)
 CACHE = Path.home() / ".cache" / "mchmc" / "head-features"
 
 
@@ -50,6 +55,7 @@ class HeadFit:
     lr: float = 2e-3
     weight_decay: float = 1e-4
     seed: int = 0
+    window_share: float = 0.5  # weight of the patch-sized windows' loss beside the whole pages'
 
 
 def resized(hr: np.ndarray, f: float, max_pixels: int = MAX_PIXELS) -> np.ndarray:
@@ -66,40 +72,84 @@ def resized(hr: np.ndarray, f: float, max_pixels: int = MAX_PIXELS) -> np.ndarra
     return np.ascontiguousarray(page)
 
 
-def pooled(engine: Engine, page: np.ndarray) -> np.ndarray:
-    """The F2 mean the head reads for ``page`` (uint8 RGB or gray): Y as the upscaler computes it."""
+def _luminance(page: np.ndarray) -> np.ndarray:
     from mchmc.pages.meta import Page, PageMeta
     from mchmc.pages.upscale import luminance
 
     mode = "L" if page.ndim == 2 else "RGB"
     meta = PageMeta(path="", format="PNG", mode=mode, bits=8 * page.itemsize, width=page.shape[1],
                     height=page.shape[0])
-    stats = engine.gap_stats(luminance(Page(page, meta)))
+    return luminance(Page(page, meta))
+
+
+def pooled(engine: Engine, page: np.ndarray) -> np.ndarray:
+    """The F2 mean the head reads for ``page`` (uint8 RGB or gray): Y as the upscaler computes it."""
+    stats = engine.gap_stats(_luminance(page))
     return stats.total / max(stats.count, 1)
 
 
+def page_f2(model: MCH, page: np.ndarray) -> torch.Tensor:
+    """The page's unpadded F2 (n2, H - 2r, W - 2r), float64: the positions the engine pools."""
+    with torch.inference_mode():
+        return model.features(torch.from_numpy(_luminance(page))[None, None])[0].double()
+
+
+def windows(f2: torch.Tensor, count: int, rng: np.random.Generator, patch_lr: int = 30, halo: int = 4) -> np.ndarray:
+    """F2 means of ``count`` random windows of a training patch's size (``patch_lr`` LR px, whose unpadded
+    F2 is ``patch_lr - 2 * halo`` wide: the patches Phase 1 classified): ``count`` x n2 (none on a smaller page)."""
+    k = patch_lr - 2 * halo
+    if min(f2.shape[1:]) < k:
+        return np.empty((0, f2.shape[0]))
+    ys = rng.integers(0, f2.shape[1] - k + 1, count)
+    xs = rng.integers(0, f2.shape[2] - k + 1, count)
+    return np.stack([f2[:, a : a + k, b : b + k].mean((1, 2)).numpy() for a, b in zip(ys, xs)])
+
+
 def image_features(engine: Engine, hr: np.ndarray, key: str, scales=SCALES, noise: tuple[int, int] | None = None,
-                   ) -> np.ndarray:
-    """One training image's pooled F2 at every size: ``len(scales)`` x n2."""
+                   count: int = WINDOWS, patch_lr: int = 30) -> tuple[np.ndarray, np.ndarray]:
+    """One training image at every size: (pooled F2 of each whole page, ``len(scales)`` x n2;
+    F2 means of ``count`` patch-sized windows of each, about ``count * len(scales)`` x n2)."""
+    import zlib
+
     from mchmc.train.degrade import degrade
 
-    rows = []
+    pages, wins = [], []
+    rng = np.random.default_rng([zlib.crc32(key.encode()), 0x5CA1E])
     for f in scales:
         page = resized(hr, f)
         if noise is not None:
             page, _ = degrade(page, noise[0], noise[1], f"{key}@{f}")
-        rows.append(pooled(engine, page))
-    return np.stack(rows)
+        f2 = page_f2(engine.model, page)  # one F2 pass gives the page's mean and its windows
+        pages.append(f2.mean((1, 2)).numpy())
+        wins.append(windows(f2, count, rng, patch_lr, engine.config.feature_halo))
+    return np.stack(pages), np.concatenate(wins)
 
 
-def _loss(head: nn.Module, x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    return nn.functional.cross_entropy(head(x), y, weight=weight)
+class _Set:
+    """Pages (and, optionally, patch-sized windows) with labels, as tensors, with class-balancing weights."""
+
+    def __init__(self, arrays: tuple[np.ndarray, ...], n: int):
+        self.parts = []
+        for x, y in zip(arrays[0::2], arrays[1::2]):
+            yt = torch.as_tensor(y.astype(np.int64))
+            w = torch.as_tensor(len(y) / (n * np.bincount(y, minlength=n).clip(1)), dtype=torch.float32)
+            self.parts.append((torch.as_tensor(x.astype(np.float32)), yt, w))
+
+    def loss(self, head: nn.Module, share: float) -> torch.Tensor:
+        """Class-balanced cross-entropy of the pages, mixed with the windows' at ``share``."""
+        losses = [nn.functional.cross_entropy(head(x), y, weight=w) for x, y, w in self.parts if len(y)]
+        return losses[0] if len(losses) == 1 else (1 - share) * losses[0] + share * losses[1]
+
+    def top1(self, head: nn.Module) -> float:
+        x, y, _ = self.parts[0]
+        return float((head(x).argmax(1) == y).float().mean())
 
 
-def fit_head(model: MCH, train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray],
+def fit_head(model: MCH, train: tuple[np.ndarray, ...], val: tuple[np.ndarray, ...],
              fit: HeadFit = HeadFit(), log: Callable[[str], None] = print) -> tuple[MCH, dict]:
-    """A copy of ``model`` whose head is fitted on ``train`` (features, labels) and chosen on ``val``.
-    Returns it and what was measured (validation loss and top-1 before and after)."""
+    """A copy of ``model`` whose head is fitted on ``train`` and chosen on ``val``, each (page
+    features, labels) or (page features, labels, window features, labels). Returns it and what was
+    measured (validation loss, the pages' top-1, before and after)."""
     torch.manual_seed(fit.seed)
     tuned = copy.deepcopy(model).float().eval()
     head = tuned.head
@@ -107,22 +157,20 @@ def fit_head(model: MCH, train: tuple[np.ndarray, np.ndarray], val: tuple[np.nda
         p.requires_grad_(False)
     for p in head.parameters():
         p.requires_grad_(True)
-    x, y = (torch.as_tensor(a) for a in (train[0].astype(np.float32), train[1].astype(np.int64)))
-    vx, vy = (torch.as_tensor(a) for a in (val[0].astype(np.float32), val[1].astype(np.int64)))
     n = len(tuned.config.categories)
-    weight = torch.as_tensor(len(y) / (n * np.bincount(y.numpy(), minlength=n).clip(1)), dtype=torch.float32)
+    tr, va = _Set(train, n), _Set(val, n)
     opt = torch.optim.AdamW(head.parameters(), lr=fit.lr, weight_decay=fit.weight_decay)
 
     def score() -> tuple[float, float]:
         with torch.no_grad():
-            return float(_loss(head, vx, vy, weight)), float((head(vx).argmax(1) == vy).float().mean())
+            return float(va.loss(head, fit.window_share)), va.top1(head)
 
     before = score()
     best = (before[0], 0, copy.deepcopy(head.state_dict()))
     for epoch in range(1, fit.epochs + 1):
         head.train()
         opt.zero_grad()
-        loss = _loss(head, x, y, weight)
+        loss = tr.loss(head, fit.window_share)
         loss.backward()
         opt.step()
         head.eval()
@@ -130,7 +178,8 @@ def fit_head(model: MCH, train: tuple[np.ndarray, np.ndarray], val: tuple[np.nda
         if val_loss < best[0]:
             best = (val_loss, epoch, copy.deepcopy(head.state_dict()))
         if epoch % 500 == 0:
-            log(f"epoch {epoch}: train loss {float(loss.detach()):.4f}, validation loss {val_loss:.4f}, top-1 {val_top1:.3f}")
+            log(f"epoch {epoch}: train loss {float(loss.detach()):.4f}, validation loss {val_loss:.4f}, "
+                f"top-1 {val_top1:.3f}")
     head.load_state_dict(best[2])
     for p in tuned.parameters():
         p.requires_grad_(False)
@@ -160,22 +209,25 @@ def retrain_head(model_file: str | Path, out: str | Path, config: str | None = N
     engine = Engine(loaded.model, tile=512, precision="fp32")
     index = {c: i for i, c in enumerate(loaded.config.categories)}
 
-    def features(refs, what: str) -> tuple[np.ndarray, np.ndarray]:
-        xs, ys = [], []
+    def features(refs, what: str) -> tuple[np.ndarray, ...]:
+        xs, ys, ws, wys = [], [], [], []
         for i, ref in enumerate(refs):
-            xs.append(image_features(engine, load_rgb(ref.path), f"{ref.category}/{ref.path.name}", scales,
-                                     cfg.data.noise))
-            ys += [index[ref.category]] * len(scales)
+            pages, wins = image_features(engine, load_rgb(ref.path), f"{ref.category}/{ref.path.name}", scales,
+                                         cfg.data.noise, patch_lr=cfg.data.patch // loaded.config.scale)
+            xs.append(pages)
+            ws.append(wins)
+            ys += [index[ref.category]] * len(pages)
+            wys += [index[ref.category]] * len(wins)
             if (i + 1) % 50 == 0 or i + 1 == len(refs):
                 log(f"{what}: {i + 1}/{len(refs)} images x {len(scales)} sizes")
-        return np.concatenate(xs), np.asarray(ys)
+        return np.concatenate(xs), np.asarray(ys), np.concatenate(ws), np.asarray(wys)
 
     key = _features_key(loaded.path, cfg, split, scales)
     folder = CACHE if cache is True else cache or None
     stored = folder / f"{key}.npz" if folder else None
     if stored is not None and stored.is_file():
         with np.load(stored) as z:
-            train, val = (z["train_x"], z["train_y"]), (z["val_x"], z["val_y"])
+            train, val = (tuple(z[f"{part}_{k}"] for k in ("x", "y", "wx", "wy")) for part in ("train", "val"))
         log(f"pooled features from {stored}")
     else:
         train, val = features(split.train, "training"), features(split.val, "validation")
@@ -184,7 +236,8 @@ def retrain_head(model_file: str | Path, out: str | Path, config: str | None = N
 
             stored.parent.mkdir(parents=True, exist_ok=True)
             with atomic_write(stored) as tmp, open(tmp, "wb") as f:
-                np.savez(f, train_x=train[0], train_y=train[1], val_x=val[0], val_y=val[1])
+                np.savez(f, **{f"{part}_{k}": a for part, arrays in (("train", train), ("val", val))
+                               for k, a in zip(("x", "y", "wx", "wy"), arrays)})
     tuned, summary = fit_head(loaded.model, train, val, fit, log)
     summary.update(scales=list(scales), train_images=len(split.train), val_images=len(split.val),
                    config=cfg.name, noise_level=cfg.data.noise_level, max_pixels=MAX_PIXELS)
@@ -201,7 +254,8 @@ def _features_key(model_path: Path, cfg, split, scales) -> str:
 
     from mchmc.train.data import file_sha256
 
-    doc = {"model": file_sha256(model_path), "scales": list(scales), "max_pixels": MAX_PIXELS,
+    doc = {"model": file_sha256(model_path), "scales": list(scales), "max_pixels": MAX_PIXELS, "windows": WINDOWS,
+           "patch": cfg.data.patch,
            "noise": cfg.data.noise, "train": [[r.category, r.path.name] for r in split.train],
-           "val": [[r.category, r.path.name] for r in split.val], "version": 1}
+           "val": [[r.category, r.path.name] for r in split.val], "version": 3}
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:24]
