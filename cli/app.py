@@ -192,11 +192,12 @@ def explain(
     out: str = typer.Option(None, "--out", "-o", help="PNG to write (default ./<image stem>-gradcam.png)."),
     model: str = typer.Option(None, "--model", "-m", help="Shipped model name or MCH-MC model file (default: srformc)."),
     tile: int = typer.Option(256, "--tile", help="Tile core size in LR pixels for the pooled statistics."),
+    method: str = typer.Option("gradcam", "--method", help="gradcam (the paper's Fig. 13: first-order local logits of the head) or window (the head's own answer on a training patch's window around each pixel; stays meaningful for heads refitted with mchmc train-head)."),
 ) -> None:
-    """Grad-CAM of each category on F2 overlaid on the page, with the probabilities in the caption."""
+    """Heat maps of each category's evidence on F2 overlaid on the page, with the probabilities in the caption."""
     from . import experiment as exp
 
-    raise typer.Exit(exp.explain(image, out, model, tile))
+    raise typer.Exit(exp.explain(image, out, model, tile, method))
 
 
 schedule_app = typer.Typer(name="schedule", no_args_is_help=True,

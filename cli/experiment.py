@@ -191,10 +191,10 @@ def _page_planes(path: str):
     return luminance(page), np.rint(np.clip(shown, 0, 1) * 255).astype(np.uint8)
 
 
-def explain(image: str, out: str | None, model: str | None, tile: int) -> int:
+def explain(image: str, out: str | None, model: str | None, tile: int, method: str = "gradcam") -> int:
     from mchmc.errors import MchmcError
     from mchmc.experiment.figures import explain_figure
-    from mchmc.experiment.gradcam import grad_cam
+    from mchmc.experiment.gradcam import grad_cam, window_cam
     from mchmc.modelfile import load_model
 
     from mchmc.errors import ModelFileError
@@ -207,6 +207,9 @@ def explain(image: str, out: str | None, model: str | None, tile: int) -> int:
     if tile < 1:
         err.print(f"error: --tile must be >= 1 px, not {tile}")
         return 2
+    if method not in ("gradcam", "window"):
+        err.print(f"error: --method must be gradcam or window, not {method!r}")
+        return 2
     try:
         mf = load_model(model, expect_arch="mch-mc")
     except ModelFileError as e:  # a usage error, like every command's
@@ -214,8 +217,8 @@ def explain(image: str, out: str | None, model: str | None, tile: int) -> int:
         return 2
     try:
         y, shown = _page_planes(image)
-        cam = grad_cam(mf.model, y, tile=tile)
-        explain_figure(shown, cam, dst, title=Path(image).name)
+        cam = (grad_cam if method == "gradcam" else window_cam)(mf.model, y, tile=tile)
+        explain_figure(shown, cam, dst, title=Path(image).name, method=method)
     except MchmcError as e:
         err.print(f"error: {e}")
         return 1

@@ -96,6 +96,12 @@ def test_explain_writes_the_overlay_and_prints_the_probabilities(tmp_path):
     assert r.exit_code == 2 and "no such file" in r.output
     r = CliRunner().invoke(app, ["explain", str(page), "--model", "nosuchmodel"])
     assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1
+    window = tmp_path / "window.png"
+    r = CliRunner().invoke(app, ["explain", str(page), "--out", str(window), "--model", str(model), "--method",
+                                 "window"], terminal_width=160)
+    assert r.exit_code == 0 and window.is_file(), r.output
+    r = CliRunner().invoke(app, ["explain", str(page), "--method", "occlusion"])
+    assert r.exit_code == 2 and "--method must be gradcam or window" in r.output
 
 
 @pytest.mark.slow

@@ -160,3 +160,44 @@ def test_titles_with_cjk_or_rare_characters_draw_no_boxes(tmp_path, caplog):
     assert text == (name if cjk_font else "\u24b6 ?1?_p003.png"), "a CJK font where installed, else '?'"
     assert drawable("plain_name.png") == ("plain_name.png", None)
     assert drawable("tab\there.png")[0] == "tab?here.png"
+
+
+def test_window_maps_are_the_heads_answer_on_a_patch_window_banded_or_whole(monkeypatch):
+    """window_cam: at each pixel, the head on the F2 mean of the (odd) training-patch window centred
+    there, truncated at the border; computed in row bands it equals the whole page."""
+    import torch.nn.functional as F
+
+    from mchmc.experiment import gradcam as gc
+
+    torch.manual_seed(0)
+    model = build_model("mch-mc").eval()
+    model.reset_parameters(0.05)
+    plane = np.random.default_rng(0).random((37, 41), dtype=np.float32)
+    whole = gc.window_cam(model, plane)
+    monkeypatch.setattr(gc, "BAND_PIXELS", 41 * 5)  # bands of 5 rows
+    banded = gc.window_cam(model, plane)
+    assert np.allclose(whole.maps, banded.maps, atol=1e-6)
+    f2 = gc._f2_band(model, plane, 0, 37, model.config.feature_halo)
+    y, x = 20, 3  # a window truncated by the left border: columns 0..14
+    mean = f2[:, y - 11 : y + 12, 0 : x + 12].mean((1, 2))
+    with torch.no_grad():
+        want = gc.evidence(model.classify(mean[None])[0][:, None, None])[:, 0, 0].numpy()
+    assert np.allclose(whole.maps[:, y, x], want, atol=1e-5)
+    pooled = F.avg_pool2d(f2[None], 23, 1, 11, count_include_pad=False)  # the same everywhere
+    assert pooled.shape[-2:] == (37, 41)
+    assert np.allclose(whole.probs, gc.grad_cam(model, plane).probs)
+
+
+@pytest.mark.parametrize("page, category", [("manga-page.png", "manga"), ("text-page.png", "text"),
+                                            ("landscape.jpg", "nature")])
+def test_window_maps_show_the_top1_brightest_on_the_shipped_model(page, category):
+    from mchmc.experiment.gradcam import window_cam
+    from mchmc.modelfile import load_model
+
+    cam = window_cam(load_model("srformc", expect_arch="mch-mc").model, sample_plane(page))
+    assert cam.predicted == category
+    top = cam.map(category)
+    assert top.mean() > 0.3 and (top > 0.5).mean() > 0.3
+    for c, p in zip(cam.categories, cam.probs):
+        if c != category:
+            assert top.mean() > 1.2 * cam.map(c).mean(), (c, p)

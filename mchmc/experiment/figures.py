@@ -210,7 +210,8 @@ def caption(cam: GradCam) -> str:
     return "probabilities: " + ", ".join(f"{c} {p:.1%}" for c, p in zip(cam.categories, cam.probs))
 
 
-def explain_figure(page_rgb: np.ndarray, cam: GradCam, out: str | os.PathLike, title: str = "") -> Path:
+def explain_figure(page_rgb: np.ndarray, cam: GradCam, out: str | os.PathLike, title: str = "",
+                   method: str = "gradcam") -> Path:
     """The page and each category's Grad-CAM on F2 overlaid, the probabilities in the titles and caption."""
     h, w = page_rgb.shape[:2]
     n = 1 + len(cam.categories)
@@ -218,9 +219,10 @@ def explain_figure(page_rgb: np.ndarray, cam: GradCam, out: str | os.PathLike, t
     _panels(fig.subplots(1, n), page_rgb, cam, "page")
     text, kw = _named(f"{title + ': ' if title else ''}{cam.predicted} ({caption(cam)})")
     fig.suptitle(text, fontsize=10, **kw)
-    fig.text(0.5, 0.005, "Grad-CAM on F2 (conv2 output), offset restored: each pixel's local probability of the "
-             "category in excess of chance, one scale 0-1 for all maps (blue: none, red: all evidence)",
-             ha="center", fontsize=8)
+    how = ("Grad-CAM on F2 (conv2 output), offset restored" if method == "gradcam"
+           else "the head on the F2 mean of a training patch's window around each pixel")
+    fig.text(0.5, 0.005, f"{how}: each pixel's local probability of the category in excess of chance, one scale "
+             "0-1 for all maps (blue: none, red: all evidence)", ha="center", fontsize=8)
     return _save(fig, out)
 
 

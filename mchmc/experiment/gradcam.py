@@ -120,3 +120,34 @@ def grad_cam(model: MCH, plane: np.ndarray, tile: int | None = 256) -> GradCam:
         f2 = _f2_band(net, plane, y0, y1, net.config.feature_halo)
         maps[:, y0:y1] = evidence(torch.einsum("dk,khw->dhw", gt, f2) + offset).numpy()
     return GradCam(tuple(net.config.categories), probs, logits, alpha, maps)
+
+
+def window_cam(model: MCH, plane: np.ndarray, tile: int | None = 256, patch_lr: int = 30) -> GradCam:
+    """The same maps' scale, read without linearising the head: at each pixel, the head's own answer
+    for the mean of F2 over a training patch's window centred there (``patch_lr`` LR px, whose F2 is
+    ``patch_lr - 2 * halo`` wide, made odd to have a centre; truncated at the page border), through
+    :func:`evidence`. This is the view Phase 1 trained the head on (patches), so it stays meaningful
+    for a head refitted on other sizes (``mchmc train-head``), where the first-order maps of
+    :func:`grad_cam` can light a category over a page's margins. Probabilities, logits and the
+    Grad-CAM weights are those of :func:`grad_cam` (the whole page's)."""
+    if not model.config.has_classifier:
+        raise ValueError(f"architecture {model.config.arch!r} has no classifier: the maps need MCH-MC")
+    plane = np.asarray(plane, np.float32)
+    net = copy.deepcopy(model).eval()
+    net.to(memory_format=torch.contiguous_format)
+    stats = Engine(net, tile=tile).gap_stats(plane)
+    alpha, probs, logits = head_weights(net, stats.total / max(stats.count, 1), stats.count)
+    k = patch_lr - 2 * net.config.feature_halo
+    k += 1 - k % 2
+    r = k // 2
+    h, w = plane.shape
+    maps = np.empty((len(alpha), h, w), np.float32)
+    for y0, y1 in split(h, max(1, BAND_PIXELS // w)):
+        a, b = max(0, y0 - r), min(h, y1 + r)
+        f2 = _f2_band(net, plane, a, b, net.config.feature_halo)
+        mean = torch.nn.functional.avg_pool2d(f2[None], k, stride=1, padding=r, count_include_pad=False)[0]
+        mean = mean[:, y0 - a : y1 - a]
+        with torch.inference_mode():
+            local = net.classify(mean.permute(1, 2, 0).reshape(-1, mean.shape[0])).T.reshape(-1, y1 - y0, w)
+        maps[:, y0:y1] = evidence(local).numpy()
+    return GradCam(tuple(net.config.categories), probs, logits, alpha, maps)
