@@ -86,8 +86,8 @@ class PageWorker:
         from mchmc.pages.limits import check_memory
 
         meta = page.meta
-        check_memory(meta.path, meta.width, meta.height, 1 if page.pixels.ndim == 2 else page.pixels.shape[2],
-                     page.pixels.dtype.itemsize, self.options.max_bytes, bits=meta.bits, scale=self.options.scale)
+        check_memory(meta.path, meta.width, meta.height, meta.channels, page.pixels.dtype.itemsize,
+                     self.options.max_bytes, bits=meta.bits, scale=self.options.scale)
         return self.engine
 
     def ready(self) -> str:

@@ -99,27 +99,41 @@ def _f2_band(model: MCH, plane: np.ndarray, y0: int, y1: int, radius: int) -> to
     return model.features(x)[0]
 
 
-def grad_cam(model: MCH, plane: np.ndarray, tile: int | None = 256) -> GradCam:
-    """Grad-CAM of every category of an MCH-MC ``model`` on the Y ``plane`` (normalised, H x W)."""
+def _page(model: MCH, plane: np.ndarray, tile: int | None):
+    """(the model's eval copy, the checked plane, the page's GAP statistics): what both kinds of maps start from."""
     if not model.config.has_classifier:
-        raise ValueError(f"architecture {model.config.arch!r} has no classifier: Grad-CAM needs MCH-MC")
+        raise ValueError(f"architecture {model.config.arch!r} has no classifier: the maps need MCH-MC")
     plane = np.asarray(plane, np.float32)
     if plane.ndim != 2 or min(plane.shape) < 1:
         raise ValueError(f"expected a 2-D plane, got shape {plane.shape}")
     net = copy.deepcopy(model).eval()
     net.to(memory_format=torch.contiguous_format)
-    stats = Engine(net, tile=tile).gap_stats(plane)
+    return net, plane, Engine(net, tile=tile).gap_stats(plane)
+
+
+def _banded(plane: np.ndarray, categories: int, band) -> np.ndarray:
+    """(D, H, W) maps filled band by band (``band(y0, y1)`` -> that band's maps), so memory follows the band."""
+    h, w = plane.shape
+    maps = np.empty((categories, h, w), np.float32)
+    for y0, y1 in split(h, max(1, BAND_PIXELS // w)):
+        maps[:, y0:y1] = band(y0, y1)
+    return maps
+
+
+def grad_cam(model: MCH, plane: np.ndarray, tile: int | None = 256) -> GradCam:
+    """Grad-CAM of every category of an MCH-MC ``model`` on the Y ``plane`` (normalised, H x W)."""
+    net, plane, stats = _page(model, plane, tile)
     pooled = stats.total / max(stats.count, 1)
     alpha, probs, logits = head_weights(net, pooled, stats.count)
     g = alpha * max(stats.count, 1)  # dy/dp
     offset = torch.from_numpy(logits - g @ pooled).float()[:, None, None]  # b = y - g.p
-    h, w = plane.shape
-    maps = np.empty((len(alpha), h, w), np.float32)
     gt = torch.from_numpy(g).float()
-    for y0, y1 in split(h, max(1, BAND_PIXELS // w)):
+
+    def band(y0: int, y1: int) -> np.ndarray:
         f2 = _f2_band(net, plane, y0, y1, net.config.feature_halo)
-        maps[:, y0:y1] = evidence(torch.einsum("dk,khw->dhw", gt, f2) + offset).numpy()
-    return GradCam(tuple(net.config.categories), probs, logits, alpha, maps)
+        return evidence(torch.einsum("dk,khw->dhw", gt, f2) + offset).numpy()
+
+    return GradCam(tuple(net.config.categories), probs, logits, alpha, _banded(plane, len(alpha), band))
 
 
 def window_cam(model: MCH, plane: np.ndarray, tile: int | None = 256, patch_lr: int = 30) -> GradCam:
@@ -130,24 +144,19 @@ def window_cam(model: MCH, plane: np.ndarray, tile: int | None = 256, patch_lr: 
     for a head refitted on other sizes (``mchmc train-head``), where the first-order maps of
     :func:`grad_cam` can light a category over a page's margins. Probabilities, logits and the
     Grad-CAM weights are those of :func:`grad_cam` (the whole page's)."""
-    if not model.config.has_classifier:
-        raise ValueError(f"architecture {model.config.arch!r} has no classifier: the maps need MCH-MC")
-    plane = np.asarray(plane, np.float32)
-    net = copy.deepcopy(model).eval()
-    net.to(memory_format=torch.contiguous_format)
-    stats = Engine(net, tile=tile).gap_stats(plane)
+    net, plane, stats = _page(model, plane, tile)
     alpha, probs, logits = head_weights(net, stats.total / max(stats.count, 1), stats.count)
     k = patch_lr - 2 * net.config.feature_halo
     k += 1 - k % 2
-    r = k // 2
-    h, w = plane.shape
-    maps = np.empty((len(alpha), h, w), np.float32)
-    for y0, y1 in split(h, max(1, BAND_PIXELS // w)):
-        a, b = max(0, y0 - r), min(h, y1 + r)
+    r, h, w = k // 2, *plane.shape
+
+    def band(y0: int, y1: int) -> np.ndarray:
+        a, b = max(0, y0 - r), min(h, y1 + r)  # the rows the band's windows reach
         f2 = _f2_band(net, plane, a, b, net.config.feature_halo)
         mean = torch.nn.functional.avg_pool2d(f2[None], k, stride=1, padding=r, count_include_pad=False)[0]
         mean = mean[:, y0 - a : y1 - a]
         with torch.inference_mode():
             local = net.classify(mean.permute(1, 2, 0).reshape(-1, mean.shape[0])).T.reshape(-1, y1 - y0, w)
-        maps[:, y0:y1] = evidence(local).numpy()
-    return GradCam(tuple(net.config.categories), probs, logits, alpha, maps)
+        return evidence(local).numpy()
+
+    return GradCam(tuple(net.config.categories), probs, logits, alpha, _banded(plane, len(alpha), band))
