@@ -71,17 +71,22 @@ class _Display:
 
 
 def train(config: str, method: str, fold: str, runs: str, data_root: str | None, cache: str | None,
-          export: str | None, use_prefect: bool) -> int:
+          export: str | None, use_prefect: bool, device: str | None = None) -> int:
+    """``device``: ``--device`` (None: the config's ``train.device``, ``auto`` unless it says otherwise)."""
     from mchmc.train.config import load_config
     from mchmc.errors import MchmcError
     from mchmc.flows.common import set_progress
     from mchmc.precision import resolve_precision
+    from mchmc.train.device import device_words, resolve_device
     from mchmc.train.run import open_run
 
     con = Console(highlight=False)
     ov = _overrides(data_root, cache)
+    if device:
+        ov["train.device"] = device  # through the overrides, so the Prefect flow trains where this said
     try:
         cfg = load_config(config, ov)
+        used = resolve_device(cfg.train.device)  # a GPU asked for and missing: refused before any work
         run = open_run(cfg, method, fold, runs)
     except MchmcError as e:
         err.print(f"error: {e}")
@@ -89,7 +94,8 @@ def train(config: str, method: str, fold: str, runs: str, data_root: str | None,
     phases = {n: p.steps for n, p in cfg.phases(method)}
     con.print(f"{method}, test fold {run.fold_label}, config {cfg.name}: "
               + ", ".join(f"{n} {s:,} steps" for n, s in phases.items()) + f"; run dir {run.dir}")
-    con.print(f"precision {resolve_precision(cfg.train.precision)} (config: {cfg.train.precision}); start "
+    con.print(f"device {device_words(used)} (config: {cfg.train.device}); precision "
+              f"{resolve_precision(cfg.train.precision, used)} (config: {cfg.train.precision}); start "
               f"{cfg.train.init_from or cfg.train.init}; validation {len(run.split.val)} images "
               f"({'carved out of the training folds' if cfg.train.validation == 'train' else 'from the test fold'})")
     display = _Display(phases)

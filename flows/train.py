@@ -46,17 +46,21 @@ def report_run(summary: dict) -> None:
 
 @flow(name="mchmc-train", log_prints=True)
 def train_flow(config: str = "cpu", method: str = "SRforMC", fold: str = "1", runs: str = "runs",
-               overrides: dict | None = None) -> dict:
-    """Prep, then every training stage of ``method`` with ``fold`` held out ('all' = train on everything)."""
+               overrides: dict | None = None, device: str | None = None) -> dict:
+    """Prep, then every training stage of ``method`` with ``fold`` held out ('all' = train on everything).
+    ``device`` (auto, cpu, cuda, cuda:N) overrides the config's ``train.device``; each stage's device is in
+    its result and the model's provenance."""
     from mchmc.train.run import open_run, summary
 
+    if device:
+        overrides = {**(overrides or {}), "train.device": device}
     log = get_run_logger()
     run = open_run(resolve(config, overrides), method, str(fold), runs)
     prep = prep_patches(config, overrides)
     report_prep(prep)
     for stage in run.phase_names:
         st = train_stage_task(config, overrides, method, str(fold), str(runs), stage)
-        log.info("%s done: %s steps, %.1f s, val %s", stage, st["steps"], st["seconds"],
+        log.info("%s done on %s: %s steps, %.1f s, val %s", stage, st.get("device", "cpu"), st["steps"], st["seconds"],
                  {k: v for k, v in st["final"].items() if k.startswith("psnr") or k == "val_acc"})
     result = summary(run)
     report_run(result)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from mchmc.errors import MchmcError
 from mchmc.precision import PRECISION_CHOICES
+from mchmc.train.device import DeviceError, check_device
 from mchmc.train.config_toml import config_to_dict
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # mchmc/
@@ -112,6 +113,8 @@ class TrainConfig:
     init_from: str = ""  # warm start: a model file or shipped model name whose weights start the first phase
     val_crop: int = 256  # centre crop of each validation image (HR px, 0 = whole)
     threads: int = 0  # torch threads (0 = torch's default)
+    device: str = "auto"  # auto (cuda when there is one, else cpu), cpu, cuda or cuda:N (mchmc.train.device);
+    #                      where a run trains, not what: left out of a run dir's identity
 
     @property
     def validation_words(self) -> str:
@@ -223,6 +226,10 @@ def _validate(obj, prefix: str) -> None:
             bad("validation", f"must be one of {VALIDATIONS}, not {obj.validation!r}")
         if obj.precision not in PRECISION_CHOICES:
             bad("precision", f"must be one of {PRECISION_CHOICES}, not {obj.precision!r}")
+        try:
+            check_device(obj.device)
+        except DeviceError as err:
+            bad("device", str(err))
         if not all(0 <= b < 1 for b in obj.betas):
             bad("betas", "must be in [0, 1)")
         for k in ("val_images", "val_crop", "threads"):

@@ -18,6 +18,19 @@ def config_to_dict(obj) -> dict:
     return out
 
 
+# Where a run trains, not what it trains: a run dir continued elsewhere, or a retraining whose data and
+# config are unchanged, is the same run whatever these say (and configs written before a key existed match).
+WHERE_KEYS = {"train": ("device",)}
+
+
+def run_identity(cfg: Config) -> dict:
+    """The config as a dict without :data:`WHERE_KEYS`: what decides a run's result."""
+    raw = config_to_dict(cfg)
+    for section, keys in WHERE_KEYS.items():
+        raw[section] = {k: v for k, v in raw[section].items() if k not in keys}
+    return raw
+
+
 def _toml_value(v) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"

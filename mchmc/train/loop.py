@@ -21,6 +21,18 @@ open metrics interval and the byte length of metrics.csv) is written
 atomically every ``checkpoint_every`` steps; a killed run resumes from it and
 continues with exactly the batches, dropout masks and learning rates it would
 have used.
+
+Device (``PhaseSpec.device``, :mod:`mchmc.train.device`): on the CPU the loop is
+exactly what it was before devices existed (same tensors, same order, same
+host-side sums). On CUDA the model, optimiser state and each batch live on the
+GPU: batches go through pinned (page-locked) host memory with a non-blocking
+copy, bf16 autocast is CUDA's, cuDNN picks its fastest kernels for the fixed
+patch shapes, and the logged sums stay on the device (read back only at log and
+checkpoint steps), because a ``float()`` of the loss every step would make the
+CPU wait for the GPU and leave it idle while the next batch is gathered. The
+checkpoint also holds the CUDA RNG state (dropout masks). A CUDA run resumes
+with the same batches and rates, but not bit-exactly (its kernels sum in an
+order of their own).
 """
 from __future__ import annotations
 
@@ -43,6 +55,7 @@ from torch import nn
 from mchmc.train.config import PhaseConfig, TrainConfig
 from mchmc.fsutil import atomic_write
 from mchmc.precision import resolve_precision
+from mchmc.train.device import resolve_device
 from mchmc.model import MCH
 from mchmc.train.patches import Geometry, PatchStore
 
@@ -152,6 +165,7 @@ class PhaseSpec:
     validate: Callable[[MCH], dict[str, float]] | None = None
     columns: tuple[str, ...] = ()
     stop_after: int | None = None  # tests: raise after this step (simulates a crash)
+    device: str = "cpu"  # where to train: cpu, cuda:N, or auto (mchmc.train.device)
 
 
 class Interrupted(RuntimeError):
@@ -173,19 +187,24 @@ def train_phase(model: MCH, spec: PhaseSpec, callback: Callable[[dict], None] | 
     # train.py (set-up, resume, step, log, checkpoint); split, its exact-resume contract would be
     # spread over helpers that share a dozen locals.
     tc, ph = spec.train, spec.phase
+    dev = torch.device(resolve_device(spec.device))
+    on_cpu = dev.type == "cpu"
     if tc.threads:
         torch.set_num_threads(tc.threads)
     geom = Geometry(spec.store.patch, model.config.scale, model.config.halo)
     cat_names = list(model.config.categories)
     cat_of_image = np.array([cat_names.index(c) if c in cat_names else 0 for c in spec.store.categories], np.int64)
-    alpha = torch.tensor([spec.alpha.get(c, 0.0) for c in cat_names] or [0.0], dtype=torch.float32)
+    alpha = torch.tensor([spec.alpha.get(c, 0.0) for c in cat_names] or [0.0], dtype=torch.float32).to(dev)
     fmt = torch.channels_last if tc.channels_last else torch.contiguous_format
-    model.to(memory_format=fmt).train()
+    model.to(dev, memory_format=fmt).train()
     model.dropout = ph.dropout
     opt = torch.optim.Adam(param_groups(model, ph), betas=tc.betas, eps=tc.eps)
     order = BatchOrder(spec.rows, tc.batch, tc.seed, PHASE_IDS.get(spec.name, 9))
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if resolve_precision(tc.precision) == "bf16" \
+    autocast = torch.autocast(dev.type, dtype=torch.bfloat16) if resolve_precision(tc.precision, dev) == "bf16" \
         else nullcontext()
+    if not on_cpu:
+        torch.backends.cudnn.benchmark = True  # fixed patch shapes: pick the fastest conv kernels once
+    dacc = None if on_cpu else torch.zeros(4, dtype=torch.float64, device=dev)  # the open interval's sums, on the GPU
 
     ck = load_checkpoint(spec.checkpoint)
     acc = [0.0, 0.0, 0.0, 0.0, 0]  # loss, mse, sce, correct, steps in the open log interval
@@ -193,6 +212,8 @@ def train_phase(model: MCH, spec: PhaseSpec, callback: Callable[[dict], None] | 
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optim"])
         torch.set_rng_state(ck["torch_rng"])
+        if not on_cpu and "cuda_rng" in ck:
+            torch.cuda.set_rng_state(ck["cuda_rng"], dev)
         start, elapsed0, csv_bytes = int(ck["step"]), float(ck["elapsed"]), int(ck["csv_bytes"])
         acc = [float(a) for a in ck["acc"][:4]] + [int(ck["acc"][4])]
     else:
@@ -212,21 +233,30 @@ def train_phase(model: MCH, spec: PhaseSpec, callback: Callable[[dict], None] | 
         x = torch.from_numpy(lr_np).contiguous(memory_format=fmt)
         y = torch.from_numpy(hr_np)
         c = torch.from_numpy(cat_of_image[rows[:, 0]])
+        if not on_cpu:  # pinned host memory: the copies run asynchronously with the GPU's work
+            x, y, c = (v.pin_memory().to(dev, non_blocking=True) for v in (x, y, c))
         terms = loss_terms(model, x, y, c, alpha, ph, autocast)
         opt.zero_grad(set_to_none=True)
         terms["loss"].backward()
         opt.step()
-        acc[0] += float(terms["loss"].detach())
-        acc[1] += float(terms["mse"])
-        acc[2] += float(terms.get("sce", 0.0))
-        acc[3] += float(terms.get("correct", 0)) / len(rows)
+        if on_cpu:
+            acc[0] += float(terms["loss"].detach())
+            acc[1] += float(terms["mse"])
+            acc[2] += float(terms.get("sce", 0.0))
+            acc[3] += float(terms.get("correct", 0)) / len(rows)
+        else:
+            dacc += _step_sums(terms, len(rows))
         acc[4] += 1
         n_int += 1
         step = t + 1
         if callback and (step % 25 == 0 or step == ph.steps):
             now = time.perf_counter()
-            callback({"event": "step", "phase": spec.name, "step": step, "steps": ph.steps, "loss": acc[0] / acc[4],
+            loss_sum = acc[0] if on_cpu else acc[0] + float(dacc[0])
+            callback({"event": "step", "phase": spec.name, "step": step, "steps": ph.steps, "loss": loss_sum / acc[4],
                       "steps_per_s": n_int / max(now - t_int, 1e-9), "elapsed": elapsed0 + now - t0})
+        if not on_cpu and (step % tc.log_every == 0 or step % tc.checkpoint_every == 0 or step == ph.steps):
+            acc[:4] = [a + float(d) for a, d in zip(acc[:4], dacc.tolist())]  # at fixed steps: resumes log the same
+            dacc.zero_()
         if step % tc.log_every == 0 or step == ph.steps:
             now = time.perf_counter()
             row = {"step": step, "total_step": spec.step_offset + step, "phase": spec.name,
@@ -246,17 +276,28 @@ def train_phase(model: MCH, spec: PhaseSpec, callback: Callable[[dict], None] | 
         if step % tc.checkpoint_every == 0 or step == ph.steps:
             atomic_save({"format": "mchmc-checkpoint", "phase": spec.name, "step": step,
                          "model": {k: v.detach().clone() for k, v in model.state_dict().items()},
-                         "optim": opt.state_dict(), "torch_rng": torch.get_rng_state(),
+                         "optim": opt.state_dict(), "torch_rng": torch.get_rng_state(), "device": str(dev),
+                         **({} if on_cpu else {"cuda_rng": torch.cuda.get_rng_state(dev)}),
                          "elapsed": elapsed0 + time.perf_counter() - t0,
                          "csv_bytes": spec.csv_path.stat().st_size if spec.csv_path.exists() else 0,
                          "acc": [float(a) for a in acc[:4]] + [int(acc[4])]}, spec.checkpoint)
         if spec.stop_after is not None and step >= spec.stop_after:
             raise Interrupted(f"stopped after step {step} (test hook)")
     model.dropout = 0.0
-    model.eval()
+    model.to("cpu").eval()  # saved, validated and served from the CPU whatever trained it
     if not last:  # resumed at the very end: read back the last row
         last = read_metrics(spec.csv_path)[-1] if spec.csv_path.exists() and read_metrics(spec.csv_path) else {}
     return last
+
+
+def _step_sums(terms: dict[str, torch.Tensor], batch: int) -> torch.Tensor:
+    """One step's (loss, mse, sce, accuracy) as float64 on the device: the CPU path's host-side sums
+    without reading the GPU back every step."""
+    zero = terms["mse"].new_zeros(())
+    v = torch.stack([terms["loss"].detach().double(), terms["mse"].double(),
+                     terms.get("sce", zero).double(), terms.get("correct", zero).double()])
+    v[3] /= batch
+    return v
 
 
 def _truncate_csv(path: Path, size: int, columns: tuple[str, ...]) -> None:

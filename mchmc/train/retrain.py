@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from mchmc.train.config import Config
-from mchmc.train.config_toml import config_to_dict
+from mchmc.train.config_toml import run_identity
 from mchmc.errors import MchmcError
 from mchmc.model import build_model
 from mchmc.modelfile import load_model
@@ -72,7 +72,7 @@ class Outcome:
 
 def source_key(cfg: Config, method: str, fold: str, data_key: str) -> str:
     """What a trained model depends on; where the data or the cache live does not count."""
-    raw = config_to_dict(cfg)
+    raw = run_identity(cfg)  # the device it trains on is left out too
     for key in ("name", "description"):
         raw.pop(key, None)
     raw["data"] = {k: v for k, v in raw["data"].items() if k not in ("root", "cache_dir")}

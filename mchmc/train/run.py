@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import time
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from mchmc.fsutil import atomic_write_text
-from mchmc.train.config import METHODS, Config, ConfigError, method_arch
-from mchmc.train.config_toml import dump_config
+from mchmc.train.config import METHODS, Config, ConfigError, config_from_dict, method_arch
+from mchmc.train.config_toml import dump_config, run_identity
+from mchmc.train.device import device_words, resolve_device
 from mchmc.train.data import Split, parse_fold, save_folds, split_images
 from mchmc.model import build_model
 from mchmc.precision import resolve_precision
@@ -93,13 +95,26 @@ def open_run(cfg: Config, method: str, fold: str | int, runs_root: str | Path = 
     d.mkdir(parents=True, exist_ok=True)
     text = dump_config(cfg)
     cpath = d / "config.toml"
-    if cpath.exists() and cpath.read_text() != text:
+    if cpath.exists() and not same_run(cpath.read_text(), cfg):
         raise ConfigError(f"{cpath}: this run dir was started with a different config; "
                           "use another --runs folder or delete the run dir to start over")
     atomic_write_text(cpath, text)
     split = split_images(cfg, tuple(cfg.data.folders), f)
     save_folds(split, d / "folds.json", cfg.folds.seed, cfg.folds.k)
     return Run(cfg, method, f, d, split)
+
+
+def same_run(saved: str, cfg: Config) -> bool:
+    """Whether a run dir's ``config.toml`` text describes ``cfg``'s run: the same resolved config but for
+    where it trains (:func:`run_identity`), so a run dir written before ``train.device`` existed, or
+    started on the CPU and continued with ``--device cuda``, is reopened rather than refused."""
+    if saved == dump_config(cfg):
+        return True
+    try:
+        old = config_from_dict(tomllib.loads(saved), "config.toml")
+    except (tomllib.TOMLDecodeError, ConfigError):
+        return False
+    return run_identity(old) == run_identity(cfg)
 
 
 def prep_stage(run: Run, progress: Callable[[str, int, int], None] | None = None) -> PrepResult:
@@ -118,6 +133,7 @@ def train_stage(run: Run, name: str, callback: Callable[[dict], None] | None = N
     """Train one phase (resuming from its checkpoint); returns the stage summary. Skips a finished stage."""
     if run.is_done(name):
         return json.loads(run.done_path(name).read_text())
+    device = resolve_device(run.cfg.train.device)  # before any work: a missing GPU is one line, not a trace
     if run.store_path is None:
         prep_stage(run)
     cfg, phases = run.cfg, dict(run.cfg.phases(run.method))
@@ -148,14 +164,15 @@ def train_stage(run: Run, name: str, callback: Callable[[dict], None] | None = N
     t0 = time.time()
     spec = PhaseSpec(name, phases[name], cfg.train, store, rows, alpha, run.dir / "checkpoints" / f"{name}.pt",
                      csv_path, csv_start, offset, lambda m: validator.evaluate(m, "fp32"),
-                     csv_columns(validator.categories, model.config.has_classifier), stop_after)
+                     csv_columns(validator.categories, model.config.has_classifier), stop_after, device)
     last = train_phase(model, spec, callback)
     seconds = float(last.get("elapsed", time.time() - t0) or 0.0)
     summary = {"stage": name, "method": run.method, "config": cfg.name, "fold": run.fold_label,
                "steps": phases[name].steps, "seconds": seconds, "train_patches": counts, "alpha": alpha,
                "train_images": sum(1 for r in run.split.train if r.category in run.categories),
                "bicubic": validator.bicubic(), "final": {k: v for k, v in last.items() if k != "event"},
-               "data_key": store.path.name, "csv_bytes": csv_path.stat().st_size}
+               "data_key": store.path.name, "csv_bytes": csv_path.stat().st_size,
+               "device": device_words(device), "precision": resolve_precision(cfg.train.precision, device)}
     provenance = {"method": run.method, "config": cfg.name, "phase": name, "test_fold": run.fold_label,
                   "train_folds": [k for k in range(1, cfg.folds.k + 1) if k != run.fold],
                   "fold_seed": cfg.folds.seed, "steps": {n: phases[n].steps for n in names[: idx + 1]},
@@ -164,7 +181,8 @@ def train_stage(run: Run, name: str, callback: Callable[[dict], None] | None = N
                   "data_hash": store.path.name, "alpha": alpha, "train_patches": counts,
                   "validation_images": {c: [r.name for r in run.split.val if r.category == c]
                                         for c in validator.categories},
-                  "validation_rule": cfg.train.validation, "precision": resolve_precision(cfg.train.precision), "init_from": cfg.train.init_from or cfg.train.init}
+                  "validation_rule": cfg.train.validation, "precision": summary["precision"], "device": summary["device"],
+                  "init_from": cfg.train.init_from or cfg.train.init}
     save_model(model, run.phase_model_path(name), provenance)
     atomic_write_text(run.done_path(name), json.dumps(summary, indent=1, default=str))  # the stage's "done" mark
     return summary
