@@ -134,6 +134,33 @@ def tiles(region: Region, tile: int | None) -> list[Region]:
     ]
 
 
+def window(plane: np.ndarray, t: Region, halo: int) -> np.ndarray:
+    """Tile ``t`` of ``plane`` with its halo, border pixels replicated (clamped indices); any dtype
+    (the network service gathers 8-bit code windows with it, :mod:`mchmc.batch.network`)."""
+    h, w = plane.shape
+    if t.y0 >= halo and t.x0 >= halo and t.y1 + halo <= h and t.x1 + halo <= w:
+        return plane[t.y0 - halo : t.y1 + halo, t.x0 - halo : t.x1 + halo]
+    rows = np.clip(np.arange(t.y0 - halo, t.y1 + halo), 0, h - 1)
+    cols = np.clip(np.arange(t.x0 - halo, t.x1 + halo), 0, w - 1)
+    return plane[rows[:, None], cols[None, :]]
+
+
+def add_tile_gap(stats: GapStats, f2: torch.Tensor, t: Region, py: tuple[int, int], px: tuple[int, int],
+                 ring: int) -> None:
+    """Add to ``stats`` the F2 (C x h x w, one tile's) of the pooling region's positions centred in
+    tile ``t``'s core; ``ring``: how far F2 extends beyond the core."""
+    a0, a1 = max(t.y0, py[0]), min(t.y1, py[1])
+    b0, b1 = max(t.x0, px[0]), min(t.x1, px[1])
+    if a1 > a0 and b1 > b0:
+        part = f2[:, a0 - t.y0 + ring : a1 - t.y0 + ring, b0 - t.x0 + ring : b1 - t.x0 + ring]
+        # each row summed in fp32 (a few hundred values), the rows in float64: ~1e-8
+        # relative, without a float64 copy of the tile. Summed as (H, W, C), the
+        # channels_last layout F2 is in, so a row is one contiguous block: 15x faster
+        # than reducing across the layout (that cost MCH-MC 6% over MCH per image).
+        stats.total += part.permute(1, 2, 0).sum(dim=1).double().sum(dim=0).cpu().numpy()
+        stats.count += (a1 - a0) * (b1 - b0)
+
+
 class Engine:
     """Runs a model over planes in tiles. Holds no per-page state between calls.
 
@@ -168,14 +195,7 @@ class Engine:
 
     def _window(self, plane: np.ndarray, t: Region, halo: int) -> torch.Tensor:
         """The tile's input with its halo, border pixels replicated (clamped indices)."""
-        h, w = plane.shape
-        if t.y0 >= halo and t.x0 >= halo and t.y1 + halo <= h and t.x1 + halo <= w:
-            win = plane[t.y0 - halo : t.y1 + halo, t.x0 - halo : t.x1 + halo]
-        else:
-            rows = np.clip(np.arange(t.y0 - halo, t.y1 + halo), 0, h - 1)
-            cols = np.clip(np.arange(t.x0 - halo, t.x1 + halo), 0, w - 1)
-            win = plane[rows[:, None], cols[None, :]]
-        x = torch.from_numpy(np.ascontiguousarray(win, dtype=np.float32))[None, None]
+        x = torch.from_numpy(np.ascontiguousarray(window(plane, t, halo), dtype=np.float32))[None, None]
         return x.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
 
     def _augmented(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -217,16 +237,7 @@ class Engine:
             x = self._window(plane, t, halo_in)
             f2 = self._features(x)  # the identity pass: its F2 alone feeds the GAP statistics, TTA or not
             if gap:
-                a0, a1 = max(t.y0, py[0]), min(t.y1, py[1])
-                b0, b1 = max(t.x0, px[0]), min(t.x1, px[1])
-                if a1 > a0 and b1 > b0:
-                    part = f2[0, :, a0 - t.y0 + ring : a1 - t.y0 + ring, b0 - t.x0 + ring : b1 - t.x0 + ring]
-                    # each row summed in fp32 (a few hundred values), the rows in float64: ~1e-8
-                    # relative, without a float64 copy of the tile. Summed as (H, W, C), the
-                    # channels_last layout F2 is in, so a row is one contiguous block: 15x faster
-                    # than reducing across the layout (that cost MCH-MC 6% over MCH per image).
-                    stats.total += part.permute(1, 2, 0).sum(dim=1).double().sum(dim=0).cpu().numpy()
-                    stats.count += (a1 - a0) * (b1 - b0)
+                add_tile_gap(stats, f2[0], t, py, px, ring)
             if sr:
                 y = self.model.reconstruct(f2)[0, 0].float()
                 if self.tta:

@@ -34,13 +34,15 @@ from mchmc.batch.options import BatchOptions
 
 
 class PageWorker:
-    """One per Ray actor (or used directly in-process)."""
+    """One per Ray actor (or used directly in-process). ``network``: a link to a network service
+    (:mod:`mchmc.batch.netproxy`): this worker then runs every codec step and the service the network."""
 
-    def __init__(self, options: BatchOptions, *, device: str = "cpu", name: str = "w0"):
+    def __init__(self, options: BatchOptions, network=None, *, device: str = "cpu", name: str = "w0"):
         from mchmc.fsutil import set_owner
         from mchmc.modelfile import noise_variants
 
         self.options, self.name, self.device = options, name, device
+        self.network = network.bind(name) if network is not None else None
         set_owner(options.owner)
         self.start_error: MchmcError | None = None
         try:
@@ -62,6 +64,10 @@ class PageWorker:
         model = load_model(model_file).model
         engine = Engine(model, tile=self.options.tile, device=self.device, precision=self.options.precision,
                         tta=self.options.tta)
+        if self.network is not None:  # the network runs in the service; this engine gives config and head
+            from mchmc.batch.netproxy import NetworkProxy
+
+            return NetworkProxy(engine, self.network, model_file)
         engine.run(np.zeros((24, 24), np.float32), gap=model.config.has_classifier)
         return engine
 
@@ -98,7 +104,10 @@ class PageWorker:
 
     @property
     def tag(self) -> str:
-        return f"{self.name}@{os.getpid()}"
+        """name@pid, and with a network service the services that ran this call's network
+        (``cpu0@12 via net0@34``; a service restarted mid-page shows both of its pids)."""
+        served = self.network.take() if self.network is not None else []
+        return f"{self.name}@{os.getpid()}" + (f" via {','.join(served)}" if served else "")
 
     def process(self, job: Job) -> PageRecord:
         """One input file -> its record. Never raises for a bad page."""
@@ -109,6 +118,7 @@ class PageWorker:
         err = guarded(job, self._classify if self.options.classify_only else self._upscale, job, record)
         if err:
             record.status, record.error = "error", err
+        record.worker = self.tag
         record.seconds = time.perf_counter() - t0
         return record
 
@@ -146,6 +156,7 @@ class PageWorker:
                                            binarize=self.options.binarize)
 
         result.error = guarded(call.job, work)
+        result.worker = self.tag
         result.seconds = time.perf_counter() - t0
         return result
 

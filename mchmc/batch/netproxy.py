@@ -1,0 +1,134 @@
+"""The codec worker's side of the split pipeline: an engine whose network runs elsewhere.
+
+:func:`mchmc.pages.upscale.upscale_band` uses only ``engine.run(Y, region, gap=, out=)`` and
+``engine.config``; :class:`NetworkProxy` has that interface, so a CPU worker keeps reading,
+decoding, colour, chroma, alpha, quantising and encoding every page exactly as before while
+each Y strip goes to a :class:`~mchmc.batch.network.NetworkService` (packed 8/16-bit where
+exact, :mod:`mchmc.batch.wire`). The category head (a few hundred multiply-adds on the summed
+GAP statistics) stays local.
+
+A link carries the requests: :class:`LocalLink` to a service in this process (benchmarks),
+:class:`RayLink` to service actors. A service that dies is restarted by Ray; the requests it
+had in flight come back as actor errors and are sent again (``ATTEMPTS`` times, with a growing
+pause while the fresh process loads its model), so a dead service costs time, never a page.
+"""
+from __future__ import annotations
+
+import re
+import time
+
+import numpy as np
+
+from mchmc.batch.wire import TileRequest, pack
+from mchmc.engine import EngineResult, GapStats, Region
+from mchmc.errors import MchmcError
+
+ATTEMPTS = 10  # sends of one request before its page fails (pauses 0.5, 1, 2, 4, then 5 s each: ~40 s)
+
+
+class NetworkError(MchmcError):
+    """The network service could not be reached (it kept dying, or never answered)."""
+
+
+class NetworkProxy:
+    """:class:`~mchmc.engine.Engine`'s interface; ``local`` (a CPU engine of the same model) supplies
+    the config and the category head, ``link`` the network."""
+
+    def __init__(self, local, link, model: str | None):
+        self.local, self.link, self.key = local, link, model
+        self.config, self.model, self.tile, self.tta = local.config, local.model, local.tile, local.tta
+
+    def run(self, plane: np.ndarray, region: Region | None = None, sr: bool = True, gap: bool = False,
+            out: np.ndarray | None = None) -> EngineResult:
+        plane = np.asarray(plane)
+        if plane.ndim != 2 or min(plane.shape) < 1:
+            raise ValueError(f"expected a 2-D plane with H, W >= 1, got shape {plane.shape}")
+        if gap and not self.config.has_classifier:
+            raise ValueError(f"architecture {self.config.arch!r} has no classifier to pool for")
+        region = region or Region(0, plane.shape[0], 0, plane.shape[1])
+        reply = self.link.call(TileRequest(self.key, pack(plane), (region.y0, region.y1, region.x0, region.x1),
+                                           sr=sr, gap=gap))
+        if sr:
+            if out is None:
+                out = np.array(reply.sr)  # a reply through Ray is read-only
+            else:
+                out[...] = reply.sr
+        return EngineResult(out if sr else None, reply.gap)
+
+    def upscale(self, plane: np.ndarray, gap: bool = False) -> EngineResult:
+        return self.run(plane, sr=True, gap=gap)
+
+    def gap_stats(self, plane: np.ndarray, region: Region | None = None) -> GapStats:
+        return self.run(plane, region, sr=False, gap=True).gap
+
+    def category_probs(self, stats: GapStats):
+        return self.local.category_probs(stats)
+
+    def probabilities(self, stats: GapStats) -> np.ndarray:
+        return self.local.probabilities(stats)
+
+
+class _Served:
+    """Which services answered since the worker last asked (for its page's record)."""
+
+    def __init__(self):
+        self.servers: list[str] = []
+
+    def note(self, server: str) -> None:
+        if server not in self.servers:
+            self.servers.append(server)
+
+    def take(self) -> list[str]:
+        servers, self.servers = self.servers, []
+        return servers
+
+
+class LocalLink(_Served):
+    """To a :class:`~mchmc.batch.network.NetworkService` object in this process (from any thread)."""
+
+    def __init__(self, service):
+        super().__init__()
+        self.service = service
+
+    def bind(self, name: str) -> "LocalLink":
+        return LocalLink(self.service)
+
+    def call(self, request: TileRequest):
+        reply = self.service.infer(request)
+        self.note(reply.server)
+        return reply
+
+
+class RayLink(_Served):
+    """To service actors; a codec worker ``cpuN`` sends to service ``N mod count`` (workers spread
+    evenly over the devices, and each service sees a fixed set of workers)."""
+
+    def __init__(self, services: list, index: int = 0, timeout: float = 3600.0):
+        super().__init__()
+        self.services, self.index, self.timeout = services, index, timeout
+
+    def bind(self, name: str) -> "RayLink":
+        digits = re.findall(r"\d+", name)
+        return RayLink(self.services, int(digits[-1]) if digits else 0, self.timeout)
+
+    def __getstate__(self):  # sent to each worker actor: the handles only
+        return {"services": self.services, "index": self.index, "timeout": self.timeout}
+
+    def __setstate__(self, state):
+        self.__init__(state["services"], state["index"], state["timeout"])
+
+    def call(self, request: TileRequest):
+        import ray
+
+        service = self.services[self.index % len(self.services)]
+        for attempt in range(ATTEMPTS):
+            try:
+                reply = ray.get(service.infer.remote(request), timeout=self.timeout)
+            except ray.exceptions.RayActorError:  # died mid-call, or restarting: the request never finished
+                time.sleep(min(5.0, 0.5 * 2**attempt))
+                continue
+            except ray.exceptions.GetTimeoutError:
+                raise NetworkError(f"the network service gave no reply in {self.timeout:.0f} s") from None
+            self.note(reply.server)
+            return reply
+        raise NetworkError(f"the network service died {ATTEMPTS} times in a row; giving up on this page")
