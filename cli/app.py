@@ -101,8 +101,9 @@ def upscale(
     src: str = typer.Argument(..., help="An image, a folder (recursive; the tree is mirrored) or a .txt list of paths."),
     out: str = typer.Option(..., "--out", "-o", help="Destination folder (may be inside SRC: it is never rescanned; never SRC itself), or for a single image the output file (x.png)."),
     scale: int = typer.Option(2, "--scale", "-s", help="2, or 4: two exact 2x passes (the second on the first's output; --noise and the category from the first pass)."),
-    gpus: int = typer.Option(0, "--gpus", help="GPU workers, one GPU each."),
-    cpus: int = typer.Option(None, "--cpus", help="CPU workers, one core each (default: the machine's cores minus --gpus)."),
+    gpus: str = typer.Option("0", "--gpus", help="GPUs running the network: a count (2) or device ids (0,2; one id: 2,). CPU workers read, convert and write the pages and send Y tiles to one network service per GPU."),
+    cpus: int = typer.Option(None, "--cpus", help="CPU workers, one core each (default: the machine's cores)."),
+    network_device: str = typer.Option(None, "--network-device", envvar="MCHMC_NETWORK_DEVICE", help="auto (GPU services with --gpus, else the network in each CPU worker) or cpu: the GPU path with one network service on the CPU (a stand-in for checks and CI)."),
     ray_address: str = typer.Option(None, "--ray-address", envvar="MCHMC_RAY_ADDRESS", help="Join this Ray cluster (host:port) instead of starting a local one."),
     tile: int = typer.Option(256, "--tile", help="Tile core size in LR pixels (memory per worker grows with it)."),
     precision: str = typer.Option("auto", "--precision", help="auto (bf16 where the CPU/GPU computes it natively, else fp32), fp32 (the reference) or bf16 (faster where native, within half an 8-bit step)."),
@@ -125,7 +126,7 @@ def upscale(
     from . import upscale as up
 
     raise typer.Exit(up.run(src, out, gpus=gpus, cpus=cpus, ray_address=ray_address, report=report, dry_run=dry_run,
-                            prefect=prefect, scale=scale,
+                            prefect=prefect, network_device=network_device, scale=scale,
                             model=model, noise=noise, tile=tile, precision=precision, format=format,
                             quality=quality,
                             png_level=png_level, overwrite=overwrite, binarize=binarize, tta=tta, max_pixels=max_pixels,
@@ -137,8 +138,8 @@ def upscale(
 def classify(
     src: str = typer.Argument(..., help="An image, a folder (recursive) or a .txt list of paths."),
     report: str = typer.Option(None, "--report", help="JSONL report path (default ./mchmc-classify-report.jsonl; CSV beside it)."),
-    gpus: int = typer.Option(0, "--gpus", help="GPU workers, one GPU each."),
-    cpus: int = typer.Option(None, "--cpus", help="CPU workers (default: the machine's cores minus --gpus)."),
+    gpus: str = typer.Option("0", "--gpus", help="GPUs running conv1/conv2: a count (2) or device ids (0,2)."),
+    cpus: int = typer.Option(None, "--cpus", help="CPU workers (default: the machine's cores)."),
     ray_address: str = typer.Option(None, "--ray-address", envvar="MCHMC_RAY_ADDRESS", help="Join this Ray cluster instead of starting a local one."),
     tile: int = typer.Option(256, "--tile", help="Tile core size in LR pixels."),
     model: str = typer.Option(None, "--model", "-m", help="Shipped model name or model file (default: srformc)."),

@@ -23,20 +23,22 @@ USAGE = 2
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def local_gpus() -> int:
-    import torch
-
-    return torch.cuda.device_count() if torch.cuda.is_available() else 0
-
-
-def run(src: str, out: str | None, *, classify_only: bool = False, gpus: int = 0, cpus: int | None = None,
+def run(src: str, out: str | None, *, classify_only: bool = False, gpus: int | str = 0, cpus: int | None = None,
         ray_address: str | None = None, report: str | None = None, dry_run: bool = False,
-        prefect: bool = False, **opts) -> int:
+        prefect: bool = False, network_device: str | None = None, **opts) -> int:
     t0 = time.perf_counter()
     if not classify_only and not out:
         err_console.print("error: --out DST is required")
         return USAGE
-    checked = _check(src, out, classify_only, gpus, cpus, ray_address, report, dry_run, opts)
+    from .devices import local_gpus, resolve
+
+    try:  # --gpus / --network-device (cli.devices): one line before any work
+        devices = resolve(gpus, network_device, ray_address, local_gpus)
+    except ValueError as err:
+        err_console.print(f"error: {err}")
+        return USAGE
+    gpus = devices.gpus
+    checked = _check(src, out, classify_only, gpus, cpus, ray_address, report, dry_run, opts, devices)
     if isinstance(checked, int):
         return checked
     prep, cpus = checked
@@ -48,7 +50,7 @@ def run(src: str, out: str | None, *, classify_only: bool = False, gpus: int = 0
     use_prefect = prefect or bool(os.environ.get("PREFECT_API_URL"))
     with _interrupts(stop):
         try:
-            code = _run(prep, stop, t0, cpus=cpus, gpus=gpus, ray_address=ray_address, prefect=use_prefect)
+            code = _run(prep, stop, t0, cpus=cpus, gpus=devices, ray_address=ray_address, prefect=use_prefect)
         except KeyboardInterrupt:  # Ctrl-C before the pages started: nothing to record yet
             err_console.print("interrupted before any page was done")
             code = 130
@@ -57,7 +59,7 @@ def run(src: str, out: str | None, *, classify_only: bool = False, gpus: int = 0
     return code
 
 
-def _check(src, out, classify_only, gpus, cpus, ray_address, report, dry_run, opts):
+def _check(src, out, classify_only, gpus, cpus, ray_address, report, dry_run, opts, devices):
     """Options, model and plan checked: (Prepared, cpus), or an exit code after one line."""
     from mchmc.batch.prepare import RunError, prepare
     from mchmc.batch.options import BatchOptions
@@ -69,7 +71,7 @@ def _check(src, out, classify_only, gpus, cpus, ray_address, report, dry_run, op
         err_console.print("error: --max-memory must be > 0 GB")
         return USAGE
     if not classify_only:  # a page's memory is checked from its header, before it is decoded
-        workers = (cpus if cpus is not None else max(1, (os.cpu_count() or 1) - gpus)) + gpus
+        workers = cpus if cpus is not None else devices.default_cpus()
         opts["max_bytes"] = int(max_memory * 1e9) if max_memory else \
             (None if ray_address else default_worker_memory(max(1, workers)) or None)
     if opts.get("precision") == "bf16" and cpus != 0 and not ray_address:
@@ -84,20 +86,14 @@ def _check(src, out, classify_only, gpus, cpus, ray_address, report, dry_run, op
     except (ValueError, MchmcError) as err:
         err_console.print(f"error: {err}")
         return USAGE
-    if gpus < 0 or (cpus is not None and cpus < 0):
+    if cpus is not None and cpus < 0:
         err_console.print("error: --gpus and --cpus must be >= 0")
         return USAGE
-    if cpus is not None and cpus + gpus == 0:
-        err_console.print("error: no workers: give --cpus >= 1 or --gpus >= 1")
+    if cpus == 0:  # the GPUs run only the network (cli.devices): pages need codec workers
+        err_console.print("error: no workers: give --cpus >= 1 (CPU workers read, convert and write the pages)")
         return USAGE
-    if not ray_address and gpus:
-        have = local_gpus()
-        if gpus > have:  # Ray would otherwise wait forever for a GPU actor
-            err_console.print(f"error: --gpus {gpus} requested but this machine has {have} usable GPU(s); "
-                              "use fewer, or --ray-address to join a cluster that has them")
-            return USAGE
     if cpus is None and not ray_address:
-        cpus = max(0 if gpus else 1, (os.cpu_count() or 1) - gpus)
+        cpus = devices.default_cpus()
     try:
         prep = prepare(src, out, options, report, dry_run)
     except RunError as err:
@@ -167,8 +163,13 @@ def exit_now(code: int) -> None:
         os._exit(code)
 
 
-def start_pool_factory(cpus: int | None, gpus: int, ray_address: str | None):
-    """A function that starts Ray and the worker actors (only called when a page needs work)."""
+def start_pool_factory(cpus: int | None, gpus, ray_address: str | None):
+    """A function that starts Ray and the worker actors (only called when a page needs work).
+    ``gpus``: a count (the network in every worker), or :class:`cli.devices.Devices`."""
+    from .devices import Devices
+
+    devices = gpus if isinstance(gpus, Devices) else Devices(gpus, None, "cuda" if gpus else None)
+    gpus = devices.gpus
 
     def start(options):
         from mchmc.batch import reaper
@@ -178,13 +179,23 @@ def start_pool_factory(cpus: int | None, gpus: int, ray_address: str | None):
 
         reaper.start()  # every process from here on dies with this one
         n = cpus
-        resources = connect(ray_address, None if ray_address else cpus + gpus, None if ray_address else gpus or None)
+        if devices.visible() and not ray_address:  # the private Ray sees exactly the chosen devices
+            os.environ["CUDA_VISIBLE_DEVICES"] = devices.visible()
+        stand_in = int(devices.network == "cpu")
+        resources = connect(ray_address, None if ray_address else cpus + stand_in,
+                            None if ray_address else gpus or None)
         _started_ray.append(not ray_address)
         if getattr(_interrupts, "current", None):  # ray.init installs its own SIGTERM handler: ours again
             signal.signal(signal.SIGTERM, _interrupts.current.handler)
-        if n is None:  # joined a cluster: every CPU it has, less one per GPU worker
-            n = max(0, int(resources.get("CPU", 0)) - gpus)
-        return Pool(PageWorker, (options,), PoolSpec(cpus=n, gpus=gpus))
+        if n is None:  # joined a cluster: every CPU it has, less the CPU stand-in's
+            n = max(1, int(resources.get("CPU", 0)) - stand_in)
+        if devices.network:  # the split pipeline (mchmc.batch.netpool)
+            from mchmc.batch.netpool import SplitPool, SplitSpec
+            from mchmc.batch.network import NetworkSpec
+
+            split = SplitSpec(gpus or 1, NetworkSpec(device=devices.network))
+            return SplitPool(options, PoolSpec(cpus=n), split)
+        return Pool(PageWorker, (options,), PoolSpec(cpus=n))
 
     return start
 
