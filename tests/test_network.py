@@ -111,3 +111,22 @@ def test_requests_from_several_workers_are_batched_and_the_queue_is_bounded_by_t
     assert stats["batches"] < 4 and stats["max_batch"] >= 2  # the linger gathered requests into one batch
     assert stats["max_waiting"] <= 4  # one request per worker at most
     assert all(np.array_equal(r.sr, results[0].sr) for r in results)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_the_cuda_service_matches_the_cpu_path_within_the_engines_tolerance(model_file, precision):
+    """The tolerance stated for CUDA: the engine's own (tests/test_engine.py::test_cuda_matches_cpu),
+    1e-4 of full range in fp32, 2e-3 (half an 8-bit step) in bf16; GAP sums to 1e-3 relative."""
+    from mchmc.modelfile import load_model
+
+    options = BatchOptions(model=model_file, tile=32, precision=precision, noise="none")
+    service = NetworkService(options, NetworkSpec(device="cuda", linger=0.0))
+    assert service.stack and service.staging.pinned
+    cpu = Engine(load_model(model_file).model, tile=32, precision="fp32")
+    for plane in (colour.gray_to_y(colour.to_unit(rgb(70, 90, 9)[..., 0])),
+                  colour.rgb_to_ycbcr(colour.to_unit(rgb(70, 90, 9)))[..., 0]):
+        got = service.infer(TileRequest(model_file, pack(plane), (0, 70, 0, 90), sr=True, gap=True))
+        want = cpu.run(plane, gap=True)
+        assert np.abs(got.sr - want.sr).max() < (1e-4 if precision == "fp32" else 2e-3)
+        np.testing.assert_allclose(got.gap.total, want.gap.total, rtol=1e-3, atol=1e-4)

@@ -179,8 +179,17 @@ class Staging:
         key = (role, shape, dtype)
         if key not in self.buffers:
             if len(self.buffers) > 32:  # many shapes seen: start over rather than grow without bound
-                self.buffers.clear()
+                self.buffers = {k: v for k, v in self.buffers.items() if k[0] == "lut"}
             self.buffers[key] = torch.empty(shape, dtype=dtype, pin_memory=self.pinned)
+        return self.buffers[key]
+
+    def table(self, kind: str, device):
+        """The code -> Y table of ``kind`` on ``device`` (sent once, not with every batch)."""
+        import torch
+
+        key = ("lut", kind, str(device))
+        if key not in self.buffers:
+            self.buffers[key] = torch.from_numpy(lut(kind)).to(device)
         return self.buffers[key]
 
 
@@ -228,7 +237,7 @@ def _stacked(engine, requests: list[TileRequest], max_tiles: int, server: str, s
                 x = host.to(dev, non_blocking=True)
                 if kind != "f32":  # codes -> Y by a gather of the very float32 values: exact
                     idx = x.long() & 0xFFFF if kind == "u16" else x.long()
-                    x = torch.from_numpy(lut(kind)).to(dev)[idx]
+                    x = staging.table(kind, dev)[idx]
                 f2 = engine._features(x.contiguous(memory_format=torch.channels_last))
                 for k, (j, t) in enumerate(chunk):
                     if stats[j] is not None:
