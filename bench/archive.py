@@ -10,7 +10,8 @@ Rows (LR megapixels per second, the same pages in every row):
   process with every core (torch threads = cores), nothing else: the ceiling.
 - ``in-process pipeline``: read, :func:`upscale_page`, write, one process,
   every core: what page I/O, colour and chroma add to the engine.
-- ``mchmc upscale --cpus N`` for N = 1 and 2: the real CLI in a subprocess
+- ``mchmc upscale --cpus N`` for N = 1 and 2 (``--stand-in``: also with ``--network-device cpu``,
+  N codec workers and one network service on the CPU, issue 18): the real CLI in a subprocess
   (the driver over a Ray pool). Its MP/s counts from the first worker being
   ready to the last page reported ("start-up excluded"); start-up (plan, Ray,
   workers) and the whole wall time are separate columns.
@@ -103,10 +104,11 @@ def in_process(paths: list[Path], out: Path, model: str | None, tile: int, preci
 DONE = re.compile(r"done: ([\d.]+) MP \(input\) in ([\d.]+) s of work = [\d.]+ MP/s; start-up ([\d.]+) s; total ([\d.]+) s")
 
 
-def cli_run(src: Path, out: Path, cpus: int, model: str | None, tile: int, precision: str) -> tuple[float, float, float, float]:
+def cli_run(src: Path, out: Path, cpus: int, model: str | None, tile: int, precision: str,
+            extra: tuple[str, ...] = ()) -> tuple[float, float, float, float]:
     """(MP, work seconds, start-up seconds, total seconds) of one `mchmc upscale` run."""
     cmd = [sys.executable, "-m", "mchmc.cli.app", "upscale", str(src), "--out", str(out), "--cpus", str(cpus),
-           "--tile", str(tile), "--precision", precision] + (["--model", model] if model else [])
+           "--tile", str(tile), "--precision", precision, *extra] + (["--model", model] if model else [])
     env = dict(os.environ, COLUMNS="200")
     res = subprocess.run(cmd, capture_output=True, text=True, env=env)
     m = DONE.search(res.stdout)
@@ -182,6 +184,8 @@ def main() -> None:
     ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
     ap.add_argument("--workers", default="1,2", help="CPU worker counts for the CLI runs")
     ap.add_argument("--workdir", type=Path, help="keep pages and outputs here (default: a temp folder, removed)")
+    ap.add_argument("--stand-in", action="store_true",
+                    help="also each CLI run with --network-device cpu (the split pipeline, network service on CPU)")
     args = ap.parse_args()
     if args.startup:
         return startup(args)
@@ -200,6 +204,11 @@ def main() -> None:
             shutil.rmtree(out, ignore_errors=True)
             mp, sec, start, total = cli_run(work / "pages", out, n, args.model, args.tile, args.precision)
             rows.append((f"mchmc upscale --cpus {n}", mp, sec, start, total, mp / sec))
+            if args.stand_in:
+                shutil.rmtree(out, ignore_errors=True)
+                mp, sec, start, total = cli_run(work / "pages", out, n, args.model, args.tile, args.precision,
+                                                ("--network-device", "cpu"))
+                rows.append((f"mchmc upscale --cpus {n} --network-device cpu", mp, sec, start, total, mp / sec))
     finally:
         if not args.workdir:
             shutil.rmtree(work, ignore_errors=True)
