@@ -140,6 +140,7 @@ def classify(
     report: str = typer.Option(None, "--report", help="JSONL report path (default ./mchmc-classify-report.jsonl; CSV beside it)."),
     gpus: str = typer.Option("0", "--gpus", help="GPUs running conv1/conv2: a count (2) or device ids (0,2)."),
     cpus: int = typer.Option(None, "--cpus", help="CPU workers (default: the machine's cores)."),
+    network_device: str = typer.Option(None, "--network-device", envvar="MCHMC_NETWORK_DEVICE", help="As for upscale."),
     ray_address: str = typer.Option(None, "--ray-address", envvar="MCHMC_RAY_ADDRESS", help="Join this Ray cluster instead of starting a local one."),
     tile: int = typer.Option(256, "--tile", help="Tile core size in LR pixels."),
     model: str = typer.Option(None, "--model", "-m", help="Shipped model name or model file (default: srformc)."),
@@ -152,6 +153,7 @@ def classify(
     from . import upscale as up
 
     raise typer.Exit(up.run(src, None, classify_only=True, gpus=gpus, cpus=cpus, ray_address=ray_address,
+                            network_device=network_device,
                             report=report, prefect=prefect, model=model, noise=noise, tile=tile, max_pixels=max_pixels,
                             split_pixels=split_pixels))
 

@@ -4,7 +4,9 @@
 torch number the visible devices; one id: ``--gpus 2,``), the way waifu2x front-ends pick
 devices. With GPUs the pipeline is split (:mod:`mchmc.batch.netpool`): one network service per
 GPU, and CPU codec workers, one per core by default, since the codecs are the work and a GPU
-service needs no core of its own.
+service needs no core of its own. ``--gpus N --cpus 0`` keeps the design before issue 18: N GPU
+workers that each read, convert, upscale and write whole pages on one core (compose files and
+scripts written for it still run; the split pipeline is the faster use of a GPU).
 
 ``--network-device cpu`` (or ``MCHMC_NETWORK_DEVICE=cpu``) runs the same split pipeline with one
 network service on the CPU: the GPU path's code, scheduling and wire format, checkable on any
@@ -64,9 +66,9 @@ def parse_gpus(value) -> tuple[int, tuple[int, ...] | None]:
     return len(ids), ids
 
 
-def resolve(gpus, network_device: str | None, ray_address: str | None, have_gpus) -> Devices:
+def resolve(gpus, network_device: str | None, ray_address: str | None, have_gpus, cpus: int | None = None) -> Devices:
     """The devices of a run, or ValueError (one line). ``have_gpus()``: this machine's usable GPUs
-    (asked only for a local run that wants some)."""
+    (asked only for a local run that wants some). ``cpus=0`` with GPUs: whole-page GPU workers."""
     count, ids = parse_gpus(gpus)
     choice = (network_device or os.environ.get("MCHMC_NETWORK_DEVICE") or "auto").strip().lower()
     if choice not in ("auto", "cpu"):
@@ -83,4 +85,6 @@ def resolve(gpus, network_device: str | None, ray_address: str | None, have_gpus
         if ids is not None and max(ids) >= have:
             raise ValueError(f"--gpus {gpus}: no device {max(ids)}; this machine has {have} usable GPU(s) "
                              f"(ids 0..{have - 1})")
+    if count and cpus == 0:  # no codec workers: the GPU workers do whole pages (the design before issue 18)
+        return Devices(count, ids, None)
     return Devices(count, ids, "cuda" if count else "cpu" if choice == "cpu" else None)

@@ -33,7 +33,7 @@ def run(src: str, out: str | None, *, classify_only: bool = False, gpus: int | s
     from .devices import local_gpus, resolve
 
     try:  # --gpus / --network-device (cli.devices): one line before any work
-        devices = resolve(gpus, network_device, ray_address, local_gpus)
+        devices = resolve(gpus, network_device, ray_address, local_gpus, cpus)
     except ValueError as err:
         err_console.print(f"error: {err}")
         return USAGE
@@ -89,8 +89,8 @@ def _check(src, out, classify_only, gpus, cpus, ray_address, report, dry_run, op
     if cpus is not None and cpus < 0:
         err_console.print("error: --gpus and --cpus must be >= 0")
         return USAGE
-    if cpus == 0:  # the GPUs run only the network (cli.devices): pages need codec workers
-        err_console.print("error: no workers: give --cpus >= 1 (CPU workers read, convert and write the pages)")
+    if cpus == 0 and not gpus:
+        err_console.print("error: no workers: give --cpus >= 1 or --gpus >= 1")
         return USAGE
     if cpus is None and not ray_address:
         cpus = devices.default_cpus()
@@ -168,7 +168,7 @@ def start_pool_factory(cpus: int | None, gpus, ray_address: str | None):
     ``gpus``: a count (the network in every worker), or :class:`cli.devices.Devices`."""
     from .devices import Devices
 
-    devices = gpus if isinstance(gpus, Devices) else Devices(gpus, None, "cuda" if gpus else None)
+    devices = gpus if isinstance(gpus, Devices) else Devices(gpus, None, "cuda" if gpus and cpus != 0 else None)
     gpus = devices.gpus
 
     def start(options):
@@ -182,20 +182,21 @@ def start_pool_factory(cpus: int | None, gpus, ray_address: str | None):
         if devices.visible() and not ray_address:  # the private Ray sees exactly the chosen devices
             os.environ["CUDA_VISIBLE_DEVICES"] = devices.visible()
         stand_in = int(devices.network == "cpu")
-        resources = connect(ray_address, None if ray_address else cpus + stand_in,
+        whole_page_gpus = 0 if devices.network else gpus  # --cpus 0: GPU workers that do whole pages, a core each
+        resources = connect(ray_address, None if ray_address else cpus + stand_in + whole_page_gpus,
                             None if ray_address else gpus or None)
         _started_ray.append(not ray_address)
         if getattr(_interrupts, "current", None):  # ray.init installs its own SIGTERM handler: ours again
             signal.signal(signal.SIGTERM, _interrupts.current.handler)
         if n is None:  # joined a cluster: every CPU it has, less the CPU stand-in's
-            n = max(1, int(resources.get("CPU", 0)) - stand_in)
+            n = max(0 if whole_page_gpus else 1, int(resources.get("CPU", 0)) - stand_in - whole_page_gpus)
         if devices.network:  # the split pipeline (mchmc.batch.netpool)
             from mchmc.batch.netpool import SplitPool, SplitSpec
             from mchmc.batch.network import NetworkSpec
 
             split = SplitSpec(gpus or 1, NetworkSpec(device=devices.network))
             return SplitPool(options, PoolSpec(cpus=n), split)
-        return Pool(PageWorker, (options,), PoolSpec(cpus=n))
+        return Pool(PageWorker, (options,), PoolSpec(cpus=n, gpus=whole_page_gpus))
 
     return start
 

@@ -29,6 +29,7 @@ def test_devices_of_a_run(monkeypatch):
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     assert resolve("0", None, None, four) == Devices(0, None, None)  # the network in the CPU workers
     assert resolve("2", None, None, four) == Devices(2, None, "cuda")
+    assert resolve("2", None, None, four, cpus=0) == Devices(2, None, None)  # --cpus 0: whole-page GPU workers
     assert resolve("0,3", None, None, four).visible() == "0,3"
     assert resolve("0", "cpu", None, four) == Devices(0, None, "cpu")
     monkeypatch.setenv("MCHMC_NETWORK_DEVICE", "cpu")
