@@ -43,7 +43,10 @@ def test_gray_planes_travel_as_their_codes_and_colour_planes_as_float32_bit_for_
     y16 = colour.gray_to_y(colour.to_unit(g16))
     yrgb = colour.rgb_to_ycbcr(colour.to_unit(rgb(20, 30, 2)))[..., 0]
     ybit = colour.gray_to_y(colour.to_unit(g8 > 128))
-    for plane, kind in ((y8, "u8"), (y16, "u16"), (yrgb, "f32"), (ybit, "u8")):
+    margin = rgb(20, 30, 2)
+    margin[:4] = 255  # a colour scan whose top rows are a white margin
+    ymargin = colour.rgb_to_ycbcr(colour.to_unit(margin))[..., 0]
+    for plane, kind in ((y8, "u8"), (y16, "u16"), (yrgb, "f32"), (ybit, "u8"), (ymargin, "f32")):
         packed = pack(plane)
         assert packed.kind == kind
         assert packed.plane().dtype == np.float32 and np.array_equal(packed.plane(), plane)

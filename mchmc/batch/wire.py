@@ -65,7 +65,9 @@ class Packed:
 def pack(plane: np.ndarray) -> Packed:
     """The smallest exact form of a float32 Y plane (see the module docstring)."""
     plane = np.ascontiguousarray(plane, dtype=np.float32)
-    probe = plane[:1]  # one row first: a colour page is turned down after a row, not after the page
+    # a few rows across the plane first: a colour page is turned down after them, not after the whole
+    # plane (one row would not do: a colour scan's first rows are often a gray margin)
+    probe = plane[:: max(1, len(plane) // 8)]
     for kind in ("u8", "u16"):
         if _codes(probe, kind) is not None:
             codes = _codes(plane, kind)
