@@ -69,6 +69,10 @@ class NetworkService:
         self.queue: queue.Queue = queue.Queue()
         self.lock = threading.Lock()
         self.staging = Staging(pinned=spec.device.startswith("cuda"))
+        if spec.device.startswith("cuda"):  # fp32 means fp32: cuDNN would run conv1 / conv3 in TF32 by default,
+            import torch                    # and the engine's precision policy decides what is reduced
+
+            torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
         self.start_error: MchmcError | None = None
         try:
             self._engine(options.model)
@@ -128,7 +132,12 @@ class NetworkService:
                     break
                 batch.append(item)
                 tiles += _tiles_of(item[0], self.spec.tile or self.options.tile)
-            self._run(batch)
+            try:
+                self._run(batch)
+            except BaseException as err:  # never leave a caller waiting on a batch that broke
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(err)
 
     def _run(self, batch: list) -> None:
         by_model = defaultdict(list)
