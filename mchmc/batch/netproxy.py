@@ -9,11 +9,13 @@ GAP statistics) stays local.
 
 A link carries the requests: :class:`LocalLink` to a service in this process (benchmarks),
 :class:`RayLink` to service actors. A service that dies is restarted by Ray; the requests it
-had in flight come back as actor errors and are sent again (``ATTEMPTS`` times, with a growing
-pause while the fresh process loads its model), so a dead service costs time, never a page.
+had in flight come back as actor errors and are sent again (for up to ``RESTART_WAIT`` seconds,
+with a growing pause while the fresh process loads its model), so a dead service costs time,
+never a page.
 """
 from __future__ import annotations
 
+import itertools
 import re
 import time
 
@@ -23,7 +25,7 @@ from mchmc.batch.wire import TileRequest, pack
 from mchmc.engine import EngineResult, GapStats, Region
 from mchmc.errors import MchmcError
 
-ATTEMPTS = 10  # sends of one request before its page fails (pauses 0.5, 1, 2, 4, then 5 s each: ~40 s)
+RESTART_WAIT = 180.0  # s a request is resent to a dead or restarting service before its page fails
 
 
 class NetworkError(MchmcError):
@@ -121,14 +123,18 @@ class RayLink(_Served):
         import ray
 
         service = self.services[self.index % len(self.services)]
-        for attempt in range(ATTEMPTS):
+        first_failure = None
+        for attempt in itertools.count():
             try:
                 reply = ray.get(service.infer.remote(request), timeout=self.timeout)
             except ray.exceptions.RayActorError:  # died mid-call, or restarting: the request never finished
+                first_failure = first_failure or time.monotonic()
+                if time.monotonic() - first_failure > RESTART_WAIT:
+                    break
                 time.sleep(min(5.0, 0.5 * 2**attempt))
                 continue
             except ray.exceptions.GetTimeoutError:
                 raise NetworkError(f"the network service gave no reply in {self.timeout:.0f} s") from None
             self.note(reply.server)
             return reply
-        raise NetworkError(f"the network service died {ATTEMPTS} times in a row; giving up on this page")
+        raise NetworkError(f"the network service stayed dead for {RESTART_WAIT:.0f} s; giving up on this page")
