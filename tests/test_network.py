@@ -133,3 +133,24 @@ def test_the_cuda_service_matches_the_cpu_path_within_the_engines_tolerance(mode
         want = cpu.run(plane, gap=True)
         assert np.abs(got.sr - want.sr).max() < (1e-4 if precision == "fp32" else 2e-3)
         np.testing.assert_allclose(got.gap.total, want.gap.total, rtol=1e-3, atol=1e-4)
+
+
+def test_noise_variants_and_two_passes_run_in_the_service_with_the_same_bytes(tmp_path):
+    fam = tmp_path / "fam"
+    fam.mkdir()
+    for seed, name in ((1, "m.pt"), (2, "m-noise1.pt")):
+        torch.manual_seed(seed)
+        model = build_model("mch-mc")
+        model.reset_parameters(0.05)
+        save_model(model, fam / name)
+    Image.fromarray(rgb(30, 26, 11)).save(tmp_path / "page.png")
+    for tag, kw in (("noise1", {"noise": "1"}), ("scale4", {"scale": 4, "noise": "none"})):
+        options = BatchOptions(model=str(fam / "m.pt"), tile=16, split_pixels=0, **kw)
+        service = NetworkService(options, NetworkSpec(linger=0.0))
+        a = PageWorker(options, LocalLink(service), name="cpu0").process(Job(tmp_path / "page.png", tmp_path / tag / "a.png"))
+        b = PageWorker(options, name="ref").process(Job(tmp_path / "page.png", tmp_path / tag / "b.png"))
+        assert a.status == b.status == "ok", (a.error, b.error)
+        assert (tmp_path / tag / "a.png").read_bytes() == (tmp_path / tag / "b.png").read_bytes()
+        assert a.probs == b.probs and service.stats()["requests"] >= (2 if tag == "scale4" else 1)
+        if tag == "noise1":  # the variant was loaded by the service, on its first request
+            assert set(service.engines) == {str(fam / "m.pt"), str(fam / "m-noise1.pt")}

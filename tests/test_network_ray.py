@@ -130,3 +130,10 @@ def test_a_killed_network_service_is_restarted_and_its_requests_resent(ray_sessi
     assert all(" via net0@" in r.worker for r in records) and stats["requests"] >= 1
     want = reference(jobs, world["model"], tmp_path)
     assert {j.src.name: j.dst.read_bytes() for j in jobs} == want
+
+
+def test_more_gpu_services_than_ray_sees_fail_before_any_work(ray_session, world):
+    from mchmc.batch.pool import PoolError
+
+    with pytest.raises(PoolError, match="2 GPU network service"):
+        SplitPool(BatchOptions(model=world["model"]), PoolSpec(cpus=1), SplitSpec(2, NetworkSpec(device="cuda")))

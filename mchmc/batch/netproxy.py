@@ -37,7 +37,8 @@ class NetworkProxy:
     the config and the category head, ``link`` the network."""
 
     def __init__(self, local, link, model: str | None):
-        self.local, self.link, self.key = local, link, model
+        self.local, self.link = local, link
+        self.key = None if model is None else str(model)  # the service's key for the model (a name or path)
         self.config, self.model, self.tile, self.tta = local.config, local.model, local.tile, local.tta
 
     def run(self, plane: np.ndarray, region: Region | None = None, sr: bool = True, gap: bool = False,
