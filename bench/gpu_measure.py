@@ -95,9 +95,11 @@ def engine_rates(net, plane: np.ndarray, dev: torch.device, tiles, batches, prec
     packed = pack(plane)
     req = TileRequest(None, packed, (0, plane.shape[0], 0, plane.shape[1]), sr=True, gap=True)
     staging, rows, ref = Staging(pinned=dev.type == "cuda"), [], {}
-    combos = list(itertools.product(precisions, tiles, batches))
+    # precision innermost (fp32 first, the reference): a budget that runs out drops the largest
+    # tiles and batches, never a whole precision
+    combos = list(itertools.product(tiles, batches, precisions))
     per = budget.left() / max(1, len(combos)) / 2
-    for precision, tile, batch in combos:
+    for tile, batch, precision in combos:
         row = {"precision": precision, "tile": tile, "batch": batch, "wire": packed.kind}
         rows.append(row)
         if budget.left() <= 0:
