@@ -10,8 +10,15 @@ MATLAB bicubic (1x, e.g. a Manga109 page at 413 x 585), the HR page itself (2x, 
 the HR page enlarged 2x by MATLAB bicubic (4x, 1654 x 2340: a high-resolution scan), each whole.
 ``--jpeg Q`` stores every page as a JPEG of quality Q (4:2:0) first, as archives hold them, and
 lets ``--noise auto`` pick the model that reads it (a ``<stem>-noise<k>.pt`` beside the model),
-as ``mchmc classify`` does. The category is what ``mchmc classify`` reports: the head on the F2
-mean of the whole page's Y.
+as ``mchmc classify`` does. The category is what ``mchmc classify`` reports
+(:func:`mchmc.pages.category.page_category_stats`): the head on the F2 mean of the page's Y, or of
+its view when the page is above ``--view`` LR pixels (default: the shipped
+:data:`~mchmc.pages.category.VIEW_PIXELS`; ``--view 0`` pools every page whole, as before issue 19).
+
+``--split val`` scores the validation images carved from fold 1's training folds instead (5 per
+category): that is where the view size was chosen, e.g.
+
+    .venv/bin/python bench/category_scales.py --split val --view 0 --view 100000 --view 150000 --view 250000
 """
 from __future__ import annotations
 
@@ -25,12 +32,14 @@ from PIL import Image
 from rich.console import Console
 from rich.table import Table
 
-from mchmc.engine import Engine, GapStats
+from mchmc.engine import Engine
 from mchmc.modelfile import load_model, noise_variants, resolve_model
+from mchmc.pages.category import VIEW_PIXELS, page_category_stats
+from mchmc.pages.meta import Page, PageMeta
 from mchmc.pages.noise import level_for_quality
 from mchmc.train.config import load_config
 from mchmc.train.data import load_rgb, split_images
-from mchmc.train.head import pooled, resized
+from mchmc.train.head import resized
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = {"1x": 2.0, "2x": 1.0, "4x": 0.5}  # page = HR resized by 1 / f
@@ -43,8 +52,16 @@ def as_jpeg(page: np.ndarray, quality: int) -> np.ndarray:
         return np.asarray(im)
 
 
-def top1(model: str, jpeg: int | None, datasets: str | None) -> tuple[dict, dict]:
-    """(category, size) -> top-1 in %, and the counts per category."""
+def as_page(pixels: np.ndarray) -> Page:
+    meta = PageMeta(path="", format="PNG", mode="L" if pixels.ndim == 2 else "RGB", bits=8,
+                    width=pixels.shape[1], height=pixels.shape[0])
+    return Page(pixels, meta)
+
+
+def top1(model: str, jpeg: int | None, datasets: str | None, split_name: str = "test",
+         views: tuple[int, ...] = (VIEW_PIXELS,)) -> tuple[dict, dict, dict]:
+    """(view, category, size) -> top-1 in %, and -> the mean probability of the right category; the
+    counts per category (view 0: every page pooled whole)."""
     path = resolve_model(model)
     loaded = load_model(path)
     level = None if jpeg is None else level_for_quality(jpeg)
@@ -54,17 +71,22 @@ def top1(model: str, jpeg: int | None, datasets: str | None) -> tuple[dict, dict
     cats = loaded.config.categories
     split = split_images(cfg, tuple(cats), 1)
     engine = Engine(loaded.model, tile=512, precision="fp32")
-    hits = {(c, s): [] for c in cats for s in SIZES}
-    for ref in split.test:
+    hits = {(v, c, s): [] for v in views for c in cats for s in SIZES}
+    truth = {k: [] for k in hits}  # the probability of the right category: what breaks top-1's ties
+    for ref in getattr(split, split_name):
         hr = load_rgb(ref.path)
         for size, f in SIZES.items():
             page = resized(hr, f, max_pixels=1 << 62)
             if jpeg is not None:
                 page = as_jpeg(page, jpeg)
-            probs = engine.probabilities(GapStats(pooled(engine, page), 1))
-            hits[(ref.category, size)].append(cats[int(np.argmax(probs))] == ref.category)
-    counts = {c: len(hits[(c, "1x")]) for c in cats}
-    return {k: 100.0 * float(np.mean(v)) for k, v in hits.items()}, counts
+            for v in views:
+                stats = page_category_stats(engine, as_page(page), view_pixels=v or 1 << 62)
+                probs = engine.probabilities(stats)
+                hits[(v, ref.category, size)].append(cats[int(np.argmax(probs))] == ref.category)
+                truth[(v, ref.category, size)].append(float(probs[cats.index(ref.category)]))
+    counts = {c: len(hits[(views[0], c, "1x")]) for c in cats}
+    scores = {k: 100.0 * float(np.mean(v)) for k, v in hits.items()}
+    return scores, {k: float(np.mean(v)) for k, v in truth.items()}, counts
 
 
 def main() -> None:
@@ -72,24 +94,33 @@ def main() -> None:
     ap.add_argument("--model", action="append", help="Model name or file (repeatable; default srformc).")
     ap.add_argument("--jpeg", type=int, default=None, metavar="Q", help="Pages stored as JPEG of quality Q.")
     ap.add_argument("--datasets", default=str(ROOT.parent / "shared" / "datasets"))
+    ap.add_argument("--split", choices=("test", "val"), default="test",
+                    help="Fold 1's test images (default) or the validation images carved from its training folds.")
+    ap.add_argument("--view", type=int, action="append", metavar="PIXELS",
+                    help=f"Category view size in LR pixels (repeatable; 0: whole pages; default {VIEW_PIXELS}).")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     doc = {}
     for model in args.model or ["srformc"]:
-        scores, counts = top1(model, args.jpeg, args.datasets)
+        views = tuple(args.view or [VIEW_PIXELS])
+        scores, truth, counts = top1(model, args.jpeg, args.datasets, args.split, views)
         cats = list(counts)
-        title = (f"{model}: top-1 % per category at 1x / 2x / 4x the benchmark page size, fold-1 test images "
+        images = "fold-1 test images" if args.split == "test" else "fold-1 validation images (training folds)"
+        title = (f"{model}: top-1 % per category at 1x / 2x / 4x the benchmark page size, {images} "
                  f"({', '.join(f'{c} {n}' for c, n in counts.items())})"
                  + (f", pages stored as JPEG q{args.jpeg} (--noise auto's model)" if args.jpeg else ""))
         table = Table(title=title)
-        for col in ["category", *SIZES, "spread"]:
-            table.add_column(col, justify="left" if col == "category" else "right")
-        for c in cats:
-            row = [scores[(c, s)] for s in SIZES]
-            table.add_row(c, *(f"{v:.1f}" for v in row), f"{max(row) - min(row):.1f}")
+        for col in ["view (LR px)", "category", *SIZES, "spread", "mean p(right) 1x/2x/4x"]:
+            table.add_column(col, justify="left" if col in ("category", "view (LR px)") else "right")
+        for v in views:
+            for c in cats:
+                row = [scores[(v, c, s)] for s in SIZES]
+                table.add_row(f"{v:,}" if v else "whole page", c, *(f"{x:.1f}" for x in row),
+                              f"{max(row) - min(row):.1f}", " / ".join(f"{truth[(v, c, s)]:.3f}" for s in SIZES))
         Console(highlight=False, width=200).print(table)
-        doc[model] = {"jpeg": args.jpeg, "counts": counts,
-                      "top1": {c: {s: scores[(c, s)] for s in SIZES} for c in cats}}
+        doc[model] = {"jpeg": args.jpeg, "split": args.split, "counts": counts,
+                      "top1": {str(v): {c: {s: scores[(v, c, s)] for s in SIZES} for c in cats} for v in views},
+                      "p_right": {str(v): {c: {s: truth[(v, c, s)] for s in SIZES} for c in cats} for v in views}}
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(doc, indent=1))

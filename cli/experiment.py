@@ -178,17 +178,24 @@ def report(runs: str, config: str | None, out: str | None, use_prefect: bool) ->
 
 
 def _page_planes(path: str):
-    """(Y plane normalised, 8-bit RGB or gray for display) of the first page of ``path``."""
+    """(Y plane normalised, 8-bit RGB or gray for display) of the first page of ``path``: for a page
+    above the category view's size, its view (what the head reads, so the maps explain the category
+    ``classify`` reports) and the page shown at that size."""
     import numpy as np
 
     from mchmc.colour import to_unit
     from mchmc.pages import read_page
+    from mchmc.pages.category import view_plane
     from mchmc.pages.upscale import luminance
+    from mchmc.resize import imresize
 
     page = read_page(path)
     px = page.pixels if page.pixels.ndim == 3 else page.pixels[..., None]
-    shown = to_unit(px[..., 0] if page.meta.gray else px[..., :3])
-    return luminance(page), np.rint(np.clip(shown, 0, 1) * 255).astype(np.uint8)
+    shown = np.rint(np.clip(to_unit(px[..., 0] if page.meta.gray else px[..., :3]), 0, 1) * 255).astype(np.uint8)
+    view = view_plane(page)
+    if view is None:
+        return luminance(page), shown
+    return view, imresize(shown, output_shape=view.shape)
 
 
 def explain(image: str, out: str | None, model: str | None, tile: int, method: str = "gradcam") -> int:

@@ -141,15 +141,15 @@ class PageWorker:
         result = BandResult(call.job, None, None, worker=self.tag)
 
         def work():
-            from mchmc.engine import Region
             from mchmc.pages import read_page
-            from mchmc.pages.upscale import Band, luminance, upscale_band
+            from mchmc.pages.category import band_category_stats
+            from mchmc.pages.upscale import Band, upscale_band
 
             page = read_page(call.job.src, 0, self.options.max_pixels)
             result.meta = page.meta
             engine, _ = self._noise(page.meta)
             if self.options.classify_only:
-                gap = engine.gap_stats(luminance(page), Region(call.r0, call.r1, 0, page.meta.width))
+                gap = band_category_stats(engine, page, call.r0, call.r1)
                 result.band = Band(call.r0, call.r1, None, gap)
             else:
                 result.band = upscale_band(page, engine, call.r0, call.r1, then=self._second_pass(page),
@@ -228,12 +228,12 @@ class PageWorker:
 
     def _classify(self, job: Job, record: PageRecord) -> None:
         from mchmc.pages import read_pages
-        from mchmc.pages.upscale import luminance
+        from mchmc.pages.category import page_category_stats
 
         stats = []
         for page in read_pages(job.src, self.options.max_pixels):
             engine, _ = self._noise(page.meta, record)
-            gap = engine.gap_stats(luminance(page))
+            gap = page_category_stats(engine, page)
             probs = engine.category_probs(gap)
             stats.append((page.meta.width, page.meta.height, probs))
         self._fill(record, stats)

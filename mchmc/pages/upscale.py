@@ -28,6 +28,7 @@ import numpy as np
 
 from mchmc import colour
 from mchmc.engine import Engine, GapStats, Region, split
+from mchmc.pages.category import band_category_stats, view_size
 from mchmc.pages.meta import Page, PageMeta, UpscaledPage, scale_exif
 from mchmc.resize import contributions, resize_axis
 
@@ -137,6 +138,7 @@ def upscale_band(page: Page, engine: Engine, r0: int, r1: int, *, then: Engine |
         raise ValueError(f"band rows [{r0}, {r1}) outside a page of {h} rows")
     s, halo = engine.config.scale, engine.config.halo
     classify = classify and engine.config.has_classifier
+    viewed = classify and first_row == 0 and height is None and view_size(h, w) is not None
     mode, bits = output_layout(meta, binarize)
     dtype = np.bool_ if bits == 1 else np.uint16 if bits == 16 else np.uint8
     channels = {"1": 1, "L": 1, "LA": 2, "RGB": 3, "RGBA": 4}[mode]
@@ -156,9 +158,9 @@ def upscale_band(page: Page, engine: Engine, r0: int, r1: int, *, then: Engine |
         if lr.ndim == 2:
             lr = lr[..., None]
         ycc = colour.gray_to_y(lr[..., 0])[..., None] if gray else colour.rgb_to_ycbcr(lr[..., :3])
-        res = engine.run(np.ascontiguousarray(ycc[..., 0]), Region(q0 - a, q1 - a, 0, w), gap=classify,
+        res = engine.run(np.ascontiguousarray(ycc[..., 0]), Region(q0 - a, q1 - a, 0, w), gap=classify and not viewed,
                          out=ybuf[: s * (q1 - q0)])
-        if classify:
+        if classify and not viewed:
             stats = stats + res.gap
         y_up, dst = res.sr, out[s * (q0 - r0) : s * (q1 - r0)]
         if gray:
@@ -173,6 +175,8 @@ def upscale_band(page: Page, engine: Engine, r0: int, r1: int, *, then: Engine |
                 _quantise_into(dst[..., c], v)
         if alpha:
             _quantise_into(dst[..., -1], resizer(lr[..., -1], a, q0, q1))
+    if viewed:  # a page above the category view's size: the head reads the view (mchmc.pages.category)
+        stats = band_category_stats(engine, page, r0, r1)
     return Band(r0, r1, out, stats if classify else None)
 
 
@@ -253,12 +257,16 @@ def output_meta(meta: PageMeta, s: int, mode: str, bits: int, binarize: bool = F
 
 def luminance(page, rows: int = 1024) -> np.ndarray:
     """The page's Y plane (float32, network scale), computed as the upscaler does, in row strips."""
-    px = page.pixels
-    y = np.empty(px.shape[:2], np.float32)
-    for r0 in range(0, px.shape[0], rows):
-        lr = colour.to_unit(px[r0 : r0 + rows])
-        if page.meta.gray:
-            y[r0 : r0 + rows] = colour.gray_to_y(lr if lr.ndim == 2 else lr[..., 0])
-        else:
-            y[r0 : r0 + rows] = colour.rgb_to_ycbcr(lr[..., :3])[..., 0]
+    h = page.pixels.shape[0]
+    y = np.empty(page.pixels.shape[:2], np.float32)
+    for r0 in range(0, h, rows):
+        y[r0 : r0 + rows] = luminance_rows(page, r0, min(h, r0 + rows))
     return y
+
+
+def luminance_rows(page, r0: int, r1: int) -> np.ndarray:
+    """Y of page rows ``[r0, r1)`` (float32, network scale)."""
+    lr = colour.to_unit(page.pixels[r0:r1])
+    if page.meta.gray:
+        return colour.gray_to_y(lr if lr.ndim == 2 else lr[..., 0]).astype(np.float32, copy=False)
+    return colour.rgb_to_ycbcr(lr[..., :3])[..., 0].astype(np.float32, copy=False)

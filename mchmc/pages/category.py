@@ -1,0 +1,88 @@
+"""A page's category at any pixel size: the head reads a view of the page no larger than the pages it learned on.
+
+The category head learned from LR patches of pages at benchmark size (a BSDS100 photo at 240 x 160,
+a Hradis text crop at 256 x 256, a Manga109 page at 413 x 585). Archive pages arrive at scan
+resolution, two to four times larger, where a manga page's lines are four times thicker and
+its screentone dots are blobs: pooled over such a page, F2 looked like a photo's, and the
+shipped head called full-size manga pages nature (issue 19: 41% right at 4x, 82% at 1x). So the
+category of a page above :data:`VIEW_PIXELS` LR pixels comes from a *view*: its Y plane reduced
+(MATLAB bicubic with antialiasing, the aspect kept) to about that many pixels, then the same
+conv1, conv2 and GAP as always. Pages at or below that size are pooled whole, from the upscaling
+pass itself, exactly as before. :data:`VIEW_PIXELS` was chosen on the validation images carved
+from the training folds (``bench/category_scales.py --split val --view ...``); the test fold's
+top-1 at 1x / 2x / 4x is in the model card.
+
+The view's GAP sums stand in for the page's, so they ride in the same :class:`~mchmc.engine.GapStats`
+a band returns: the band that holds row 0 carries them, every other band an empty sum, and the
+stitched page's summed statistics are the view's, whatever the banding. The reduction runs in
+row strips (columns first, then rows), so no float copy of a big page is made.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from mchmc.engine import GapStats, Region
+from mchmc.resize import resize_axis
+
+VIEW_PIXELS = 40_000  # LR pixels the head reads at most (chosen on validation: bench/category_scales.py --split val)
+
+
+def view_size(height: int, width: int, max_pixels: int = VIEW_PIXELS) -> tuple[int, int] | None:
+    """(rows, columns) of the page's category view, or None when the page is pooled whole."""
+    if height * width <= max_pixels:
+        return None
+    f = math.sqrt(height * width / max_pixels)
+    return max(1, int(height / f)), max(1, int(width / f))
+
+
+def view_plane(page, max_pixels: int = VIEW_PIXELS, rows: int = 1024) -> np.ndarray | None:
+    """The Y plane the head reads for ``page`` (a :class:`~mchmc.pages.meta.Page` holding the whole
+    page), float32; None when the page is small enough to be pooled whole.
+
+    Reduced by ``f`` >= 4, the page is first box-averaged by ``k = f // 2`` (the last ``h % k`` rows and
+    ``w % k`` columns dropped), then resized by the bicubic: the bicubic's antialiased taps grow with
+    the factor (70 per pixel at f = 17), a box's cost does not."""
+    from mchmc.pages.upscale import luminance_rows
+
+    h, w = page.pixels.shape[:2]
+    size = view_size(h, w, max_pixels)
+    if size is None:
+        return None
+    oh, ow = size
+    k = max(1, int(math.sqrt(h * w / max_pixels) // 2))
+    hk, wk = h // k, w // k
+    step = k * max(1, rows // k)
+    cols = np.empty((ow, hk), np.float32)  # transposed: each resize gathers whole rows, not strided columns
+    for r0 in range(0, hk * k, step):
+        r1 = min(hk * k, r0 + step)
+        y = luminance_rows(page, r0, r1)[:, : wk * k]
+        if k > 1:
+            y = y.reshape((r1 - r0) // k, k, wk, k).mean(axis=(1, 3), dtype=np.float32)
+        cols[:, r0 // k : r1 // k] = resize_axis(np.ascontiguousarray(y.T), 0, ow, ow / wk, dtype=np.float32)
+    return np.ascontiguousarray(resize_axis(np.ascontiguousarray(cols.T), 0, oh, oh / hk, dtype=np.float32))
+
+
+def empty_stats(engine) -> GapStats:
+    """The GAP sum of no positions: what every band but the first carries for a page read through its view."""
+    return GapStats(np.zeros(engine.config.channels[1], np.float64), 0)
+
+
+def band_category_stats(engine, page, r0: int, r1: int, y: np.ndarray | None = None,
+                        view_pixels: int = VIEW_PIXELS) -> GapStats:
+    """The GAP statistics page rows ``[r0, r1)`` contribute to the page's category (``page`` holds the
+    whole page): its own F2 positions for a small page, the view's (row 0's band) or none for a big one.
+    ``y``: the page's Y plane if the caller has it already."""
+    if view_size(*page.pixels.shape[:2], view_pixels) is not None:
+        return engine.gap_stats(view_plane(page, view_pixels)) if r0 == 0 else empty_stats(engine)
+    if y is None:
+        from mchmc.pages.upscale import luminance
+
+        y = luminance(page)
+    return engine.gap_stats(y, Region(r0, r1, 0, y.shape[1]))
+
+
+def page_category_stats(engine, page, view_pixels: int = VIEW_PIXELS) -> GapStats:
+    """The GAP statistics the head reads for a whole page (``mchmc classify``)."""
+    return band_category_stats(engine, page, 0, page.pixels.shape[0], view_pixels=view_pixels)
