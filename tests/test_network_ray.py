@@ -8,6 +8,7 @@ its requests are resent, so the run completes with the same bytes."""
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -46,11 +47,15 @@ def world(tmp_path_factory):
     return {"root": root, "src": src, "model": model_path, "ref": ref}
 
 
+def stand_in_run(world, dst: Path, **env) -> subprocess.CompletedProcess:
+    return mchmc("upscale", str(world["src"]), "--out", str(dst), "--model", world["model"], "--cpus", "2",
+                 "--tile", "64", "--split-pixels", str(SPLIT), "--network-device", "cpu",
+                 env=dict(os.environ, PREFECT_LOGGING_LEVEL="WARNING", **env), cwd=world["root"])
+
+
 def test_the_stand_in_gives_the_single_worker_bytes_with_every_network_run_in_the_service(world):
     dst = world["root"] / "out"
-    res = mchmc("upscale", str(world["src"]), "--out", str(dst), "--model", world["model"], "--cpus", "2",
-                "--tile", "64", "--split-pixels", str(SPLIT), "--network-device", "cpu",
-                env=dict(os.environ, PREFECT_LOGGING_LEVEL="WARNING"), cwd=world["root"])
+    res = stand_in_run(world, dst)
     assert res.returncode == 1, res.stderr  # bad.png fails alone
     got, want = outputs(dst), outputs(world["ref"])
     assert {k: got[k] for k in want} == want
@@ -61,6 +66,15 @@ def test_the_stand_in_gives_the_single_worker_bytes_with_every_network_run_in_th
         assert " via net0@" in records[rel].worker, records[rel].worker
     big = records["big.png"].worker  # split in two bands, one per codec worker, both via the service
     assert "cpu0@" in big and "cpu1@" in big and big.count("via net0@") == 2
+
+
+def test_the_whole_command_completes_with_the_same_bytes_when_the_network_service_is_killed(world):
+    marker, dst = world["root"] / "killed", world["root"] / "out-killed"
+    res = stand_in_run(world, dst, **{FAULT_ENV: str(marker)})
+    assert marker.exists()  # the service died on its second request (and Ray restarted it)
+    assert res.returncode == 1, res.stderr  # bad.png fails alone
+    got, want = outputs(dst), outputs(world["ref"])
+    assert {k: got[k] for k in want} == want
 
 
 @pytest.fixture(scope="module")
