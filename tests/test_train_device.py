@@ -139,15 +139,20 @@ def test_device_side_sums_equal_the_host_sums():
 @needs_cuda
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_training_on_cuda_follows_the_cpu(tmp_path, precision):
-    """A few steps on the GPU land near the CPU's weights (same batches, rates, init; cuDNN sums in its own
-    order, TF32 / bf16 round differently), the model comes back on the CPU and says where it trained."""
+    """A few steps on the GPU follow the CPU's run (same batches, rates, init; cuDNN sums in its own order,
+    TF32 / bf16 round differently, and Adam turns tiny gradient differences into full-size steps, so weights
+    are not compared element by element): the logged loss and validation PSNR stay close row by row, the
+    model comes back on the CPU and says where it trained. The tolerances are loose because no GPU has run
+    this test yet to calibrate them."""
     cfg = small_cfg(tmp_path, **{"train.precision": precision})
     cpu = train_method(with_overrides(cfg, {"train.device": "cpu"}), "SRforMC", "1", tmp_path / "cpu")
     gpu = train_method(with_overrides(cfg, {"train.device": "cuda"}), "SRforMC", "1", tmp_path / "gpu")
-    a, b = _weights(cpu), _weights(gpu)
-    for k in a:
-        assert b[k].device.type == "cpu" and torch.isfinite(b[k]).all()
-        assert torch.allclose(a[k], b[k], rtol=0.05, atol=5e-3), k
+    b = _weights(gpu)
+    assert all(v.device.type == "cpu" and torch.isfinite(v).all() for v in b.values())
+    rows_c, rows_g = _rows(cpu), _rows(gpu)
+    assert [r["total_step"] for r in rows_g] == [r["total_step"] for r in rows_c]
+    for rc, rg in zip(rows_c, rows_g):
+        assert float(rg["loss"]) == pytest.approx(float(rc["loss"]), rel=0.05)
+        assert abs(float(rg["psnr_mean"]) - float(rc["psnr_mean"])) < 0.3
     prov = load_model(gpu["model"]).provenance
     assert prov["device"].startswith("cuda:0 (") and prov["precision"] == precision
-    assert [r["step"] for r in _rows(gpu)] == [r["step"] for r in _rows(cpu)]
