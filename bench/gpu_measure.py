@@ -79,10 +79,12 @@ class HalfEngine(Engine):
 
 
 def make_engine(net, tile: int, dev: torch.device, precision: str) -> Engine:
-    set_tf32(precision == "tf32")
     if precision == "fp16":
-        return HalfEngine(net, tile=tile, device=dev, precision="bf16")
-    return Engine(net, tile=tile, device=dev, precision="bf16" if precision == "bf16" else "fp32")
+        engine = HalfEngine(net, tile=tile, device=dev, precision="bf16")
+    else:
+        engine = Engine(net, tile=tile, device=dev, precision="bf16" if precision == "bf16" else "fp32")
+    set_tf32(precision == "tf32")  # after the Engine, which turns TF32 off on CUDA (fp32 means fp32)
+    return engine
 
 
 def engine_rates(net, plane: np.ndarray, dev: torch.device, tiles, batches, precisions, budget: Budget,

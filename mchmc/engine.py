@@ -175,6 +175,8 @@ class Engine:
         if tile is not None and tile < 1:
             raise ValueError(f"tile must be >= 1 px, not {tile}")
         self.device = torch.device(device)
+        if self.device.type == "cuda":  # fp32 means fp32: cuDNN runs convolutions in TF32 by default, and the
+            torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False  # policy decides
         # its own copy: eval mode, channels-last and the device would otherwise change the caller's model
         self.model = copy.deepcopy(model).eval().to(self.device, memory_format=torch.channels_last)
         self.config = model.config

@@ -69,10 +69,7 @@ class NetworkService:
         self.queue: queue.Queue = queue.Queue()
         self.lock = threading.Lock()
         self.staging = Staging(pinned=spec.device.startswith("cuda"))
-        if spec.device.startswith("cuda"):  # fp32 means fp32: cuDNN would run conv1 / conv3 in TF32 by default,
-            import torch                    # and the engine's precision policy decides what is reduced
-
-            torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+        # fp32 on CUDA means fp32 (no TF32): the Engine it builds sets that for the process
         self.start_error: MchmcError | None = None
         try:
             self._engine(options.model)
