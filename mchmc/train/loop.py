@@ -26,8 +26,8 @@ Device (``PhaseSpec.device``, :mod:`mchmc.train.device`): on the CPU the loop is
 exactly what it was before devices existed (same tensors, same order, same
 host-side sums). On CUDA the model, optimiser state and each batch live on the
 GPU: batches go through pinned (page-locked) host memory with a non-blocking
-copy, bf16 autocast is CUDA's, cuDNN picks its fastest kernels for the fixed
-patch shapes, and the logged sums stay on the device (read back only at log and
+copy, bf16 autocast is CUDA's, fp32 stays fp32 (TF32 off, as in the
+inference engine), cuDNN picks its fastest kernels for the fixed patch shapes, and the logged sums stay on the device (read back only at log and
 checkpoint steps), because a ``float()`` of the loss every step would make the
 CPU wait for the GPU and leave it idle while the next batch is gathered. The
 checkpoint also holds the CUDA RNG state (dropout masks). A CUDA run resumes
@@ -204,6 +204,8 @@ def train_phase(model: MCH, spec: PhaseSpec, callback: Callable[[dict], None] | 
         else nullcontext()
     if not on_cpu:
         torch.backends.cudnn.benchmark = True  # fixed patch shapes: pick the fastest conv kernels once
+        # fp32 means fp32, as in the inference Engine: cuDNN / cuBLAS would run fp32 convs and matmuls in TF32
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
     dacc = None if on_cpu else torch.zeros(4, dtype=torch.float64, device=dev)  # the open interval's sums, on the GPU
 
     ck = load_checkpoint(spec.checkpoint)
