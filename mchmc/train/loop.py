@@ -26,13 +26,13 @@ Device (``PhaseSpec.device``, :mod:`mchmc.train.device`): on the CPU the loop is
 exactly what it was before devices existed (same tensors, same order, same
 host-side sums). On CUDA the model, optimiser state and each batch live on the
 GPU: batches go through pinned (page-locked) host memory with a non-blocking
-copy, bf16 autocast is CUDA's, fp32 stays fp32 (TF32 off, as in the
-inference engine), cuDNN picks its fastest kernels for the fixed patch shapes, and the logged sums stay on the device (read back only at log and
-checkpoint steps), because a ``float()`` of the loss every step would make the
-CPU wait for the GPU and leave it idle while the next batch is gathered. The
-checkpoint also holds the CUDA RNG state (dropout masks). A CUDA run resumes
-with the same batches and rates, but not bit-exactly (its kernels sum in an
-order of their own).
+copy, bf16 autocast is CUDA's, fp32 stays fp32 (TF32 off, as in the inference
+engine), cuDNN picks its fastest kernels for the fixed patch shapes, and the
+logged sums stay on the device (read back only at log and checkpoint steps),
+because a ``float()`` of the loss every step would make the CPU wait for the
+GPU and leave it idle while the next batch is gathered. The checkpoint also
+holds the CUDA RNG state (dropout masks). A CUDA run resumes with the same
+batches and rates, but not bit-exactly (its kernels sum in an order of their own).
 """
 from __future__ import annotations
 
