@@ -97,7 +97,9 @@ def test_bf16_where_it_is_not_native_warns_in_one_line(monkeypatch, capsys):
 
     monkeypatch.setattr(engine, "native_bf16", lambda device="cpu": False)
     assert engine.resolve_precision("auto") == "fp32" and engine.resolve_precision("bf16") == "bf16"
-    up._check("samples", None, True, 0, 1, None, None, True, {"precision": "bf16"})
+    from cli.devices import Devices
+
+    up._check("samples", None, True, 0, 1, None, None, True, {"precision": "bf16"}, Devices())
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no native bf16" in err
     monkeypatch.setattr(engine, "native_bf16", lambda device="cpu": True)

@@ -41,6 +41,26 @@ def test_local_ray_listens_on_loopback_only(ray_session):
     assert ray.get_runtime_context().gcs_address.startswith("127.0.0.1:")
 
 
+def test_a_private_ray_starts_lean_and_leaves_ray_as_it_found_it(ray_session):
+    """Issue 16: a private cluster's size is fixed and nobody browses it, so its autoscaler monitor is
+    stopped once Ray is up (it cost a second of every shutdown) and no dashboard / API server is
+    started (half a second of every start, and one HTTP listener); Ray's own functions are back
+    after ray.init, and the node is alive and serves the pool."""
+    import ray
+    from ray._private import services
+
+    from mchmc.batch.ray_local import stop_autoscaler_monitor
+
+    node = ray._private.worker._global_node
+    monitors = node.all_processes.get("monitor", [])
+    assert monitors and all(m.process.poll() is not None for m in monitors)
+    assert stop_autoscaler_monitor() is False  # nothing left to stop
+    assert "dashboard" not in node.all_processes
+    assert services.get_node.__module__ == services.start_api_server.__module__ == "ray._private.services"
+    assert services.get_node.__name__ == "get_node" and services.start_api_server.__name__ == "start_api_server"
+    assert [n["Alive"] for n in ray.nodes()] == [True]
+
+
 def test_every_item_once_with_bounded_items_in_flight(ray_session):
     pulled = []
 

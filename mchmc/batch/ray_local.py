@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import sys
+import time
+from contextlib import contextmanager
 from typing import Any
 
 # Read by Ray at import time: on Linux it makes a local Ray bind every service to 127.0.0.1.
@@ -62,8 +64,80 @@ def connect(address: str | None = None, num_cpus: int | None = None, num_gpus: i
         if address:
             ray.init(address=address, **kwargs)
         else:
-            ray.init(address="local", num_cpus=num_cpus, num_gpus=num_gpus, _temp_dir=temp_dir, **kwargs)
+            with lean_local_start():
+                ray.init(address="local", num_cpus=num_cpus, num_gpus=num_gpus, _temp_dir=temp_dir, **kwargs)
+            stop_autoscaler_monitor()
     return ray.cluster_resources()
+
+
+@contextmanager
+def lean_local_start(poll_s: float = 0.01, limit_s: float = 30.0):
+    """While a private local Ray starts (``ray.init(address="local")``), skip two waits that buy it
+    nothing (issue 16: together about half of ``ray.init``, Ray 2.60):
+
+    - the raylet's registration: ``ray.init`` looks the new node up through ``services.get_node``,
+      whose C++ accessor polls once a second, while the raylet registers ~0.5 s after it starts,
+      so every start waited a whole 1 s or 2 s. Here the GCS's node table is polled every
+      ``poll_s`` first, then Ray's own ``get_node`` runs and finds the node at once (any failure
+      is still Ray's own to report);
+    - the API server: with ``include_dashboard=False`` Ray still starts a dashboard process that
+      loads only the usage-stats module (which mchmc turns off) and waits ~0.5 s for it to publish
+      its URL. A private cluster needs neither, and it is one HTTP listener fewer.
+
+    Each is left as Ray has it when Ray's internals are not as expected."""
+    try:
+        from ray._private import services
+        from ray._raylet import GcsClient
+    except ImportError:
+        yield
+        return
+    get_node, start_api_server = getattr(services, "get_node", None), getattr(services, "start_api_server", None)
+
+    def prompt_get_node(gcs_address, node_id):
+        client, deadline = GcsClient(address=gcs_address), time.monotonic() + limit_s
+        while time.monotonic() < deadline:
+            try:
+                if any(key.hex() == node_id for key in client.get_all_node_info(timeout=1)):
+                    break
+            except Exception:  # the GCS not answering yet; Ray's own call below reports a real failure
+                pass
+            time.sleep(poll_s)
+        return get_node(gcs_address, node_id)
+
+    def no_api_server(include_dashboard, *args, **kwargs):
+        if include_dashboard is False:
+            return None, None  # (dashboard url, process): what Ray's node takes for "not started"
+        return start_api_server(include_dashboard, *args, **kwargs)
+
+    patched = {name: fn for name, fn, original in (("get_node", prompt_get_node, get_node),
+                                                    ("start_api_server", no_api_server, start_api_server))
+               if original is not None}
+    originals = {name: getattr(services, name) for name in patched}
+    for name, fn in patched.items():
+        setattr(services, name, fn)
+    try:
+        yield
+    finally:
+        for name, fn in originals.items():
+            setattr(services, name, fn)
+
+
+def stop_autoscaler_monitor() -> bool:
+    """Stop the autoscaler monitor of the local Ray this process started; True if one was running.
+
+    A private cluster has a fixed size, so the monitor has nothing to scale; it polls the GCS for
+    the whole run and, at ``ray.shutdown``, ignores SIGTERM for the full second Ray gives it before
+    a SIGKILL: a second of every shutdown (the tests start Ray dozens of times)."""
+    import ray
+
+    node = getattr(getattr(getattr(ray, "_private", None), "worker", None), "_global_node", None)
+    stopped = False
+    for info in getattr(node, "all_processes", {}).get("monitor", []):
+        if info.process.poll() is None:
+            info.process.kill()
+            info.process.wait(timeout=5)
+            stopped = True
+    return stopped
 
 
 _user_auth: dict[str, str | None] | None = None  # the user's AUTH_ENV while a private cluster's is set
