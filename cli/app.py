@@ -73,11 +73,12 @@ def train(
     cache: str = typer.Option(None, "--cache", help="Patch store folder (overrides data.cache_dir)."),
     export: str = typer.Option(None, "--export", help="Also copy the final model file here when done (e.g. mchmc/weights/srformc.pt)."),
     prefect: bool = typer.Option(True, "--prefect/--no-prefect", metavar="", help="Run as a Prefect flow (local ephemeral API by default)."),
+    device: str = typer.Option(None, "--device", help="Where to train: auto (the first CUDA GPU if there is one, else the CPU), cpu, cuda or cuda:N; overrides train.device."),
 ) -> None:
     """Train one method on one fold (prep -> Phase 1 -> Phase 2 for SRforMC); resumes a killed run."""
     from . import train as train_mod
 
-    raise typer.Exit(train_mod.train(config, method, fold, runs, data_root, cache, export, prefect))
+    raise typer.Exit(train_mod.train(config, method, fold, runs, data_root, cache, export, prefect, device))
 
 
 @app.command("train-head")

@@ -156,3 +156,18 @@ def test_training_on_cuda_follows_the_cpu(tmp_path, precision):
         assert abs(float(rg["psnr_mean"]) - float(rc["psnr_mean"])) < 0.3
     prov = load_model(gpu["model"]).provenance
     assert prov["device"].startswith("cuda:0 (") and prov["precision"] == precision
+
+
+def test_the_command_line_takes_device(tmp_path):
+    """``mchmc train --device`` reaches the same check (docs/training.md documents it)."""
+    from typer.testing import CliRunner
+
+    from cli.app import app
+
+    cfg_file = tmp_path / "tiny.toml"
+    cfg_file.write_text(dump_config(small_cfg(tmp_path)))
+    res = CliRunner().invoke(app, ["train", "--config", str(cfg_file), "--method", "SRforAll", "--runs",
+                                   str(tmp_path / "runs"), "--no-prefect", "--device", "tpu"])
+    assert res.exit_code == 2, res.output
+    assert "train.device: must be one of auto, cpu, cuda, cuda:N, not 'tpu'" in res.output
+    assert not (tmp_path / "runs").exists()
