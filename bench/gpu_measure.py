@@ -227,8 +227,10 @@ def pipeline(pages, out: Path, counts, dev: torch.device, budget: Budget, option
 
 
 def training(dev: torch.device, batches, precisions, budget: Budget) -> list[dict]:
-    """Steps/s of the training step (mchmc.train.loop.loss_terms, backward, Adam) on 30x30 LR patches
-    (with the halo), Phase 2 settings of the paper config."""
+    """Steps/s of the training step (mchmc.train.loop.loss_terms, backward, Adam) on the trainer's own
+    LR patches (the config's HR patch / 2: 30 x 30, whose unpadded output is the 40 x 40 HR centre),
+    Phase 2 settings of the paper config. Batches are made on the device: the trainer's gather of
+    each batch on the CPU is not counted."""
     from mchmc.model import build_model
     from mchmc.train.config import load_config
     from mchmc.train.loop import init_model, loss_terms, param_groups
@@ -246,7 +248,7 @@ def training(dev: torch.device, batches, precisions, budget: Budget) -> list[dic
         init_model(model, cfg.train)
         model = model.to(dev, memory_format=torch.channels_last).train()
         opt = torch.optim.Adam(param_groups(model, cfg.phase2), betas=cfg.train.betas, eps=cfg.train.eps)
-        n = 30 + 2 * model.config.halo
+        n = cfg.data.patch // model.config.scale
         x = torch.rand(batch, 1, n, n, device=dev).contiguous(memory_format=torch.channels_last)
         with torch.no_grad():
             y = torch.rand_like(model(x)[0].float())
