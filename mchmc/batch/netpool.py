@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from mchmc.batch.network import NetworkService, NetworkSpec
 from mchmc.batch.options import BatchOptions
-from mchmc.batch.pool import Pool, PoolError, PoolSpec
+from mchmc.batch.pool import Pool, PoolError, PoolSpec, started
 
 DEVICE_ENV = "MCHMC_NETWORK_DEVICE"  # "cpu": the CPU stand-in of the GPU path (as --network-device cpu)
 
@@ -69,21 +69,9 @@ class SplitPool(Pool):
         super().__init__(PageWorker, (options, RayLink(self.services)), spec, wait=wait)
 
     def wait_ready(self) -> list[str]:
-        import ray
-
         if not self.names and self._service_refs:
-            ready, pending = ray.wait(self._service_refs, num_returns=len(self._service_refs),
-                                      timeout=self.spec.start_timeout)
-            if pending:
-                self.shutdown()
-                raise PoolError(f"{len(pending)} network service(s) did not start within "
-                                f"{self.spec.start_timeout:.0f} s (no free GPU/CPU for them?)")
-            try:
-                self.service_names = ray.get(self._service_refs)
-            except ray.exceptions.RayError as err:
-                self.shutdown()
-                cause = getattr(err, "cause", None)
-                raise PoolError(str(cause) if cause else f"a network service failed to start: {err}") from None
+            self.service_names = started(self._service_refs, self.spec.start_timeout, self.shutdown,
+                                         "network service", "no free GPU/CPU for them?")
             self._service_refs = []
         return super().wait_ready()
 

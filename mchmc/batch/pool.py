@@ -76,23 +76,11 @@ class Pool:
 
     def wait_ready(self) -> list[str]:
         """Block (at most ``spec.start_timeout``) until every actor has loaded its model."""
-        import ray
 
         if self.names:
             return self.names
-        ready, pending = ray.wait(self._ready_refs, num_returns=len(self._ready_refs), timeout=self.spec.start_timeout)
-        if pending:
-            self.shutdown()
-            raise PoolError(f"{len(pending)} of {len(self._ready_refs)} worker(s) did not start within "
-                            f"{self.spec.start_timeout:.0f} s (not enough free CPUs/GPUs on the cluster?)")
-        try:
-            self.names = ray.get(self._ready_refs)
-        except ray.exceptions.RayError as err:
-            self.shutdown()
-            cause = getattr(err, "cause", None)
-            if isinstance(cause, MchmcError):  # the worker's own one-line reason (e.g. a bad model file)
-                raise PoolError(str(cause)) from None
-            raise PoolError(f"a worker failed to start: {_first_line(err)}") from None
+        self.names = started(self._ready_refs, self.spec.start_timeout, self.shutdown, "worker",
+                             "not enough free CPUs/GPUs on the cluster?")
         return self.names
 
     def map(self, method: str | Callable[[Any], str], items: Iterable[Any],
@@ -129,6 +117,26 @@ class Pool:
         for actor in self.actors:
             ray.kill(actor, no_restart=True)
         self.actors = []
+
+
+def started(refs: list, timeout: float, on_failure: Callable[[], None], what: str, hint: str) -> list:
+    """The results of actors' ready calls ``refs``, waited for at most ``timeout`` s. Actors that did not
+    start in time, or failed to, stop the pool (``on_failure``) with one line: an actor's own
+    :class:`MchmcError` as it is (e.g. a bad model file), else the first line of Ray's error."""
+    import ray
+
+    ready, pending = ray.wait(refs, num_returns=len(refs), timeout=timeout)
+    if pending:
+        on_failure()
+        raise PoolError(f"{len(pending)} of {len(refs)} {what}(s) did not start within {timeout:.0f} s ({hint})")
+    try:
+        return ray.get(refs)
+    except ray.exceptions.RayError as err:
+        on_failure()
+        cause = getattr(err, "cause", None)
+        if isinstance(cause, MchmcError):
+            raise PoolError(str(cause)) from None
+        raise PoolError(f"a {what} failed to start: {_first_line(err)}") from None
 
 
 class _Dispatch:
