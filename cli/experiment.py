@@ -218,7 +218,10 @@ def explain(image: str, out: str | None, model: str | None, tile: int, method: s
         err.print(f"error: --method must be gradcam or window, not {method!r}")
         return 2
     try:
-        mf = load_model(model, expect_arch="mch-mc")
+        mf = load_model(model)
+        if not mf.model.config.has_classifier:  # every MCH-MC variant (mch-mc, mch-mc-wide) has the head
+            raise ModelFileError(mf.path, f"architecture is {mf.model.config.arch!r}, which has no category "
+                                 "head to explain: expected 'mch-mc' or a variant of it")
     except ModelFileError as e:  # a usage error, like every command's
         err.print(f"error: {e}")
         return 2

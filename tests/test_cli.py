@@ -22,13 +22,13 @@ def test_help_lists_the_commands():
 def test_info_prints_architectures_halo_and_scale():
     result = CliRunner().invoke(app, ["info"], terminal_width=160)
     assert result.exit_code == 0, result.output
+    from mchmc.model import ARCHITECTURES, build_model
+
     rows = {}  # architecture -> its table row, read back from the printed table
     for line in result.output.replace("│", "|").splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) == 6 and cells[0] in ("mch", "mch-mc"):
+        if len(cells) == 6 and cells[0] in ARCHITECTURES:
             rows[cells[0]] = cells
-    from mchmc.model import ARCHITECTURES, build_model
-
     assert set(rows) == set(ARCHITECTURES)
     for arch, (_, sr, head, total, halo, scale) in rows.items():
         model, cfg = build_model(arch), ARCHITECTURES[arch]

@@ -4,7 +4,7 @@ import torch
 
 from mchmc.model import ARCHITECTURES, CATEGORIES, MCHConfig, build_model
 
-PARAMS = {"mch": (54_052, 0), "mch-mc": (54_052, 9_219)}
+PARAMS = {"mch": (54_052, 0), "mch-mc": (54_052, 9_219), "mch-mc-wide": (119_476, 13_315)}
 
 
 @pytest.mark.parametrize("name", list(ARCHITECTURES))

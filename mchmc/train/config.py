@@ -111,6 +111,8 @@ class TrainConfig:
     validation: str = "train"  # "train": carved out of the training folds (the rule); "test": the test fold's
     #                            first images (how runs before issue 14 validated; kept to reproduce them)
     init_from: str = ""  # warm start: a model file or shipped model name whose weights start the first phase
+    #                       (a narrower one of the same design is widened first: mchmc.train.widen)
+    arch: str = ""  # "" the method's architecture (Table 6); or a registered wider one of the same kind
     val_crop: int = 256  # centre crop of each validation image (HR px, 0 = whole)
     threads: int = 0  # torch threads (0 = torch's default)
     device: str = "auto"  # auto (cuda when there is one, else cpu), cpu, cuda or cuda:N (mchmc.train.device);
@@ -139,6 +141,18 @@ class Config:
         """The phases a method trains, in order."""
         arch = method_arch(method)
         return [("phase1", self.phase1), ("phase2", self.phase2)] if arch == "mch-mc" else [("mch", self.mch)]
+
+    def arch(self, method: str) -> str:
+        """The architecture a method trains under this config: ``train.arch``, else the method's own."""
+        own = method_arch(method)
+        if not self.train.arch or self.train.arch == own:
+            return own
+        from mchmc.modelconfig import ARCHITECTURES
+
+        if ARCHITECTURES[self.train.arch].has_classifier != ARCHITECTURES[own].has_classifier:
+            raise ConfigError(f"train.arch: {self.train.arch!r} is not a variant of {method}'s {own!r} "
+                              "(one has the category head, the other not)")
+        return self.train.arch
 
 
 def method_arch(method: str) -> str:
@@ -226,6 +240,10 @@ def _validate(obj, prefix: str) -> None:
             bad("validation", f"must be one of {VALIDATIONS}, not {obj.validation!r}")
         if obj.precision not in PRECISION_CHOICES:
             bad("precision", f"must be one of {PRECISION_CHOICES}, not {obj.precision!r}")
+        from mchmc.modelconfig import ARCHITECTURES
+
+        if obj.arch and obj.arch not in ARCHITECTURES:
+            bad("arch", f"must be \"\" (the method's) or one of {', '.join(ARCHITECTURES)}, not {obj.arch!r}")
         try:
             check_device(obj.device)
         except DeviceError as err:

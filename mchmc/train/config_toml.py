@@ -21,13 +21,19 @@ def config_to_dict(obj) -> dict:
 # Where a run trains, not what it trains: a run dir continued elsewhere, or a retraining whose data and
 # config are unchanged, is the same run whatever these say (and configs written before a key existed match).
 WHERE_KEYS = {"train": ("device",)}
+# Keys added after models were registered, with the value that means what configs without them meant:
+# left out of the identity at that value, so those configs (and their retraining source keys) keep theirs.
+LATER_KEYS = {"train": {"arch": ""}}
 
 
 def run_identity(cfg: Config) -> dict:
-    """The config as a dict without :data:`WHERE_KEYS`: what decides a run's result."""
+    """The config as a dict without :data:`WHERE_KEYS` (and :data:`LATER_KEYS` at their defaults):
+    what decides a run's result."""
     raw = config_to_dict(cfg)
     for section, keys in WHERE_KEYS.items():
         raw[section] = {k: v for k, v in raw[section].items() if k not in keys}
+    for section, defaults in LATER_KEYS.items():
+        raw[section] = {k: v for k, v in raw[section].items() if k not in defaults or v != defaults[k]}
     return raw
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from mchmc.fsutil import atomic_write_text
-from mchmc.train.config import METHODS, Config, ConfigError, config_from_dict, method_arch
+from mchmc.train.config import METHODS, Config, ConfigError, config_from_dict
 from mchmc.train.config_toml import dump_config, run_identity
 from mchmc.train.device import device_words, resolve_device
 from mchmc.train.data import Split, parse_fold, save_folds, split_images
@@ -47,7 +47,7 @@ class Run:
 
     @property
     def arch(self) -> str:
-        return method_arch(self.method)
+        return self.cfg.arch(self.method)
 
     @property
     def categories(self) -> tuple[str, ...]:
@@ -89,7 +89,7 @@ def run_dirs(runs_root: str | Path, method: str = "*", cfg_name: str = "*") -> l
 
 def open_run(cfg: Config, method: str, fold: str | int, runs_root: str | Path = "runs") -> Run:
     """Create or reopen a run dir; write config.toml and folds.json (refuse a changed config)."""
-    method_arch(method)
+    cfg.arch(method)  # an unknown method, or a train.arch of another kind: one line before any work
     f = parse_fold(fold, cfg.folds.k)
     d = run_dir(runs_root, method, f, cfg.name)
     d.mkdir(parents=True, exist_ok=True)
@@ -148,7 +148,16 @@ def train_stage(run: Run, name: str, callback: Callable[[dict], None] | None = N
     alpha = class_weights(counts)
     model = build_model(run.arch)
     if idx == 0 and cfg.train.init_from:
-        model.load_state_dict(load_model(cfg.train.init_from, expect_arch=run.arch).model.state_dict())
+        start = load_model(cfg.train.init_from).model
+        if start.config.arch == run.arch:
+            model.load_state_dict(start.state_dict())
+        else:  # a narrower model of the same design, widened without changing what it computes
+            from mchmc.train.widen import widen
+
+            try:
+                widen(start, model, seed=cfg.train.seed, noise=1e-3)
+            except ValueError as err:
+                raise ConfigError(f"train.init_from: {cfg.train.init_from}: {err}") from None
     elif idx == 0:
         init_model(model, cfg.train)
     else:
