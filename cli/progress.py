@@ -25,6 +25,8 @@ class PageProgress:
         self.t_work = time.perf_counter()
         workers = info["workers"]
         what = f"workers: {', '.join(workers)}" if workers else "nothing to do, no workers started"
+        if info.get("network"):  # the split pipeline: the network runs in these services, not in the workers
+            what += f"; network: {', '.join(info['network'])}"
         extra = []
         if seen.ignored:
             extra.append(f"{seen.ignored} non-image file(s) ignored")

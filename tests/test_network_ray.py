@@ -57,6 +57,8 @@ def test_the_stand_in_gives_the_single_worker_bytes_with_every_network_run_in_th
     dst = world["root"] / "out"
     res = stand_in_run(world, dst)
     assert res.returncode == 1, res.stderr  # bad.png fails alone
+    startup = next(ln for ln in res.stdout.splitlines() if ln.startswith("start-up"))
+    assert "workers: cpu0, cpu1; network: net0@" in startup, startup  # the services are named too
     got, want = outputs(dst), outputs(world["ref"])
     assert {k: got[k] for k in want} == want
     records = {Path(r.input).relative_to(world["src"]).as_posix(): r

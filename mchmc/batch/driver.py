@@ -184,7 +184,8 @@ class _Loop:
         pool = start_pool(self.opts)
         try:
             self.actors = len(pool.names)
-            on_start({"workers": list(pool.names), "pages": self.prep.pages})
+            on_start({"workers": list(pool.names), "pages": self.prep.pages,
+                      "network": list(getattr(pool, "service_names", []))})  # the split pipeline's services
 
             def chained():
                 yield first
