@@ -107,7 +107,7 @@ def upscale(
     network_device: str = typer.Option(None, "--network-device", envvar="MCHMC_NETWORK_DEVICE", help="auto (GPU services with --gpus, else the network in each CPU worker) or cpu: the GPU path with one network service on the CPU (a stand-in for checks and CI)."),
     ray_address: str = typer.Option(None, "--ray-address", envvar="MCHMC_RAY_ADDRESS", help="Join this Ray cluster (host:port) instead of starting a local one."),
     tile: int = typer.Option(256, "--tile", help="Tile core size in LR pixels (memory per worker grows with it)."),
-    precision: str = typer.Option("auto", "--precision", help="auto (bf16 where the CPU/GPU computes it natively, else fp32), fp32 (the reference) or bf16 (faster where native, within half an 8-bit step)."),
+    precision: str = typer.Option("auto", "--precision", help="auto (bf16 where the CPU/GPU computes it natively, else fp32), fp32 (the reference) or bf16 (faster where native; on average within half an 8-bit step of fp32, at most 2 steps)."),
     model: str = typer.Option(None, "--model", "-m", help="Shipped model name or model file (default: srformc)."),
     noise: str = typer.Option("auto", "--noise", "-n", help=NOISE_HELP),
     format: str = typer.Option(None, "--format", "-f", help="Output format png|tiff|jpeg|webp|bmp (default: same as input)."),
