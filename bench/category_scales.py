@@ -35,11 +35,10 @@ from rich.table import Table
 from mchmc.engine import Engine
 from mchmc.modelfile import load_model, noise_variants, resolve_model
 from mchmc.pages.category import VIEW_PIXELS, page_category_stats
-from mchmc.pages.meta import Page, PageMeta
 from mchmc.pages.noise import level_for_quality
 from mchmc.train.config import load_config
 from mchmc.train.data import load_rgb, split_images
-from mchmc.train.head import resized
+from mchmc.train.head import as_page, resized
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = {"1x": 2.0, "2x": 1.0, "4x": 0.5}  # page = HR resized by 1 / f
@@ -50,12 +49,6 @@ def as_jpeg(page: np.ndarray, quality: int) -> np.ndarray:
     Image.fromarray(page).save(buf, "JPEG", quality=quality, subsampling=2)
     with Image.open(io.BytesIO(buf.getvalue())) as im:
         return np.asarray(im)
-
-
-def as_page(pixels: np.ndarray) -> Page:
-    meta = PageMeta(path="", format="PNG", mode="L" if pixels.ndim == 2 else "RGB", bits=8,
-                    width=pixels.shape[1], height=pixels.shape[0])
-    return Page(pixels, meta)
 
 
 def top1(model: str, jpeg: int | None, datasets: str | None, split_name: str = "test",

@@ -28,7 +28,7 @@ import numpy as np
 
 from mchmc import colour
 from mchmc.engine import Engine, GapStats, Region, split
-from mchmc.pages.category import band_category_stats, view_size
+from mchmc.pages.category import band_category_stats, empty_stats, view_size
 from mchmc.pages.meta import Page, PageMeta, UpscaledPage, scale_exif
 from mchmc.resize import contributions, resize_axis
 
@@ -146,7 +146,7 @@ def upscale_band(page: Page, engine: Engine, r0: int, r1: int, *, then: Engine |
     gray, alpha = meta.mode in ("1", "L", "LA"), meta.mode in ("LA", "RGBA")
     rows = max(16, min(r1 - r0, strip_pixels // max(w, 1)))
     resizer = _RowResizer(h, w, s)
-    stats = GapStats(np.zeros(engine.config.channels[1], np.float64), 0)
+    stats = empty_stats(engine)
     ybuf = np.empty((s * min(rows * 2, r1 - r0), s * w), np.float32)
     for q0, q1 in split(r1 - r0, rows):
         q0, q1 = q0 + r0, q1 + r0

@@ -72,14 +72,20 @@ def resized(hr: np.ndarray, f: float, max_pixels: int = MAX_PIXELS) -> np.ndarra
     return np.ascontiguousarray(page)
 
 
-def _luminance(page: np.ndarray) -> np.ndarray:
+def as_page(pixels: np.ndarray):
+    """A gray or RGB array (a training image, resized) as the :class:`~mchmc.pages.meta.Page` a reader gives."""
     from mchmc.pages.meta import Page, PageMeta
+
+    mode = "L" if pixels.ndim == 2 else "RGB"
+    meta = PageMeta(path="", format="PNG", mode=mode, bits=8 * pixels.itemsize, width=pixels.shape[1],
+                    height=pixels.shape[0])
+    return Page(pixels, meta)
+
+
+def _luminance(page: np.ndarray) -> np.ndarray:
     from mchmc.pages.upscale import luminance
 
-    mode = "L" if page.ndim == 2 else "RGB"
-    meta = PageMeta(path="", format="PNG", mode=mode, bits=8 * page.itemsize, width=page.shape[1],
-                    height=page.shape[0])
-    return luminance(Page(page, meta))
+    return luminance(as_page(page))
 
 
 def pooled(engine: Engine, page: np.ndarray) -> np.ndarray:
