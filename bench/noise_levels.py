@@ -9,7 +9,9 @@ training folds, never trained on; ``train.validation = "train"``). Each is made 
 benchmark makes its inputs: HR cropped to even size -> MATLAB bicubic 1/2 (uint8) -> JPEG at quality Q
 (4:2:0, Pillow) -> read back as a page -> upscaled with each level's model -> PSNR on Y (BT.601,
 16-235), 2 px border. Prints, per quality, the mean PSNR of every level (best marked) per category and
-overall, the level ``auto`` picks today, and each level's cost (LR MP/s of the same pages, same run).
+overall (the mean is over the three categories; a model trained with rendered text pages also lists
+those, as a row of their own), the level ``auto`` picks today, and each level's cost (LR MP/s of the
+same pages, same run).
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ from mchmc.pages import read_page, upscale_page
 from mchmc.pages.noise import level_for_quality
 from mchmc.resize import imresize
 from mchmc.train.config import load_config
-from mchmc.train.data import even_crop, load_rgb, to_y
+from mchmc.train.data import even_crop, load_rgb, rendered_images, to_y
 
 
 def y255(img: np.ndarray) -> np.ndarray:
@@ -45,7 +47,11 @@ def validation_images(model_path: Path, config: str) -> list[tuple[str, Path]]:
                          "folds; train it with train.validation = 'train'")
     cfg = load_config(config)
     root = cfg.data.root_path()
-    return [(cat, root / cfg.data.folders[cat] / n) for cat, ns in names.items() for n in ns]
+    rendered = {}  # a group such as text_rendered: the pages the model's own config rendered for it
+    if any(g not in cfg.data.folders for g in names):
+        rendered = {p.name: p for p in rendered_images(load_config(prov["config"]).data)}
+    return [(group, root / cfg.data.folders[group] / n if group in cfg.data.folders else rendered[n])
+            for group, ns in names.items() for n in ns]
 
 
 def jpeg_page(lr: np.ndarray, quality: int | None, tmp: Path, resaved: bool = False):
@@ -110,7 +116,8 @@ def main() -> None:  # over 60 lines: a bench's protocol reads top to bottom, as
     for q, resaved in inputs:
         key = (q, resaved)
         per_cat = {k: {c: float(np.mean(scores[(key, k, c)])) for c in cats} for k in levels}
-        means = {k: float(np.mean(list(per_cat[k].values()))) for k in levels}
+        # the mean is over the categories' own images (rendered text pages are their own row, not in it)
+        means = {k: float(np.mean([v for c, v in per_cat[k].items() if not c.endswith("_rendered")])) for k in levels}
         name = "png" if q is None else f"png of jpeg q{q}" if resaved else f"jpeg q{q}"
         picks = "none" if q is None or resaved else label(level_for_quality(q))
         for group, vals in [("mean", means)] + [(c, {k: per_cat[k][c] for k in levels}) for c in cats]:

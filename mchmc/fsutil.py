@@ -25,6 +25,7 @@ import fcntl
 import os
 import re
 import secrets
+import shutil
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -101,6 +102,28 @@ def atomic_write(dst: str | os.PathLike, *, fsync: bool = False, commit: bool = 
     finally:
         if commit:
             tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_folder(dst: str | os.PathLike, marker: str) -> Iterator[Path]:
+    """Yield a new, empty, owned temporary folder beside ``dst``; rename it to ``dst`` only if the block
+    succeeds, else remove it, so the folder exists whole or not at all (``atomic_write`` is for files). When
+    another process finished ``dst`` first (it holds ``marker``, the file written last), ours is dropped."""
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.parent / temp_name(dst.name)
+    tmp.mkdir()
+    try:
+        yield tmp
+        try:
+            os.replace(tmp, dst)
+        except OSError:  # another process finished the same folder first
+            if not (dst / marker).is_file():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, fsync: bool = True) -> Path:

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from mchmc.fsutil import (FolderLock, FolderLocked, atomic_write, atomic_write_bytes, atomic_write_text, file_mode,
-                          host, is_temporary, remove_stale_temporaries, set_owner, temp_name, temporary_owner)
+from mchmc.fsutil import (FolderLock, FolderLocked, atomic_folder, atomic_write, atomic_write_bytes, atomic_write_text,
+                          file_mode, host, is_temporary, remove_stale_temporaries, set_owner, temp_name,
+                          temporary_owner)
 from conftest import ROOT
 
 
@@ -53,6 +54,22 @@ def test_a_failing_block_leaves_nothing(tmp_path):
             tmp.write_bytes(b"half a page")
             raise RuntimeError("boom")
     assert list((tmp_path / "sub").iterdir()) == [], "neither the temporary nor the final name"
+
+
+def test_a_folder_appears_whole_or_not_at_all(tmp_path):
+    """Patch stores and rendered page sets are folders: built under an owned temporary name, renamed at the end."""
+    with pytest.raises(RuntimeError, match="boom"):
+        with atomic_folder(tmp_path / "sets" / "a", "MANIFEST.json") as tmp:
+            (tmp / "page.png").write_bytes(b"one page of two")
+            raise RuntimeError("boom")
+    assert list((tmp_path / "sets").iterdir()) == []
+    with atomic_folder(tmp_path / "sets" / "a", "MANIFEST.json") as tmp:
+        assert is_temporary(tmp.name) and tmp.parent == tmp_path / "sets"
+        (tmp / "MANIFEST.json").write_text("{}")
+    with atomic_folder(tmp_path / "sets" / "a", "MANIFEST.json") as tmp:  # another builder finished first
+        (tmp / "MANIFEST.json").write_text("{}")
+        (tmp / "late").write_text("x")
+    assert sorted(p.name for p in (tmp_path / "sets").iterdir()) == ["a"]
 
 
 def test_an_existing_file_is_replaced_only_on_success(tmp_path):

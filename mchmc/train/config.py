@@ -58,6 +58,14 @@ class DataConfig:
     cache_dir: str = ""  # "" -> $MCHMC_CACHE or ~/.cache/mchmc/patches
     noise_level: int = -1  # JPEG degradation of the LR side (mchmc.train.degrade): -1 clean, 0..3
     noise_seed: int = 0
+    # Rendered document pages (mchmc.train.textpages) added to the text category's training images (issue 14,
+    # item 5): never in a test fold; ``train.val_images`` of them are carved out for validation. Seed 0 is the
+    # benchmark's test set (bench/textpages.py), so training seeds start elsewhere; font families whose name
+    # contains ``rendered_hold_out`` are kept out of the training pages so the benchmark can measure unseen type.
+    rendered_pages: int = 0
+    rendered_seed: int = 1000
+    rendered_stride: int = 30  # HR px between patches on a rendered page (its own: the pages are many)
+    rendered_hold_out: str = "Condensed"
 
     @property
     def noise(self) -> tuple[int, int] | None:
@@ -264,6 +272,14 @@ def _validate(obj, prefix: str) -> None:
             bad("limit", "must be >= 0")
         if obj.noise_level not in (-1, 0, 1, 2, 3):
             bad("noise_level", "must be -1 (clean) or a JPEG noise level 0..3")
+        if obj.rendered_pages < 0:
+            bad("rendered_pages", "must be >= 0")
+        if obj.rendered_pages and "text" not in obj.folders:
+            bad("rendered_pages", "rendered pages are text: the config needs a text category")
+        if obj.rendered_pages and obj.rendered_seed == 0:
+            bad("rendered_seed", "seed 0 renders the benchmark's test pages (bench/textpages.py); train on another")
+        if obj.rendered_stride < 1:
+            bad("rendered_stride", "must be >= 1")
     elif isinstance(obj, FoldConfig):
         if obj.k < 2:
             bad("k", "must be >= 2")

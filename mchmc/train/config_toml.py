@@ -23,7 +23,9 @@ def config_to_dict(obj) -> dict:
 WHERE_KEYS = {"train": ("device",)}
 # Keys added after models were registered, with the value that means what configs without them meant:
 # left out of the identity at that value, so those configs (and their retraining source keys) keep theirs.
-LATER_KEYS = {"train": {"arch": ""}}
+LATER_KEYS = {"train": {"arch": ""},
+              "data": {"rendered_pages": 0, "rendered_seed": 1000, "rendered_stride": 30,
+                       "rendered_hold_out": "Condensed"}}
 
 
 def run_identity(cfg: Config) -> dict:

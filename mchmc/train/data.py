@@ -44,10 +44,16 @@ class DataError(MchmcError):
 class ImageRef:
     category: str
     path: Path
+    source: str = ""  # "" an image of the category's folder; "rendered" a rendered training page
 
     @property
     def name(self) -> str:
         return self.path.name
+
+    @property
+    def group(self) -> str:
+        """What validation reports it under: its category, or ``<category>_<source>`` (``text_rendered``)."""
+        return f"{self.category}_{self.source}" if self.source else self.category
 
 
 def list_images(folder: Path, limit: int = 0) -> list[Path]:
@@ -67,6 +73,16 @@ def dataset_images(data: DataConfig, categories: tuple[str, ...] | None = None) 
     if missing:
         raise DataError(f"no folder configured for categor{'y' if len(missing) == 1 else 'ies'} {missing}")
     return {c: list_images(root / data.folders[c], data.limit) for c in cats}
+
+
+def rendered_images(data: DataConfig) -> list[Path]:
+    """The rendered text pages the config adds to training (rendered into the cache on first use)."""
+    if not data.rendered_pages:
+        return []
+    from mchmc.train.textpages import rendered_folder
+
+    return list_images(rendered_folder(data.cache_path(), data.rendered_pages, data.rendered_seed,
+                                       data.rendered_hold_out))
 
 
 def make_folds(names: list[str], k: int, seed: int, salt: int = 0) -> dict[str, int]:
@@ -109,9 +125,9 @@ def carve_validation(train: list[ImageRef], per_category: int, seed: int, fold: 
     """``per_category`` images of each category drawn from the training folds (seeded by the fold seed, the
     test fold and the category), so that configs and checkpoints are chosen without seeing the test fold."""
     out: list[ImageRef] = []
-    cats = list(dict.fromkeys(r.category for r in train))
-    for i, cat in enumerate(cats):
-        refs = sorted((r for r in train if r.category == cat), key=lambda r: r.path.name)
+    groups = list(dict.fromkeys(r.group for r in train))  # categories first, then rendered pages
+    for i, group in enumerate(groups):
+        refs = sorted((r for r in train if r.group == group), key=lambda r: r.path.name)
         keep = max(0, len(refs) - 1)  # never carve a category's last training image
         perm = np.random.default_rng([seed, fold or 0, i, 0x7A1]).permutation(len(refs))
         out += [refs[j] for j in sorted(perm[: min(per_category, keep)])]
@@ -129,6 +145,8 @@ def split_images(cfg: Config, categories: tuple[str, ...], fold: int | None) -> 
     test = [ImageRef(c, p) for c, ps in images.items() for p in ps if folds[c][p.name] == test_fold]
     if not train:
         raise DataError("no training images left after holding out the test fold")
+    if "text" in categories:  # rendered pages are in no fold: always training (or validation), never test
+        train += [ImageRef("text", p, "rendered") for p in rendered_images(cfg.data)]
     n = cfg.train.val_images
     if cfg.train.validation == "train":
         val = carve_validation(train, n, cfg.folds.seed, fold)
@@ -136,13 +154,19 @@ def split_images(cfg: Config, categories: tuple[str, ...], fold: int | None) -> 
         train = [r for r in train if (r.category, r.path) not in held]
     else:
         val = [r for c in categories for r in [t for t in test if t.category == c][:n]]
+        val += carve_validation([r for r in train if r.source], n, cfg.folds.seed, fold)
+        held = {(r.category, r.path) for r in val}
+        train = [r for r in train if (r.category, r.path) not in held]
     return Split(train, test, folds, fold, val)
 
 
 def save_folds(split: Split, path: Path, seed: int, k: int) -> None:
     doc = {"k": k, "seed": seed, "test_fold": split.fold if split.fold is not None else "all",
-           "folds": split.folds, "validation": {c: [r.path.name for r in split.val if r.category == c]
-                                                for c in dict.fromkeys(r.category for r in split.val)}}
+           "folds": split.folds, "validation": {g: [r.path.name for r in split.val if r.group == g]
+                                                for g in dict.fromkeys(r.group for r in split.val)}}
+    rendered = [r.path.name for r in split.train if r.source == "rendered"]
+    if rendered:  # in no fold: say which pages trained, and from where
+        doc["rendered"] = {"folder": str(next(r.path.parent for r in split.train if r.source)), "train": rendered}
     atomic_write_text(path, json.dumps(doc, indent=1, sort_keys=True) + "\n")
 
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -37,9 +36,9 @@ from pathlib import Path
 import numpy as np
 
 from mchmc.train.config import DataConfig
-from mchmc.train.data import dataset_images, file_sha256, hr_lr_y, load_rgb
+from mchmc.train.data import dataset_images, file_sha256, hr_lr_y, load_rgb, rendered_images
 from mchmc.errors import MchmcError
-from mchmc.fsutil import temp_name
+from mchmc.fsutil import atomic_folder
 
 STORE_VERSION = 1
 Q = 65535.0  # uint16 quantisation of Y in [0, 1]
@@ -52,13 +51,11 @@ class PrepParams:
     scale: int
     version: int = STORE_VERSION
     noise: tuple[int, int] | None = None  # (level, seed) of the LR side's JPEG degradation; None clean
+    rendered_stride: int | None = None  # the stride on rendered text pages; None when there are none
 
     def key_doc(self) -> dict:
-        """What the store's key hashes: a clean store's key is the one it always had."""
-        doc = asdict(self)
-        if self.noise is None:
-            doc.pop("noise")
-        return doc
+        """What the store's key hashes: a store without noise or rendered pages keeps the key it always had."""
+        return {k: v for k, v in asdict(self).items() if not (k in ("noise", "rendered_stride") and v is None)}
 
 
 @dataclass(frozen=True)
@@ -154,8 +151,11 @@ def prepare(data: DataConfig, scale: int, progress: Callable[[str, int, int], No
     """Build (or find) the patch store for every image of every configured category."""
     t0 = time.perf_counter()
     images = dataset_images(data)
-    params = PrepParams(data.patch, dict(data.stride), scale, noise=data.noise)
-    refs = [(c, p) for c, ps in images.items() for p in ps]
+    rendered = rendered_images(data) if "text" in images else []
+    params = PrepParams(data.patch, dict(data.stride), scale, noise=data.noise,
+                        rendered_stride=data.rendered_stride if rendered else None)
+    refs = [(c, p) for c, ps in images.items() for p in ps] + [("text", p) for p in rendered]
+    strides = [data.stride[c] for c, ps in images.items() for _ in ps] + [data.rendered_stride] * len(rendered)
     hashes = [(c, p.name, file_sha256(p)) for c, p in refs]
     key = store_key(hashes, params)
     root = data.cache_path()
@@ -166,24 +166,20 @@ def prepare(data: DataConfig, scale: int, progress: Callable[[str, int, int], No
                           time.perf_counter() - t0)
     known = known_planes(root, scale, data.noise)
     computed = 0
-    root.mkdir(parents=True, exist_ok=True)
-    # A folder, so fsutil.atomic_write (files only) does not apply; its name is an owned
-    # temporary's (host, pid, random token), so two builders never share one.
-    tmp = root / temp_name(key)
-    tmp.mkdir()
-    try:
+    # an owned temporary folder (host, pid, random token), so two builders never share one
+    with atomic_folder(path, "manifest.json") as tmp:
         entries, index = [], []
         hr_off = lr_off = 0
         with open(tmp / "hr.u16", "wb") as fh, open(tmp / "lr.u16", "wb") as fl:
-            for i, ((c, p), (_, _, sha)) in enumerate(zip(refs, hashes)):
+            for i, ((c, p), (_, _, sha), stride) in enumerate(zip(refs, hashes, strides)):
                 planes = stored_planes(*known[sha], scale) if sha in known else None
                 if planes is None:
                     planes, computed = quantised_planes(p, scale, data.noise), computed + 1
                 hr, lr = planes
                 fh.write(hr.tobytes())
                 fl.write(lr.tobytes())
-                ys = positions(hr.shape[0], data.patch, data.stride[c], scale)
-                xs = positions(hr.shape[1], data.patch, data.stride[c], scale)
+                ys = positions(hr.shape[0], data.patch, stride, scale)
+                xs = positions(hr.shape[1], data.patch, stride, scale)
                 yy, xx = np.meshgrid(ys, xs, indexing="ij")
                 index.append(np.stack([np.full(yy.size, i, np.int32), yy.ravel(), xx.ravel()], 1))
                 entries.append({"category": c, "name": p.name, "sha256": sha, "shape": list(hr.shape),
@@ -198,16 +194,8 @@ def prepare(data: DataConfig, scale: int, progress: Callable[[str, int, int], No
         manifest = {"key": key, "params": asdict(params), "images": entries, "counts": counts,
                     "hr_pixels": hr_off, "lr_pixels": lr_off}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
-        try:
-            os.replace(tmp, path)
-        except OSError:  # another process finished the same store first
-            if not (path / "manifest.json").is_file():
-                raise
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return PrepResult(path, key, counts, class_weights(counts), {c: len(v) for c, v in images.items()}, False,
+    n_images = {c: len(v) + (len(rendered) if c == "text" else 0) for c, v in images.items()}
+    return PrepResult(path, key, counts, class_weights(counts), n_images, False,
                       time.perf_counter() - t0, computed)
 
 

@@ -188,7 +188,7 @@ def train_stage(run: Run, name: str, callback: Callable[[dict], None] | None = N
                   "wall_seconds": prev_seconds + seconds, "stage_seconds": seconds,
                   "validation": summary["final"], "bicubic": summary["bicubic"],
                   "data_hash": store.path.name, "alpha": alpha, "train_patches": counts,
-                  "validation_images": {c: [r.name for r in run.split.val if r.category == c]
+                  "validation_images": {c: [r.name for r in run.split.val if r.group == c]
                                         for c in validator.categories},
                   "validation_rule": cfg.train.validation, "precision": summary["precision"], "device": summary["device"],
                   "init_from": cfg.train.init_from or cfg.train.init}

@@ -29,6 +29,7 @@ class ValImage:
     hr: np.ndarray  # HR Y, normalised float
     lr: np.ndarray  # LR Y
     bicubic_psnr: float  # crop 2
+    group: str = ""  # what it is reported under: the category, or e.g. ``text_rendered`` (ImageRef.group)
 
 
 class Validator:
@@ -38,25 +39,27 @@ class Validator:
         scored on what it learned to undo)."""
         chosen: dict[str, list[ImageRef]] = {}
         for r in refs:
-            if len(chosen.setdefault(r.category, [])) < per_category:
-                chosen[r.category].append(r)
+            if len(chosen.setdefault(r.group, [])) < per_category:
+                chosen[r.group].append(r)
         self.images: list[ValImage] = []
-        for cat, rs in chosen.items():
+        for group, rs in chosen.items():
             for r in rs:
                 img = centre_crop(load_rgb(r.path), crop, scale)
                 hr, lr = hr_lr_y(img, scale, noise, r.path.name)
                 bic = np.clip(imresize(lr.astype(np.float64), output_shape=hr.shape), 0, 1)
-                self.images.append(ValImage(cat, r.name, hr, lr, psnr(bic * 255, hr * 255, 2)))
-        self.categories = list(chosen)
+                self.images.append(ValImage(r.category, r.name, hr, lr, psnr(bic * 255, hr * 255, 2), group))
+        self.categories = list(chosen)  # the reported groups: categories, then rendered pages (text_rendered)
+        # the mean is over the categories' own images, so it means what it meant before rendered pages existed
+        self.mean_over = [g for g in self.categories if any(v.group == g == v.category for v in self.images)]
 
     def bicubic(self) -> dict[str, float]:
-        return self._mean({c: [v.bicubic_psnr for v in self.images if v.category == c] for c in self.categories})
+        return self._mean({c: [v.bicubic_psnr for v in self.images if v.group == c] for c in self.categories})
 
-    @staticmethod
-    def _mean(per_cat: dict[str, list[float]]) -> dict[str, float]:
-        out = {c: float(np.mean(v)) for c, v in per_cat.items() if v}
-        if out:
-            out["mean"] = float(np.mean(list(out.values())))
+    def _mean(self, per_group: dict[str, list[float]]) -> dict[str, float]:
+        out = {c: float(np.mean(v)) for c, v in per_group.items() if v}
+        base = [out[c] for c in self.mean_over if c in out]
+        if base:
+            out["mean"] = float(np.mean(base))
         return out
 
     def evaluate(self, model: MCH, precision: str = "fp32") -> dict[str, float]:
@@ -70,8 +73,8 @@ class Validator:
         correct = []
         for v in self.images:
             sr = np.clip(engine.upscale(v.lr).sr, 0, 1) * 255.0
-            p2[v.category].append(psnr(sr, v.hr * 255.0, 2))
-            p10[v.category].append(psnr(sr, v.hr * 255.0, NET_BORDER))
+            p2[v.group].append(psnr(sr, v.hr * 255.0, 2))
+            p10[v.group].append(psnr(sr, v.hr * 255.0, NET_BORDER))
             if model.config.has_classifier and v.category in cats:
                 prob = engine.probabilities(engine.gap_stats(v.lr))
                 correct.append(int(np.argmax(prob)) == cats.index(v.category))

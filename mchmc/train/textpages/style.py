@@ -1,4 +1,4 @@
-"""Fonts, words and page styles for bench/textpages.py (its docstring says what the pages are)."""
+"""Fonts, words and page styles of the rendered document pages (the package docstring says what they are)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -1,4 +1,4 @@
-"""Page layouts for bench/textpages.py: tables, lists, the five layouts and a whole rendered page."""
+"""Page layouts of the rendered document pages: tables, lists, the five layouts and a whole page."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,9 +6,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from textpage_draw import (Flow, draw_footnote, draw_line, draw_page_number, draw_paragraph, draw_running_header,
-    draw_title, fits, reserve_footnote)
-from textpage_style import Box, Style, TextGen, choose_style, font_size
+from mchmc.train.textpages.draw import (Flow, draw_footnote, draw_line, draw_page_number, draw_paragraph,
+                                        draw_running_header, draw_title, fits, reserve_footnote)
+from mchmc.train.textpages.style import Box, Style, TextGen, choose_style, font_size
 
 
 

@@ -1,4 +1,4 @@
-"""Drawing text for bench/textpages.py: wrapping, lines, paragraphs, flowing columns, titles, footnotes."""
+"""Drawing text on a rendered page: wrapping, lines, paragraphs, flowing columns, titles, footnotes."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import ImageDraw
 
-from textpage_style import Box, Font, RGB, Style, TextGen, font_size
+from mchmc.train.textpages.style import Box, Font, RGB, Style, TextGen, font_size
 
 
 
