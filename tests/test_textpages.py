@@ -116,3 +116,36 @@ def test_a_run_reports_the_rendered_pages_apart_and_keeps_the_mean_over_categori
     assert float(last["psnr_mean"]) == pytest.approx(np.mean([float(last[f"psnr_{c}"]) for c in CATS]), abs=1e-3)
     folds = json.loads((Path(out["run_dir"]) / "folds.json").read_text())
     assert len(folds["validation"]["text_rendered"]) == 1 and len(folds["rendered"]["train"]) == 5
+
+
+def test_rendered_pages_can_teach_the_upscaler_and_leave_the_category_head_alone(tmp_path):
+    """``data.rendered_category = false``: a rendered page's patches count in the MSE term, not in the
+    category loss (nor in alpha), so synthetic pages cannot teach the head that crisp drawn lines are text."""
+    import torch
+
+    from mchmc.model import build_model
+    from mchmc.train.config import PhaseConfig
+    from mchmc.train.loop import loss_terms
+    from mchmc.train.patches import class_weights
+    from mchmc.train.run import train_method
+
+    torch.manual_seed(0)
+    m = build_model("mch-mc")
+    x, y = torch.rand(4, 1, 30, 30), torch.rand(4, 1, 40, 40)
+    c, alpha = torch.tensor([0, 1, 2, 2]), torch.tensor([0.5, 0.25, 1.0])
+    ph, off = PhaseConfig(r_mse=1.0, r_sce=0.1), torch.autocast("cpu", enabled=False)
+    every, none = loss_terms(m, x, y, c, alpha, ph, off), loss_terms(m, x, y, c, alpha, ph, off, torch.ones(4))
+    assert torch.equal(every["sce"], none["sce"])
+    masked = loss_terms(m, x, y, c, alpha, ph, off, torch.tensor([1.0, 1.0, 0.0, 0.0]))
+    assert 0 < masked["sce"] < every["sce"] and torch.equal(masked["mse"], every["mse"])
+    assert loss_terms(m, x, y, c, alpha, ph, off, torch.zeros(4))["sce"] == 0
+
+    cfg = small_cfg(tmp_path, **{"train.precision": "fp32", "train.val_images": 1, "train.val_crop": 96,
+                                 "phase1.steps": 2, "phase2.steps": 2, **RENDERED, "data.rendered_category": False})
+    out = train_method(cfg, "SRforMC", "1", tmp_path / "runs")
+    done = json.loads((Path(out["run_dir"]) / "checkpoints" / "phase1.done.json").read_text())
+    store = PatchStore(prepare(cfg.data, 2).path)
+    run_train = split_images(cfg, CATS, 1).train
+    labelled = store.counts(store.rows_for([r for r in run_train if not r.source]))
+    assert done["alpha"] == pytest.approx(class_weights(labelled))  # the rendered patches do not weigh in
+    assert done["train_patches"]["text"] > labelled["text"]  # but they are trained on

@@ -66,6 +66,8 @@ class DataConfig:
     rendered_seed: int = 1000
     rendered_stride: int = 30  # HR px between patches on a rendered page (its own: the pages are many)
     rendered_hold_out: str = "Condensed"
+    rendered_scans: bool = True  # false: digital pages only (no simulated scan: sharp HR targets)
+    rendered_category: bool = True  # false: their patches teach the upscaler only (no category loss on them)
 
     @property
     def noise(self) -> tuple[int, int] | None:

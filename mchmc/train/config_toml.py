@@ -25,7 +25,8 @@ WHERE_KEYS = {"train": ("device",)}
 # left out of the identity at that value, so those configs (and their retraining source keys) keep theirs.
 LATER_KEYS = {"train": {"arch": ""},
               "data": {"rendered_pages": 0, "rendered_seed": 1000, "rendered_stride": 30,
-                       "rendered_hold_out": "Condensed"}}
+                       "rendered_hold_out": "Condensed", "rendered_scans": True,
+                       "rendered_category": True}}
 
 
 def run_identity(cfg: Config) -> dict:

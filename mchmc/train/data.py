@@ -82,7 +82,7 @@ def rendered_images(data: DataConfig) -> list[Path]:
     from mchmc.train.textpages import rendered_folder
 
     return list_images(rendered_folder(data.cache_path(), data.rendered_pages, data.rendered_seed,
-                                       data.rendered_hold_out))
+                                       data.rendered_hold_out, data.rendered_scans))
 
 
 def make_folds(names: list[str], k: int, seed: int, salt: int = 0) -> dict[str, int]:

@@ -117,7 +117,8 @@ class BatchOrder:
 
 
 def loss_terms(model: MCH, lr: torch.Tensor, target: torch.Tensor, cats: torch.Tensor, alpha: torch.Tensor,
-               phase: PhaseConfig, autocast) -> dict[str, torch.Tensor]:
+               phase: PhaseConfig, autocast, labelled: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """``labelled``: 1 / 0 per patch, whether its category teaches the head (None: every patch does)."""
     with autocast:
         sr, logits = model(lr)
     err = (sr.float() - target) ** 2
@@ -126,7 +127,8 @@ def loss_terms(model: MCH, lr: torch.Tensor, target: torch.Tensor, cats: torch.T
     loss = phase.r_mse * sq_norm
     if logits is not None:
         logp = F.log_softmax(logits.float(), dim=1)
-        sce = -(alpha[cats] * logp.gather(1, cats[:, None])[:, 0]).mean()  # 1/N, eq. 15
+        w = alpha[cats] if labelled is None else alpha[cats] * labelled
+        sce = -(w * logp.gather(1, cats[:, None])[:, 0]).mean()  # 1/N, eq. 15
         loss = loss + phase.r_sce * sce
         out["sce"] = sce.detach()
         out["correct"] = (logits.argmax(1) == cats).sum().detach()
@@ -166,6 +168,7 @@ class PhaseSpec:
     columns: tuple[str, ...] = ()
     stop_after: int | None = None  # tests: raise after this step (simulates a crash)
     device: str = "cpu"  # where to train: cpu, cuda:N, or auto (mchmc.train.device)
+    unlabelled: frozenset[int] = frozenset()  # store image ids whose patches teach the upscaler, not the head
 
 
 class Interrupted(RuntimeError):
@@ -194,6 +197,10 @@ def train_phase(model: MCH, spec: PhaseSpec, callback: Callable[[dict], None] | 
     geom = Geometry(spec.store.patch, model.config.scale, model.config.halo)
     cat_names = list(model.config.categories)
     cat_of_image = np.array([cat_names.index(c) if c in cat_names else 0 for c in spec.store.categories], np.int64)
+    labelled_of_image = None  # rendered pages with data.rendered_category = false: no SCE term
+    if spec.unlabelled:
+        labelled_of_image = np.ones(len(cat_of_image), np.float32)
+        labelled_of_image[sorted(spec.unlabelled)] = 0.0
     alpha = torch.tensor([spec.alpha.get(c, 0.0) for c in cat_names] or [0.0], dtype=torch.float32).to(dev)
     fmt = torch.channels_last if tc.channels_last else torch.contiguous_format
     model.to(dev, memory_format=fmt).train()
@@ -235,9 +242,11 @@ def train_phase(model: MCH, spec: PhaseSpec, callback: Callable[[dict], None] | 
         x = torch.from_numpy(lr_np).contiguous(memory_format=fmt)
         y = torch.from_numpy(hr_np)
         c = torch.from_numpy(cat_of_image[rows[:, 0]])
+        m = None if labelled_of_image is None else torch.from_numpy(labelled_of_image[rows[:, 0]])
         if not on_cpu:  # pinned host memory: the copies run asynchronously with the GPU's work
             x, y, c = (v.pin_memory().to(dev, non_blocking=True) for v in (x, y, c))
-        terms = loss_terms(model, x, y, c, alpha, ph, autocast)
+            m = None if m is None else m.pin_memory().to(dev, non_blocking=True)
+        terms = loss_terms(model, x, y, c, alpha, ph, autocast, m)
         opt.zero_grad(set_to_none=True)
         terms["loss"].backward()
         opt.step()

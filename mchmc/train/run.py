@@ -145,7 +145,13 @@ def train_stage(run: Run, name: str, callback: Callable[[dict], None] | None = N
     store = PatchStore(run.store_path)
     rows = training_rows(run, store)
     counts = {c: n for c, n in store.counts(rows).items() if c in run.categories}
-    alpha = class_weights(counts)
+    unlabelled = frozenset()
+    if not cfg.data.rendered_category:  # rendered pages teach the upscaler only; alpha counts the labelled ones
+        unlabelled = frozenset(store.ids[(r.category, r.name)] for r in run.split.train if r.source == "rendered")
+        unlabelled_rows = store.rows_for([r for r in run.split.train if r.source == "rendered"])
+        alpha = class_weights({c: n - store.counts(unlabelled_rows).get(c, 0) for c, n in counts.items()})
+    else:
+        alpha = class_weights(counts)
     model = build_model(run.arch)
     if idx == 0 and cfg.train.init_from:
         start = load_model(cfg.train.init_from).model
@@ -173,7 +179,7 @@ def train_stage(run: Run, name: str, callback: Callable[[dict], None] | None = N
     t0 = time.time()
     spec = PhaseSpec(name, phases[name], cfg.train, store, rows, alpha, run.dir / "checkpoints" / f"{name}.pt",
                      csv_path, csv_start, offset, lambda m: validator.evaluate(m, "fp32"),
-                     csv_columns(validator.categories, model.config.has_classifier), stop_after, device)
+                     csv_columns(validator.categories, model.config.has_classifier), stop_after, device, unlabelled)
     last = train_phase(model, spec, callback)
     seconds = float(last.get("elapsed", time.time() - t0) or 0.0)
     summary = {"stage": name, "method": run.method, "config": cfg.name, "fold": run.fold_label,

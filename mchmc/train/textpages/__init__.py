@@ -75,24 +75,26 @@ def page_name(index: int, params: dict, prefix: str = "") -> str:
 
 
 def render_pages(out: Path, count: int, seed: int, fonts: Fonts | None = None, generator: str = "",
-                 prefix: str = "") -> dict:
+                 prefix: str = "", scans: bool = True) -> dict:
     """Write ``count`` pages of ``seed`` and ``MANIFEST.json`` into ``out``; returns the manifest. ``prefix``
-    starts every file name (training pages: ``rendered-s<seed>-``, never the name of a dataset image)."""
+    starts every file name (training pages: ``rendered-s<seed>-``, never the name of a dataset image);
+    ``scans=False`` keeps only the digital pages of the plan (pages 0, 2, 4, ...: every layout still cycles)."""
     fonts = discover_fonts() if fonts is None else fonts
     out.mkdir(parents=True, exist_ok=True)
     pages = []
-    for i in range(count):
+    for i in range(count) if scans else range(0, 2 * count, 2):
         img, params = make_page(seed, i, fonts)
         name = page_name(i, params, prefix)
         img.save(out / name)
         pages.append({"file": name, **params})
     manifest = {"generator": generator or __name__, "version": RENDER_VERSION, "seed": seed, "count": count,
+                "scans": scans,
                 "fonts": sorted(str(p) for styles in fonts.values() for p in styles.values()), "pages": pages}
     atomic_write_text(out / "MANIFEST.json", json.dumps(manifest, indent=1) + "\n")
     return manifest
 
 
-def rendered_key(count: int, seed: int, fonts: Fonts) -> str:
+def rendered_key(count: int, seed: int, fonts: Fonts, scans: bool = True) -> str:
     """What a rendered set depends on: the drawing code's version, Pillow's, the seed, the count and the
     font files themselves (their bytes, not only their names)."""
     import PIL
@@ -100,17 +102,18 @@ def rendered_key(count: int, seed: int, fonts: Fonts) -> str:
     font_hashes = sorted((p.name, hashlib.sha256(p.read_bytes()).hexdigest())
                          for styles in fonts.values() for p in styles.values())
     doc = {"version": RENDER_VERSION, "pillow": PIL.__version__, "count": count, "seed": seed,
-           "fonts": font_hashes}
+           "fonts": font_hashes, **({} if scans else {"scans": False})}
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:24]
 
 
-def rendered_folder(cache_root: Path, count: int, seed: int, hold_out: str = "") -> Path:
+def rendered_folder(cache_root: Path, count: int, seed: int, hold_out: str = "", scans: bool = True) -> Path:
     """The folder of ``count`` training pages of ``seed`` under ``cache_root/rendered/``, rendered on first
     use into a temporary folder and renamed, so a set either exists whole or not at all."""
     fonts = training_fonts(hold_out)
-    path = cache_root / "rendered" / f"seed{seed}-n{count}-{rendered_key(count, seed, fonts)}"
+    kinds = "" if scans else "-digital"
+    path = cache_root / "rendered" / f"seed{seed}-n{count}{kinds}-{rendered_key(count, seed, fonts, scans)}"
     if (path / "MANIFEST.json").is_file():
         return path
     with atomic_folder(path, "MANIFEST.json") as tmp:
-        render_pages(tmp, count, seed, fonts, prefix=f"rendered-s{seed}-")
+        render_pages(tmp, count, seed, fonts, prefix=f"rendered-s{seed}-", scans=scans)
     return path
