@@ -21,7 +21,6 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from mchmc.engine import Engine
 from mchmc.metrics import psnr, ssim
 from mchmc.modelfile import load_model, resolve_model
 from mchmc.train.config import load_config
@@ -31,17 +30,13 @@ from mchmc.train.validate import Validator
 
 def score(path: str, validator: Validator) -> dict[str, dict[str, float]]:
     """group -> {psnr, ssim, acc} for one model, and the same over the categories as 'mean'."""
-    model = load_model(resolve_model(path)).model
-    engine = Engine(model, tile=None, precision="fp32")
-    cats = list(model.config.categories)
     per: dict[str, dict[str, list[float]]] = {}
-    for v in validator.images:
-        sr = np.clip(engine.upscale(v.lr).sr, 0, 1) * 255.0
+    for v, sr, right in validator.outputs(load_model(resolve_model(path)).model):
         row = per.setdefault(v.group, {"psnr": [], "ssim": [], "acc": []})
         row["psnr"].append(psnr(sr, v.hr * 255.0, 2))
         row["ssim"].append(ssim(sr, v.hr * 255.0, 2))
-        if model.config.has_classifier and v.category in cats:
-            row["acc"].append(float(np.argmax(engine.probabilities(engine.gap_stats(v.lr))) == cats.index(v.category)))
+        if right is not None:
+            row["acc"].append(float(right))
     out = {g: {k: float(np.mean(x)) if x else float("nan") for k, x in r.items()} for g, r in per.items()}
     out["mean"] = {k: float(np.mean([out[g][k] for g in validator.mean_over])) for k in ("psnr", "ssim")}
     return out

@@ -147,9 +147,10 @@ def train_stage(run: Run, name: str, callback: Callable[[dict], None] | None = N
     counts = {c: n for c, n in store.counts(rows).items() if c in run.categories}
     unlabelled = frozenset()
     if not cfg.data.rendered_category:  # rendered pages teach the upscaler only; alpha counts the labelled ones
-        unlabelled = frozenset(store.ids[(r.category, r.name)] for r in run.split.train if r.source == "rendered")
-        unlabelled_rows = store.rows_for([r for r in run.split.train if r.source == "rendered"])
-        alpha = class_weights({c: n - store.counts(unlabelled_rows).get(c, 0) for c, n in counts.items()})
+        rendered = [r for r in run.split.train if r.source == "rendered"]
+        unlabelled = frozenset(store.ids[(r.category, r.name)] for r in rendered)
+        off = store.counts(store.rows_for(rendered))
+        alpha = class_weights({c: n - off.get(c, 0) for c, n in counts.items()})
     else:
         alpha = class_weights(counts)
     model = build_model(run.arch)

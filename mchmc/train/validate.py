@@ -62,22 +62,31 @@ class Validator:
             out["mean"] = float(np.mean(base))
         return out
 
+    def outputs(self, model: MCH, precision: str = "fp32"):
+        """Each validation image with the model's SR Y (0..255, clipped, not quantised) and whether the
+        category head got it right (None for a model without one): what every score is computed from."""
+        engine = Engine(model, tile=None, precision=precision)
+        cats = list(model.config.categories)
+        for v in self.images:
+            sr = np.clip(engine.upscale(v.lr).sr, 0, 1) * 255.0
+            correct = None
+            if model.config.has_classifier and v.category in cats:
+                prob = engine.probabilities(engine.gap_stats(v.lr))
+                correct = int(np.argmax(prob)) == cats.index(v.category)
+            yield v, sr, correct
+
     def evaluate(self, model: MCH, precision: str = "fp32") -> dict[str, float]:
         """{'psnr_<cat>': dB crop 2, 'psnr_mean', 'psnr10_mean' (paper border), 'val_acc' (MCH-MC)}."""
         if not self.images:
             return {}
-        engine = Engine(model, tile=None, precision=precision)
-        cats = list(model.config.categories)
         p2: dict[str, list[float]] = {c: [] for c in self.categories}
         p10: dict[str, list[float]] = {c: [] for c in self.categories}
         correct = []
-        for v in self.images:
-            sr = np.clip(engine.upscale(v.lr).sr, 0, 1) * 255.0
+        for v, sr, right in self.outputs(model, precision):
             p2[v.group].append(psnr(sr, v.hr * 255.0, 2))
             p10[v.group].append(psnr(sr, v.hr * 255.0, NET_BORDER))
-            if model.config.has_classifier and v.category in cats:
-                prob = engine.probabilities(engine.gap_stats(v.lr))
-                correct.append(int(np.argmax(prob)) == cats.index(v.category))
+            if right is not None:
+                correct.append(right)
         out = {f"psnr_{k}": x for k, x in self._mean(p2).items()}
         out["psnr10_mean"] = self._mean(p10).get("mean", float("nan"))
         if correct:
