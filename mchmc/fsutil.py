@@ -27,6 +27,7 @@ import re
 import secrets
 import shutil
 import socket
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -134,6 +135,60 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, fsync: bool = Tr
 
 def atomic_write_text(path: str | os.PathLike, text: str, *, fsync: bool = True) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"), fsync=fsync)
+
+
+class UnsafePath(MchmcError):
+    """A path mchmc would write through is a link (or not a plain file / folder) it did not make."""
+
+
+def open_nofollow(path: str | os.PathLike, *, append: bool = False) -> int:
+    """Open ``path`` for writing (created ``0o666`` less the umask) and return the descriptor, refusing a
+    final symbolic link (``O_NOFOLLOW``), anything that is not a regular file, and a regular file with
+    other hard links: a planted ``report.jsonl -> ../pages/p001.png`` (soft or hard) must never turn an
+    input into JSON. Truncation (``append=False``) happens only after those checks, on the descriptor."""
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+                     | (os.O_APPEND if append else 0), 0o666)
+    except OSError as e:
+        if path.is_symlink():
+            raise UnsafePath(f"{path}: is a symbolic link; mchmc writes only files it made, refusing to follow it") from None
+        raise
+    st = os.fstat(fd)
+    why = ("not a regular file" if not stat.S_ISREG(st.st_mode)
+           else f"has {st.st_nlink} hard links (another file shares its data)" if st.st_nlink > 1 else "")
+    if why:
+        os.close(fd)
+        raise UnsafePath(f"{path}: {why}; refusing to write through it")
+    if not append:
+        os.ftruncate(fd, 0)
+    return fd
+
+
+def real_folder(path: str | os.PathLike, root: str | os.PathLike | None = None) -> Path:
+    """Make ``path`` (and its parents below ``root``) as real folders, refusing any component below ``root``
+    that is a symbolic link or not a folder: a planted ``DST/.mchmc -> /elsewhere`` must not carry writes
+    out of DST. ``root`` itself (the user's DST) may be a link the user chose. Returns ``path``."""
+    path = Path(path)
+    base = Path(root) if root is not None else path.parent
+    try:
+        parts = path.relative_to(base).parts
+    except ValueError:
+        raise UnsafePath(f"{path}: outside {base}") from None
+    base.mkdir(parents=True, exist_ok=True)
+    here = base
+    for part in parts:
+        here = here / part
+        try:
+            os.mkdir(here)
+        except FileExistsError:
+            pass
+        st = os.lstat(here)
+        if stat.S_ISLNK(st.st_mode):
+            raise UnsafePath(f"{here}: is a symbolic link; mchmc keeps its own files only in real folders, refusing to follow it")
+        if not stat.S_ISDIR(st.st_mode):
+            raise UnsafePath(f"{here}: exists and is not a folder")
+    return path
 
 
 def pid_alive(pid: int) -> bool:

@@ -17,7 +17,7 @@ import pytest
 
 from mchmc.fsutil import (FolderLock, FolderLocked, atomic_folder, atomic_write, atomic_write_bytes, atomic_write_text,
                           file_mode, host, is_temporary, remove_stale_temporaries, set_owner, temp_name,
-                          temporary_owner)
+                          temporary_owner, UnsafePath, open_nofollow, real_folder)
 from conftest import ROOT
 
 
@@ -208,3 +208,43 @@ def test_every_writer_gives_its_files_the_umask_mode_and_leaves_no_temporary(tmp
     assert not [p for p in written if is_temporary(p.name) or p.suffix == ".tmp"]
     if writer == "versions":
         assert json.loads(out.read_text())["version"] == "v0001"
+
+
+def test_open_nofollow_refuses_a_planted_link_and_leaves_its_target_untouched(tmp_path):
+    victim = tmp_path / "p001.png"
+    victim.write_bytes(b"page")
+    (tmp_path / "soft.jsonl").symlink_to(victim)
+    os.link(victim, tmp_path / "hard.jsonl")
+    for name in ("soft.jsonl", "hard.jsonl"):
+        with pytest.raises(UnsafePath, match=name):
+            open_nofollow(tmp_path / name)
+        with pytest.raises(UnsafePath, match=name):
+            open_nofollow(tmp_path / name, append=True)
+    assert victim.read_bytes() == b"page"
+
+
+def test_open_nofollow_truncates_or_appends_a_plain_file(tmp_path):
+    f = tmp_path / "r.jsonl"
+    for append, data, want in ((False, b"ab", b"ab"), (True, b"cd", b"abcd"), (False, b"e", b"e")):
+        fd = open_nofollow(f, append=append)
+        os.write(fd, data)
+        os.close(fd)
+        assert f.read_bytes() == want
+
+
+def test_real_folder_refuses_a_linked_component_below_its_root_but_not_the_root(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    dst = tmp_path / "dst"
+    dst.mkdir()
+    (dst / ".mchmc").symlink_to(outside)
+    with pytest.raises(UnsafePath, match=r"\.mchmc: is a symbolic link"):
+        real_folder(dst / ".mchmc" / "containers", dst)
+    assert list(outside.iterdir()) == []
+    linked_root = tmp_path / "dst-link"
+    linked_root.symlink_to(dst)
+    (dst / ".mchmc").unlink()
+    assert real_folder(linked_root / ".mchmc" / "containers", linked_root).is_dir()
+    (dst / "file").write_text("x")
+    with pytest.raises(UnsafePath, match="not a folder"):
+        real_folder(dst / "file" / "sub", dst)
