@@ -247,13 +247,19 @@ class Claim:
     locks, so a crashed holder never leaves a stale claim. Its ``host-pid`` is
     written into the file, only for messages (:meth:`holder`)."""
 
-    def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
+    def __init__(self, path: str | os.PathLike, root: str | os.PathLike | None = None):
+        """``root``: the folder below which the lock's folders must be real (:func:`real_folder`)."""
+        self.path, self.root = Path(path), root
         self._fd: int | None = None
 
     def try_acquire(self) -> bool:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        """Raises :class:`UnsafePath` for a lock file that is a link (soft or hard) or not a file:
+        opening it would truncate whatever it points at. The file is emptied only once locked."""
+        if self.root is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        else:
+            real_folder(self.path.parent, self.root)
+        fd = open_nofollow(self.path, append=True)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -293,7 +299,7 @@ class FolderLock(Claim):
 
     def __init__(self, folder: str | os.PathLike, what: str = "run"):
         self.folder, self.what = Path(folder), what
-        super().__init__(self.folder / STATE_DIR / "lock")
+        super().__init__(self.folder / STATE_DIR / "lock", root=self.folder)
 
     def acquire(self) -> "FolderLock":
         if not self.try_acquire():

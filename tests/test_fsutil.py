@@ -248,3 +248,28 @@ def test_real_folder_refuses_a_linked_component_below_its_root_but_not_the_root(
     (dst / "file").write_text("x")
     with pytest.raises(UnsafePath, match="not a folder"):
         real_folder(dst / "file" / "sub", dst)
+
+
+def test_a_lock_planted_as_a_link_is_refused_in_one_line_and_its_target_untouched(tmp_path):
+    """Issue 28, A2: ``DST/.mchmc/lock`` pointing (soft or hard) at a file outside DST is never opened through."""
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"precious")
+    for link in ("soft", "hard"):
+        lock = tmp_path / link / ".mchmc" / "lock"
+        lock.parent.mkdir(parents=True)
+        lock.symlink_to(victim) if link == "soft" else os.link(victim, lock)
+        with pytest.raises(UnsafePath, match="lock") as err:
+            FolderLock(tmp_path / link).acquire()
+        assert "\n" not in str(err.value)
+    assert victim.read_bytes() == b"precious"
+
+
+def test_a_state_folder_planted_as_a_link_is_refused_by_the_lock(tmp_path):
+    outside, dst = tmp_path / "outside", tmp_path / "dst"
+    outside.mkdir()
+    dst.mkdir()
+    (dst / ".mchmc").symlink_to(outside)
+    with pytest.raises(UnsafePath, match=r"\.mchmc: is a symbolic link"):
+        FolderLock(dst).acquire()
+    assert list(outside.iterdir()) == []
+
