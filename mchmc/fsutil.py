@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from mchmc.errors import MchmcError
+from mchmc.errors import FileError, MchmcError, shown
 
 TEMP_PREFIX, TEMP_SUFFIX = ".mchmc-", ".part"
 STATE_DIR = ".mchmc"  # per-DST state (lock, ledger); hidden, so never scanned as pages
@@ -71,15 +71,22 @@ def is_temporary(name: str) -> bool:
 
 
 @contextmanager
-def atomic_write(dst: str | os.PathLike, *, fsync: bool = False, commit: bool = True) -> Iterator[Path]:
+def atomic_write(dst: str | os.PathLike, *, fsync: bool = False, commit: bool = True,
+                 root: str | os.PathLike | None = None) -> Iterator[Path]:
     """Yield an (empty, existing) temporary path beside ``dst``; rename it to
     ``dst`` only if the block succeeds, else remove it. ``fsync`` flushes the
     file before the rename (checkpoints, pointers, ledgers: after a power cut
     the name never points at data the disk lost). ``commit=False`` leaves the
     finished temporary in place for the caller to rename (a batch run's driver
-    records each page before its output appears under the final name)."""
+    records each page before its output appears under the final name).
+    ``root`` (a run's DST): ``dst``'s folders below it are made by
+    :func:`real_folder`, so a planted folder link never receives the file; the
+    rename replaces a link at ``dst`` itself, never follows it."""
     dst = Path(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
+    if root is None:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+    else:
+        real_folder(dst.parent, root)
     while True:
         tmp = dst.parent / temp_name(dst.name)
         try:
@@ -137,8 +144,9 @@ def atomic_write_text(path: str | os.PathLike, text: str, *, fsync: bool = True)
     return atomic_write_bytes(path, text.encode("utf-8"), fsync=fsync)
 
 
-class UnsafePath(MchmcError):
-    """A path mchmc would write through is a link (or not a plain file / folder) it did not make."""
+class UnsafePath(FileError):
+    """A path mchmc would write through is a link (or not a plain file / folder) it did not make
+    (an :class:`~mchmc.errors.MchmcError`: one line, ``"<path>: <reason>"``)."""
 
 
 def open_nofollow(path: str | os.PathLike, *, append: bool = False) -> int:
@@ -150,44 +158,52 @@ def open_nofollow(path: str | os.PathLike, *, append: bool = False) -> int:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
                      | (os.O_APPEND if append else 0), 0o666)
-    except OSError as e:
+    except OSError:
         if path.is_symlink():
-            raise UnsafePath(f"{path}: is a symbolic link; mchmc writes only files it made, refusing to follow it") from None
+            raise UnsafePath(path, "is a symbolic link; mchmc writes only files it made, refusing to follow it") from None
         raise
     st = os.fstat(fd)
     why = ("not a regular file" if not stat.S_ISREG(st.st_mode)
            else f"has {st.st_nlink} hard links (another file shares its data)" if st.st_nlink > 1 else "")
     if why:
         os.close(fd)
-        raise UnsafePath(f"{path}: {why}; refusing to write through it")
+        raise UnsafePath(path, f"{why}; refusing to write through it")
     if not append:
         os.ftruncate(fd, 0)
     return fd
 
 
-def real_folder(path: str | os.PathLike, root: str | os.PathLike | None = None) -> Path:
+def real_folder(path: str | os.PathLike, root: str | os.PathLike | None = None, *, make: bool = True) -> Path:
     """Make ``path`` (and its parents below ``root``) as real folders, refusing any component below ``root``
     that is a symbolic link or not a folder: a planted ``DST/.mchmc -> /elsewhere`` must not carry writes
-    out of DST. ``root`` itself (the user's DST) may be a link the user chose. Returns ``path``."""
+    out of DST. ``root`` itself (the user's DST) may be a link the user chose. Returns ``path``.
+    ``make=False`` creates nothing: the components that exist are checked (a dry run)."""
     path = Path(path)
     base = Path(root) if root is not None else path.parent
     try:
         parts = path.relative_to(base).parts
     except ValueError:
-        raise UnsafePath(f"{path}: outside {base}") from None
-    base.mkdir(parents=True, exist_ok=True)
+        parts = ("..",)
+    if ".." in parts:
+        raise UnsafePath(path, f"outside {shown(base)}")
+    if make:
+        base.mkdir(parents=True, exist_ok=True)
     here = base
     for part in parts:
         here = here / part
-        try:
-            os.mkdir(here)
-        except FileExistsError:
-            pass
+        if make:
+            try:
+                os.mkdir(here)
+            except FileExistsError:
+                pass
+        elif not os.path.lexists(here):
+            break  # a dry run makes nothing: nothing below it to check
         st = os.lstat(here)
         if stat.S_ISLNK(st.st_mode):
-            raise UnsafePath(f"{here}: is a symbolic link; mchmc keeps its own files only in real folders, refusing to follow it")
+            raise UnsafePath(here, "is a symbolic link; mchmc keeps its own files only in real folders, "
+                                   "refusing to follow it")
         if not stat.S_ISDIR(st.st_mode):
-            raise UnsafePath(f"{here}: exists and is not a folder")
+            raise UnsafePath(here, "exists and is not a folder")
     return path
 
 

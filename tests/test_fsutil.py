@@ -273,3 +273,17 @@ def test_a_state_folder_planted_as_a_link_is_refused_by_the_lock(tmp_path):
         FolderLock(dst).acquire()
     assert list(outside.iterdir()) == []
 
+
+def test_atomic_write_under_a_root_refuses_a_linked_folder_below_it_and_makes_real_ones(tmp_path):
+    outside, dst = tmp_path / "outside", tmp_path / "dst"
+    outside.mkdir()
+    (outside / "p001.png").write_bytes(b"original")
+    dst.mkdir()
+    (dst / "chapter1").symlink_to(outside)
+    with pytest.raises(UnsafePath, match="chapter1: is a symbolic link"):
+        with atomic_write(dst / "chapter1" / "p001.png", root=dst) as tmp:
+            tmp.write_bytes(b"upscaled")
+    assert [p.name for p in outside.iterdir()] == ["p001.png"] and (outside / "p001.png").read_bytes() == b"original"
+    with atomic_write(dst / "a" / "b" / "p.png", root=dst) as tmp:
+        tmp.write_bytes(b"x")
+    assert (dst / "a" / "b" / "p.png").read_bytes() == b"x"

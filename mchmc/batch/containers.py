@@ -47,8 +47,8 @@ from mchmc.batch.ledger import Stamp
 from mchmc.batch.members import AssembleCall, MemberCall
 from mchmc.batch.plan import Job
 from mchmc.batch.records import UNCATEGORISED, PageRecord
-from mchmc.errors import MchmcError
-from mchmc.fsutil import STATE_DIR
+from mchmc.errors import FileError, MchmcError
+from mchmc.fsutil import STATE_DIR, real_folder
 from mchmc.modelconfig import CATEGORIES
 from mchmc.pages.archive import IMAGE, Entry, handler, listed, member_path
 
@@ -92,8 +92,7 @@ class Containers:
         try:
             found = fmt.entries(job.src, loop.opts.max_pixels)
         except (MchmcError, OSError) as err:
-            loop.finish(job, loop.make_record(job, "error", str(err) if isinstance(err, MchmcError) else
-                                              f"{job.src}: cannot read: {err.strerror or err}"))
+            self._refused(job, err, job.src, "read")
             return
         digest = hashlib.sha256(os.fsencode(os.path.abspath(job.dst))).hexdigest()[:16]  # one folder per output
         folder = None if loop.opts.classify_only else loop.prep.plan.root / STATE_DIR / PAGES_DIR / digest
@@ -105,8 +104,19 @@ class Containers:
             record.output, record.notes = "", [f"no page is a plain image: {nothing}", *notes]
             loop.finish(job, record)
             return
+        try:  # made here, real: a planted DST/.mchmc/containers/<digest> link would receive (and replace) its pages
+            if folder is not None:
+                real_folder(folder, loop.prep.plan.root)
+        except (MchmcError, OSError) as err:
+            self._refused(job, err, folder, "write")
+            return
         vol = _Volume(job, fmt, loop.stamps[job.src][1], folder, iter(images), len(images), notes)
         self.volumes[job.src] = self.current = vol
+
+    def _refused(self, job: Job, err: Exception, path, doing: str) -> None:
+        """The volume's one error record (``path``: what could not be read or written): nothing of it is written."""
+        reason = str(err) if isinstance(err, MchmcError) else str(FileError(path, f"cannot {doing}: {err.strerror or err}"))
+        self.loop.finish(job, self.loop.make_record(job, "error", reason))
 
     def next_call(self) -> MemberCall | None:
         """The next page of the volume being fed; None once it has none left."""

@@ -48,7 +48,8 @@ from mchmc.batch.prepare import Prepared
 from mchmc.batch.records import CONTAINER, CONTAINER_FIELDS, PageRecord, ReportWriter, Summary, Tally
 from mchmc.batch.options import BatchOptions
 from mchmc.errors import FileError
-from mchmc.fsutil import STATE_DIR, FolderLock, remove_own_temporaries, remove_stale_temporaries
+from mchmc.fsutil import (STATE_DIR, FolderLock, UnsafePath, real_folder, remove_own_temporaries,
+                          remove_stale_temporaries)
 from mchmc.pages.archive import is_container
 
 MAX_ATTEMPTS = 3  # a page whose worker dies this many times is recorded as an error
@@ -257,8 +258,11 @@ class _Loop:
             staged, record.staged = record.staged, ""
             try:
                 if record.status == "ok":
+                    real_folder(Path(dst).parent, self.prep.plan.root)  # no folder became a link since it was staged
                     self.ledger.record(job.src, stamp or Stamp(-1, -1), dst, staged, record.to_dict())
                     os.replace(staged, dst)
+            except UnsafePath as err:
+                record.status, record.error = "error", str(err)
             except OSError as err:
                 record.status, record.error = "error", str(FileError(dst, f"cannot write: {err.strerror or err}"))
             finally:

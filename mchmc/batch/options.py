@@ -27,6 +27,7 @@ class BatchOptions:
     split_pixels: int = 40_000_000  # single pages above this many LR pixels are split across actors (0: never)
     staged: bool = False  # leave each output under its temporary name for the driver to rename (batch runs)
     owner: str | None = None  # host-pid of the run that owns the temporaries (mchmc.fsutil)
+    root: str | None = None  # the folder the run writes (DST): no folder below it is followed if it is a link
     noise: str = "auto"  # JPEG noise level per page (mchmc.pages.noise): auto, none, 0..3
     tta: bool = False  # test-time augmentation: SR averaged over the 8 flips/rotations (~8x slower; category unchanged)
     scale: int = 2  # 2, or 4: two exact 2x passes (--noise and the category on the first pass only)

@@ -17,7 +17,7 @@ from mchmc.batch.plan import IMAGE_EXTENSIONS, LIST_EXTENSIONS, Checked, Plan, P
 from mchmc.batch.records import report_paths
 from mchmc.batch.options import BatchOptions
 from mchmc.errors import MchmcError, shown
-from mchmc.fsutil import STATE_DIR, owner
+from mchmc.fsutil import STATE_DIR, UnsafePath, owner, real_folder, temp_name
 from mchmc.pages.archive import is_container, is_document
 
 
@@ -62,24 +62,40 @@ def prepare(src: str, dst: str | None, options: BatchOptions, report: str | None
         checked: Checked = check_plan(plan, (report_path, csv_path), writes=kind == "upscale")
     except PlanError as err:
         raise RunError(str(err)) from None
+    if kind == "upscale":
+        _check_state_folder(plan.root, make=not dry_run)
     if not dry_run:
         _check_writable(plan.root if kind == "upscale" else None, report_path, csv_path)
     if kind == "upscale":  # workers stage outputs under temporaries this run owns; the driver renames them
-        options = replace(options, staged=True, owner=owner())
+        options = replace(options, staged=True, owner=owner(), root=str(plan.root))
     return Prepared(plan, options, report_path, csv_path, checked.pages, kind, plan.seen)
 
 
+def _check_state_folder(root: Path, make: bool) -> None:
+    """``DST/.mchmc`` (the lock, the ledger, a volume's waiting pages) is a real folder, made here
+    (``make``) or only checked: a planted link there would carry every one of them out of DST."""
+    try:
+        real_folder(root / STATE_DIR, root, make=make)
+    except UnsafePath as err:
+        raise RunError(str(err)) from None
+    except OSError as err:
+        raise RunError(f"{shown(root)}: cannot write here ({err.strerror or err})") from None
+
+
 def _check_writable(root: Path | None, *reports: Path) -> None:
-    """DST and the report's folder exist (or can be made), accept a file, and have room."""
+    """DST and the report's folder exist (or can be made), accept a file, and have room. The
+    probe is a new file of a name no one planted (``O_EXCL`` never follows a link)."""
     for folder in ([root / STATE_DIR] if root else []) + [r.parent for r in reports]:
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            probe = folder / f".mchmc-probe-{owner()}"
-            with open(probe, "wb") as f:
-                f.write(b"\0" * 4096)
-                f.flush()
-                os.fsync(f.fileno())
-            probe.unlink()
+            probe = folder / temp_name("probe")
+            fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            try:
+                os.write(fd, b"\0" * 4096)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+                probe.unlink(missing_ok=True)
         except OSError as err:
             raise RunError(f"{shown(folder)}: cannot write here ({err.strerror or err})") from None
         if shutil.disk_usage(folder).free < 1 << 20:

@@ -221,7 +221,8 @@ class PageWorker:
                 yield up
 
         path = write_pages(noted(), job.dst, self.options.format, quality=self.options.quality,
-                           png_level=self.options.png_level, notes=notes, commit=not self.options.staged)
+                           png_level=self.options.png_level, notes=notes, commit=not self.options.staged,
+                           root=self.options.root)
         record.notes = list(dict.fromkeys(notes))
         if self.options.staged:
             record.staged = str(path)

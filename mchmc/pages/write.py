@@ -59,7 +59,7 @@ def write_page(page: UpscaledPage, dest: str | os.PathLike, format: str | None =
 def write_pages(pages: Iterable[UpscaledPage], dest: str | os.PathLike, format: str | None = None, *,
                 quality: int | None = None, png_level: int = DEFAULT_PNG_LEVEL, webp_lossless: bool = False,
                 bigtiff: bool | None = None, tiff_compression: int | str | None = None,
-                notes: list[str] | None = None, commit: bool = True) -> Path:
+                notes: list[str] | None = None, commit: bool = True, root: str | os.PathLike | None = None) -> Path:
     """Write ``pages`` (several only for TIFF) to ``dest`` atomically; returns ``dest``.
     ``commit=False`` leaves the finished file under its temporary name beside
     ``dest`` and returns that name (the batch driver renames it once recorded).
@@ -69,6 +69,7 @@ def write_pages(pages: Iterable[UpscaledPage], dest: str | os.PathLike, format: 
     (1: see :mod:`mchmc.pages.png`); ``bigtiff`` None decides by size;
     ``tiff_compression`` overrides the kept TIFF compression (e.g. "zlib", 1).
     Conversions the target format forced are appended to ``notes`` if given.
+    ``root`` (a batch run's DST): no folder below it that is a link is written through.
     """
     dest = Path(dest)
     it = iter(pages)
@@ -79,7 +80,7 @@ def write_pages(pages: Iterable[UpscaledPage], dest: str | os.PathLike, format: 
     fmt = resolve_format(dest, format, first.source.format)
     notes = notes if notes is not None else []
     try:
-        with atomic_write(dest, commit=commit) as tmp, open(tmp, "w+b") as f:  # w+: the TIFF EXIF pass reads back
+        with atomic_write(dest, commit=commit, root=root) as tmp, open(tmp, "w+b") as f:  # w+: the TIFF EXIF pass reads back
             if fmt == "TIFF":
                 _write_tiff(f, first, it, pages, bigtiff, tiff_compression, notes)
             else:
