@@ -112,3 +112,15 @@ def test_a3_a_page_folder_linked_after_the_plan_is_one_error_record_and_not_writ
     assert snapshot(elsewhere) == before
     assert record.status == "error" and "chapter1: is a symbolic link" in record.error, record
     assert len(lines(record.error)) == 1
+
+
+# ---------------------------------------------------------------- A4: SRC inside DST
+
+@pytest.mark.slow
+def test_a4_src_inside_dst_is_refused_in_one_line_before_any_work(model, tmp_path):
+    arch = tmp_path / "arch"
+    page(arch / "chapter1" / "p001.png", 1)
+    page(arch / "p001.png", 2)  # another original, where chapter1's page would land
+    before = snapshot(arch)
+    usage_error(upscale(model, arch / "chapter1", arch, "--overwrite"), "inside DST")
+    assert snapshot(arch) == before and not (arch / ".mchmc").exists()

@@ -18,7 +18,8 @@ The rules (:func:`check_plan`), each a one-line usage error before any work:
 - every output, with symlinks resolved, lies inside DST (a symlinked folder
   inside DST that points elsewhere is refused, not written through);
 - no output is an input of the run, nor lands among the inputs SRC would scan
-  (DST = SRC, or SRC inside DST with a mirrored path equal to an input);
+  (DST = SRC); a folder SRC (or a list's folder) inside DST is refused
+  outright: mirrored, its tree lands among DST's own files;
 - neither report file is an input or an output;
 - no two inputs map to one output (``a.png`` + ``a.tif`` under ``--format png``).
 
@@ -193,6 +194,8 @@ def check_plan(plan: Plan, reports: tuple[Path, ...] = (), writes: bool = True) 
     if writes and plan.root.exists() and not plan.root.is_dir():
         raise PlanError(f"{shown(plan.root)}: DST exists and is not a folder")
     src_real = os.path.realpath(plan.src)
+    if writes:
+        _check_src_not_inside_dst(plan, src_real, dst_real)
     scanned_dst = _inside(dst_real, src_real) and plan.kind == "folder"
     listed_in_dst: set[str] = set()
     if writes and plan.kind == "list":  # the only inputs an output could be: those inside DST
@@ -226,6 +229,16 @@ def check_plan(plan: Plan, reports: tuple[Path, ...] = (), writes: bool = True) 
                             "choose another --format or folder")
         outputs[out] = job.src
     return Checked(count)
+
+
+def _check_src_not_inside_dst(plan: Plan, src_real: str, dst_real: str) -> None:
+    """A folder (or a list's folder, which its entries mirror) inside DST: its tree, mirrored, lands
+    among DST's own files, so ``arch/chapter1 --out arch`` would put chapter1's ``p001.jpg`` over
+    ``arch/p001.jpg``, another original. One file is the user's named choice: the other rules apply."""
+    tree = src_real if plan.kind == "folder" else os.path.dirname(src_real) if plan.kind == "list" else None
+    if tree is not None and tree != dst_real and _inside(tree, dst_real):
+        raise PlanError(f"{shown(plan.src)}: SRC is inside DST ({shown(plan.dst)}), so its outputs would land among "
+                        "the files already there and could overwrite an input; choose an --out outside SRC")
 
 
 def scan(src: str | os.PathLike, dst: str | os.PathLike, name_for: Callable[[Path], str] = same_name
