@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from mchmc.batch.options import BatchOptions
+from mchmc.batch.plan import Plan, PlanError, check_plan
 from mchmc.batch.prepare import prepare
 from mchmc.batch.records import read_jsonl
 from mchmc.batch.worker import PageWorker
@@ -124,3 +125,20 @@ def test_a4_src_inside_dst_is_refused_in_one_line_before_any_work(model, tmp_pat
     before = snapshot(arch)
     usage_error(upscale(model, arch / "chapter1", arch, "--overwrite"), "inside DST")
     assert snapshot(arch) == before and not (arch / ".mchmc").exists()
+
+
+# ---------------------------------------------------------------- A5: two entries, one output name
+
+def test_a5_two_entries_of_a_volume_with_one_output_name_are_refused_as_two_loose_files_are(tmp_path):
+    cbz(tmp_path / "src" / "vol.cbz", "001.png", "001.jpg", "002.jpg")
+    plan = Plan(tmp_path / "src", tmp_path / "out", BatchOptions(format="png").output_name)
+    with pytest.raises(PlanError, match=r"vol\.cbz!/001\.jpg: same output .*vol\.cbz!/001\.png as .*vol\.cbz!/001\.png"):
+        check_plan(plan)
+    assert check_plan(Plan(tmp_path / "src", tmp_path / "out")).pages == 3, "kept names never meet"
+
+
+@pytest.mark.slow
+def test_a5_the_cli_refuses_such_a_volume_in_one_line_and_writes_nothing(model, tmp_path):
+    cbz(tmp_path / "src" / "vol.cbz", "001.png", "001.jpg")
+    usage_error(upscale(model, tmp_path / "src", tmp_path / "out", "--format", "png"), "same output", "--format")
+    assert not (tmp_path / "out" / "vol.cbz").exists()

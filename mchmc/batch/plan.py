@@ -21,7 +21,8 @@ The rules (:func:`check_plan`), each a one-line usage error before any work:
   (DST = SRC); a folder SRC (or a list's folder) inside DST is refused
   outright: mirrored, its tree lands among DST's own files;
 - neither report file is an input or an output;
-- no two inputs map to one output (``a.png`` + ``a.tif`` under ``--format png``).
+- no two inputs map to one output (``a.png`` + ``a.tif`` under ``--format png``),
+  nor two entries of a volume (``001.png`` + ``001.jpg`` in one CBZ).
 
 Symlinks *inside* SRC are not followed, files or folders: an archive is read
 from where it is, never from wherever a link points. They are counted and
@@ -41,7 +42,7 @@ from pathlib import Path
 
 from mchmc.errors import MchmcError, shown
 from mchmc.fsutil import is_temporary
-from mchmc.pages.archive import handler, is_container
+from mchmc.pages.archive import IMAGE, handler, is_container, member_path
 from mchmc.pages.meta import EXTENSIONS
 
 IMAGE_EXTENSIONS = frozenset(EXTENSIONS)  # one list of what a page can be: the reader's own
@@ -104,6 +105,7 @@ class Plan:
         """``out_file``: SRC is one image and DST names the output file itself (waifu2x's ``-o x.png``)."""
         self.src, self.dst = Path(src), Path(dst)
         self.name_for = lambda path: path.name if is_container(path) else name_for(path)  # a volume keeps its name
+        self.page_name = name_for  # a page's name, loose or inside a volume
         if self.src.is_dir():
             self.kind = "folder"
         elif self.src.is_file():
@@ -203,7 +205,7 @@ def check_plan(plan: Plan, reports: tuple[Path, ...] = (), writes: bool = True) 
     outputs: dict[str, Path] = {}  # of the current folder (folder plans) or of the whole list
     folder, count = None, 0
     for job in plan.jobs():
-        count += handler(job.src).count_pages(job.src) if is_container(job.src) else 1
+        count += _container_pages(plan, job, writes) if is_container(job.src) else 1
         src = os.path.realpath(job.src)
         if src in reports_real:
             raise PlanError(f"{shown(job.src)}: the report would overwrite this input; give --report another path")
@@ -229,6 +231,26 @@ def check_plan(plan: Plan, reports: tuple[Path, ...] = (), writes: bool = True) 
                             "choose another --format or folder")
         outputs[out] = job.src
     return Checked(count)
+
+
+def _container_pages(plan: Plan, job: Job, writes: bool) -> int:
+    """A volume's pages (0 for one its run will refuse, saying why). Writing, two of its entries
+    must not become one (``001.png`` + ``001.jpg`` under ``--format png``): the loose files' rule."""
+    fmt = handler(job.src)
+    if not writes:
+        return fmt.count_pages(job.src)
+    try:
+        found = fmt.entries(job.src)
+    except (MchmcError, OSError):
+        return 0
+    names: dict[str, str] = {}  # output name -> the first entry that takes it
+    for e in found:
+        out = fmt.page_names(e, plan.page_name)[0] if e.kind == IMAGE else e.name
+        first = names.setdefault(out, e.name)
+        if first != e.name:  # the same name twice in the input stays twice, as it was
+            raise PlanError(f"{shown(member_path(job.src, e.name))}: same output {shown(member_path(job.dst, out))} "
+                            f"as {shown(member_path(job.src, first))}; choose another --format")
+    return sum(e.kind == IMAGE for e in found)
 
 
 def _check_src_not_inside_dst(plan: Plan, src_real: str, dst_real: str) -> None:
