@@ -1,5 +1,5 @@
 """Files the project writes: atomic temp-then-rename, the file mode, owned
-temporaries, and a per-folder run lock.
+temporaries, and writes that never follow a link planted inside DST.
 
 Every file mchmc writes goes through :func:`atomic_write`: a temporary name in
 the destination folder, renamed over the final name only when the block
@@ -15,13 +15,13 @@ live run (:func:`remove_stale_temporaries`). A batch run sets its owner once
 (:func:`set_owner`) and passes it to its workers, so what they write is the
 run's.
 
-:class:`Claim` / :func:`claim` is an exclusive, non-blocking ``flock``: the
-one way mchmc processes share work (experiment cells) or a folder
-(:class:`FolderLock`: two runs writing one DST are refused in one line).
+Inside a run's DST nothing is written through a link mchmc did not make:
+:func:`open_nofollow` for a file opened by name, :func:`real_folder` for every
+folder below DST (and ``atomic_write(root=DST)``, which uses it). The
+per-folder run lock is :mod:`mchmc.locks`.
 """
 from __future__ import annotations
 
-import fcntl
 import os
 import re
 import secrets
@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from mchmc.errors import FileError, MchmcError, shown
+from mchmc.errors import FileError, shown
 
 TEMP_PREFIX, TEMP_SUFFIX = ".mchmc-", ".part"
 STATE_DIR = ".mchmc"  # per-DST state (lock, ledger); hidden, so never scanned as pages
@@ -251,81 +251,3 @@ def remove_own_temporaries(folder: str | os.PathLike, tag: str | None = None) ->
                 Path(root, name).unlink(missing_ok=True)
                 count += 1
     return count
-
-
-class FolderLocked(MchmcError):
-    """Another live run holds the folder's lock."""
-
-
-class Claim:
-    """An exclusive, non-blocking ``flock`` on ``path`` (created if needed), held
-    until :meth:`release` or the holder's death: the kernel drops a dead process's
-    locks, so a crashed holder never leaves a stale claim. Its ``host-pid`` is
-    written into the file, only for messages (:meth:`holder`)."""
-
-    def __init__(self, path: str | os.PathLike, root: str | os.PathLike | None = None):
-        """``root``: the folder below which the lock's folders must be real (:func:`real_folder`)."""
-        self.path, self.root = Path(path), root
-        self._fd: int | None = None
-
-    def try_acquire(self) -> bool:
-        """Raises :class:`UnsafePath` for a lock file that is a link (soft or hard) or not a file:
-        opening it would truncate whatever it points at. The file is emptied only once locked."""
-        if self.root is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        else:
-            real_folder(self.path.parent, self.root)
-        fd = open_nofollow(self.path, append=True)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return False
-        self._fd = fd
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{owner()}\n".encode())
-        return True
-
-    def holder(self) -> str:
-        try:
-            return self.path.read_text(encoding="utf-8", errors="replace").strip()
-        except OSError:
-            return ""
-
-    def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # closing drops the flock; the file stays (unlinking it would race a new holder)
-            self._fd = None
-
-
-@contextmanager
-def claim(path: str | os.PathLike) -> Iterator[bool]:
-    """Hold ``path``'s claim for the block; yields False (holding nothing) when another live process has it."""
-    c = Claim(path)
-    got = c.try_acquire()
-    try:
-        yield got
-    finally:
-        c.release()
-
-
-class FolderLock(Claim):
-    """Exclusive lock on ``<folder>/.mchmc/lock`` for the life of a run (``with`` or acquire/release):
-    two runs writing one DST would interleave their reports and race on their outputs."""
-
-    def __init__(self, folder: str | os.PathLike, what: str = "run"):
-        self.folder, self.what = Path(folder), what
-        super().__init__(self.folder / STATE_DIR / "lock", root=self.folder)
-
-    def acquire(self) -> "FolderLock":
-        if not self.try_acquire():
-            holder = self.holder()
-            raise FolderLocked(f"{self.folder}: another mchmc {self.what} is writing here"
-                               + (f" ({holder})" if holder else "") + "; wait for it to finish or choose another --out")
-        return self
-
-    def __enter__(self) -> "FolderLock":
-        return self.acquire()
-
-    def __exit__(self, *exc) -> None:
-        self.release()

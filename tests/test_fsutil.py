@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from mchmc.fsutil import (FolderLock, FolderLocked, atomic_folder, atomic_write, atomic_write_bytes, atomic_write_text,
+from mchmc.fsutil import (atomic_folder, atomic_write, atomic_write_bytes, atomic_write_text,
                           file_mode, host, is_temporary, remove_stale_temporaries, set_owner, temp_name,
                           temporary_owner, UnsafePath, open_nofollow, real_folder)
+from mchmc.locks import FolderLock, FolderLocked
 from conftest import ROOT
 
 
@@ -127,7 +128,7 @@ def test_stale_temporaries_of_dead_runs_are_removed_but_not_those_of_live_ones(t
 
 HOLD = """
 import sys, time
-from mchmc.fsutil import FolderLock
+from mchmc.locks import FolderLock
 lock = FolderLock(sys.argv[1], "upscale").acquire()
 print("held", flush=True)
 time.sleep(120)

@@ -48,8 +48,8 @@ from mchmc.batch.prepare import Prepared
 from mchmc.batch.records import CONTAINER, CONTAINER_FIELDS, PageRecord, ReportWriter, Summary, Tally
 from mchmc.batch.options import BatchOptions
 from mchmc.errors import FileError
-from mchmc.fsutil import (STATE_DIR, FolderLock, UnsafePath, real_folder, remove_own_temporaries,
-                          remove_stale_temporaries)
+from mchmc.fsutil import STATE_DIR, UnsafePath, real_folder, remove_own_temporaries, remove_stale_temporaries
+from mchmc.locks import FolderLock
 from mchmc.pages.archive import is_container
 
 MAX_ATTEMPTS = 3  # a page whose worker dies this many times is recorded as an error

@@ -38,7 +38,8 @@ from mchmc.train.config_toml import dump_config
 from mchmc.train.data import ImageRef, file_sha256, split_images
 from mchmc.errors import MchmcError
 from mchmc.experiment.evaluate import BICUBIC, ImageScore, evaluate_bicubic, evaluate_model
-from mchmc.fsutil import atomic_write_text, claim
+from mchmc.fsutil import atomic_write_text
+from mchmc.locks import claim
 from mchmc.modelfile import load_model
 from mchmc.train.loop import read_metrics
 from mchmc.train.run import open_run, run_dir, run_dirs, train_method
@@ -231,7 +232,7 @@ CLAIMS = ".claims"
 
 def claim_cell(runs: str | Path, cell_dir_name: str):
     """Hold ``cell_dir_name`` for this process while the block runs (``with ... as mine``);
-    ``mine`` is False when another live process holds it (:func:`mchmc.fsutil.claim`)."""
+    ``mine`` is False when another live process holds it (:func:`mchmc.locks.claim`)."""
     return claim(Path(runs) / CLAIMS / cell_dir_name)
 
 
