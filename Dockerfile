@@ -19,7 +19,7 @@ ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_
 RUN pip install "torch==${TORCH_VERSION}" --index-url "${TORCH_INDEX_URL}"
 
 WORKDIR /opt/mchmc
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY mchmc ./mchmc
 COPY flows ./flows
 COPY cli ./cli

@@ -1,10 +1,16 @@
 """What ``--tta`` (test-time augmentation, the mean over the 8 flips/rotations) buys and costs.
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/tta.py            # first 5 images of each category
+    OMP_NUM_THREADS=1 .venv/bin/python bench/tta.py            # first 5 fold-1 test images of each category
     OMP_NUM_THREADS=1 .venv/bin/python bench/tta.py -n 3 --model srforall
+    OMP_NUM_THREADS=1 .venv/bin/python bench/tta.py --split val --model runs/SRforMC-fold1-best/model.pt
 
-Per category, the first N images (sorted by name) of ../shared/datasets/nature_bsds100,
-manga_manga109 and text_hradis_bmvc_ocr_test_orig, made the way the peer benchmark makes its
+Which images: not the models' training images. Per category, the first N (sorted by name) of fold ``--fold``'s
+test images under ``--config`` (default: fold 1 of ``best``, the folds of ../shared/datasets' nature_bsds100,
+manga_manga109 and text_hradis_bmvc_ocr_test_orig): no shipped model trained on them (they train on
+folds 2-5), though ``best`` was chosen on them. ``--split val`` takes the config's validation carve
+instead (``mchmc.train.data.split_images``, as bench/validate_models.py does): right for a model trained
+under the carve rule, not for the shipped ones, whose ``best`` start trained on all of folds 2-5
+(validation then read the test fold). Each image is made the way the peer benchmark makes its
 inputs: HR as uint8 RGB, cropped to even size -> MATLAB bicubic 1/2 (mchmc.resize.imresize on
 uint8, rounded) -> saved as a PNG page and read back -> ``upscale_page`` (what ``mchmc upscale``
 runs per page: Y through the network, Cb/Cr bicubic, rounded to uint8) with ``tta`` off and on
@@ -32,8 +38,8 @@ from mchmc.metrics import psnr
 from mchmc.modelfile import load_model
 from mchmc.pages import read_page, upscale_page
 from mchmc.resize import imresize
-from mchmc.train.config import DataConfig
-from mchmc.train.data import dataset_images, even_crop, to_y
+from mchmc.train.config import load_config
+from mchmc.train.data import even_crop, parse_fold, split_images, to_y
 
 ROOT = Path(__file__).resolve().parents[1]
 def y255(img: np.ndarray) -> np.ndarray:
@@ -43,13 +49,21 @@ def y255(img: np.ndarray) -> np.ndarray:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("-n", "--images", type=int, default=5, help="Images per category (the first N by name).")
+    ap.add_argument("--split", choices=("test", "val"), default="test",
+                    help="The fold's test images (default) or the config's validation carve.")
+    ap.add_argument("--config", default="best", help="Config whose folds (and validation carve) to use.")
+    ap.add_argument("--fold", default="1")
     ap.add_argument("--model", default="srformc", help="Shipped model name or model file.")
     ap.add_argument("--datasets", default=str(ROOT.parent / "shared" / "datasets"))
     ap.add_argument("--tile", type=int, default=256)
     ap.add_argument("--precision", default="fp32")
     args = ap.parse_args()
 
-    images = dataset_images(DataConfig(root=args.datasets, limit=args.images))  # category -> first N by name
+    cfg = load_config(args.config, {"data.root": args.datasets})
+    split = split_images(cfg, tuple(cfg.data.folders), parse_fold(args.fold, cfg.folds.k))
+    refs = split.test if args.split == "test" else split.val
+    images = {c: sorted((r.path for r in refs if r.group == c), key=lambda p: p.name)[:args.images]
+              for c in cfg.data.folders}  # category -> first N by name
     model = load_model(args.model).model
     engines = {tta: Engine(model, tile=args.tile, precision=args.precision, tta=tta) for tta in (False, True)}
     load = os.getloadavg()[0]
@@ -79,9 +93,10 @@ def main() -> None:
                 if probs[False] != probs[True]:
                     raise SystemExit(f"{path}: the category changed with TTA: {probs}")
 
-    table = Table(title=f"--tta on {args.model}: PSNR-Y \\[dB] (crop 2), first {args.images} images per category; "
-                        f"seconds per image (upscale_page, interleaved, same run); torch threads "
-                        f"{torch.get_num_threads()}, tile {args.tile}, {args.precision}, load average before {load:.2f}")
+    table = Table(title=f"--tta on {args.model}: PSNR-Y \\[dB] (crop 2), first {args.images} {args.split} images of "
+                        f"{args.config} fold {args.fold} per category; seconds per image (upscale_page, interleaved, "
+                        f"same run); torch threads {torch.get_num_threads()}, tile {args.tile}, {args.precision}, "
+                        f"load average before {load:.2f}")
     for col in ["category", "images", "PSNR plain", "PSNR tta", "gain", "s/img plain", "s/img tta", "tta / plain"]:
         table.add_column(col, justify="left" if col == "category" else "right")
 

@@ -10,7 +10,7 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
 fi
 STAMP="$VENV/.mchmc-installed"
-HASH="$(cat "$ROOT/pyproject.toml" "$ROOT/scripts/env.sh" | sha256sum | cut -c1-16)"
+HASH="$(cat "$ROOT/pyproject.toml" "$ROOT/setup.py" "$ROOT/scripts/env.sh" | sha256sum | cut -c1-16)"
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$HASH" ]; then
   # Quiet: pip's and setuptools' chatter goes to a log, shown only if the install fails.
   LOG="$VENV/.mchmc-install.log"

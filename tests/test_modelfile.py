@@ -5,7 +5,6 @@ import json
 import pickle
 import subprocess
 import sys
-import time
 import zipfile
 from dataclasses import asdict, fields
 
@@ -163,7 +162,6 @@ def test_a_tiny_file_asking_for_gigabytes_is_refused_before_anything_is_allocate
     # every field in range, but 4096 x 4096 x 31 x 31 weights in conv2: 16 G parameters
     deep = _crafted(tmp_path / "deep.pt", _default_config(channels=[4096, 4096], kernels=[31, 31, 31]))
     assert wide.stat().st_size < 4096 and deep.stat().st_size < 4096
-    t0 = time.monotonic()
     proc = subprocess.run([sys.executable, "-c", RSS_PROBE, str(wide), str(deep)], capture_output=True, text=True,
                           timeout=120, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -173,7 +171,6 @@ def test_a_tiny_file_asking_for_gigabytes_is_refused_before_anything_is_allocate
     assert deep_msg.startswith(f"ModelFileError: {deep}: bad model config: it asks for 16,"), deep_msg
     assert f"limit {MAX_PARAMETERS:,}" in deep_msg
     assert probe["growth_kib"] < 64 * 1024, f"peak RSS grew {probe['growth_kib']} KiB refusing two tiny files"
-    assert time.monotonic() - t0 < 60
 
 
 def test_the_parameter_cap_is_checked_on_shapes_computed_without_memory():
