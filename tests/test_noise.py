@@ -16,7 +16,8 @@ import torch
 from PIL import Image
 
 from mchmc.batch.plan import Job
-from mchmc.batch.records import CSV_COLUMNS, read_jsonl
+from mchmc.batch.records import read_jsonl
+from mchmc.batch.reportfile import CSV_COLUMNS
 from mchmc.batch.options import BatchOptions
 from mchmc.batch.worker import PageWorker
 from mchmc.modelfile import load_model, noise_variants, save_model, shipped_models

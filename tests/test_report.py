@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from mchmc.batch.records import PageRecord, ReportWriter, read_jsonl, report_paths, summarise
+from mchmc.batch.records import PageRecord, read_jsonl, summarise
+from mchmc.batch.reportfile import ReportWriter, report_paths
 
 
 def rec(name, status="ok", category="manga", error=""):

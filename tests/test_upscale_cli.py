@@ -138,7 +138,7 @@ def test_report_fields_and_the_big_page_was_shared_by_both_workers(world, first_
         assert rec[Path(rel).name].probs == pytest.approx(world["probs"][rel], abs=1e-5)
     header = (world["dst"] / "mchmc-upscale-report.csv").read_text().splitlines()[0]
     assert header.split(",")[:5] == ["input", "output", "status", "error", "category"]
-    from mchmc.batch.records import CSV_COLUMNS
+    from mchmc.batch.reportfile import CSV_COLUMNS
 
     assert header.split(",") == CSV_COLUMNS, "the CSV holds every documented column, sizes of the input"
 

@@ -45,7 +45,8 @@ from mchmc.batch.ledger import Ledger, Stamp
 from mchmc.batch.members import AssembleCall, MemberCall
 from mchmc.batch.plan import Job, Seen
 from mchmc.batch.prepare import Prepared
-from mchmc.batch.records import CONTAINER, CONTAINER_FIELDS, PageRecord, ReportWriter, Summary, Tally
+from mchmc.batch.records import CONTAINER, CONTAINER_FIELDS, PageRecord, Summary, Tally
+from mchmc.batch.reportfile import ReportWriter
 from mchmc.batch.options import BatchOptions
 from mchmc.errors import FileError
 from mchmc.fsutil import STATE_DIR, FolderLock, remove_own_temporaries, remove_stale_temporaries

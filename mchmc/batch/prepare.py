@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mchmc.batch.plan import IMAGE_EXTENSIONS, LIST_EXTENSIONS, Checked, Plan, PlanError, Seen, check_plan
-from mchmc.batch.records import report_paths
+from mchmc.batch.reportfile import report_paths
 from mchmc.batch.options import BatchOptions
 from mchmc.errors import MchmcError, shown
 from mchmc.fsutil import STATE_DIR, owner
