@@ -14,10 +14,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mchmc.batch.plan import IMAGE_EXTENSIONS, LIST_EXTENSIONS, Checked, Plan, PlanError, Seen, check_plan
-from mchmc.batch.reportfile import report_paths
+from mchmc.batch.ledger import LEDGER_NAME, check_links
+from mchmc.batch.reportfile import refuse_link, report_paths
 from mchmc.batch.options import BatchOptions
 from mchmc.errors import MchmcError, shown
-from mchmc.fsutil import STATE_DIR, owner
+from mchmc.fsutil import STATE_DIR, UnsafePath, owner
 from mchmc.pages.archive import is_container, is_document
 
 
@@ -62,11 +63,27 @@ def prepare(src: str, dst: str | None, options: BatchOptions, report: str | None
         checked: Checked = check_plan(plan, (report_path, csv_path), writes=kind == "upscale")
     except PlanError as err:
         raise RunError(str(err)) from None
+    _refuse_links(plan.root if kind == "upscale" else None, report_path, csv_path)
     if not dry_run:
         _check_writable(plan.root if kind == "upscale" else None, report_path, csv_path)
     if kind == "upscale":  # workers stage outputs under temporaries this run owns; the driver renames them
         options = replace(options, staged=True, owner=owner())
     return Prepared(plan, options, report_path, csv_path, checked.pages, kind, plan.seen)
+
+
+def _refuse_links(root: Path | None, *reports: Path) -> None:
+    """A link planted at a report file, DST's state folder or its ledger: refused before any work
+    (the writers refuse them again as they open them)."""
+    try:
+        for r in reports:
+            refuse_link(r)
+        if root is not None and os.path.islink(root / STATE_DIR):
+            raise UnsafePath(f"{root / STATE_DIR}: is a symbolic link; mchmc keeps its own files only in real "
+                             "folders, refusing to follow it")
+        if root is not None and (root / STATE_DIR).is_dir():
+            check_links(root / STATE_DIR / LEDGER_NAME)
+    except UnsafePath as err:
+        raise RunError(str(err)) from None
 
 
 def _check_writable(root: Path | None, *reports: Path) -> None:

@@ -1,8 +1,10 @@
-"""The per-page report of a batch run.
+"""The per-page report of a batch run: its records, how they are read back, and
+the tally that sums them up (the files themselves: :mod:`mchmc.batch.reportfile`).
 
-Records are appended to a JSONL file as pages finish (flushed and fsynced, so a
-crash keeps every page already reported); at the end the same records are
-streamed into a CSV beside it. :class:`Tally` counts as records go by, so the
+A record read back is checked field by field (:meth:`PageRecord.from_dict`):
+a report or ledger row of the wrong shape is no record at all, never a crash
+later. Older reports' ``probs`` (a list in category order) read as today's
+(by category name). :class:`Tally` counts as records go by, so the
 summary (pages per status and category, first failures) costs the same memory
 for ten pages or a million.
 
@@ -24,12 +26,15 @@ from mchmc.pages.archive import is_document
 
 # ok: upscaled now; skipped: the ledger shows this input's output finished earlier;
 # conflict: a file this run did not make sits at the output name (left alone);
-# error: the page failed (the reason names the file)
-STATUSES = ("ok", "skipped", "conflict", "error")
+# error: the page failed in this run (the reason names the file);
+# failed-earlier: it failed in an earlier run and its input is unchanged: not retried without --retry-failed
+FAILED_EARLIER = "failed-earlier"
+STATUSES = ("ok", "skipped", "conflict", "error", FAILED_EARLIER)
 CONTAINER = "container"  # PageRecord.kind of a volume's own record
 CONTAINER_FIELDS = ("kind", "pages", "by_category")
 UNCATEGORISED = "uncategorised"
 MAX_LISTED_ERRORS = 50
+FAILED_OLD = 3  # exit code: nothing failed now, but pages that failed in an earlier run were not retried
 
 
 @dataclass
@@ -43,7 +48,7 @@ class PageRecord:
     status: str = "ok"
     error: str = ""
     category: str = ""
-    probs: list[float] = field(default_factory=list)  # in CATEGORIES order
+    probs: dict[str, float] = field(default_factory=dict)  # by category name
     width: int = 0  # of the input (a multi-page file: widest page)
     height: int = 0  # of the input (a multi-page file: pages stacked)
     seconds: float = 0.0
@@ -51,6 +56,7 @@ class PageRecord:
     notes: list[str] = field(default_factory=list)  # lossy conversions made on the way
     noise: str = ""  # the JPEG noise level each page was upscaled at (none, 0..3; a multi-page file: "none,1")
     noise_reason: str = ""  # why (``jpeg q=72 -> 1``, ``none: lossless source``); pages' distinct reasons
+    model: str = ""  # the model file each page was upscaled with (its noise variant); a multi-page file: each once
     kind: str = ""  # "container": a CBZ / ZIP volume's own record (its pages have records of their own)
     pages: int = 0  # a container: its image entries
     by_category: dict[str, int] = field(default_factory=dict)  # a container: its pages per category
@@ -60,10 +66,17 @@ class PageRecord:
         if self.status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, not {self.status!r}")
 
-    def add_noise(self, label: str, reason: str) -> None:
-        """One more page's level (the record keeps each distinct level and reason once, in page order)."""
+    def add_noise(self, label: str, reason: str, model: str = "") -> None:
+        """One more page's level and model (the record keeps each distinct one once, in page order)."""
         self.noise = ",".join(dict.fromkeys([*filter(None, self.noise.split(",")), label]))
         self.noise_reason = "; ".join(dict.fromkeys([*filter(None, self.noise_reason.split("; ")), reason]))
+        if model:
+            self.model = ",".join(dict.fromkeys([*filter(None, self.model.split(",")), model]))
+
+    @property
+    def failed_pages(self) -> int:
+        """A volume's (or PDF's) pages that failed, and were written back unchanged (0 for a page)."""
+        return max(self.pages - sum(self.by_category.values()), 0) if self.kind == CONTAINER else 0
 
     @property
     def megapixels(self) -> float:
@@ -81,14 +94,40 @@ class PageRecord:
 
     @classmethod
     def from_dict(cls, d: dict) -> "PageRecord":
-        """A record from a report line; raises ValueError for anything that is not one."""
+        """A record from a report line or a ledger row; raises ValueError for anything that is not one,
+        down to each field's type (unknown keys are passed over: a newer mchmc's)."""
         if not isinstance(d, dict) or not isinstance(d.get("input"), str):
             raise ValueError("not a page record")
-        known = {f.name for f in fields(cls)} - {"staged"}
-        try:
-            return cls(**{k: v for k, v in d.items() if k in known})
-        except TypeError as err:
-            raise ValueError(str(err)) from None
+        d = {k: v for k, v in d.items() if k in _CHECKS}
+        if isinstance(d.get("probs"), list) and len(d["probs"]) in (0, len(CATEGORIES)):  # an older mchmc's
+            d["probs"] = dict(zip(CATEGORIES, d["probs"]))
+        for name, value in d.items():
+            if not _CHECKS[name](value):
+                raise ValueError(f"{name}: not a valid value ({type(value).__name__})")
+        return cls(**d)
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _integer(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _strings(v) -> bool:
+    return isinstance(v, list) and all(isinstance(x, str) for x in v)
+
+
+def _mapping(value_ok) -> Callable[[object], bool]:
+    return lambda v: isinstance(v, dict) and all(isinstance(k, str) and value_ok(x) for k, x in v.items())
+
+
+_CHECKS: dict[str, Callable[[object], bool]] = {
+    **{f.name: (lambda v: isinstance(v, str)) for f in fields(PageRecord) if f.type == "str"},
+    "status": lambda v: v in STATUSES, "probs": _mapping(_number), "width": _integer, "height": _integer,
+    "seconds": _number, "notes": _strings, "pages": _integer, "by_category": _mapping(_integer)}
+_CHECKS.pop("staged")
 
 
 def warn(message: str) -> None:
@@ -126,10 +165,12 @@ class Summary:
 
     @property
     def exit_code(self) -> int:
-        """0 when every page (and container) succeeded or was skipped, 1 when any failed or met a conflict."""
-        failed = [counts.get(s, 0) for counts in (self.by_status, self.containers, self.documents)
-                  for s in ("error", "conflict")]
-        return 1 if any(failed) else 0
+        """0: every page (and container) upscaled now or earlier; 1: one failed or met a conflict in this
+        run; 3 (:data:`FAILED_OLD`): none did, but pages that failed in an earlier run were not retried."""
+        def count(*statuses):
+            return sum(c.get(s, 0) for c in (self.by_status, self.containers, self.documents) for s in statuses)
+
+        return 1 if count("error", "conflict") else FAILED_OLD if count(FAILED_EARLIER) else 0
 
 
 class Tally:
@@ -157,19 +198,21 @@ class Tally:
                 self.noise[r.noise] += 1
         if r.status in ("ok", "skipped"):
             self.category[r.category or UNCATEGORISED] += 1
-        if r.status in ("error", "conflict") and len(self.errors) < MAX_LISTED_ERRORS:
+        if r.status in ("error", "conflict", FAILED_EARLIER) and len(self.errors) < MAX_LISTED_ERRORS:
             self.errors.append((r.input, r.error))
 
     def _add_container(self, r: PageRecord) -> None:
         """A volume's (or PDF's) own record: its pages were counted from their records,
-        except in a volume skipped whole (finished earlier), whose pages count as skipped."""
+        except in a volume skipped whole (finished earlier), whose pages count as skipped, or, those
+        that failed then (it was written with them unchanged), as failed earlier."""
         (self.documents if is_document(r.input) else self.containers)[r.status] += 1
         self.seconds += r.seconds
         if r.status == "skipped":
             self.pages += r.pages
-            self.status["skipped"] += r.pages
+            self.status["skipped"] += r.pages - r.failed_pages
+            self.status[FAILED_EARLIER] += r.failed_pages
             self.category.update(r.by_category)
-        if r.status in ("error", "conflict") and len(self.errors) < MAX_LISTED_ERRORS:
+        if r.status in ("error", "conflict", FAILED_EARLIER) and len(self.errors) < MAX_LISTED_ERRORS:
             self.errors.append((r.input, r.error))
 
     def summary(self) -> Summary:
