@@ -50,7 +50,7 @@ from mchmc.batch.members import AssembleCall, MemberCall
 from mchmc.batch.plan import Job
 from mchmc.batch.records import UNCATEGORISED, PageRecord
 from mchmc.errors import MchmcError
-from mchmc.fsutil import STATE_DIR
+from mchmc.fsutil import STATE_DIR, remove_own_temporaries
 from mchmc.modelconfig import CATEGORIES
 from mchmc.pages.archive import IMAGE, Entry, handler, listed, member_path
 
@@ -182,6 +182,8 @@ class Containers:
         if record.status == "ok" and not vol.copied:
             self.loop.ledger.forget(*vol.keys)
             shutil.rmtree(vol.folder, ignore_errors=True)
+        elif vol.folder is not None and vol.folder.is_dir():  # a worker that died mid-page left its temporary
+            remove_own_temporaries(vol.folder)
 
     def _summarised(self, vol: _Volume, record: PageRecord) -> PageRecord:
         """The volume's record, with its pages summed up (counts, categories, mean probabilities)."""
