@@ -149,3 +149,17 @@ def test_single_file_runs_into_one_folder_keep_each_others_records(model, tmp_pa
         res = upscale(model, page(tmp_path / name, seed), tmp_path / "d")
         assert res.returncode == 0, res.stdout + res.stderr
     assert sorted(Path(r.input).name for r in read_jsonl(tmp_path / "d" / REPORT)) == ["a.png", "b.png"]
+
+
+# ---------------------------------------------------------------- B7: a ledger that cannot be read
+
+def test_an_unreadable_ledger_is_set_aside_in_one_line_and_the_run_goes_on(model, tmp_path):
+    page(tmp_path / "src" / "a.png", 1)
+    state = tmp_path / "out" / ".mchmc"
+    state.mkdir(parents=True)
+    (state / "ledger.sqlite").write_bytes(b"not SQLite at all" * 100)
+    res = upscale(model, tmp_path / "src", tmp_path / "out")
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stdout + res.stderr
+    said = [ln for ln in res.stderr.splitlines() if "ledger.sqlite" in ln]
+    assert len(said) == 1 and "set aside" in said[0], res.stderr
+    assert (tmp_path / "out" / "a.png").is_file() and len(list(state.glob("ledger.sqlite.bad-*"))) == 1
