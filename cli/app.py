@@ -114,6 +114,7 @@ def upscale(
     quality: int = typer.Option(None, "--quality", help="JPEG / WebP quality 1..100 (default: the source JPEG's estimated quality, else 95)."),
     png_level: int = typer.Option(1, "--png-level", help="PNG deflate level 0..9 (1: ~6x faster than Pillow's default 6, files ~15% larger)."),
     overwrite: bool = typer.Option(False, "--overwrite", metavar="", help="Redo pages whose output exists, and replace files at output names that no run made (default: skip finished pages, leave other files alone)."),
+    retry_failed: bool = typer.Option(False, "--retry-failed", metavar="", help="Retry the pages that failed in an earlier run (default: an unchanged input that failed is reported, not retried, and the run exits 3 if nothing else failed)."),
     report: str = typer.Option(None, "--report", help="JSONL report path (default DST/mchmc-upscale-report.jsonl; a CSV is written beside it)."),
     dry_run: bool = typer.Option(False, "--dry-run", metavar="", help="List what would be done (upscale, skip, conflict), do nothing."),
     prefect: bool = typer.Option(False, "--prefect", metavar="", help="Record the run as a Prefect flow run (also when PREFECT_API_URL is set; without it Prefect starts a temporary local API)."),
@@ -130,7 +131,7 @@ def upscale(
                             prefect=prefect, network_device=network_device, scale=scale,
                             model=model, noise=noise, tile=tile, precision=precision, format=format,
                             quality=quality,
-                            png_level=png_level, overwrite=overwrite, binarize=binarize, tta=tta, max_pixels=max_pixels,
+                            png_level=png_level, overwrite=overwrite, retry_failed=retry_failed, binarize=binarize, tta=tta, max_pixels=max_pixels,
                             max_memory=max_memory,
                             split_pixels=split_pixels))
 

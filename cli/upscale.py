@@ -1,8 +1,9 @@
 """``mchmc upscale`` and ``mchmc classify``: options -> checked plan -> the
 library's driver over a Ray pool -> progress, summary table and exit code.
 
-Exit codes: 0 every page ok or skipped, 1 some page failed or met a conflict,
-2 usage (one line, before any work), 130 interrupted (Ctrl-C).
+Exit codes: 0 every page ok or skipped, 1 a page failed or met a conflict in this run,
+2 usage (one line, before any work), 3 only pages that failed in an earlier run are
+left (not retried without ``--retry-failed``), 130 interrupted (Ctrl-C).
 
 A plain run starts no Prefect server: the driver (:mod:`mchmc.batch.driver`) runs
 here and drives Ray directly, so the command starts in seconds. With a Prefect
@@ -249,23 +250,22 @@ def print_summary(console: Console, outcome, kind: str) -> None:
         table.add_row("skipped (already done)", str(s.by_status["skipped"]))
         table.add_row("conflict (left alone)", str(s.by_status["conflict"]))
     table.add_row("failed", str(s.by_status["error"]))
+    if s.by_status["failed-earlier"]:
+        table.add_row("failed earlier (not retried)", str(s.by_status["failed-earlier"]))
     console.print(table)
     if kind == "upscale" and s.by_noise and set(s.by_noise) != {"none"}:
-        console.print("noise level (files upscaled now): "
-                      + ", ".join(f"{level} {n}" for level, n in s.by_noise.items()))
+        console.print("noise reduction of the files upscaled now: " + ", ".join(
+            f"{'none' if level == 'none' else 'level ' + level} on {n} file(s)" for level, n in s.by_noise.items()))
     words = {"ok": "written" if kind == "upscale" else "classified", "conflict": "conflict (left alone)",
-             "error": "failed"}
+             "error": "failed", "failed-earlier": "failed earlier (not retried)"}
     for label, counts, skipped in (("CBZ / ZIP volumes", s.containers, "already done"),
                                    ("PDF documents", s.documents, "skipped (already done, or no page images)")):
         if counts:  # their pages are counted above
             told = {**words, "skipped": skipped}
             console.print(f"{label}: " + ", ".join(f"{n} {told[st]}" for st, n in counts.items()))
-    for _, reason in s.errors:
-        console.print(f"  {reason}")
-    more = sum(c.get(st, 0) for c in (s.by_status, s.containers, s.documents) for st in ("error", "conflict")) \
-        - len(s.errors)
-    if more > 0:
-        console.print(f"  ... and {more} more (see the report)")
+    if s.by_status["failed-earlier"]:  # each failure was told once, by the run it happened in
+        console.print(f"{s.by_status['failed-earlier']} page(s) failed in an earlier run and are unchanged since: "
+                      "not retried (their reasons are in the report); --retry-failed tries them again")
     seen = outcome.seen
     for path in seen.missing:
         console.print(f"  listed but missing: {shown(path)}")
@@ -282,10 +282,11 @@ def dry_run_table(prep) -> int:
     from mchmc.fsutil import STATE_DIR
 
     counts: dict[str, int] = {}
-    named = {"todo": "upscale", "skipped": "skip", "conflict": "conflict"}
+    named = {"todo": "upscale", "skipped": "skip", "conflict": "conflict", "failed-earlier": "failed-earlier"}
     ledger = Ledger(prep.plan.root) if prep.writes and (prep.plan.root / STATE_DIR).is_dir() else None
     for job in prep.plan.jobs():
-        action = named[decision(job, ledger, prep.options.overwrite)[0]] if prep.writes else "classify"
+        action = named[decision(job, ledger, prep.options.overwrite, prep.options.retry_failed)[0]] \
+            if prep.writes else "classify"
         counts[action] = counts.get(action, 0) + 1
         print(f"{action}\t{shown(job.src)}" + ("" if not prep.writes else f"\t{shown(job.dst)}"))
     if ledger:

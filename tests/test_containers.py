@@ -136,7 +136,10 @@ def test_the_report_has_a_record_per_page_and_one_for_the_volume(world):
     assert any("2 other entries copied byte for byte" in n for n in vol.notes), vol.notes
     # the summary counts pages: 3 loose + 3 + 1 (slip) + 4 (bad) image entries, not files
     assert "pages 11/11" in res.stdout and "CBZ / ZIP volumes: " in res.stdout, res.stdout
-    assert not list(world["dst"].rglob("*.part")) and not any((world["dst"] / ".mchmc" / "containers").iterdir())
+    assert not list(world["dst"].rglob("*.part"))
+    waiting = list((world["dst"] / ".mchmc" / "containers").iterdir())
+    assert len(waiting) == 1 and len(list(waiting[0].iterdir())) == 2, \
+        "only bad.cbz's two finished pages wait (for --retry-failed): it was written with pages that failed"
 
 
 # ---------------------------------------------------------------- 3: the containers' own traps
@@ -276,4 +279,4 @@ def test_a_volume_keeps_its_name_under_format_and_counts_its_pages(tmp_path):
 def test_a_loose_page_record_is_written_as_before():
     assert set(PageRecord(input="a.png").to_dict()) == {
         "input", "output", "status", "error", "category", "probs", "width", "height", "seconds", "worker", "notes",
-        "noise", "noise_reason"}
+        "noise", "noise_reason", "model"}

@@ -390,7 +390,7 @@ def test_the_worker_passes_tta_to_every_engine_it_builds(tmp_path):
     assert diff.max() <= 1 and (diff > 0).mean() < 1e-3
     assert np.abs(tiled.astype(int) - plain).max() > 1  # TTA did change the pixels
     assert rec.probs == rec_plain.probs and rec.category == rec_plain.category == rec_whole.category
-    np.testing.assert_allclose(rec_whole.probs, rec.probs, atol=2e-6)
+    assert rec_whole.probs == pytest.approx(rec.probs, abs=2e-6)
     noisy = PageWorker(BatchOptions(model=str(fam / "m.pt"), noise="1", tta=True, tile=8))
     engine, choice = noisy._noise(read_page(tmp_path / "page.png", 0, 10**8).meta)
     assert choice.level == 1 and engine is not noisy.engine and engine.tta and noisy.engine.tta

@@ -16,7 +16,8 @@ import torch
 from PIL import Image
 
 from mchmc.batch.plan import Job
-from mchmc.batch.records import CSV_COLUMNS, read_jsonl
+from mchmc.batch.records import read_jsonl
+from mchmc.batch.reportfile import CSV_COLUMNS
 from mchmc.batch.options import BatchOptions
 from mchmc.batch.worker import PageWorker
 from mchmc.modelfile import load_model, noise_variants, save_model, shipped_models
@@ -105,7 +106,9 @@ def test_a_mixed_run_gives_each_page_its_level_in_the_report(tmp_path):
     assert records["clean.png"].noise_reason == "none: lossless source"
     assert records["q75.jpg"].noise_reason == "jpeg q=75 -> 1"
     assert records["gray.jpg"].noise_reason == "jpeg q=60 -> 2"
-    assert "noise level (files upscaled now): 0 1, 1 1, 2 1, 3 1, none 1" in res.stdout
+    assert ("noise reduction of the files upscaled now: level 0 on 1 file(s), level 1 on 1 file(s), "
+            "level 2 on 1 file(s), level 3 on 1 file(s), none on 1 file(s)") in res.stdout
+    assert records["q75.jpg"].model == "m-noise1.pt" and records["clean.png"].model == "m.pt"
     with open(tmp_path / "dst" / "mchmc-upscale-report.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == CSV_COLUMNS and {r["noise"] for r in rows} == {"none", "0", "1", "2", "3"}

@@ -194,13 +194,13 @@ def test_6_7_rerun_after_a_deleted_report_skips_with_evidence_and_keeps_categori
     (dst / "mchmc-upscale-report.jsonl").unlink()
     with open(dst / "mchmc-upscale-report.csv", "w") as f:
         f.write("torn,")
-    res = upscale(model, trapped["src"], dst)
+    res = upscale(model, trapped["src"], dst, "--retry-failed")
     assert "Traceback" not in res.stderr
     again = {Path(r.input).name: r for r in read_jsonl(dst / "mchmc-upscale-report.jsonl")}
     for name in ("p0.png", "p1.png", ODD):
         assert again[name].status == "skipped"
         assert (again[name].category, again[name].probs) == (first[name].category, first[name].probs)
-    for name in ("crash1.png", "crash2.png"):  # no fault armed now: they get done
+    for name in ("crash1.png", "crash2.png"):  # no fault armed now: retried, they get done
         assert again[name].status == "ok"
     assert again["p2.png"].status == "conflict" and res.returncode == 1
     res = upscale(model, trapped["src"], dst, "--overwrite")

@@ -24,7 +24,9 @@ work to :class:`Containers`; what differs between formats is behind
   committed its pages and their ledger rows go.
 - A page that fails (cannot be decoded, kills its worker three times) is its
   own error record; the volume is still written, that entry (a PDF: that
-  page) left as it was, and the volume's record says so.
+  page) left as it was, and the volume's record says so. Its finished pages
+  then stay waiting (and in the ledger), so ``--retry-failed`` redoes only the
+  pages that failed and writes the volume again.
 
 The volume's own record (kind ``container``) sums its pages: how many, how
 many per category (a manga volume with text pages says so), the mean
@@ -48,7 +50,7 @@ from mchmc.batch.members import AssembleCall, MemberCall
 from mchmc.batch.plan import Job
 from mchmc.batch.records import UNCATEGORISED, PageRecord
 from mchmc.errors import FileError, MchmcError
-from mchmc.fsutil import STATE_DIR, real_folder
+from mchmc.fsutil import STATE_DIR, real_folder, remove_own_temporaries
 from mchmc.modelconfig import CATEGORIES
 from mchmc.pages.archive import IMAGE, Entry, handler, listed, member_path
 
@@ -74,7 +76,7 @@ class _Volume:
     copied: list[str] = field(default_factory=list)  # pages that failed: copied unchanged
     status: Counter = field(default_factory=Counter)
     categories: Counter = field(default_factory=Counter)
-    probs: list[float] = field(default_factory=list)  # sums per category, of the pages that have them
+    probs: Counter = field(default_factory=Counter)  # sums per category, of the pages that have them
     probs_n: int = 0
 
 
@@ -169,7 +171,7 @@ class Containers:
             vol.keys.append(call.job.src)
         vol.categories[record.category or UNCATEGORISED] += 1
         if record.probs:
-            vol.probs = [a + b for a, b in zip(vol.probs or [0.0] * len(record.probs), record.probs)]
+            vol.probs.update(record.probs)
             vol.probs_n += 1
 
     def _maybe_complete(self, vol: _Volume) -> None:
@@ -183,12 +185,15 @@ class Containers:
             self.loop.ready.append(AssembleCall(vol.job, tuple(vol.done)))
 
     def _written(self, call: AssembleCall, record: PageRecord) -> None:
-        """Commit the volume; once it is in place its waiting pages and their rows go."""
+        """Commit the volume; once it is in place with every page upscaled, its waiting pages and their rows
+        go (a page failed: they stay, so --retry-failed redoes only the pages that failed)."""
         vol = self.volumes.pop(call.job.src)
         self.loop.finish(call.job, self._summarised(vol, record))
-        if record.status == "ok":
+        if record.status == "ok" and not vol.copied:
             self.loop.ledger.forget(*vol.keys)
             shutil.rmtree(vol.folder, ignore_errors=True)
+        elif vol.folder is not None and vol.folder.is_dir():  # a worker that died mid-page left its temporary
+            remove_own_temporaries(vol.folder)
 
     def _summarised(self, vol: _Volume, record: PageRecord) -> PageRecord:
         """The volume's record, with its pages summed up (counts, categories, mean probabilities)."""
@@ -197,7 +202,7 @@ class Containers:
         if record.by_category:
             record.category = max(record.by_category, key=record.by_category.get)
         if vol.probs_n:
-            record.probs = [round(p / vol.probs_n, 6) for p in vol.probs]
+            record.probs = {c: round(p / vol.probs_n, 6) for c, p in vol.probs.items()}
         record.notes = [_pages_note(vol, self.loop.opts.classify_only), *vol.notes, *record.notes]
         if record.by_category:
             record.notes.append("pages by category: " + ", ".join(f"{c} {n}" for c, n in record.by_category.items()))

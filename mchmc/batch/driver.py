@@ -8,7 +8,11 @@ For every planned page the driver decides, before any work:
 - *todo*: no output yet, or ``--overwrite``;
 - *skipped*: the ledger (:mod:`mchmc.batch.ledger`) shows this input became this
   output; its earlier record (category, probabilities) is carried over;
-- *conflict*: some other file sits at the output name; left alone, reported.
+- *conflict*: some other file sits at the output name; left alone, reported;
+- *failed-earlier*: the ledger shows this input, unchanged, failed in an earlier run:
+  reported with that run's reason, not retried unless ``--retry-failed`` (or
+  ``--overwrite``). A volume written with pages that failed is skipped, its
+  failed pages counted as failed earlier; retried, only those pages are redone.
 
 The pool (Ray actors, :mod:`mchmc.batch.pool`) is started only when the first todo
 page is met, so a re-run with nothing to do starts no workers. Workers write
@@ -45,7 +49,8 @@ from mchmc.batch.ledger import Ledger, Stamp
 from mchmc.batch.members import AssembleCall, MemberCall
 from mchmc.batch.plan import Job, Seen
 from mchmc.batch.prepare import Prepared
-from mchmc.batch.records import CONTAINER, CONTAINER_FIELDS, PageRecord, ReportWriter, Summary, Tally
+from mchmc.batch.records import CONTAINER, CONTAINER_FIELDS, FAILED_EARLIER, PageRecord, Summary, Tally
+from mchmc.batch.reportfile import ReportWriter
 from mchmc.batch.options import BatchOptions
 from mchmc.errors import FileError
 from mchmc.fsutil import STATE_DIR, UnsafePath, real_folder, remove_own_temporaries, remove_stale_temporaries
@@ -101,31 +106,36 @@ def run(prep: Prepared, start_pool: Callable[[BatchOptions], object], *, stop: S
     root = prep.plan.root
     lock = FolderLock(root, prep.kind).acquire() if prep.writes else None
     try:
-        stale = remove_stale_temporaries(root) if prep.writes else 0
-        ledger = Ledger(root) if prep.writes else None
-        try:
-            with ReportWriter(prep.report) as writer:
+        with ReportWriter(prep.report, prep.csv) as writer:  # a linked or busy report: refused before any work
+            stale = remove_stale_temporaries(root) if prep.writes else 0
+            ledger = Ledger(root) if prep.writes else None
+            try:
                 loop = _Loop(prep, ledger, writer, stop, on_record)
                 workers = loop.run(start_pool, lambda info: on_start and on_start({**info, "stale": stale}))
-                writer.close(prep.csv)
-        finally:
-            if ledger:
-                ledger.close()
-            if prep.writes and stop.requested:
-                remove_own_temporaries(root)
+            finally:
+                if ledger:
+                    ledger.close()
+                if prep.writes and stop.requested:
+                    remove_own_temporaries(root)
     finally:
         if lock:
             lock.release()
     return Outcome(loop.tally.summary(), prep.report, prep.csv, prep.seen, workers, stop.requested, stale)
 
 
-def decision(job: Job, ledger: Ledger | None, overwrite: bool) -> tuple[str, dict | None]:
-    """("todo" | "skipped" | "conflict", the earlier record of a skipped page) for one job
-    of an upscale run (see the module doc); the dry run lists the same decisions."""
+def decision(job: Job, ledger: Ledger | None, overwrite: bool, retry_failed: bool = False) -> tuple[str, dict | None]:
+    """("todo" | "skipped" | "conflict" | "failed-earlier", the earlier record of a skipped or failed page)
+    for one job of an upscale run (see the module doc); the dry run lists the same decisions."""
+    retry = overwrite or retry_failed
+    failed = ledger.failure(job.src) if ledger is not None and not retry else None
+    if failed is not None:
+        return FAILED_EARLIER, failed
     if overwrite or not os.path.lexists(job.dst):
         return "todo", None
     earlier = ledger.finished(job.src, job.dst) if ledger is not None else None
-    return ("skipped", earlier) if earlier is not None else ("conflict", None)
+    if earlier is None:
+        return "conflict", None
+    return ("todo", None) if retry and PageRecord.from_dict(earlier).failed_pages else ("skipped", earlier)
 
 
 class _Loop:
@@ -154,7 +164,8 @@ class _Loop:
         rec = PageRecord(input=str(job.src), output="" if self.opts.classify_only else str(job.dst), status=status,
                          error=error, kind=CONTAINER if is_container(job.src) else "")
         if earlier:
-            for name in ("category", "probs", "width", "height", "notes", *CONTAINER_FIELDS):
+            for name in ("category", "probs", "width", "height", "notes", "noise", "noise_reason", "model",
+                         *CONTAINER_FIELDS):
                 if name in earlier:
                     setattr(rec, name, earlier[name])
         return rec
@@ -165,9 +176,13 @@ class _Loop:
         for job in self.prep.plan.jobs():
             if self.stop.requested:
                 return
-            action, earlier = decision(job, self.ledger, self.opts.overwrite) if self.prep.writes else ("todo", None)
+            action, earlier = decision(job, self.ledger, self.opts.overwrite, self.opts.retry_failed) \
+                if self.prep.writes else ("todo", None)
             if action == "skipped":
                 self.emit(self.make_record(job, "skipped", earlier=earlier))
+            elif action == FAILED_EARLIER:
+                self.emit(self.make_record(job, FAILED_EARLIER, earlier["error"] or str(FileError(
+                    job.src, "failed in an earlier run")), earlier))
             elif action == "conflict":
                 self.emit(self.make_record(job, "conflict", str(FileError(
                     job.dst, "a file this run did not make is already here (no record of it in "
@@ -198,7 +213,7 @@ class _Loop:
             if not self.stop.requested:  # a safety net: every page fed gets a record, whatever happened
                 for job, _ in list(self.stamps.values()):
                     self.finish(job, self.make_record(job, "error", str(FileError(
-                        job.src, "no result came back from the workers; run the command again"))))
+                        job.src, "no result came back from the workers; run the command again"))), remember=False)
             return list(pool.names)
         finally:
             pool.shutdown()  # before the run removes its temporaries: no worker writes after that
@@ -250,10 +265,13 @@ class _Loop:
             self.ready.append(FinishCall(job, got[0].meta, tuple(r.band for r in got), sum(r.seconds for r in got),
                                          workers))
 
-    def finish(self, job: Job, record: PageRecord, dst: Path | None = None) -> None:
+    def finish(self, job: Job, record: PageRecord, dst: Path | None = None, remember: bool = True) -> None:
         """Commit a page: ledger entry, then the rename into place (``job.dst``, or
-        ``dst`` where the page waits for its volume), then the report."""
+        ``dst`` where the page waits for its volume), then the report. A page that failed is
+        remembered as failed (not with ``remember=False``: a failure of the run, not of the page)."""
         stamp, dst = self.stamps.pop(job.src, (job, None))[1], dst or job.dst
+        if record.status == "error" and remember and stamp and self.ledger is not None:
+            self.ledger.record_failure(job.src, stamp, record.to_dict())
         if record.staged:
             staged, record.staged = record.staged, ""
             try:

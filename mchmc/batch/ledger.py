@@ -15,21 +15,39 @@ knows the output or the output is not there yet. It also keeps each page's
 last record, so a skipped page keeps its category in the new report even if
 the old report was deleted. Paths are stored as bytes (``os.fsencode``): file
 names that are not UTF-8 round-trip exactly.
+
+It also remembers the pages that failed (:meth:`Ledger.record_failure`), with
+their input's stamp: a re-run does not retry an unchanged input that failed
+unless asked to (``--retry-failed``); a changed input is tried again.
+
+The ledger is our own state, and still treated as hostile. A symbolic or hard
+link at its name or its SQLite companions (``-wal``, ``-shm``, ``-journal``),
+or a linked state folder, is refused (:class:`~mchmc.fsutil.UnsafePath`) before
+anything is written through it. A ledger that cannot be read (not SQLite, a
+folder, no permission, another schema) is set aside under a new name in the
+state folder, said in one line, and the run goes on as if there were none.
+A row of the wrong shape is no evidence, exactly like a missing row.
 """
 from __future__ import annotations
 
 import json
 import os
 import sqlite3
+import stat
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from mchmc.fsutil import STATE_DIR
+from mchmc.batch.records import PageRecord, warn
+from mchmc.fsutil import STATE_DIR, UnsafePath, real_folder
 
 LEDGER_NAME = "ledger.sqlite"
-_SCHEMA = """CREATE TABLE IF NOT EXISTS pages (
-    input BLOB PRIMARY KEY, input_size INTEGER, input_mtime INTEGER,
-    output BLOB, output_size INTEGER, output_mtime INTEGER, record TEXT)"""
+COMPANIONS = ("", "-wal", "-shm", "-journal")  # SQLite's files beside the database
+_TABLES = {  # table -> its columns (the first is the primary key)
+    "pages": ("input", "input_size", "input_mtime", "output", "output_size", "output_mtime", "record"),
+    "failed": ("input", "input_size", "input_mtime", "record"),
+}
 
 
 @dataclass(frozen=True)
@@ -49,16 +67,23 @@ class Stamp:
 
 
 class Ledger:
-    """The finished outputs of one DST (see the module doc)."""
+    """The finished (and failed) pages of one DST (see the module doc). ``on_note`` hears the one line
+    saying an unreadable ledger was set aside."""
 
-    def __init__(self, dst: str | os.PathLike):
-        folder = Path(dst) / STATE_DIR
-        folder.mkdir(parents=True, exist_ok=True)
+    def __init__(self, dst: str | os.PathLike, on_note: Callable[[str], None] | None = warn):
+        folder = real_folder(Path(dst) / STATE_DIR, dst)
         self.path = folder / LEDGER_NAME
-        self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute(_SCHEMA)
+        kinds = check_links(self.path)
+        try:
+            if any(k is not None and k != stat.S_IFREG for k in kinds):
+                raise sqlite3.DatabaseError("not a regular file")
+            self._db = _open(self.path)
+        except sqlite3.DatabaseError as err:  # OperationalError (no permission, a folder) is one
+            aside = _set_aside(self.path)
+            if on_note:
+                on_note(f"{self.path}: unreadable ({err}); set aside as {aside.name}, going on as if no run "
+                        "had written here (pages already in DST are conflicts until --overwrite)")
+            self._db = _open(self.path)
 
     @staticmethod
     def _key(path: str | os.PathLike) -> bytes:
@@ -69,18 +94,33 @@ class Ledger:
         mchmc finished from this very input, else None. ``source``: the stamp
         ``src`` stands for when it is no file of its own (an entry of a volume:
         the volume's stamp)."""
-        row = self._db.execute("SELECT input_size, input_mtime, output, output_size, output_mtime, record "
-                               "FROM pages WHERE input = ?", (self._key(src),)).fetchone()
+        row = self._row("SELECT input_size, input_mtime, output, output_size, output_mtime, record "
+                        "FROM pages WHERE input = ?", src)
         if row is None:
             return None
         in_size, in_mtime, output, out_size, out_mtime, record = row
         if output != self._key(dst) or (source or Stamp.of(src)) != Stamp(in_size, in_mtime) \
                 or Stamp.of(dst) != Stamp(out_size, out_mtime):
             return None
+        return _earlier(record)
+
+    def failure(self, src: str | os.PathLike, source: Stamp | None = None) -> dict | None:
+        """The record of an earlier run's failure on ``src`` if the input is unchanged since, else None."""
+        row = self._row("SELECT input_size, input_mtime, record FROM failed WHERE input = ?", src)
+        if row is None or (source or Stamp.of(src)) != Stamp(row[0], row[1]):
+            return None
+        return _earlier(row[2])
+
+    def record_failure(self, src: str | os.PathLike, source: Stamp, record: dict) -> None:
+        """Note that ``src``, as it was when read (``source``), failed with ``record``."""
+        self._db.execute("INSERT OR REPLACE INTO failed (input, input_size, input_mtime, record) VALUES (?, ?, ?, ?)",
+                         (self._key(src), source.size, source.mtime, json.dumps(record)))
+
+    def _row(self, query: str, src: str | os.PathLike) -> tuple | None:
         try:
-            return json.loads(record)
-        except ValueError:
-            return {}
+            return self._db.execute(query, (self._key(src),)).fetchone()
+        except sqlite3.DatabaseError:  # a row the database itself cannot give back: no evidence
+            return None
 
     def record(self, src: str | os.PathLike, source: Stamp, dst: str | os.PathLike, staged: str | os.PathLike,
                record: dict) -> None:
@@ -89,15 +129,19 @@ class Ledger:
         out = Stamp.of(staged)
         if out is None:
             raise FileNotFoundError(staged)
-        self._db.execute("INSERT OR REPLACE INTO pages VALUES (?, ?, ?, ?, ?, ?, ?)",
-                         (self._key(src), source.size, source.mtime, self._key(dst), out.size, out.mtime,
-                          json.dumps(record)))
+        with self._db:  # one transaction: the output is known and its earlier failure forgotten together
+            self._db.execute("BEGIN")
+            self._db.execute(f"INSERT OR REPLACE INTO pages ({', '.join(_TABLES['pages'])}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                             (self._key(src), source.size, source.mtime, self._key(dst), out.size, out.mtime,
+                              json.dumps(record)))
+            self._db.execute("DELETE FROM failed WHERE input = ?", (self._key(src),))
 
     def forget(self, *srcs: str | os.PathLike) -> None:
-        """Drop the rows of ``srcs`` (one transaction, however many)."""
-        self._db.execute("BEGIN")
-        self._db.executemany("DELETE FROM pages WHERE input = ?", [(self._key(s),) for s in srcs])
-        self._db.execute("COMMIT")
+        """Drop the rows of ``srcs``, finished or failed (one transaction, however many)."""
+        with self._db:
+            self._db.execute("BEGIN")
+            for table in _TABLES:
+                self._db.executemany(f"DELETE FROM {table} WHERE input = ?", [(self._key(s),) for s in srcs])
 
     def close(self) -> None:
         self._db.close()
@@ -107,3 +151,63 @@ class Ledger:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def check_links(path: Path) -> list[int | None]:
+    """The file type of the ledger and of each companion (None: absent); raises UnsafePath for a link."""
+    kinds = []
+    for suffix in COMPANIONS:
+        name = path.with_name(path.name + suffix)
+        try:
+            st = os.lstat(name)
+        except FileNotFoundError:
+            kinds.append(None)
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            raise UnsafePath(name, "is a symbolic link; mchmc keeps its ledger only in files it made, "
+                             "refusing to follow it")
+        if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
+            raise UnsafePath(name, f"has {st.st_nlink} hard links (another file shares its data); "
+                             "refusing to write through it")
+        kinds.append(stat.S_IFMT(st.st_mode))
+    return kinds
+
+
+def _open(path: Path) -> sqlite3.Connection:
+    """The ledger at ``path``, made if new; raises sqlite3.DatabaseError for one that is not ours."""
+    db = sqlite3.connect(path, isolation_level=None, timeout=30)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        for table, cols in _TABLES.items():
+            types = ["BLOB PRIMARY KEY", *("INTEGER" if c.endswith(("_size", "_mtime")) else
+                                          "BLOB" if c == "output" else "TEXT" for c in cols[1:])]
+            db.execute(f"CREATE TABLE IF NOT EXISTS {table} ("
+                       + ", ".join(f"{c} {t}" for c, t in zip(cols, types)) + ")")
+            shape = [(r[1], r[5]) for r in db.execute(f"PRAGMA table_info({table})")]
+            if shape != [(c, int(i == 0)) for i, c in enumerate(cols)]:
+                raise sqlite3.DatabaseError(f"table {table} is not mchmc's")
+    except BaseException:
+        db.close()
+        raise
+    db.text_factory = bytes  # a record is parsed from bytes: text that is not UTF-8 is a bad row, not a crash
+    return db
+
+
+def _set_aside(path: Path) -> Path:
+    """Rename the ledger (and its companions) to ``ledger.sqlite.bad-<time>``; returns the new name."""
+    aside = path.with_name(f"{path.name}.bad-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
+    for suffix in COMPANIONS:
+        try:
+            os.rename(path.with_name(path.name + suffix), aside.with_name(aside.name + suffix))
+        except FileNotFoundError:
+            pass
+    return aside
+
+
+def _earlier(text) -> dict | None:
+    """An earlier run's record from a row, checked field by field; None for anything that is not one."""
+    try:
+        return PageRecord.from_dict(json.loads(text)).to_dict()
+    except (ValueError, TypeError, RecursionError):
+        return None

@@ -24,6 +24,7 @@ class BatchOptions:
     binarize: bool = False  # 1-bit pages back to 1-bit
     classify_only: bool = False  # conv1, conv2 and the head; nothing written
     overwrite: bool = False
+    retry_failed: bool = False  # retry pages that failed in an earlier run, unchanged since (default: report them)
     split_pixels: int = 40_000_000  # single pages above this many LR pixels are split across actors (0: never)
     staged: bool = False  # leave each output under its temporary name for the driver to rename (batch runs)
     owner: str | None = None  # host-pid of the run that owns the temporaries (mchmc.fsutil)

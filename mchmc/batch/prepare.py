@@ -14,7 +14,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mchmc.batch.plan import IMAGE_EXTENSIONS, LIST_EXTENSIONS, Checked, Plan, PlanError, Seen, check_plan
-from mchmc.batch.records import report_paths
+from mchmc.batch.ledger import LEDGER_NAME, check_links
+from mchmc.batch.reportfile import refuse_link, report_paths
 from mchmc.batch.options import BatchOptions
 from mchmc.errors import MchmcError, shown
 from mchmc.fsutil import STATE_DIR, UnsafePath, owner, real_folder, temp_name
@@ -64,6 +65,7 @@ def prepare(src: str, dst: str | None, options: BatchOptions, report: str | None
         raise RunError(str(err)) from None
     if kind == "upscale":
         _check_state_folder(plan.root, make=not dry_run)
+    _refuse_links(plan.root if kind == "upscale" else None, report_path, csv_path)
     if not dry_run:
         _check_writable(plan.root if kind == "upscale" else None, report_path, csv_path)
     if kind == "upscale":  # workers stage outputs under temporaries this run owns; the driver renames them
@@ -80,6 +82,18 @@ def _check_state_folder(root: Path, make: bool) -> None:
         raise RunError(str(err)) from None
     except OSError as err:
         raise RunError(f"{shown(root)}: cannot write here ({err.strerror or err})") from None
+
+
+def _refuse_links(root: Path | None, *reports: Path) -> None:
+    """A link planted at a report file, DST's state folder or its ledger: refused before any work
+    (the writers refuse them again as they open them)."""
+    try:
+        for r in reports:
+            refuse_link(r)
+        if root is not None and (root / STATE_DIR).is_dir():
+            check_links(root / STATE_DIR / LEDGER_NAME)
+    except UnsafePath as err:
+        raise RunError(str(err)) from None
 
 
 def _check_writable(root: Path | None, *reports: Path) -> None:

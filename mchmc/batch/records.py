@@ -1,8 +1,10 @@
-"""The per-page report of a batch run.
+"""The per-page report of a batch run: its records, how they are read back, and
+the tally that sums them up (the files themselves: :mod:`mchmc.batch.reportfile`).
 
-Records are appended to a JSONL file as pages finish (flushed and fsynced, so a
-crash keeps every page already reported); at the end the same records are
-streamed into a CSV beside it. :class:`Tally` counts as records go by, so the
+A record read back is checked field by field (:meth:`PageRecord.from_dict`):
+a report or ledger row of the wrong shape is no record at all, never a crash
+later. Older reports' ``probs`` (a list in category order) read as today's
+(by category name). :class:`Tally` counts as records go by, so the
 summary (pages per status and category, first failures) costs the same memory
 for ten pages or a million.
 
@@ -12,27 +14,27 @@ escapes in the CSV, which must be valid UTF-8 for a spreadsheet to open it.
 """
 from __future__ import annotations
 
-import csv
 import json
 import os
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
 
-from mchmc.fsutil import atomic_write
 from mchmc.modelconfig import CATEGORIES
 from mchmc.pages.archive import is_document
 
 # ok: upscaled now; skipped: the ledger shows this input's output finished earlier;
 # conflict: a file this run did not make sits at the output name (left alone);
-# error: the page failed (the reason names the file)
-STATUSES = ("ok", "skipped", "conflict", "error")
+# error: the page failed in this run (the reason names the file);
+# failed-earlier: it failed in an earlier run and its input is unchanged: not retried without --retry-failed
+FAILED_EARLIER = "failed-earlier"
+STATUSES = ("ok", "skipped", "conflict", "error", FAILED_EARLIER)
 CONTAINER = "container"  # PageRecord.kind of a volume's own record
 CONTAINER_FIELDS = ("kind", "pages", "by_category")
 UNCATEGORISED = "uncategorised"
 MAX_LISTED_ERRORS = 50
+FAILED_OLD = 3  # exit code: nothing failed now, but pages that failed in an earlier run were not retried
 
 
 @dataclass
@@ -46,7 +48,7 @@ class PageRecord:
     status: str = "ok"
     error: str = ""
     category: str = ""
-    probs: list[float] = field(default_factory=list)  # in CATEGORIES order
+    probs: dict[str, float] = field(default_factory=dict)  # by category name
     width: int = 0  # of the input (a multi-page file: widest page)
     height: int = 0  # of the input (a multi-page file: pages stacked)
     seconds: float = 0.0
@@ -54,6 +56,7 @@ class PageRecord:
     notes: list[str] = field(default_factory=list)  # lossy conversions made on the way
     noise: str = ""  # the JPEG noise level each page was upscaled at (none, 0..3; a multi-page file: "none,1")
     noise_reason: str = ""  # why (``jpeg q=72 -> 1``, ``none: lossless source``); pages' distinct reasons
+    model: str = ""  # the model file each page was upscaled with (its noise variant); a multi-page file: each once
     kind: str = ""  # "container": a CBZ / ZIP volume's own record (its pages have records of their own)
     pages: int = 0  # a container: its image entries
     by_category: dict[str, int] = field(default_factory=dict)  # a container: its pages per category
@@ -63,10 +66,17 @@ class PageRecord:
         if self.status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, not {self.status!r}")
 
-    def add_noise(self, label: str, reason: str) -> None:
-        """One more page's level (the record keeps each distinct level and reason once, in page order)."""
+    def add_noise(self, label: str, reason: str, model: str = "") -> None:
+        """One more page's level and model (the record keeps each distinct one once, in page order)."""
         self.noise = ",".join(dict.fromkeys([*filter(None, self.noise.split(",")), label]))
         self.noise_reason = "; ".join(dict.fromkeys([*filter(None, self.noise_reason.split("; ")), reason]))
+        if model:
+            self.model = ",".join(dict.fromkeys([*filter(None, self.model.split(",")), model]))
+
+    @property
+    def failed_pages(self) -> int:
+        """A volume's (or PDF's) pages that failed, and were written back unchanged (0 for a page)."""
+        return max(self.pages - sum(self.by_category.values()), 0) if self.kind == CONTAINER else 0
 
     @property
     def megapixels(self) -> float:
@@ -84,55 +94,40 @@ class PageRecord:
 
     @classmethod
     def from_dict(cls, d: dict) -> "PageRecord":
-        """A record from a report line; raises ValueError for anything that is not one."""
+        """A record from a report line or a ledger row; raises ValueError for anything that is not one,
+        down to each field's type (unknown keys are passed over: a newer mchmc's)."""
         if not isinstance(d, dict) or not isinstance(d.get("input"), str):
             raise ValueError("not a page record")
-        known = {f.name for f in fields(cls)} - {"staged"}
-        try:
-            return cls(**{k: v for k, v in d.items() if k in known})
-        except TypeError as err:
-            raise ValueError(str(err)) from None
+        d = {k: v for k, v in d.items() if k in _CHECKS}
+        if isinstance(d.get("probs"), list) and len(d["probs"]) in (0, len(CATEGORIES)):  # an older mchmc's
+            d["probs"] = dict(zip(CATEGORIES, d["probs"]))
+        for name, value in d.items():
+            if not _CHECKS[name](value):
+                raise ValueError(f"{name}: not a valid value ({type(value).__name__})")
+        return cls(**d)
 
 
-class ReportWriter:
-    """Append-only JSONL report; ``close()`` also writes the CSV."""
-
-    def __init__(self, jsonl: str | os.PathLike, append: bool = False):
-        self.path = Path(jsonl)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.path, "a" if append else "w", encoding="utf-8")
-
-    def write(self, record: PageRecord) -> None:
-        self._file.write(json.dumps(record.to_dict()) + "\n")  # ensure_ascii: surrogates escaped, never raised
-        self._file.flush()
-        os.fsync(self._file.fileno())
-
-    def close(self, csv_path: str | os.PathLike | None = None) -> Path:
-        if not self._file.closed:
-            self._file.close()
-        csv_path = Path(csv_path) if csv_path else report_paths(self.path)[1]
-        write_csv(read_jsonl(self.path), csv_path)
-        return csv_path
-
-    def __enter__(self) -> "ReportWriter":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if not self._file.closed:
-            self.close()
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def report_paths(report: str | os.PathLike) -> tuple[Path, Path]:
-    """The (JSONL, CSV) pair behind ``--report FILE``.
+def _integer(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
 
-    The JSONL is streamed as pages finish and the CSV written at the end, so
-    they must never be the same file: ``pages.csv`` -> ``pages.jsonl`` +
-    ``pages.csv``; anything else is the JSONL, with the CSV beside it."""
-    path = Path(report)
-    if path.suffix.lower() == ".csv":
-        return path.with_suffix(".jsonl"), path
-    csv_path = path.with_suffix(".csv")
-    return path, csv_path if csv_path != path else path.with_name(path.name + ".csv")
+
+def _strings(v) -> bool:
+    return isinstance(v, list) and all(isinstance(x, str) for x in v)
+
+
+def _mapping(value_ok) -> Callable[[object], bool]:
+    return lambda v: isinstance(v, dict) and all(isinstance(k, str) and value_ok(x) for k, x in v.items())
+
+
+_CHECKS: dict[str, Callable[[object], bool]] = {
+    **{f.name: (lambda v: isinstance(v, str)) for f in fields(PageRecord) if f.type == "str"},
+    "status": lambda v: v in STATUSES, "probs": _mapping(_number), "width": _integer, "height": _integer,
+    "seconds": _number, "notes": _strings, "pages": _integer, "by_category": _mapping(_integer)}
+_CHECKS.pop("staged")
 
 
 def warn(message: str) -> None:
@@ -156,22 +151,6 @@ def read_jsonl(path: str | os.PathLike, on_bad: Callable[[str], None] | None = w
         on_bad(f"{path}: {bad} line(s) that are not page records ignored (torn by a crash, or not mchmc's)")
 
 
-CSV_COLUMNS = ["input", "output", "status", "error", "category", *[f"p_{c}" for c in CATEGORIES],
-               "noise", "noise_reason", "input_width", "input_height", "seconds", "worker", "notes"]
-
-
-def write_csv(records: Iterable[PageRecord], path: str | os.PathLike) -> None:
-    """Stream ``records`` into a CSV at ``path`` (atomic; valid UTF-8 whatever the file names)."""
-    with atomic_write(path) as tmp, open(tmp, "w", newline="", encoding="utf-8", errors="backslashreplace") as f:
-        w = csv.writer(f)
-        w.writerow(CSV_COLUMNS)
-        for r in records:
-            probs = [f"{p:.6f}" for p in r.probs] or [""] * len(CATEGORIES)
-            w.writerow([r.input, r.output, r.status, r.error, r.category, *probs, r.noise, r.noise_reason,
-                        r.width, r.height,
-                        f"{r.seconds:.3f}", r.worker, "; ".join(r.notes)])
-
-
 @dataclass(frozen=True)
 class Summary:
     pages: int
@@ -186,10 +165,12 @@ class Summary:
 
     @property
     def exit_code(self) -> int:
-        """0 when every page (and container) succeeded or was skipped, 1 when any failed or met a conflict."""
-        failed = [counts.get(s, 0) for counts in (self.by_status, self.containers, self.documents)
-                  for s in ("error", "conflict")]
-        return 1 if any(failed) else 0
+        """0: every page (and container) upscaled now or earlier; 1: one failed or met a conflict in this
+        run; 3 (:data:`FAILED_OLD`): none did, but pages that failed in an earlier run were not retried."""
+        def count(*statuses):
+            return sum(c.get(s, 0) for c in (self.by_status, self.containers, self.documents) for s in statuses)
+
+        return 1 if count("error", "conflict") else FAILED_OLD if count(FAILED_EARLIER) else 0
 
 
 class Tally:
@@ -217,19 +198,21 @@ class Tally:
                 self.noise[r.noise] += 1
         if r.status in ("ok", "skipped"):
             self.category[r.category or UNCATEGORISED] += 1
-        if r.status in ("error", "conflict") and len(self.errors) < MAX_LISTED_ERRORS:
+        if r.status in ("error", "conflict", FAILED_EARLIER) and len(self.errors) < MAX_LISTED_ERRORS:
             self.errors.append((r.input, r.error))
 
     def _add_container(self, r: PageRecord) -> None:
         """A volume's (or PDF's) own record: its pages were counted from their records,
-        except in a volume skipped whole (finished earlier), whose pages count as skipped."""
+        except in a volume skipped whole (finished earlier), whose pages count as skipped, or, those
+        that failed then (it was written with them unchanged), as failed earlier."""
         (self.documents if is_document(r.input) else self.containers)[r.status] += 1
         self.seconds += r.seconds
         if r.status == "skipped":
             self.pages += r.pages
-            self.status["skipped"] += r.pages
+            self.status["skipped"] += r.pages - r.failed_pages
+            self.status[FAILED_EARLIER] += r.failed_pages
             self.category.update(r.by_category)
-        if r.status in ("error", "conflict") and len(self.errors) < MAX_LISTED_ERRORS:
+        if r.status in ("error", "conflict", FAILED_EARLIER) and len(self.errors) < MAX_LISTED_ERRORS:
             self.errors.append((r.input, r.error))
 
     def summary(self) -> Summary:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -39,7 +40,7 @@ class PageWorker:
 
     def __init__(self, options: BatchOptions, network=None, *, device: str = "cpu", name: str = "w0"):
         from mchmc.fsutil import set_owner
-        from mchmc.modelfile import noise_variants
+        from mchmc.modelfile import noise_variants, resolve_model
 
         self.options, self.name, self.device = options, name, device
         self.network = network.bind(name) if network is not None else None
@@ -54,6 +55,7 @@ class PageWorker:
         # --noise: the model's level variants, each loaded on the first page that needs it
         self.variants = noise_variants(options.model) if options.noise != "none" else {}
         self.engines = {None: self.engine}
+        self.model_names = {k: Path(p).name for k, p in {None: resolve_model(options.model), **self.variants}.items()}
         import mchmc.pages.write  # noqa: F401  (warm up here, not on the first page)
 
     def _load(self, model_file):
@@ -81,7 +83,7 @@ class PageWorker:
                 raise FileError(meta.path, f"--noise {choice.level}: the model has no such noise-level variant")
             self.engines[choice.level] = self._load(self.variants[choice.level])
         if record is not None:
-            record.add_noise(choice.label, choice.reason)
+            record.add_noise(choice.label, choice.reason, self.model_names.get(choice.level, ""))
         return self.engines[choice.level], choice
 
     def _second_pass(self, page):
@@ -190,7 +192,7 @@ class PageWorker:
 
     def _set_category(self, record: PageRecord, probs: dict[str, float] | None) -> None:
         if probs:
-            record.probs = [round(float(probs[c]), 6) for c in self.categories]
+            record.probs = {c: round(float(probs[c]), 6) for c in self.categories}
             record.category = max(probs, key=probs.get)
 
     def _upscale(self, job: Job, record: PageRecord) -> None:
