@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mchmc.batch import htmlreport
 from mchmc.batch.bands import BandCall, BandResult, FinishCall
 from mchmc.batch.containers import Containers
 from mchmc.batch.feed import Feed, key, method
@@ -108,6 +109,7 @@ def run(prep: Prepared, start_pool: Callable[[BatchOptions], object], *, stop: S
                 loop = _Loop(prep, ledger, writer, stop, on_record)
                 workers = loop.run(start_pool, lambda info: on_start and on_start({**info, "stale": stale}))
                 writer.close(prep.csv)
+                htmlreport.for_run(prep)  # mchmc-report.html beside the JSONL and CSV
         finally:
             if ledger:
                 ledger.close()
