@@ -122,6 +122,19 @@ def test_a_rebuild_keeps_what_the_run_was_asked_and_finds_the_report_from_dst(ru
     assert find_report(run["src"]) is None
 
 
+def test_mchmc_report_dst_builds_the_page_again_from_the_jsonl(run):
+    from typer.testing import CliRunner
+
+    from mchmc.cli.app import app
+
+    (run["dst"] / ".mchmc").mkdir()
+    with open(run["jsonl"], "a") as f:  # a resumed run appended a page
+        f.write(json.dumps(rec(run["src"], run["dst"], "later.png").to_dict()) + "\n")
+    result = CliRunner().invoke(app, ["report", str(run["dst"])])
+    assert result.exit_code == 0 and "mchmc-report.html" in result.output
+    assert "later.png" in [row[COL["name"]] for row in data_of(run["dst"] / "mchmc-report.html")["rows"]]
+
+
 def test_the_page_is_named_after_a_report_given_by_name(tmp_path):
     assert html_path(tmp_path / "mchmc-classify-report.jsonl") == tmp_path / "mchmc-report.html"
     assert html_path(tmp_path / "cls.jsonl") == tmp_path / "cls.html"
