@@ -176,3 +176,17 @@ def test_a_thumbnail_never_goes_through_a_planted_link_and_never_fails_the_page(
     assert list(elsewhere.iterdir()) == []
     with pytest.raises(UnsafePath):
         thumbs.save(run["dst"], "x", b"data")
+
+
+def test_a_flow_run_links_to_the_page_as_a_prefect_artifact(run, monkeypatch):
+    pytest.importorskip("prefect")
+    import mchmc.flows.upscale as flow
+
+    made = []
+    monkeypatch.setattr(flow, "create_link_artifact", lambda link, **kw: made.append((link, kw)))
+    flow.report_link(str(run["jsonl"]), "upscale")
+    assert made == [], "no page yet: no link"
+    page = build(run["jsonl"], dst=run["dst"])
+    flow.report_link(str(run["jsonl"]), "upscale")
+    assert made == [(page.as_uri(), {"link_text": "mchmc-report.html", "key": "mchmc-upscale-report",
+                                     "description": made[0][1]["description"]})]
