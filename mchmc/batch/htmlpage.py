@@ -19,7 +19,7 @@ h3 { font-size: 14px; margin: 12px 0 6px; }
 .facts { margin: 8px 0 0; color: var(--muted); }
 .review { display: grid; grid-template-columns: repeat(auto-fit, minmax(320px, 1fr)); gap: 12px; }
 .review > div { border: 1px solid var(--line); border-radius: 6px; padding: 8px 12px; }
-.review ol, .review ul { margin: 0; padding-left: 20px; max-height: 320px; overflow: auto; }
+.review ol, .review ul { margin: 0; padding-left: 28px; max-height: 320px; overflow: auto; }
 .review li { margin: 2px 0; word-break: break-all; }
 button.link { background: none; border: 0; padding: 0; color: #0b57d0; cursor: pointer; font: inherit;
               text-align: left; word-break: break-all; }
