@@ -31,11 +31,40 @@ MIN_GROUP = 3  # a volume or folder needs this many categorised pages to have a 
 LISTED = 200  # entries a review list shows (the table's filters show them all)
 
 
+class _Paths:
+    """Names shown (relative to ``root``) and links (relative to ``base``), worked out once per folder:
+    20,000 pages lie in a few hundred folders."""
+
+    def __init__(self, base: Path, root: str):
+        self.base, self.root = str(base), root
+        self._links: dict[str, str] = {}
+        self._names: dict[str, str] = {}
+
+    def href(self, path: str) -> str:
+        """A relative link from ``base`` to ``path``, each segment percent-encoded (its bytes, so a name
+        that is not UTF-8 still names the file)."""
+        folder, name = os.path.split(path)
+        prefix = self._links.get(folder)
+        if prefix is None:
+            rel = os.path.relpath(folder or ".", self.base)
+            prefix = self._links[folder] = "" if rel == "." else \
+                "/".join(quote(os.fsencode(seg), safe="") for seg in rel.split(os.sep)) + "/"
+        return prefix + quote(os.fsencode(name), safe="")
+
+    def shown(self, path: str) -> str:
+        if not self.root:
+            return path
+        folder, name = os.path.split(path)
+        prefix = self._names.get(folder)
+        if prefix is None:
+            rel = os.path.relpath(folder, self.root)
+            prefix = self._names[folder] = "" if rel == "." else rel + os.sep
+        return prefix + name
+
+
 def href(path: str, base: Path) -> str:
-    """A relative link from ``base`` to ``path``, each segment percent-encoded (its bytes, so a name
-    that is not UTF-8 still names the file)."""
-    rel = os.path.relpath(path, base)
-    return "/".join(quote(os.fsencode(seg), safe="") for seg in rel.split(os.sep))
+    """A relative link from ``base`` to ``path``, each segment percent-encoded."""
+    return _Paths(base, "").href(path)
 
 
 def _common_root(inputs: list[str]) -> str:
@@ -46,34 +75,39 @@ def _common_root(inputs: list[str]) -> str:
         return ""
 
 
-def _shown(path: str, root: str) -> str:
-    return os.path.relpath(path, root) if root else path
-
-
 def _confidence(r: PageRecord) -> float | None:
     return round(max(r.probs), 4) if r.probs else None
 
 
-def _page_row(r: PageRecord, root: str, base: Path, dst: Path | None, intern) -> list:
-    name = _shown(r.input, root)
+def _page_row(r: PageRecord, paths: _Paths, thumbs_made: set[str], thumbs_href: str, intern) -> list:
+    name = paths.shown(r.input)
     volume, sep, _ = name.partition(SEPARATOR)
     done = r.status in ("ok", "skipped")
     loose = not sep
     thumb = None
-    if dst is not None and done and r.output and (dst / thumbs.relative_path(r.output)).is_file():
-        thumb = href(str(dst / thumbs.relative_path(r.output)), base)
+    if done and r.output and thumbs_made:
+        made = thumbs.key(r.output) + ".jpg"
+        thumb = thumbs_href + made if made in thumbs_made else None
     return [name, intern("folders", os.path.dirname(volume if sep else name) or "."),
             intern("volumes", volume if sep else ""), r.status, (r.category or UNCATEGORISED) if done else "",
             _confidence(r), r.probs, r.noise, r.noise_reason, r.width, r.height, round(r.seconds, 3), r.error,
-            r.notes, href(r.input, base) if loose else None,
-            href(r.output, base) if loose and done and r.output else None, thumb, 0]
+            r.notes, paths.href(r.input) if loose else None,
+            paths.href(r.output) if loose and done and r.output else None, thumb, 0]
 
 
-def _volume(r: PageRecord, root: str, base: Path) -> dict:
+def _thumbs_made(dst: Path | None) -> set[str]:
+    """The thumbnails under DST (one listing, not a look-up per page)."""
+    try:
+        return {e.name for e in os.scandir(dst / thumbs.relative_path("x").rsplit("/", 1)[0])} if dst else set()
+    except OSError:
+        return set()
+
+
+def _volume(r: PageRecord, paths: _Paths) -> dict:
     done = r.status in ("ok", "skipped") and r.output and os.path.exists(r.output)
-    return {"name": _shown(r.input, root), "status": r.status, "pages": r.pages, "by_category": r.by_category,
+    return {"name": paths.shown(r.input), "status": r.status, "pages": r.pages, "by_category": r.by_category,
             "error": r.error, "notes": r.notes, "seconds": round(r.seconds, 3),
-            "before": href(r.input, base), "after": href(r.output, base) if done else None}
+            "before": paths.href(r.input), "after": paths.href(r.output) if done else None}
 
 
 def _mark_odd(rows: list[list], volumes: list[str]) -> list[int]:
@@ -130,14 +164,16 @@ def payload(records: Iterable[PageRecord], base: str | os.PathLike, dst: str | o
     def intern(kind: str, value: str) -> int:
         return names[kind].setdefault(value, len(names[kind]))
 
-    rows = [_page_row(r, root, base, dst, intern) for r in records if r.kind != CONTAINER]
+    paths, made = _Paths(base, root), _thumbs_made(dst)
+    thumbs_href = paths.href(str(dst / thumbs.relative_path("x"))).rsplit("/", 1)[0] + "/" if made else ""
+    rows = [_page_row(r, paths, made, thumbs_href, intern) for r in records if r.kind != CONTAINER]
     folders, volumes = list(names["folders"]), list(names["volumes"])
     odd = _mark_odd(rows, volumes)
     c = {name: i for i, name in enumerate(COLUMNS)}
     scored = sorted((i for i, row in enumerate(rows) if row[c["conf"]] is not None),
                     key=lambda i: (rows[i][c["conf"]], rows[i][c["name"]]))
     failed = [i for i, row in enumerate(rows) if row[c["status"]] in ("error", "conflict")]
-    vols = [_volume(r, root, base) for r in records if r.kind == CONTAINER]
+    vols = [_volume(r, paths) for r in records if r.kind == CONTAINER]
     s = tally.summary()
     summary = {"pages": s.pages, "by_status": s.by_status, "by_category": s.by_category, "by_noise": s.by_noise,
                "failed": s.by_status["error"] + s.by_status["conflict"], "seconds": round(s.seconds, 1),

@@ -282,5 +282,6 @@ SCRIPT = r"""
 
   summary(); review(); volumes(); filters(); update();
   document.body.dataset.ready = "1";
+  document.body.dataset.readyMs = String(Math.round(performance.now()));  // since navigation (bench/html_report.py)
 })();
 """
