@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pikepdf
+import tifffile
 import pytest
 from PIL import Image
 
@@ -56,6 +57,7 @@ def make_src(root: Path) -> Path:
     for i, name in enumerate(["a/p1.png", "a/p2.png", "a/p3.png", "b/q1.png", ALERT, FLAG]):
         png(src / name, texture(48 + 8 * i, 64, seed=i) if i % 3 else np.stack([text_like(48 + 8 * i, 64, i)] * 3, -1))
     (src / "b" / "q2.jpg").write_bytes(jpeg_bytes(texture(40, 56, 9)))
+    tifffile.imwrite(src / "b" / "q3.tif", texture(40, 50, 10), photometric="rgb")
     (src / "b" / "bad.png").write_bytes(b"this is not a PNG")
     with zipfile.ZipFile(src / "vol01.cbz", "w") as z:
         for i in range(3):
@@ -162,6 +164,17 @@ def test_a_page_s_before_and_after_load_at_their_real_sizes(world, browser):
     assert sizes == [["before", rec.width, rec.height, 2 * rec.width], ["after", 2 * rec.width, 2 * rec.height,
                                                                           2 * rec.width]], "the same region, 1:1"
     page.screenshot(path=str(world["dst"].parent / "viewer.png"))
+    page.click("#v-close")
+
+
+def test_a_tiff_page_which_the_browser_cannot_draw_shows_its_thumbnail_and_says_why(browser):
+    page, _ = browser
+    open_page(page, "b/q3.tif")
+    wait_until(page, "Array.from(document.querySelectorAll('#viewer img')).filter(i => i.alt.endsWith('thumbnail')"
+                     " && i.complete).length == 2")
+    shown = page.eval_on_selector_all("#viewer img", "imgs => imgs.map(i => [i.alt, i.naturalWidth])")
+    assert shown == [["before: its thumbnail", 100], ["after: its thumbnail", 100]]
+    assert "cannot show this file" in page.inner_text("#v-before")
     page.click("#v-close")
 
 

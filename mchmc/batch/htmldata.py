@@ -31,14 +31,12 @@ MIN_GROUP = 3  # a volume or folder needs this many categorised pages to have a 
 LISTED = 200  # entries a review list shows (the table's filters show them all)
 
 
-class _Paths:
-    """Names shown (relative to ``root``) and links (relative to ``base``), worked out once per folder:
-    20,000 pages lie in a few hundred folders."""
+class _Links:
+    """Links relative to ``base``, worked out once per folder: 20,000 pages lie in a few hundred folders."""
 
-    def __init__(self, base: Path, root: str):
-        self.base, self.root = str(base), root
+    def __init__(self, base: Path):
+        self.base = str(base)
         self._links: dict[str, str] = {}
-        self._names: dict[str, str] = {}
 
     def href(self, path: str) -> str:
         """A relative link from ``base`` to ``path``, each segment percent-encoded (its bytes, so a name
@@ -51,36 +49,29 @@ class _Paths:
                 "/".join(quote(os.fsencode(seg), safe="") for seg in rel.split(os.sep)) + "/"
         return prefix + quote(os.fsencode(name), safe="")
 
-    def shown(self, path: str) -> str:
-        if not self.root:
-            return path
-        folder, name = os.path.split(path)
-        prefix = self._names.get(folder)
-        if prefix is None:
-            rel = os.path.relpath(folder, self.root)
-            prefix = self._names[folder] = "" if rel == "." else rel + os.sep
-        return prefix + name
-
 
 def href(path: str, base: Path) -> str:
     """A relative link from ``base`` to ``path``, each segment percent-encoded."""
-    return _Paths(base, "").href(path)
+    return _Links(base).href(path)
 
 
-def _common_root(inputs: list[str]) -> str:
-    folders = [os.path.dirname(p.split(SEPARATOR, 1)[0]) for p in inputs]
+def _shortener(folders: Iterable[str]):
+    """(root, shorten): the folder every page lies in, and a path shown relative to it."""
     try:
-        return os.path.commonpath(folders) if folders else ""
-    except ValueError:  # relative and absolute paths mixed
-        return ""
+        root = os.path.commonpath(list(folders))
+    except ValueError:  # none, or relative and absolute paths mixed
+        return "", lambda p: p
+    prefix = root.rstrip(os.sep) + os.sep
+    return root, lambda p: "." if p == root else p[len(prefix):] if p.startswith(prefix) else p
 
 
 def _confidence(r: PageRecord) -> float | None:
     return round(max(r.probs), 4) if r.probs else None
 
 
-def _page_row(r: PageRecord, paths: _Paths, thumbs_made: set[str], thumbs_href: str, intern) -> list:
-    name = paths.shown(r.input)
+def _page_row(r: PageRecord, paths: _Links, thumbs_made: set[str], thumbs_href: str, intern) -> list:
+    """The page's row, its name and folder still whole paths (``payload`` shortens them)."""
+    name = r.input
     volume, sep, _ = name.partition(SEPARATOR)
     done = r.status in ("ok", "skipped")
     loose = not sep
@@ -88,7 +79,7 @@ def _page_row(r: PageRecord, paths: _Paths, thumbs_made: set[str], thumbs_href: 
     if done and r.output and thumbs_made:
         made = thumbs.key(r.output) + ".jpg"
         thumb = thumbs_href + made if made in thumbs_made else None
-    return [name, intern("folders", os.path.dirname(volume if sep else name) or "."),
+    return [name, intern("folders", os.path.dirname(volume if sep else name)),
             intern("volumes", volume if sep else ""), r.status, (r.category or UNCATEGORISED) if done else "",
             _confidence(r), r.probs, r.noise, r.noise_reason, r.width, r.height, round(r.seconds, 3), r.error,
             r.notes, paths.href(r.input) if loose else None,
@@ -103,9 +94,9 @@ def _thumbs_made(dst: Path | None) -> set[str]:
         return set()
 
 
-def _volume(r: PageRecord, paths: _Paths) -> dict:
+def _volume(r: PageRecord, paths: _Links) -> dict:
     done = r.status in ("ok", "skipped") and r.output and os.path.exists(r.output)
-    return {"name": paths.shown(r.input), "status": r.status, "pages": r.pages, "by_category": r.by_category,
+    return {"name": r.input, "status": r.status, "pages": r.pages, "by_category": r.by_category,
             "error": r.error, "notes": r.notes, "seconds": round(r.seconds, 3),
             "before": paths.href(r.input), "after": paths.href(r.output) if done else None}
 
@@ -152,28 +143,36 @@ def _category_confidence(rows: list[list]) -> list[dict]:
 def payload(records: Iterable[PageRecord], base: str | os.PathLike, dst: str | os.PathLike | None,
             run: dict | None = None) -> dict:
     """Everything the page shows, from a run's records; ``base``: the report's folder (links are
-    relative to it); ``dst``: the run's DST, where the thumbnails are (None: a classify run)."""
-    records = list(records)
+    relative to it); ``dst``: the run's DST, where the thumbnails are (None: a classify run). One pass,
+    holding rows, not records; names are shown relative to the folder every input lies in."""
     base, dst = Path(base), Path(dst) if dst is not None else None
     tally = Tally()
-    for r in records:
-        tally.add(r)
-    root = _common_root([r.input for r in records])
     names: dict[str, dict[str, int]] = {"folders": {}, "volumes": {"": 0}}
 
     def intern(kind: str, value: str) -> int:
         return names[kind].setdefault(value, len(names[kind]))
 
-    paths, made = _Paths(base, root), _thumbs_made(dst)
+    paths, made = _Links(base), _thumbs_made(dst)
     thumbs_href = paths.href(str(dst / thumbs.relative_path("x"))).rsplit("/", 1)[0] + "/" if made else ""
-    rows = [_page_row(r, paths, made, thumbs_href, intern) for r in records if r.kind != CONTAINER]
-    folders, volumes = list(names["folders"]), list(names["volumes"])
-    odd = _mark_odd(rows, volumes)
+    rows, vols = [], []
+    for r in records:
+        tally.add(r)
+        if r.kind == CONTAINER:
+            vols.append(_volume(r, paths))
+            intern("folders", os.path.dirname(r.input))
+        else:
+            rows.append(_page_row(r, paths, made, thumbs_href, intern))
+    root, short = _shortener(names["folders"])
     c = {name: i for i, name in enumerate(COLUMNS)}
+    for row in rows:
+        row[c["name"]] = short(row[c["name"]])
+    for v in vols:
+        v["name"] = short(v["name"])
+    folders, volumes = [short(f) for f in names["folders"]], ["", *map(short, list(names["volumes"])[1:])]
+    odd = _mark_odd(rows, volumes)
     scored = sorted((i for i, row in enumerate(rows) if row[c["conf"]] is not None),
                     key=lambda i: (rows[i][c["conf"]], rows[i][c["name"]]))
     failed = [i for i, row in enumerate(rows) if row[c["status"]] in ("error", "conflict")]
-    vols = [_volume(r, paths) for r in records if r.kind == CONTAINER]
     s = tally.summary()
     summary = {"pages": s.pages, "by_status": s.by_status, "by_category": s.by_category, "by_noise": s.by_noise,
                "failed": s.by_status["error"] + s.by_status["conflict"], "seconds": round(s.seconds, 1),

@@ -223,15 +223,18 @@ SCRIPT = r"""
   }
 """ + r"""
   // ---------------------------------------------------------------- before / after
-  function pane(id, label, src, scale) {
+  function pane(id, label, src, scale, fallback) {
     var p = $(id); p.replaceChildren(el("span", label, "label"));
     if (!src) return null;
     var img = el("img"); img.alt = label; img.dataset.scale = scale;
     img.addEventListener("load", function () {
       if (scale !== 1) img.style.width = (img.naturalWidth * scale) + "px";
     });
-    img.addEventListener("error", function () {
-      p.appendChild(el("p", "this browser cannot show this file (TIFF?); open it with the link above", "muted"));
+    img.addEventListener("error", function () {  // a TIFF, say: its thumbnail instead, where there is one
+      var say = "this browser cannot show this file (TIFF?); open it with the link above";
+      if (fallback) { pane(id, label + ": its thumbnail", fallback, 1); say += "; its thumbnail is shown"; }
+      else img.remove();
+      p.appendChild(el("p", say, "muted"));
     });
     img.src = src;
     p.appendChild(img);
@@ -260,8 +263,8 @@ SCRIPT = r"""
     else note = "Same region of both: the output at 1:1, the input at " + scale + "x (pixelated). The panes scroll together.";
     $("v-note").textContent = note;
     if (r[C.before]) {
-      pane("v-before", "before", r[C.before], r[C.after] ? scale : 1);
-      pane("v-after", "after", r[C.after], 1);
+      pane("v-before", "before", r[C.before], r[C.after] ? scale : 1, r[C.thumb]);
+      pane("v-after", "after", r[C.after], 1, r[C.thumb]);
     } else {
       pane("v-before", "thumbnail", r[C.thumb], 1);
       pane("v-after", "after", null, 1);
