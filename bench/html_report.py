@@ -41,7 +41,7 @@ def made_up_run(dst: Path, n: int) -> Path:
     rng, src = random.Random(0), Path("/archive/scans")
     samples = [thumbs.thumbnail(np.asarray(Image.open(p).convert("RGB"))) for p in sorted((ROOT / "samples").glob("*.*"))]
     jsonl = dst / "mchmc-upscale-report.jsonl"
-    folder_thumbs = dst / thumbs.relative_path("x").rsplit("/", 1)[0]
+    folder_thumbs = dst / thumbs.FOLDER
     folder_thumbs.mkdir(parents=True)
     with open(jsonl, "w") as w:  # no fsync per record (ReportWriter's), or writing takes minutes
         volumes = {}

@@ -78,7 +78,7 @@ def world(tmp_path_factory):
     res = upscale("srformc", src, dst)  # the shipped model: categories worth a screenshot
     assert res.returncode == 1, res.stdout + res.stderr  # bad.png failed, the rest is done
     records = {r.input[len(str(src)) + 1:]: r for r in read_jsonl(dst / "mchmc-upscale-report.jsonl")}
-    return {"src": src, "dst": dst, "records": records, "page": dst / "mchmc-report.html"}
+    return {"src": src, "dst": dst, "records": records, "page": dst / "mchmc-report.html", "res": res}
 
 
 @pytest.fixture(scope="module")
@@ -124,6 +124,7 @@ def open_page(page, name: str) -> None:
 
 def test_the_run_wrote_its_page_beside_the_report_and_every_page_is_listed(world, browser):
     page, seen = browser
+    assert "mchmc-report.html: open it in a browser" in world["res"].stdout
     pages = [n for n, r in world["records"].items() if r.kind != "container"]
     assert page.inner_text("#count").startswith(f"{len(pages)} of {len(pages)} pages")
     names = page.eval_on_selector_all("#rows td.name button", "bs => bs.map(b => b.textContent)")

@@ -89,7 +89,7 @@ def _page_row(r: PageRecord, paths: _Links, thumbs_made: set[str], thumbs_href: 
 def _thumbs_made(dst: Path | None) -> set[str]:
     """The thumbnails under DST (one listing, not a look-up per page)."""
     try:
-        return {e.name for e in os.scandir(dst / thumbs.relative_path("x").rsplit("/", 1)[0])} if dst else set()
+        return {e.name for e in os.scandir(dst / thumbs.FOLDER)} if dst else set()
     except OSError:
         return set()
 
@@ -153,7 +153,7 @@ def payload(records: Iterable[PageRecord], base: str | os.PathLike, dst: str | o
         return names[kind].setdefault(value, len(names[kind]))
 
     paths, made = _Links(base), _thumbs_made(dst)
-    thumbs_href = paths.href(str(dst / thumbs.relative_path("x"))).rsplit("/", 1)[0] + "/" if made else ""
+    thumbs_href = paths.href(str(dst / thumbs.FOLDER / "x"))[:-1] if made else ""
     rows, vols = [], []
     for r in records:
         tally.add(r)

@@ -44,6 +44,12 @@ def html_path(jsonl: str | os.PathLike) -> Path:
     return page if page != jsonl else jsonl.with_name(jsonl.name + ".html")  # --report r.html: r.html.html
 
 
+def also_html(jsonl: str | os.PathLike) -> str:
+    """What the end-of-run line adds about the page: ``, mchmc-report.html (open it in a browser)``, or ""."""
+    page = html_path(jsonl)
+    return f", {shown(page.name)}: open it in a browser" if page.is_file() else ""
+
+
 def embed_json(obj) -> str:
     """``obj`` as JSON that is inert inside an HTML ``<script>`` element (see the module doc)."""
     text = json.dumps(obj, ensure_ascii=True, separators=(",", ":"), allow_nan=False)

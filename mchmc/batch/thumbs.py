@@ -23,7 +23,7 @@ from mchmc.fsutil import STATE_DIR, atomic_write, real_folder
 
 SIDE = 160  # px, the long side
 QUALITY = 80  # JPEG
-FOLDER = "thumbs"  # under DST/.mchmc/
+FOLDER = f"{STATE_DIR}/thumbs"  # under DST
 
 
 def key(output: str) -> str:
@@ -33,7 +33,7 @@ def key(output: str) -> str:
 
 def relative_path(output: str) -> str:
     """Where that thumbnail lies, relative to DST (``.mchmc/thumbs/<key>.jpg``)."""
-    return f"{STATE_DIR}/{FOLDER}/{key(output)}.jpg"
+    return f"{FOLDER}/{key(output)}.jpg"
 
 
 def thumbnail(pixels: np.ndarray, side: int = SIDE) -> bytes:
@@ -73,7 +73,7 @@ def save(root: str | os.PathLike, output: str, data: bytes) -> Path:
 def rename(root: str | os.PathLike, output: str, to: str) -> None:
     """The thumbnail of ``output`` becomes ``to``'s (a volume's page, made under its waiting file's
     name, takes the name the report gives it); nothing happens when there is none."""
-    folder = real_folder(Path(root) / STATE_DIR / FOLDER, root)
+    folder = real_folder(Path(root) / FOLDER, root)
     try:
         os.replace(folder / f"{key(output)}.jpg", folder / f"{key(to)}.jpg")
     except FileNotFoundError:
