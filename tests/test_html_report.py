@@ -73,6 +73,16 @@ def test_review_first_lists_the_least_confident_the_odd_one_out_and_the_failures
     assert [c["category"] for c in review["categories"]] == ["nature", "manga", "text"], "least confident first"
 
 
+def test_a_classify_run_s_page_links_the_inputs_and_nothing_else(tmp_path):
+    src, reports = tmp_path / "scans", tmp_path / "reports"
+    reports.mkdir()
+    with ReportWriter(reports / "cls.jsonl") as w:
+        w.write(PageRecord(input=str(src / "a" / "p 1.png"), category="text", probs=[0.1, 0.1, 0.8]))
+    row = data_of(build(reports / "cls.jsonl"))["rows"][0]
+    assert (reports / "cls.html").is_file() and row[COL["name"]] == "p 1.png"
+    assert row[COL["before"]] == "../scans/a/p%201.png" and row[COL["after"]] is None and row[COL["thumb"]] is None
+
+
 def test_file_names_stay_data_inside_the_page(tmp_path):
     nasty = "</script><script>window.__pwned=1</script><!--\u2028\u2029&amp;.png"
     text = embed_json({"name": nasty})
