@@ -180,15 +180,17 @@ def experiment(
 
 @app.command()
 def report(
-    runs: str = typer.Argument("runs", help="Runs folder holding the evaluated cells (<method>-fold<k>-<config>/)."),
+    runs: str = typer.Argument("runs", help="Runs folder holding the evaluated cells (<method>-fold<k>-<config>/); or an upscale run's DST (or a classify report's .jsonl): its mchmc-report.html is built again."),
     config: str = typer.Option(None, "--config", "-c", help="Config whose cells to report (needed when RUNS holds several)."),
     out: str = typer.Option(None, "--out", "-o", help="Output folder for report.md and the figures (default RUNS/report-<config>/)."),
     prefect: bool = typer.Option(True, "--prefect/--no-prefect", metavar="", help="Also publish the tables as Prefect artifacts."),
 ) -> None:
-    """Write the experiment report: Tables 7-10 in the paper's layout beside its numbers, Figs. 11-13."""
+    """Write the experiment report: Tables 7-10 in the paper's layout beside its numbers, Figs. 11-13 (or a batch run's HTML page)."""
     from . import experiment as exp
+    from .pagesreport import rebuild
 
-    raise typer.Exit(exp.report(runs, config, out, prefect))
+    code = rebuild(runs)  # an upscale run's DST, or a report's .jsonl: its HTML page again
+    raise typer.Exit(exp.report(runs, config, out, prefect) if code is None else code)
 
 
 @app.command()

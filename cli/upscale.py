@@ -239,6 +239,7 @@ def _run(prep, stop, t0: float, *, cpus, gpus, ray_address, prefect: bool) -> in
 
 
 def print_summary(console: Console, outcome, kind: str) -> None:
+    from mchmc.batch.htmlreport import also_html
     from mchmc.errors import shown
 
     s = outcome.summary
@@ -271,7 +272,7 @@ def print_summary(console: Console, outcome, kind: str) -> None:
         console.print(f"  listed but missing: {shown(path)}")
     if seen.missing_count > len(seen.missing):
         console.print(f"  ... and {seen.missing_count - len(seen.missing)} more listed but missing")
-    console.print(f"report: {shown(outcome.report)} (+ {shown(outcome.csv.name)})")
+    console.print(f"report: {shown(outcome.report)} (+ {shown(outcome.csv.name)}{also_html(outcome.report)})")
 
 
 def dry_run_table(prep) -> int:

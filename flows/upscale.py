@@ -4,12 +4,12 @@ the library's driver (:mod:`mchmc.batch.driver`) does the work exactly as in a p
 run, and the flow adds the record, its logs and the summary artifacts.
 
     pages    : mchmc.batch.driver.run over the Ray pool (started only if a page needs work)
-    summary  : table + markdown artifacts (pages per category, failures)
+    summary  : table + markdown artifacts (pages per category, failures), a link to mchmc-report.html
 """
 from __future__ import annotations
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from mchmc.markdown import table
@@ -34,6 +34,17 @@ def summary_artifacts(summary, report_path: str, kind: str) -> None:
     if summary.errors:
         md += ["", "## Failed", ""] + [f"- {err}" for _, err in summary.errors]
     create_markdown_artifact("\n".join(md), key=key + "-md")
+    report_link(report_path, kind)
+
+
+def report_link(report_path: str, kind: str) -> None:
+    """A link artifact to the run's HTML page (:mod:`mchmc.batch.htmlreport`), when it was written."""
+    from mchmc.batch.htmlreport import html_path
+
+    page = html_path(report_path).absolute()
+    if page.is_file():
+        create_link_artifact(page.as_uri(), link_text=page.name, key=artifact_key("mchmc", kind, "report"),
+                             description=f"Every page of the run: summary, review first, before / after ({page})")
 
 
 @flow(name="mchmc-upscale", log_prints=False, validate_parameters=False)

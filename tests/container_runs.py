@@ -56,5 +56,5 @@ def classified(model: str, path: Path, folder: Path) -> dict[str, PageRecord]:
     report = folder / "cls.jsonl"
     res = mchmc("classify", str(path), "--report", str(report), "--model", model, "--cpus", "2", "--tile", "32")
     assert res.returncode == 0, res.stdout + res.stderr
-    assert sorted(p.name for p in folder.iterdir()) == ["cls.csv", "cls.jsonl"], "nothing else written"
+    assert sorted(p.name for p in folder.iterdir()) == ["cls.csv", "cls.html", "cls.jsonl"], "nothing else written"
     return {r.input: r for r in read_jsonl(report)}

@@ -205,7 +205,7 @@ def test_upscale_with_a_prefect_api_configured_is_recorded_as_a_flow_run(prefect
         runs = [r for r in client.read_flow_runs() if client.read_flow(r.flow_id).name == "mchmc-upscale"]
         assert [r.state_type for r in runs] == [StateType.COMPLETED]
         artifacts = client.read_artifacts(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[runs[0].id])))
-        assert "mchmc-upscale-summary" in {a.key for a in artifacts}
+        assert {"mchmc-upscale-summary", "mchmc-upscale-report"} <= {a.key for a in artifacts}, "and the HTML's link"
 
 
 # ---------------------------------------------------------------- Ray head + upscale

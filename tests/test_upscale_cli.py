@@ -142,6 +142,16 @@ def test_report_fields_and_the_big_page_was_shared_by_both_workers(world, first_
     assert header.split(",") == CSV_COLUMNS, "the CSV holds every documented column, sizes of the input"
 
 
+def test_every_page_upscaled_has_its_thumbnail_and_a_row_in_the_html_report(world, first_run):
+    """Issue 31: the band-split page and the multi-page TIFF too (tests/test_html_report.py for the rest)."""
+    from mchmc.batch.thumbs import relative_path
+
+    done = [r for r in first_run[1] if r.status == "ok"]
+    assert len(done) == len(GOOD) and all((world["dst"] / relative_path(r.output)).is_file() for r in done)
+    html = (world["dst"] / "mchmc-report.html").read_text()
+    assert all(f'"{name}"' in html for name in GOOD)
+
+
 def test_rerun_skips_finished_pages_and_keeps_their_categories(world, first_run):
     before = {p: p.stat().st_mtime_ns for p in world["dst"].rglob("*.png")}
     res = upscale(world)
@@ -162,7 +172,8 @@ def test_classify_reports_the_same_categories_without_writing(world, first_run):
                 "--tile", "64", "--split-pixels", str(SPLIT), env=world["env"], cwd=world["root"])
     assert res.returncode == 1, res.stdout + res.stderr
     cls = {Path(r.input).relative_to(world["src"]).as_posix(): r for r in list(read_jsonl(report))}
-    assert sorted(p.name for p in report.parent.iterdir()) == ["report.csv", "report.jsonl"], "nothing written"
+    assert sorted(p.name for p in report.parent.iterdir()) == ["report.csv", "report.html", "report.jsonl"], \
+        "nothing written but the report"
     for r in first_run[1]:
         if r.status == "ok":
             c = cls[Path(r.input).relative_to(world["src"]).as_posix()]

@@ -42,6 +42,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mchmc.batch import htmlreport
 from mchmc.batch.bands import BandCall, BandResult, FinishCall
 from mchmc.batch.containers import Containers
 from mchmc.batch.feed import Feed, key, method
@@ -117,6 +118,7 @@ def run(prep: Prepared, start_pool: Callable[[BatchOptions], object], *, stop: S
                     ledger.close()
                 if prep.writes and stop.requested:
                     remove_own_temporaries(root)
+        htmlreport.for_run(prep)  # mchmc-report.html beside the JSONL and CSV, from the folded report
     finally:
         if lock:
             lock.release()

@@ -30,6 +30,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from mchmc.batch import thumbs
 from mchmc.batch.plan import Job
 from mchmc.batch.records import CONTAINER, PageRecord
 from mchmc.batch.worker import guarded
@@ -71,6 +72,8 @@ def run_member(worker, call: MemberCall) -> PageRecord:
         nonlocal record
         with _entry_file(call, worker.options) as tmp, _own_format(worker, call.keeps_format):
             record = _named(worker.process(Job(tmp, call.page_file or tmp)), str(tmp), str(call.job.src))
+        if call.page_file and worker.options.root:  # its thumbnail, made under the waiting file's name
+            thumbs.rename(worker.options.root, str(call.page_file), str(call.job.dst))
 
     err = guarded(call.job, work)
     if err:

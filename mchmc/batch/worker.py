@@ -213,13 +213,16 @@ class PageWorker:
     def _write(self, pages, job: Job, record: PageRecord) -> None:
         """Write ``pages`` to ``job.dst`` (or, staged, to a temporary the driver renames);
         the conversions the reader and the writer made become the record's notes."""
+        from mchmc.batch import thumbs
         from mchmc.pages.write import write_pages
 
         notes: list[str] = []
 
         def noted():
-            for up in pages:
+            for i, up in enumerate(pages):
                 notes.extend(n for n in up.meta.notes if n not in notes)
+                if i == 0:  # the report's thumbnail, while the page is in memory
+                    thumbs.make(self.options.root, job.dst, up.pixels)
                 yield up
 
         path = write_pages(noted(), job.dst, self.options.format, quality=self.options.quality,
