@@ -119,7 +119,7 @@ def upscale(
     prefect: bool = typer.Option(False, "--prefect", metavar="", help="Record the run as a Prefect flow run (also when PREFECT_API_URL is set; without it Prefect starts a temporary local API)."),
     binarize: bool = typer.Option(False, "--binarize", metavar="", help="Write 1-bit pages back as 1-bit (default: 8-bit gray)."),
     tta: bool = typer.Option(False, "--tta", metavar="", help="Test-time augmentation: each tile through the network in its 8 flips/rotations, averaged; ~8x slower (8 network passes), smoother and a little more accurate on photos and manga (+0.1-0.3 dB PSNR-Y), but worse on text pages with the shipped models, which learned upright glyphs (-1.2 dB; bench/tta.py). The category report is unchanged."),
-    max_pixels: int = typer.Option(500_000_000, "--max-pixels", help="Refuse pages whose header claims more pixels."),
+    max_pixels: int = typer.Option(500_000_000, "--max-pixels", help="Refuse pages whose header claims more pixels (>= 1)."),
     max_memory: float = typer.Option(None, "--max-memory", help="GB one worker may use for a page (default: the memory available now, shared by the workers); bigger pages are refused before decoding."),
     split_pixels: int = typer.Option(40_000_000, "--split-pixels", help="Split single pages above this many pixels into bands across workers (0: never)."),
 ) -> None:
@@ -146,7 +146,7 @@ def classify(
     tile: int = typer.Option(256, "--tile", help="Tile core size in LR pixels."),
     model: str = typer.Option(None, "--model", "-m", help="Shipped model name or model file (default: srformc)."),
     noise: str = typer.Option("auto", "--noise", "-n", help="As for upscale: the category comes from the model the page would be upscaled with."),
-    max_pixels: int = typer.Option(500_000_000, "--max-pixels", help="Refuse pages whose header claims more pixels."),
+    max_pixels: int = typer.Option(500_000_000, "--max-pixels", help="Refuse pages whose header claims more pixels (>= 1)."),
     split_pixels: int = typer.Option(40_000_000, "--split-pixels", help="Split single pages above this many pixels into bands across workers (0: never)."),
     prefect: bool = typer.Option(False, "--prefect", metavar="", help="Record the run as a Prefect flow run (also when PREFECT_API_URL is set)."),
 ) -> None:

@@ -65,10 +65,11 @@ def _check(src, out, classify_only, gpus, cpus, ray_address, report, dry_run, op
     from mchmc.batch.options import BatchOptions
     from mchmc.errors import MchmcError
     from mchmc.pages.limits import default_worker_memory
+    from .bounds import out_of_range
 
     max_memory = opts.pop("max_memory", None)
-    if max_memory is not None and max_memory <= 0:
-        err_console.print("error: --max-memory must be > 0 GB")
+    if bad := out_of_range(max_memory, cpus, ray_address):
+        err_console.print(f"error: {bad}")
         return USAGE
     if not classify_only:  # a page's memory is checked from its header, before it is decoded
         workers = cpus if cpus is not None else devices.default_cpus()
