@@ -13,6 +13,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},  # every command: waifu2x users type -h
 )
 
 
@@ -29,7 +30,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", metavar="", callback=_version, is_eager=True,
+    version: bool = typer.Option(False, "--version", "-V", metavar="", callback=_version, is_eager=True,
                                  help="Print the version and exit."),
 ) -> None:
     """Batch 2x super-resolution for digitised archives with the MCH-MC network."""

@@ -210,3 +210,14 @@ def test_more_cpu_workers_than_the_machine_has_cores_is_one_line(tmp_path, comma
     line = one_line_usage_error(mchmc(command, tmp_path / "s", *out, "--cpus", cores + 1), "--cpus")
     assert f"{cores} " in line, line
 
+
+def test_h_and_capital_v_work_as_waifu2x_users_type_them():
+    res = mchmc("-h")
+    assert res.returncode == 0 and "upscale" in res.stdout and "Usage" in res.stdout, res.stdout + res.stderr
+    res = mchmc("upscale", "-h")
+    assert res.returncode == 0 and "--max-memory" in res.stdout, res.stdout + res.stderr
+    res = mchmc("classify", "-h")
+    assert res.returncode == 0 and "--report" in res.stdout, res.stdout + res.stderr
+    res = mchmc("-V")
+    assert res.returncode == 0 and res.stdout.startswith("mchmc ") and res.stdout.count("\n") == 1, res.stdout
+    assert res.stdout == mchmc("--version").stdout
