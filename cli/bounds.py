@@ -18,6 +18,8 @@ def out_of_range(max_memory: float | None, cpus: int | None, ray_address: str | 
     if max_memory is not None and not (math.isfinite(max_memory) and max_memory >= least):
         return (f"--max-memory must be a finite number of GB, at least {least:.2f} (what the smallest page "
                 f"needs), not {max_memory:g}")
+    if cpus is not None and cpus < 0:
+        return "--gpus and --cpus must be >= 0"
     cores = os.cpu_count() or 1
     if cpus is not None and not ray_address and cpus > cores:
         return (f"--cpus {cpus}: this machine has {cores} cores; use at most {cores} (one worker per core), "

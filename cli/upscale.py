@@ -87,9 +87,6 @@ def _check(src, out, classify_only, gpus, cpus, ray_address, report, dry_run, op
     except (ValueError, MchmcError) as err:
         err_console.print(f"error: {err}")
         return USAGE
-    if cpus is not None and cpus < 0:
-        err_console.print("error: --gpus and --cpus must be >= 0")
-        return USAGE
     if cpus == 0 and not gpus:
         err_console.print("error: no workers: give --cpus >= 1 or --gpus >= 1")
         return USAGE
@@ -218,7 +215,10 @@ def _run(prep, stop, t0: float, *, cpus, gpus, ray_address, prefect: bool) -> in
 
     try:
         if prefect:
+            from mchmc.batch import reaper
             from mchmc.flows.upscale import upscale_flow
+
+            reaper.start()  # before Prefect's temporary server starts, so that it dies with this process
 
             outcome = upscale_flow(prep, start_pool, stop, on_start, progress.record)
         else:
