@@ -99,6 +99,17 @@ def split_run(tmp_path_factory):
     return {"proc": proc, "out": out, "err": err, "root": root}
 
 
+def test_a_run_shows_our_errors_and_no_raw_ray_lines(split_run):
+    proc, out, err = split_run["proc"], split_run["out"], split_run["err"]
+    assert (split_run["root"] / "killed").exists(), "the network service did die (and Ray said so in its logs)"
+    assert proc.returncode == 1, out + err
+    assert [ln for ln in err.splitlines() if ln.strip()] == [
+        f"error: {split_run['root'] / 'src' / 'bad.png'}: not an image file (no PNG, JPEG, TIFF, WebP or BMP signature)"]
+    raw = [ln for ln in (out + err).splitlines() if RAW_RAY.search(ln)]
+    assert raw == [], raw
+    assert len(list((split_run["root"] / "out").glob("p*.png"))) == 4
+
+
 def test_after_a_run_ends_no_process_of_it_survives(split_run):
     assert survivors(split_run["proc"].pid) == {}
 

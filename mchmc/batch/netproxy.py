@@ -103,27 +103,38 @@ class LocalLink(_Served):
 
 
 class RayLink(_Served):
-    """To service actors; a codec worker ``cpuN`` sends to service ``N mod count`` (workers spread
-    evenly over the devices, and each service sees a fixed set of workers)."""
+    """To service actors, found by their Ray names (``names``); a codec worker ``cpuN`` sends to
+    service ``N mod count`` (workers spread evenly over the devices, and each service sees a fixed
+    set of workers). Names, not handles: handles in a restartable actor's constructor arguments
+    are kept in the object store, which Ray warns (on the user's terminal) a restart cannot rely on."""
 
-    def __init__(self, services: list, index: int = 0, timeout: float = 3600.0):
+    def __init__(self, names: list[str], index: int = 0, timeout: float = 3600.0):
         super().__init__()
-        self.services, self.index, self.timeout = services, index, timeout
+        self.names, self.index, self.timeout = list(names), index, timeout
+        self._handle = None
 
     def bind(self, name: str) -> "RayLink":
         digits = re.findall(r"\d+", name)
-        return RayLink(self.services, int(digits[-1]) if digits else 0, self.timeout)
+        return RayLink(self.names, int(digits[-1]) if digits else 0, self.timeout)
 
-    def __getstate__(self):  # sent to each worker actor: the handles only
-        return {"services": self.services, "index": self.index, "timeout": self.timeout}
+    def __getstate__(self):  # sent to each worker actor: the names only
+        return {"names": self.names, "index": self.index, "timeout": self.timeout}
 
     def __setstate__(self, state):
-        self.__init__(state["services"], state["index"], state["timeout"])
+        self.__init__(state["names"], state["index"], state["timeout"])
+
+    def service(self):
+        """This worker's service actor (looked up once; a restarted actor keeps its name and handle)."""
+        import ray
+
+        if self._handle is None:
+            self._handle = ray.get_actor(self.names[self.index % len(self.names)])
+        return self._handle
 
     def call(self, request: TileRequest):
         import ray
 
-        service = self.services[self.index % len(self.services)]
+        service = self.service()
         first_failure = None
         for attempt in itertools.count():
             try:
