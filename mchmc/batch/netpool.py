@@ -70,7 +70,7 @@ class SplitPool(Pool):
                             f"more than the {have.get('CPU', 0.0):g} CPU(s) Ray sees; lower --cpus")
         self.services, names = start_services(options, split, spec.cpus)
         self._service_refs = [s.ready.remote() for s in self.services]
-        super().__init__(PageWorker, (options, RayLink(names)), spec, wait=wait)
+        super().__init__(PageWorker, (options, RayLink(names, timeout=split.net.reply_timeout)), spec, wait=wait)
 
     def wait_ready(self) -> list[str]:
         if not self.names and self._service_refs:
