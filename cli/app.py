@@ -197,12 +197,13 @@ def explain(
     out: str = typer.Option(None, "--out", "-o", help="PNG to write (default ./<image stem>-gradcam.png)."),
     model: str = typer.Option(None, "--model", "-m", help="Shipped model name or MCH-MC model file (default: srformc)."),
     tile: int = typer.Option(256, "--tile", help="Tile core size in LR pixels for the pooled statistics."),
+    noise: str = typer.Option("auto", "--noise", "-n", help="As for classify: the page is explained with the model it would be classified and upscaled with."),
     method: str = typer.Option("gradcam", "--method", help="gradcam (the paper's Fig. 13: first-order local logits of the head) or window (the head's own answer on a training patch's window around each pixel; stays meaningful for heads refitted with mchmc train-head)."),
 ) -> None:
     """Heat maps of each category's evidence on F2 overlaid on the page, with the probabilities in the caption."""
     from . import experiment as exp
 
-    raise typer.Exit(exp.explain(image, out, model, tile, method))
+    raise typer.Exit(exp.explain(image, out, model, tile, method, noise))
 
 
 schedule_app = typer.Typer(name="schedule", no_args_is_help=True,
