@@ -110,7 +110,7 @@ class RayLink(_Served):
     are kept in the object store, which Ray warns (on the user's terminal) a restart cannot rely on.
 
     A request with no reply in ``timeout`` s asks the service whether it is alive; no answer in
-    ``timeout`` s either means it hangs (a stopped process, a wedged device): it is killed, Ray
+    ``timeout`` s either means it hangs (a stopped or frozen process): it is killed, Ray
     restarts it as it restarts a dead one, and the request is sent again. A slow service answers
     and is waited for, up to ``limit`` s a request."""
 
