@@ -121,8 +121,10 @@ def experiment(config: str, folds: str | None, methods: str | None, runs: str, d
     try:
         with display.progress:
             if use_prefect:
+                from mchmc.batch import reaper
                 from mchmc.flows.experiment import experiment_flow
 
+                reaper.start()  # Prefect's temporary server dies with this command, kill -9 included
                 result = experiment_flow(config, parse_folds(folds), parse_methods(methods), runs, ov, report, command)
                 rep = result.get("report")
             else:
@@ -158,8 +160,10 @@ def report(runs: str, config: str | None, out: str | None, use_prefect: bool) ->
     command = _command("report", (None, runs), ("--config", name), ("--out", out))
     try:
         if use_prefect:
+            from mchmc.batch import reaper
             from mchmc.flows.experiment import report_flow
 
+            reaper.start()  # Prefect's temporary server dies with this command, kill -9 included
             rep = report_flow(runs, name, out, command)
         else:
             from mchmc.experiment.report import write_report
