@@ -13,6 +13,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},  # every command: waifu2x users type -h
 )
 
 
@@ -29,7 +30,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", metavar="", callback=_version, is_eager=True,
+    version: bool = typer.Option(False, "--version", "-V", metavar="", callback=_version, is_eager=True,
                                  help="Print the version and exit."),
 ) -> None:
     """Batch 2x super-resolution for digitised archives with the MCH-MC network."""
@@ -120,7 +121,7 @@ def upscale(
     prefect: bool = typer.Option(False, "--prefect", metavar="", help="Record the run as a Prefect flow run (also when PREFECT_API_URL is set; without it Prefect starts a temporary local API)."),
     binarize: bool = typer.Option(False, "--binarize", metavar="", help="Write 1-bit pages back as 1-bit (default: 8-bit gray)."),
     tta: bool = typer.Option(False, "--tta", metavar="", help="Test-time augmentation: each tile through the network in its 8 flips/rotations, averaged; ~8x slower (8 network passes), smoother and a little more accurate on photos and manga (+0.1-0.3 dB PSNR-Y), but worse on text pages with the shipped models, which learned upright glyphs (-1.2 dB; bench/tta.py). The category report is unchanged."),
-    max_pixels: int = typer.Option(500_000_000, "--max-pixels", help="Refuse pages whose header claims more pixels."),
+    max_pixels: int = typer.Option(500_000_000, "--max-pixels", help="Refuse pages whose header claims more pixels (>= 1)."),
     max_memory: float = typer.Option(None, "--max-memory", help="GB one worker may use for a page (default: the memory available now, shared by the workers); bigger pages are refused before decoding."),
     split_pixels: int = typer.Option(40_000_000, "--split-pixels", help="Split single pages above this many pixels into bands across workers (0: never)."),
 ) -> None:
@@ -147,7 +148,7 @@ def classify(
     tile: int = typer.Option(256, "--tile", help="Tile core size in LR pixels."),
     model: str = typer.Option(None, "--model", "-m", help="Shipped model name or model file (default: srformc)."),
     noise: str = typer.Option("auto", "--noise", "-n", help="As for upscale: the category comes from the model the page would be upscaled with."),
-    max_pixels: int = typer.Option(500_000_000, "--max-pixels", help="Refuse pages whose header claims more pixels."),
+    max_pixels: int = typer.Option(500_000_000, "--max-pixels", help="Refuse pages whose header claims more pixels (>= 1)."),
     split_pixels: int = typer.Option(40_000_000, "--split-pixels", help="Split single pages above this many pixels into bands across workers (0: never)."),
     prefect: bool = typer.Option(False, "--prefect", metavar="", help="Record the run as a Prefect flow run (also when PREFECT_API_URL is set)."),
 ) -> None:
@@ -199,12 +200,13 @@ def explain(
     out: str = typer.Option(None, "--out", "-o", help="PNG to write (default ./<image stem>-gradcam.png)."),
     model: str = typer.Option(None, "--model", "-m", help="Shipped model name or MCH-MC model file (default: srformc)."),
     tile: int = typer.Option(256, "--tile", help="Tile core size in LR pixels for the pooled statistics."),
+    noise: str = typer.Option("auto", "--noise", "-n", help="As for classify: the page is explained with the model it would be classified and upscaled with."),
     method: str = typer.Option("gradcam", "--method", help="gradcam (the paper's Fig. 13: first-order local logits of the head) or window (the head's own answer on a training patch's window around each pixel; stays meaningful for heads refitted with mchmc train-head)."),
 ) -> None:
     """Heat maps of each category's evidence on F2 overlaid on the page, with the probabilities in the caption."""
     from . import experiment as exp
 
-    raise typer.Exit(exp.explain(image, out, model, tile, method))
+    raise typer.Exit(exp.explain(image, out, model, tile, method, noise))
 
 
 schedule_app = typer.Typer(name="schedule", no_args_is_help=True,

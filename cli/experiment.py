@@ -121,8 +121,10 @@ def experiment(config: str, folds: str | None, methods: str | None, runs: str, d
     try:
         with display.progress:
             if use_prefect:
+                from mchmc.batch import reaper
                 from mchmc.flows.experiment import experiment_flow
 
+                reaper.start()  # Prefect's temporary server dies with this command, kill -9 included
                 result = experiment_flow(config, parse_folds(folds), parse_methods(methods), runs, ov, report, command)
                 rep = result.get("report")
             else:
@@ -158,8 +160,10 @@ def report(runs: str, config: str | None, out: str | None, use_prefect: bool) ->
     command = _command("report", (None, runs), ("--config", name), ("--out", out))
     try:
         if use_prefect:
+            from mchmc.batch import reaper
             from mchmc.flows.experiment import report_flow
 
+            reaper.start()  # Prefect's temporary server dies with this command, kill -9 included
             rep = report_flow(runs, name, out, command)
         else:
             from mchmc.experiment.report import write_report
@@ -178,9 +182,9 @@ def report(runs: str, config: str | None, out: str | None, use_prefect: bool) ->
 
 
 def _page_planes(path: str):
-    """(Y plane normalised, 8-bit RGB or gray for display) of the first page of ``path``: for a page
-    above the category view's size, its view (what the head reads, so the maps explain the category
-    ``classify`` reports) and the page shown at that size."""
+    """(Y plane normalised, 8-bit RGB or gray for display, the page's header) of the first page of
+    ``path``: for a page above the category view's size, its view (what the head reads, so the maps
+    explain the category ``classify`` reports) and the page shown at that size."""
     import numpy as np
 
     from mchmc.colour import to_unit
@@ -194,17 +198,25 @@ def _page_planes(path: str):
     shown = np.rint(np.clip(to_unit(px[..., 0] if page.meta.gray else px[..., :3]), 0, 1) * 255).astype(np.uint8)
     view = view_plane(page)
     if view is None:
-        return luminance(page), shown
-    return view, imresize(shown, output_shape=view.shape)
+        return luminance(page), shown, page.meta
+    return view, imresize(shown, output_shape=view.shape), page.meta
 
 
-def explain(image: str, out: str | None, model: str | None, tile: int, method: str = "gradcam") -> int:
+def explain(image: str, out: str | None, model: str | None, tile: int, method: str = "gradcam",
+            noise: str = "auto") -> int:
+    """The model that explains a page is the one ``classify`` and ``upscale`` would use for it:
+    ``--noise`` picks the noise-level variant the same way (per page under ``auto``), so the
+    probabilities shown are the ones ``classify`` reports."""
+    from mchmc.batch.options import BatchOptions
     from mchmc.errors import MchmcError
     from mchmc.experiment.figures import explain_figure
     from mchmc.experiment.gradcam import grad_cam, window_cam
-    from mchmc.modelfile import load_model
+    from mchmc.modelfile import load_model, noise_variants
+    from mchmc.pages.noise import choose
 
     from mchmc.errors import ModelFileError
+
+    from .upscale import _check_model
 
     con = Console(highlight=False)
     dst = Path(out) if out else Path(f"{Path(image).stem}-gradcam.png")
@@ -218,15 +230,20 @@ def explain(image: str, out: str | None, model: str | None, tile: int, method: s
         err.print(f"error: --method must be gradcam or window, not {method!r}")
         return 2
     try:
+        options = BatchOptions(model=model, noise=noise, classify_only=True)
         mf = load_model(model)
         if not mf.model.config.has_classifier:  # every MCH-MC variant (mch-mc, mch-mc-wide) has the head
             raise ModelFileError(mf.path, f"architecture is {mf.model.config.arch!r}, which has no category "
                                  "head to explain: expected 'mch-mc' or a variant of it")
-    except ModelFileError as e:  # a usage error, like every command's
+        _check_model(options)  # --noise: the variant exists, as classify checks it
+    except (ValueError, ModelFileError) as e:  # a usage error, like every command's
         err.print(f"error: {e}")
         return 2
     try:
-        y, shown = _page_planes(image)
+        y, shown, meta = _page_planes(image)
+        choice = choose(options.noise, meta, frozenset(noise_variants(model) if options.noise != "none" else ()))
+        if choice.level is not None:  # as a worker does (mchmc.batch.worker): that level's variant
+            mf = load_model(noise_variants(model)[choice.level])
         cam = (grad_cam if method == "gradcam" else window_cam)(mf.model, y, tile=tile)
         explain_figure(shown, cam, dst, title=Path(image).name, method=method)
     except MchmcError as e:
@@ -235,7 +252,7 @@ def explain(image: str, out: str | None, model: str | None, tile: int, method: s
     except OSError as e:
         err.print(f"error: {dst}: cannot write: {e.strerror or e}")
         return 1
-    table = Table("category", "probability", title=f"{image} ({mf.path.name})")
+    table = Table("category", "probability", title=f"{image} ({mf.path.name}; noise {choice.reason})")
     for c, p in zip(cam.categories, cam.probs):
         table.add_row(c + (" (top-1)" if c == cam.predicted else ""), f"{p:.1%}")
     con.print(table)

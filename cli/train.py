@@ -28,8 +28,10 @@ def prep(config: str, data_root: str | None, cache: str | None, use_prefect: boo
     ov = _overrides(data_root, cache)
     try:
         if use_prefect:
+            from mchmc.batch import reaper
             from mchmc.flows.prep import prep_flow
 
+            reaper.start()  # Prefect's temporary server dies with this command, kill -9 included
             res = prep_flow(config, ov)
         else:
             from mchmc.flows.prep import prep_patches
@@ -104,8 +106,10 @@ def train(config: str, method: str, fold: str, runs: str, data_root: str | None,
     try:
         with display.progress:
             if use_prefect:
+                from mchmc.batch import reaper
                 from mchmc.flows.train import train_flow
 
+                reaper.start()  # Prefect's temporary server dies with this command, kill -9 included
                 result = train_flow(config, method, str(fold), str(runs), ov)
             else:
                 from mchmc.train.run import train_method
@@ -141,8 +145,10 @@ def train_head(model: str, out: str, config: str | None, fold: int, data_root: s
     ov = _overrides(data_root, None) or None
     try:
         if use_prefect:
+            from mchmc.batch import reaper
             from mchmc.flows.head import train_head_flow
 
+            reaper.start()  # Prefect's temporary server dies with this command, kill -9 included
             res = train_head_flow(model, out, config, fold, ov)
         else:
             from mchmc.train.head import retrain_head

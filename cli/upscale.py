@@ -66,10 +66,11 @@ def _check(src, out, classify_only, gpus, cpus, ray_address, report, dry_run, op
     from mchmc.batch.options import BatchOptions
     from mchmc.errors import MchmcError
     from mchmc.pages.limits import default_worker_memory
+    from .bounds import out_of_range
 
     max_memory = opts.pop("max_memory", None)
-    if max_memory is not None and max_memory <= 0:
-        err_console.print("error: --max-memory must be > 0 GB")
+    if bad := out_of_range(max_memory, cpus, ray_address):
+        err_console.print(f"error: {bad}")
         return USAGE
     if not classify_only:  # a page's memory is checked from its header, before it is decoded
         workers = cpus if cpus is not None else devices.default_cpus()
@@ -86,9 +87,6 @@ def _check(src, out, classify_only, gpus, cpus, ray_address, report, dry_run, op
         _check_model(options)
     except (ValueError, MchmcError) as err:
         err_console.print(f"error: {err}")
-        return USAGE
-    if cpus is not None and cpus < 0:
-        err_console.print("error: --gpus and --cpus must be >= 0")
         return USAGE
     if cpus == 0 and not gpus:
         err_console.print("error: no workers: give --cpus >= 1 or --gpus >= 1")
@@ -218,7 +216,10 @@ def _run(prep, stop, t0: float, *, cpus, gpus, ray_address, prefect: bool) -> in
 
     try:
         if prefect:
+            from mchmc.batch import reaper
             from mchmc.flows.upscale import upscale_flow
+
+            reaper.start()  # before Prefect's temporary server starts, so that it dies with this process
 
             outcome = upscale_flow(prep, start_pool, stop, on_start, progress.record)
         else:

@@ -180,3 +180,44 @@ def test_a_model_whose_weights_do_not_load_stops_the_run_in_one_line(tmp_path):
     assert len(lines) == 1 and "Traceback" not in res.stderr, res.stderr
     assert str(path) in lines[0] and "conv2.weight" in lines[0], lines[0]
     assert not (tmp_path / "o" / "a.png").exists()
+
+
+@pytest.mark.parametrize("command, args, words", [
+    ("upscale", ["--max-memory", "nan"], ["--max-memory", "nan"]),
+    ("upscale", ["--max-memory", "inf"], ["--max-memory", "inf"]),
+    ("upscale", ["--max-memory", "1e400"], ["--max-memory", "inf"]),  # too big for a float: infinite
+    ("upscale", ["--max-memory", "0.001"], ["--max-memory", "smallest page"]),  # would refuse every page
+    ("upscale", ["--max-memory", "-1"], ["--max-memory"]),
+    ("upscale", ["--max-pixels", "-5"], ["--max-pixels", "-5"]),
+    ("upscale", ["--max-pixels", "0"], ["--max-pixels", "0"]),  # not a silent "no limit"
+    ("classify", ["--max-pixels", "-5"], ["--max-pixels", "-5"]),
+    ("classify", ["--max-pixels", "0"], ["--max-pixels", "0"]),
+])
+def test_out_of_range_limits_are_one_line_before_any_work(tmp_path, command, args, words):
+    page(tmp_path / "s" / "a.png")
+    out = ["--out", tmp_path / "o"] if command == "upscale" else ["--report", tmp_path / "r.jsonl"]
+    one_line_usage_error(mchmc(command, tmp_path / "s", *out, "--cpus", "1", *args), *words)
+    assert not (tmp_path / "o").exists() and not (tmp_path / "r.jsonl").exists()
+
+
+@pytest.mark.parametrize("command", ["upscale", "classify"])
+def test_more_cpu_workers_than_the_machine_has_cores_is_one_line(tmp_path, command):
+    """A local run starts one worker process per --cpus: 1000 on a small machine would swamp it.
+    (One more than the cores: little harm done if the check were missing; upscale's as a dry run.)"""
+    page(tmp_path / "s" / "a.png")
+    out = ["--out", tmp_path / "o", "--dry-run"] if command == "upscale" else ["--report", tmp_path / "r.jsonl"]
+    cores = os.cpu_count() or 1
+    line = one_line_usage_error(mchmc(command, tmp_path / "s", *out, "--cpus", cores + 1), "--cpus")
+    assert f"{cores} " in line, line
+
+
+def test_h_and_capital_v_work_as_waifu2x_users_type_them():
+    res = mchmc("-h")
+    assert res.returncode == 0 and "upscale" in res.stdout and "Usage" in res.stdout, res.stdout + res.stderr
+    res = mchmc("upscale", "-h")
+    assert res.returncode == 0 and "--max-memory" in res.stdout, res.stdout + res.stderr
+    res = mchmc("classify", "-h")
+    assert res.returncode == 0 and "--report" in res.stdout, res.stdout + res.stderr
+    res = mchmc("-V")
+    assert res.returncode == 0 and res.stdout.startswith("mchmc ") and res.stdout.count("\n") == 1, res.stdout
+    assert res.stdout == mchmc("--version").stdout

@@ -153,3 +153,30 @@ def test_more_gpu_services_than_ray_sees_fail_before_any_work(ray_session, world
 
     with pytest.raises(PoolError, match="2 GPU network service"):
         SplitPool(BatchOptions(model=world["model"]), PoolSpec(cpus=1), SplitSpec(2, NetworkSpec(device="cuda")))
+
+
+def test_a_hung_network_service_is_restarted_and_its_requests_resent(ray_session, world, tmp_path):
+    """A stopped service process (SIGSTOP: alive, never answering) is found by the reply timeout
+    and a liveness check that gets no answer either, killed and restarted as a dead one is: every
+    page is served by the restarted service, with the single-worker bytes."""
+    import signal
+
+    jobs = small_pages(tmp_path, 4)
+    options = BatchOptions(model=world["model"], tile=16, noise="none")
+    pool = SplitPool(options, PoolSpec(cpus=2), SplitSpec(1, NetworkSpec(device="cpu", reply_timeout=2.0)))
+    hung = None
+    try:
+        first = pool.wait_ready() and pool.service_names[0]
+        hung = int(first.split("@")[1])
+        os.kill(hung, signal.SIGSTOP)
+        records = [rec for _, rec in pool.map("process", jobs)]
+        restarted = pool.stats()[0]["tag"]
+    finally:
+        pool.shutdown()
+        if hung and Path(f"/proc/{hung}").exists():
+            os.kill(hung, signal.SIGKILL)  # never leave a stopped process behind, even when this fails
+    assert [r.status for r in records] == ["ok"] * 4, [r.error for r in records]
+    assert restarted != first
+    for r in records:  # each page completed after the restart: the hung process never answered
+        assert r.worker.split(" via ")[1].split(",") == [restarted], r.worker
+    assert {j.src.name: j.dst.read_bytes() for j in jobs} == reference(jobs, world["model"], tmp_path)

@@ -34,14 +34,18 @@ class SplitSpec:
         return 0 if self.net.device.startswith("cuda") else self.services
 
 
-def start_services(options: BatchOptions, split: SplitSpec, workers: int) -> list:
+def start_services(options: BatchOptions, split: SplitSpec, workers: int) -> tuple[list, list[str]]:
+    """The service actors and their Ray names (unique to this pool: the codec workers look them up)."""
+    import secrets
+
     import ray
 
     gpu = split.net.device.startswith("cuda")
-    remote = ray.remote(NetworkService).options(
-        num_cpus=0 if gpu else 1, num_gpus=1 if gpu else 0, max_restarts=-1, max_task_retries=0,
-        max_concurrency=workers + 4)
-    return [remote.remote(options, split.net, name=f"net{i}") for i in range(split.services)]
+    names = [f"mchmc-net{i}-{secrets.token_hex(4)}" for i in range(split.services)]
+    services = [ray.remote(NetworkService).options(
+        name=names[i], num_cpus=0 if gpu else 1, num_gpus=1 if gpu else 0, max_restarts=-1, max_task_retries=0,
+        max_concurrency=workers + 4).remote(options, split.net, name=f"net{i}") for i in range(split.services)]
+    return services, names
 
 
 class SplitPool(Pool):
@@ -64,9 +68,9 @@ class SplitPool(Pool):
         if spec.cpus + split.cpus_needed() > have.get("CPU", 0.0):
             raise PoolError(f"{spec.cpus} codec worker(s) + {split.cpus_needed()} CPU network service(s) need "
                             f"more than the {have.get('CPU', 0.0):g} CPU(s) Ray sees; lower --cpus")
-        self.services = start_services(options, split, spec.cpus)
+        self.services, names = start_services(options, split, spec.cpus)
         self._service_refs = [s.ready.remote() for s in self.services]
-        super().__init__(PageWorker, (options, RayLink(self.services)), spec, wait=wait)
+        super().__init__(PageWorker, (options, RayLink(names, timeout=split.net.reply_timeout)), spec, wait=wait)
 
     def wait_ready(self) -> list[str]:
         if not self.names and self._service_refs:

@@ -11,7 +11,8 @@ A link carries the requests: :class:`LocalLink` to a service in this process (be
 :class:`RayLink` to service actors. A service that dies is restarted by Ray; the requests it
 had in flight come back as actor errors and are sent again (for up to ``RESTART_WAIT`` seconds,
 with a growing pause while the fresh process loads its model), so a dead service costs time,
-never a page.
+never a page. A hung one (alive, never answering) is killed after its reply timeout and a
+liveness check, and then restarted in the same way.
 """
 from __future__ import annotations
 
@@ -103,39 +104,76 @@ class LocalLink(_Served):
 
 
 class RayLink(_Served):
-    """To service actors; a codec worker ``cpuN`` sends to service ``N mod count`` (workers spread
-    evenly over the devices, and each service sees a fixed set of workers)."""
+    """To service actors, found by their Ray names (``names``); a codec worker ``cpuN`` sends to
+    service ``N mod count`` (workers spread evenly over the devices, and each service sees a fixed
+    set of workers). Names, not handles: handles in a restartable actor's constructor arguments
+    are kept in the object store, which Ray warns (on the user's terminal) a restart cannot rely on.
 
-    def __init__(self, services: list, index: int = 0, timeout: float = 3600.0):
+    A request with no reply in ``timeout`` s asks the service whether it is alive; no answer in
+    ``timeout`` s either means it hangs (a stopped or frozen process): it is killed, Ray
+    restarts it as it restarts a dead one, and the request is sent again. A slow service answers
+    and is waited for, up to ``limit`` s a request."""
+
+    def __init__(self, names: list[str], index: int = 0, timeout: float = 60.0, limit: float = 3600.0):
         super().__init__()
-        self.services, self.index, self.timeout = services, index, timeout
+        self.names, self.index, self.timeout, self.limit = list(names), index, timeout, limit
+        self._handle = None
 
     def bind(self, name: str) -> "RayLink":
         digits = re.findall(r"\d+", name)
-        return RayLink(self.services, int(digits[-1]) if digits else 0, self.timeout)
+        return RayLink(self.names, int(digits[-1]) if digits else 0, self.timeout, self.limit)
 
-    def __getstate__(self):  # sent to each worker actor: the handles only
-        return {"services": self.services, "index": self.index, "timeout": self.timeout}
+    def __getstate__(self):  # sent to each worker actor: the names only
+        return {"names": self.names, "index": self.index, "timeout": self.timeout, "limit": self.limit}
 
     def __setstate__(self, state):
-        self.__init__(state["services"], state["index"], state["timeout"])
+        self.__init__(state["names"], state["index"], state["timeout"], state.get("limit", 3600.0))
+
+    def service(self):
+        """This worker's service actor (looked up once; a restarted actor keeps its name and handle)."""
+        import ray
+
+        if self._handle is None:
+            self._handle = ray.get_actor(self.names[self.index % len(self.names)])
+        return self._handle
 
     def call(self, request: TileRequest):
         import ray
+        from ray.exceptions import GetTimeoutError, RayActorError
 
-        service = self.services[self.index % len(self.services)]
-        first_failure = None
+        service, ref, began, first_failure = self.service(), None, time.monotonic(), None
         for attempt in itertools.count():
+            if ref is None:
+                ref = service.infer.remote(request)
             try:
-                reply = ray.get(service.infer.remote(request), timeout=self.timeout)
-            except ray.exceptions.RayActorError:  # died mid-call, or restarting: the request never finished
-                first_failure = first_failure or time.monotonic()
+                reply = ray.get(ref, timeout=self.timeout)
+            except RayActorError:  # died mid-call, or restarting: the request never finished
+                ref, first_failure = None, first_failure or time.monotonic()
                 if time.monotonic() - first_failure > RESTART_WAIT:
-                    break
+                    raise NetworkError(f"the network service stayed dead for {RESTART_WAIT:.0f} s; giving up "
+                                       "on this page") from None
                 time.sleep(min(5.0, 0.5 * 2**attempt))
                 continue
-            except ray.exceptions.GetTimeoutError:
-                raise NetworkError(f"the network service gave no reply in {self.timeout:.0f} s") from None
+            except GetTimeoutError:
+                if time.monotonic() - began > self.limit:
+                    raise NetworkError(f"the network service gave no reply in {self.limit:.0f} s") from None
+                if not self._answers(service):  # hung: restarted as a dead one is, and `ref` fails
+                    ray.kill(service, no_restart=False)
+                continue
             self.note(reply.server)
             return reply
-        raise NetworkError(f"the network service stayed dead for {RESTART_WAIT:.0f} s; giving up on this page")
+
+    def _answers(self, service) -> bool:
+        """Whether the service is alive (its ``ready``, answered by another of its threads while a
+        batch runs): a slow service answers, a stopped or wedged process does not. A service that
+        died meanwhile counts as answering: its requests fail at once and are sent again."""
+        import ray
+        from ray.exceptions import GetTimeoutError
+
+        try:
+            ray.get(service.ready.remote(), timeout=self.timeout)
+        except GetTimeoutError:
+            return False
+        except Exception:  # noqa: BLE001  (dead or restarting, or its start failed: not hung)
+            pass
+        return True

@@ -55,6 +55,7 @@ class NetworkSpec:
     linger: float = 0.002  # s a batch waits for more requests once its first is in
     stack: bool | None = None  # equal-shape tiles in one forward pass; None: on CUDA only (see module doc)
     tile: int | None = None  # engine tile core, LR px; None: the run's --tile
+    reply_timeout: float = 60.0  # s without a reply before a caller checks the service is alive (netproxy.RayLink)
 
 
 class NetworkService:

@@ -40,6 +40,8 @@ class BatchOptions:
             raise ValueError(f"--precision must be one of {', '.join(PRECISION_CHOICES)}, not {self.precision!r}")
         if self.tile is not None and self.tile < 1:
             raise ValueError(f"--tile must be >= 1 px, not {self.tile}")
+        if self.max_pixels < 1:  # 0 is no "no limit": a header's claim is always checked
+            raise ValueError(f"--max-pixels must be >= 1 (the most pixels a page may have), not {self.max_pixels}")
         if self.split_pixels < 0:
             raise ValueError(f"--split-pixels must be >= 0, not {self.split_pixels}")
         if self.quality is not None and not 1 <= self.quality <= 100:

@@ -61,6 +61,7 @@ def connect(address: str | None = None, num_cpus: int | None = None, num_gpus: i
         if warning:
             print(f"warning: {warning}", file=sys.stderr, flush=True)
         kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": "warning"}
+        quiet_error_notices()
         if address:
             ray.init(address=address, **kwargs)
         else:
@@ -68,6 +69,28 @@ def connect(address: str | None = None, num_cpus: int | None = None, num_gpus: i
                 ray.init(address="local", num_cpus=num_cpus, num_gpus=num_gpus, _temp_dir=temp_dir, **kwargs)
             stop_autoscaler_monitor()
     return ray.cluster_resources()
+
+
+def quiet_error_notices() -> None:
+    """Keep the GCS's error notices off the user's terminal: Ray's driver prints them itself
+    (``(raylet) A worker died or was killed ...``, a paragraph a time), whatever ``log_to_driver``
+    says. What a worker's death cost is ours to tell (the page's error record; a restarted
+    network service's new pid in the record), and the notice stays in Ray's logs. Left as Ray
+    has it when its internals are not as expected."""
+    try:
+        from ray._private import worker
+    except ImportError:
+        return
+    show = getattr(worker, "print_to_stdstream", None)
+    if show is None or getattr(show, "mchmc_quiet", False):
+        return
+
+    def quiet(data, *args, **kwargs):
+        if not (isinstance(data, dict) and data.get("pid") == "raylet"):
+            show(data, *args, **kwargs)
+
+    quiet.mchmc_quiet = True
+    worker.print_to_stdstream = quiet
 
 
 @contextmanager
