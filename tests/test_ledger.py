@@ -10,6 +10,8 @@ import json
 import os
 import random
 import sqlite3
+import subprocess
+import sys
 
 import pytest
 
@@ -183,3 +185,18 @@ def test_a_failure_is_remembered_until_the_input_changes_or_the_page_succeeds(tm
         staged.write_bytes(b"out")
         ledger.record(src, Stamp.of(src), tmp_path / "dst" / "bad.png", staged, PageRecord(input=str(src)).to_dict())
         assert ledger.failure(src) is None, "a success clears it"
+
+
+def test_a_state_folder_that_takes_no_new_ledger_is_one_line_not_a_traceback(tmp_path):
+    """A file-size limit (as on a full disk) makes SQLite fail to create the ledger: that is no ledger
+    to set aside, but a folder that cannot be written, said in one line."""
+    code = ("import resource, signal, sys\n"
+            "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+            "resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))\n"
+            "from mchmc.batch.ledger import Ledger\n"
+            "from mchmc.errors import MchmcError\n"
+            "try:\n    Ledger(sys.argv[1])\nexcept MchmcError as err:\n    print(err)\n")
+    res = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    assert res.stdout.strip().endswith(")") and "cannot write the ledger here" in res.stdout, res.stdout
+    assert not list((tmp_path / STATE_DIR).glob("*.bad-*")), "nothing was there to set aside"

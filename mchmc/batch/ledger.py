@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mchmc.batch.records import PageRecord, warn
+from mchmc.errors import FileError
 from mchmc.fsutil import STATE_DIR, UnsafePath, real_folder
 
 LEDGER_NAME = "ledger.sqlite"
@@ -79,11 +80,16 @@ class Ledger:
                 raise sqlite3.DatabaseError("not a regular file")
             self._db = _open(self.path)
         except sqlite3.DatabaseError as err:  # OperationalError (no permission, a folder) is one
+            if all(k is None for k in kinds):  # no ledger was there: nothing to set aside, the folder refuses a new one
+                raise FileError(self.path, f"cannot write the ledger here ({err})") from None
             aside = _set_aside(self.path)
             if on_note:
                 on_note(f"{self.path}: unreadable ({err}); set aside as {aside.name}, going on as if no run "
                         "had written here (pages already in DST are conflicts until --overwrite)")
-            self._db = _open(self.path)
+            try:
+                self._db = _open(self.path)
+            except sqlite3.DatabaseError as again:
+                raise FileError(self.path, f"cannot write the ledger here ({again})") from None
 
     @staticmethod
     def _key(path: str | os.PathLike) -> bytes:

@@ -105,7 +105,9 @@ def _check_writable(root: Path | None, *reports: Path) -> None:
             probe = folder / temp_name("probe")
             fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
             try:
-                os.write(fd, b"\0" * 4096)
+                left = memoryview(b"\0" * 4096)
+                while left:  # a short write (a file-size limit, a nearly full disk) is not room: go on to its error
+                    left = left[os.write(fd, left):]
                 os.fsync(fd)
             finally:
                 os.close(fd)
