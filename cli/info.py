@@ -8,6 +8,7 @@ from rich.table import Table
 def show(model: str | None = None) -> int:
     from mchmc.errors import MchmcError
     from mchmc.model import ARCHITECTURES, MCH
+    from mchmc.modelconfig import TAIL_KERNEL
     from mchmc.modelfile import load_model, shipped_models
 
     con = Console(soft_wrap=True, highlight=False)
@@ -16,7 +17,9 @@ def show(model: str | None = None) -> int:
     for name, cfg in ARCHITECTURES.items():
         net = MCH(cfg)
         (n1, n2), (f1, f2, f3) = cfg.channels, cfg.kernels
-        text = f"conv1 {f1}x{f1}->{n1}, ReLU; conv2 {f2}x{f2}->{n2}, ReLU; conv3 {f3}x{f3}->{cfg.scale ** 2}; pixel shuffle"
+        tail = "".join(f"tail {TAIL_KERNEL}x{TAIL_KERNEL}->{n}, ReLU; " for n in cfg.tail)
+        text = (f"conv1 {f1}x{f1}->{n1}, ReLU; conv2 {f2}x{f2}->{n2}, ReLU; {tail}conv3 {f3}x{f3}->{cfg.scale ** 2}; "
+                f"pixel shuffle ({cfg.macs_per_lr_pixel:,} multiply-adds per LR pixel)")
         if cfg.has_classifier:
             text += f"; head on F2: GAP -> FC {cfg.hidden} -> ReLU -> FC {len(cfg.categories)} ({', '.join(cfg.categories)})"
         layers.append(f"  {name}: {text}")

@@ -3,6 +3,8 @@
     MCH    : Y(LR) -conv1 5x5,64,ReLU- F1 -conv2 5x5,32,ReLU- F2 -conv3 3x3,4- pixel shuffle -> 2x Y
     MCH-MC : MCH plus a classifier branch on F2: GAP -> FC 256 -> ReLU -> FC 3 -> softmax
              over (nature, manga, text). Super-resolution inference is exactly MCH.
+    tail   : (quality tier, issue 27) extra 3x3 conv + ReLU layers between F2 and conv3; the head
+             still reads F2, so the category is computed as in the paper whatever the depth.
 
 No layer is padded, so the network shrinks its input by ``2 * halo`` per axis;
 the halo and the scale are derived from the layer definitions (``MCHConfig``, in
@@ -22,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mchmc.modelconfig import ARCHITECTURES, CATEGORIES, MCHConfig
+from mchmc.modelconfig import ARCHITECTURES, CATEGORIES, TAIL_KERNEL, MCHConfig
 
 __all__ = ["ARCHITECTURES", "CATEGORIES", "MCH", "MCHConfig", "build_model", "gap_probabilities"]
 
@@ -36,12 +38,16 @@ class MCH(nn.Module):
         (n1, n2), (f1, f2, f3), s = config.channels, config.kernels, config.scale
         self.conv1 = nn.Conv2d(1, n1, f1)
         self.conv2 = nn.Conv2d(n1, n2, f2)
-        self.conv3 = nn.Conv2d(n2, s * s, f3)
+        self.conv3 = nn.Conv2d(config.tail[-1] if config.tail else n2, s * s, f3)  # reads the tail's last layer
         self.head = (
             nn.Sequential(nn.Linear(n2, config.hidden), nn.ReLU(), nn.Linear(config.hidden, len(config.categories)))
             if config.has_classifier
             else None
         )
+        # Registered after the head and empty for the paper's networks: their parameters, state-dict keys
+        # and initialisation draws are exactly what they were before tails existed.
+        widths = (n2, *config.tail)
+        self.tail = nn.ModuleList(nn.Conv2d(a, b, TAIL_KERNEL) for a, b in zip(widths, widths[1:]))
         self.dropout = 0.0  # the trainer sets its phase's dropout (Phase 1: 0.5); inference never drops
         self.reset_parameters()
 
@@ -59,7 +65,10 @@ class MCH(nn.Module):
         return F.dropout(F.relu(self.conv2(f1), inplace), self.dropout, self.training and self.dropout > 0)
 
     def reconstruct(self, f2: torch.Tensor) -> torch.Tensor:
-        """conv3 + pixel shuffle: channel k*s+l is sub-pixel (row k, column l)."""
+        """(tail,) conv3 + pixel shuffle: channel k*s+l is sub-pixel (row k, column l)."""
+        inplace = not torch.is_grad_enabled()
+        for conv in self.tail:
+            f2 = F.relu(conv(f2), inplace)
         return F.pixel_shuffle(self.conv3(f2), self.config.scale)
 
     def classify(self, pooled: torch.Tensor) -> torch.Tensor:
@@ -76,7 +85,7 @@ class MCH(nn.Module):
 
     def num_parameters(self, part: str = "all") -> int:
         """Parameter count of 'sr' (conv1-3), 'head' or 'all'."""
-        mods = {"sr": [self.conv1, self.conv2, self.conv3], "head": [self.head] if self.head else []}
+        mods = {"sr": [self.conv1, self.conv2, *self.tail, self.conv3], "head": [self.head] if self.head else []}
         mods["all"] = mods["sr"] + mods["head"]
         return sum(p.numel() for m in mods[part] for p in m.parameters())
 

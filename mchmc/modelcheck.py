@@ -31,6 +31,7 @@ SCALE_RANGE = (1, 8)
 CHANNELS_RANGE = (1, 4096)
 KERNEL_RANGE = (1, 31)  # odd only: the halo (sum of k // 2) assumes centred kernels
 HIDDEN_RANGE = (1, 16384)
+MAX_TAIL = 64  # 3x3 tail layers (issue 27's quality tier uses a few)
 MAX_CATEGORIES, MAX_CATEGORY_CHARS = 64, 64
 ZIP_MAGIC = b"PK\x03\x04"
 
@@ -61,6 +62,13 @@ def _ints_field(n: int, lo: int, hi: int, odd: bool = False) -> Callable[[str, o
             raise ValueError(f"{name} must be {what}, got {shown_value(value)}")
         return tuple(value)
     return check
+
+
+def _tail_field(name: str, value: object) -> tuple[int, ...]:
+    lo, hi = CHANNELS_RANGE
+    if not isinstance(value, list) or len(value) > MAX_TAIL or not all(_is_int(v) and lo <= v <= hi for v in value):
+        raise ValueError(f"{name} must be a list of at most {MAX_TAIL} integers in {lo}..{hi}, got {shown_value(value)}")
+    return tuple(value)
 
 
 def _arch_field(name: str, value: object) -> str:
@@ -94,6 +102,7 @@ CONFIG_CHECKS: dict[str, Callable[[str, object], object]] = {
     "kernels": _ints_field(3, *KERNEL_RANGE, odd=True),
     "categories": _categories_field,
     "hidden": _int_field(*HIDDEN_RANGE),
+    "tail": _tail_field,
 }
 
 

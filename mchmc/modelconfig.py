@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 CATEGORIES = ("nature", "manga", "text")
+TAIL_KERNEL = 3  # every tail layer is 3x3 (radius 1), as in waifu2x's upconv / vgg7 stacks
 
 
 @dataclass(frozen=True)
@@ -21,11 +22,16 @@ class MCHConfig:
     kernels: tuple[int, int, int] = (5, 5, 3)  # f1, f2, f3
     categories: tuple[str, ...] = ()
     hidden: int = 256  # n5, classifier FC width
+    # Issue 27 (quality tier): widths of extra 3x3 conv + ReLU layers between F2 and conv3, unpadded like the
+    # rest. They deepen the reconstruction only: the category head still pools F2 (conv2's output), so the
+    # classifier, the GAP statistics and the engine's split into features (conv1, conv2) and reconstruction
+    # (tail, conv3, pixel shuffle) are those of the paper. Empty for the paper's networks.
+    tail: tuple[int, ...] = ()
 
     @property
     def halo(self) -> int:
-        """LR pixels each output pixel needs on every side: sum of kernel radii."""
-        return sum(k // 2 for k in self.kernels)
+        """LR pixels each output pixel needs on every side: sum of kernel radii (a tail layer's is 1)."""
+        return sum(k // 2 for k in self.kernels) + len(self.tail) * (TAIL_KERNEL // 2)
 
     @property
     def feature_halo(self) -> int:
@@ -39,9 +45,16 @@ class MCHConfig:
     @property
     def flops_per_lr_pixel(self) -> int:
         """Multiply-adds x2 of the SR path per LR pixel (bench ceilings use it)."""
+        return 2 * self.macs_per_lr_pixel
+
+    @property
+    def macs_per_lr_pixel(self) -> int:
+        """Multiply-adds of the SR path per LR pixel (the issue 27 cost cap is stated in these)."""
         n1, n2 = self.channels
         f1, f2, f3 = self.kernels
-        return 2 * (f1 * f1 * n1 + f2 * f2 * n1 * n2 + f3 * f3 * n2 * self.scale**2)
+        widths = (n2, *self.tail)
+        tail = sum(TAIL_KERNEL**2 * a * b for a, b in zip(widths, widths[1:]))
+        return f1 * f1 * n1 + f2 * f2 * n1 * n2 + tail + f3 * f3 * widths[-1] * self.scale**2
 
 
 # The registry: every architecture buildable by name. Tests are parametrised over it.
@@ -51,4 +64,8 @@ ARCHITECTURES: dict[str, MCHConfig] = {
     # Issue 14: the same design 1.5x wider (2.2x the FLOPs), allowed for the JPEG noise levels where the
     # paper's width falls short; warm-started from the paper's width by mchmc.train.widen.
     "mch-mc-wide": MCHConfig(arch="mch-mc-wide", channels=(96, 48), categories=CATEGORIES),
+    # Issue 27, the quality tier: the paper's design 1.5x wider (as mch-mc-wide) and 3 layers deeper (3x3, 64
+    # channels, between F2 and conv3), 221k multiply-adds per LR pixel (4.1x the paper's, 0.40x waifu2x-upconv7's
+    # 552k); halo 8. Warm-started from a shipped model by mchmc.train.widen (Net2Wider + identity tail layers).
+    "mch-mc-quality": MCHConfig(arch="mch-mc-quality", channels=(96, 48), categories=CATEGORIES, tail=(64, 64, 64)),
 }

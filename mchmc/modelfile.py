@@ -94,6 +94,15 @@ def noise_variants(name_or_path: str | os.PathLike | None = None) -> dict[int, P
     return {k: p for k, p in found.items() if p.is_file()}
 
 
+def config_record(config: MCHConfig) -> dict:
+    """The config as a model file stores it: an empty ``tail`` (the paper's networks) is left out, so their
+    files are written exactly as before tails existed (and older mchmc versions still read them)."""
+    record = asdict(config)
+    if not record["tail"]:
+        del record["tail"]
+    return record
+
+
 def save_model(model: MCH, path: str | os.PathLike, provenance: dict | None = None) -> Path:
     """Write atomically (an owned temporary in the same folder, then rename; mode 0o666 less the umask)."""
     import torch
@@ -102,7 +111,7 @@ def save_model(model: MCH, path: str | os.PathLike, provenance: dict | None = No
     payload = {
         "format": FORMAT,
         "version": VERSION,
-        "config": json.dumps(asdict(model.config)),
+        "config": json.dumps(config_record(model.config)),
         "provenance": json.dumps(provenance or {}, default=str),
         "state_dict": {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()},
     }

@@ -150,3 +150,69 @@ def test_alpha_from_counts():
     assert a["manga"] == pytest.approx(0.0888, abs=1e-4)
     assert class_weights({"nature": 450_500, "manga": 938_430, "text": 778_414})["nature"] == 1.0
     assert class_weights({"nature": 10, "manga": 0}) == {"nature": 1.0, "manga": 0.0}
+
+
+def _extra_folder(root: Path, name: str, n: int, size: tuple[int, int], seed: int) -> Path:
+    rng = np.random.default_rng(seed)
+    (root / name).mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        img = (rng.random((*size, 3)) * 255).astype(np.uint8)
+        Image.fromarray(img).save(root / name / f"{name}_{i}.png")
+    return root / name
+
+
+def test_extra_images_always_train_in_no_fold_and_never_validate(tmp_path):
+    """Issue 27, item 2: T91 / Sun-Hays-style extra nature images are training data only: never a test image,
+    never a validation image (validation stays on the paper's sets), the same for every test fold."""
+    cfg = synth_config(tmp_path, **{"train.val_images": 1})
+    _extra_folder(Path(cfg.data.root), "more", 3, (70, 66), 1)
+    extra = with_overrides(cfg, {"data.extra_folders": {"more": "nature"}})
+    for fold in (1, 2, None):
+        s, base = split_images(extra, CATS, fold), split_images(cfg, CATS, fold)
+        added = [r for r in s.train if r.source == "extra"]
+        assert sorted(r.name for r in added) == [f"more_{i}.png" for i in range(3)]
+        assert all(r.category == "nature" for r in added)
+        assert s.test == base.test and s.val == base.val and "more" not in s.folds
+        assert [r for r in s.train if r.source != "extra"] == base.train
+    only_manga = split_images(extra, ("manga",), 1)  # a method without nature does not see them
+    assert not [r for r in only_manga.train if r.source == "extra"]
+
+
+def test_extra_images_are_reduced_with_matlab_bicubic_before_they_are_hr(tmp_path):
+    """Sun-Hays 80 are JPEG q75 (MANIFEST): reduced 1/r first, so their block artefacts are not targets."""
+    cfg = synth_config(tmp_path)
+    folder = _extra_folder(Path(cfg.data.root), "jpegs", 2, (131, 170), 2)
+    extra = with_overrides(cfg, {"data.extra_folders": {"jpegs": "nature"}, "data.extra_reduce": {"jpegs": 2},
+                                 "data.extra_stride": 7})
+    res = prepare(extra.data, 2)
+    store = PatchStore(res.path)
+    from mchmc.resize import imresize
+
+    for i in range(2):
+        img = load_rgb(folder / f"jpegs_{i}.png")
+        e = store.images[store.ids[("nature", f"jpegs_{i}.png")]]
+        assert e["shape"] == [64, 84]  # 131 x 170 -> cropped to 130 x 170 -> 65 x 85 -> even 64 x 84
+        H, L = hr_lr_y(imresize(img[:130, :170], 0.5), 2)
+        np.testing.assert_allclose(store.plane(store.ids[("nature", e["name"])]), H, atol=1e-5)
+        np.testing.assert_allclose(store.plane(store.ids[("nature", e["name"])], lr=True), L, atol=1e-5)
+    per_image = len(positions(64, 60, 7, 2)) * len(positions(84, 60, 7, 2))
+    assert res.counts["nature"] == prepare(cfg.data, 2).counts["nature"] + 2 * per_image
+    assert prepare(with_overrides(extra, {"data.extra_reduce": {"jpegs": 3}}).data, 2).key != res.key
+    assert prepare(cfg.data, 2).key != res.key
+
+
+def test_extra_image_keys_are_checked(tmp_path):
+    cfg = synth_config(tmp_path)
+    with pytest.raises(Exception, match="extra_folders: categories \\['maps'\\]"):
+        with_overrides(cfg, {"data.extra_folders": {"x": "maps"}})
+    with pytest.raises(Exception, match="extra_reduce: folders \\['y'\\]"):
+        with_overrides(cfg, {"data.extra_folders": {"x": "nature"}, "data.extra_reduce": {"y": 2}})
+    with pytest.raises(Exception, match="extra_stride: must be >= 1"):
+        with_overrides(cfg, {"data.extra_stride": 0})
+
+
+def test_paper_and_kfold_configs_keep_the_papers_data():
+    """The paper's and the K-fold configs train on the paper's three sets only, without augmentation."""
+    for name in ("paper", "cpu", "best"):
+        cfg = load_config(name)
+        assert not cfg.data.extra_folders and not cfg.train.augment_d4

@@ -30,52 +30,63 @@ SIZES = [(1, 1), (1, 7), (6, 4), (9, 9), (23, 31), (64, 40)]
 TILES = [None, 1, 2, 3, 7, 16, 1000]
 
 
+# timm style: the engine's exactness tests run on every registered variant with a category head (the paper's
+# MCH-MC, the wide noise models' and the quality tier's, whose tail layers widen the halo beyond F2's)
+HEADED = [name for name, cfg in ARCHITECTURES.items() if cfg.has_classifier]
+
+
+@pytest.fixture(scope="module", params=HEADED)
+def any_model(request):
+    return net(request.param)
+
+
 @pytest.fixture(scope="module")
 def model():
     return net()
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_output_is_exactly_twice_the_input(model, size):
+def test_output_is_exactly_twice_the_input(any_model, size):
     plane = np.random.default_rng(0).random(size, dtype=np.float32)
-    sr = Engine(model, tile=None).upscale(plane).sr
+    sr = Engine(any_model, tile=None).upscale(plane).sr
     assert sr.shape == (2 * size[0], 2 * size[1]) and sr.dtype == np.float32
-    np.testing.assert_allclose(sr, reference(model, plane), atol=1e-5)
+    np.testing.assert_allclose(sr, reference(any_model, plane), atol=1e-5)
 
 
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("tile", TILES)
-def test_tiled_equals_whole_image(model, size, tile):
+def test_tiled_equals_whole_image(any_model, size, tile):
     plane = np.random.default_rng(1).random(size, dtype=np.float32)
-    whole = Engine(model, tile=None).upscale(plane, gap=True)
-    tiled = Engine(model, tile=tile).upscale(plane, gap=True)
+    whole = Engine(any_model, tile=None).upscale(plane, gap=True)
+    tiled = Engine(any_model, tile=tile).upscale(plane, gap=True)
     assert np.abs(tiled.sr - whole.sr).max() <= 1e-5
     assert tiled.gap.count == whole.gap.count
     np.testing.assert_allclose(tiled.gap.total, whole.gap.total, rtol=1e-7, atol=1e-6)  # rows summed in fp32
 
 
 @pytest.mark.parametrize("tile", [1, 5, 13, None])
-def test_tiled_category_probabilities_equal_whole_image(model, tile):
+def test_tiled_category_probabilities_equal_whole_image(any_model, tile):
     plane = np.random.default_rng(2).random((45, 38), dtype=np.float32)
-    engine = Engine(model, tile=tile)
+    engine = Engine(any_model, tile=tile)
     p_tiled = engine.probabilities(engine.upscale(plane, gap=True).gap)
-    p_whole = Engine(model, tile=None).probabilities(Engine(model, tile=None).gap_stats(plane))
+    p_whole = Engine(any_model, tile=None).probabilities(Engine(any_model, tile=None).gap_stats(plane))
     assert p_tiled.shape == (3,) and p_tiled.sum() == pytest.approx(1.0)
     assert np.abs(p_tiled - p_whole).max() <= 1e-5
 
 
-def test_pooling_region_is_f2_of_the_unpadded_image(model):
+def test_pooling_region_is_f2_of_the_unpadded_image(any_model):
     """Paper-faithful: GAP over exactly the F2 positions that never see padding."""
     plane = np.random.default_rng(3).random((30, 26), dtype=np.float32)
-    stats = Engine(model, tile=7).gap_stats(plane)
+    stats = Engine(any_model, tile=7).gap_stats(plane)
     with torch.no_grad():
-        f2 = model.features(torch.from_numpy(plane)[None, None])[0]
+        f2 = any_model.features(torch.from_numpy(plane)[None, None])[0]
     assert stats.count == f2.shape[1] * f2.shape[2] == (30 - 8) * (26 - 8)
     # float rounding of two memory layouts (the engine runs channels-last)
     np.testing.assert_allclose(stats.total, f2.double().sum(dim=(1, 2)).numpy(), rtol=1e-6, atol=1e-5)
     with torch.no_grad():
-        logits = model.classify(f2.mean(dim=(1, 2))[None])
-    np.testing.assert_allclose(Engine(model).probabilities(stats), torch.softmax(logits, 1)[0].numpy(), atol=1e-6)
+        logits = any_model.classify(f2.mean(dim=(1, 2))[None])
+    np.testing.assert_allclose(Engine(any_model).probabilities(stats), torch.softmax(logits, 1)[0].numpy(),
+                               atol=1e-6)
 
 
 def test_pooling_falls_back_to_every_pixel_on_tiny_pages():
@@ -84,9 +95,9 @@ def test_pooling_falls_back_to_every_pixel_on_tiny_pages():
     assert pool_interval(2 * fh, fh) == (0, 2 * fh)
 
 
-def test_a_region_of_a_plane_equals_the_same_part_of_the_whole(model):
+def test_a_region_of_a_plane_equals_the_same_part_of_the_whole(any_model):
     plane = np.random.default_rng(4).random((40, 50), dtype=np.float32)
-    engine = Engine(model, tile=8)
+    engine = Engine(any_model, tile=8)
     whole = engine.upscale(plane, gap=True)
     parts = [Region(0, 17, 0, 50), Region(17, 40, 0, 21), Region(17, 40, 21, 50)]
     out = np.zeros_like(whole.sr)
@@ -110,19 +121,19 @@ def test_tiles_are_near_equal_and_cover_everything():
             assert max(sizes) <= (t or n) and max(sizes) - min(sizes) <= 1
 
 
-def test_memory_grows_with_the_tile_not_the_page(model, monkeypatch):
+def test_memory_grows_with_the_tile_not_the_page(any_model, monkeypatch):
     """Every tensor the network sees is at most tile + 2 * halo on a side."""
     seen = []
-    original = model.features
+    original = any_model.features
 
     def spy(x):
         seen.append(tuple(x.shape[-2:]))
         return original(x)
 
-    monkeypatch.setattr(model, "features", spy)
+    monkeypatch.setattr(any_model, "features", spy)
     plane = np.random.default_rng(5).random((300, 200), dtype=np.float32)
-    Engine(model, tile=64).upscale(plane, gap=True)
-    limit = 64 + 2 * model.config.halo
+    Engine(any_model, tile=64).upscale(plane, gap=True)
+    limit = 64 + 2 * any_model.config.halo
     assert len(seen) == 5 * 4 and max(max(s) for s in seen) <= limit
 
 
@@ -279,12 +290,12 @@ TTA_TILES = [None, 1, 3, 7, 16]
 
 @pytest.mark.parametrize("size", TTA_SIZES)
 @pytest.mark.parametrize("tile", TTA_TILES)
-def test_tta_tiled_equals_whole_image(model, size, tile):
+def test_tta_tiled_equals_whole_image(any_model, size, tile):
     """Non-square pages and tiles (the cores of a 23 x 31 page at tile 7 are 6-8 px a side,
     turned 90 degrees they swap height and width): every tiling gives the whole-image TTA."""
     plane = np.random.default_rng(12).random(size, dtype=np.float32)
-    whole = Engine(model, tile=None, tta=True).upscale(plane, gap=True)
-    tiled = Engine(model, tile=tile, tta=True).upscale(plane, gap=True)
+    whole = Engine(any_model, tile=None, tta=True).upscale(plane, gap=True)
+    tiled = Engine(any_model, tile=tile, tta=True).upscale(plane, gap=True)
     assert tiled.sr.shape == (2 * size[0], 2 * size[1])
     assert np.abs(tiled.sr - whole.sr).max() <= 1e-5
     assert tiled.gap.count == whole.gap.count
@@ -329,10 +340,10 @@ def test_tta_of_a_symmetric_net_is_its_plain_output():
 
 
 @pytest.mark.parametrize("tile", [None, 7])
-def test_tta_leaves_the_category_exactly_as_it_is(model, tile):
+def test_tta_leaves_the_category_exactly_as_it_is(any_model, tile):
     """GAP statistics come from the untransformed pass only: bit for bit those of tta=False."""
     plane = np.random.default_rng(16).random((30, 22), dtype=np.float32)
-    plain, tta = Engine(model, tile=tile), Engine(model, tile=tile, tta=True)
+    plain, tta = Engine(any_model, tile=tile), Engine(any_model, tile=tile, tta=True)
     a, b = plain.upscale(plane, gap=True).gap, tta.upscale(plane, gap=True).gap
     assert a.count == b.count and np.array_equal(a.total, b.total)
     assert np.array_equal(plain.probabilities(a), tta.probabilities(b))

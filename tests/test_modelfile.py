@@ -205,7 +205,20 @@ WRONG_CONFIGS = {
     "mch with categories": (_default_config(categories=["a", "b"]), "'mch' has no classifier but the config lists 2"),
     "mch-mc without": (_default_config(arch="mch-mc"), "'mch-mc' has a classifier but the config lists no categories"),
     "unknown key": (_default_config(layers=99), "unknown config keys ['layers']"),
+    "tail not a list": (_default_config(tail=64), "tail must be a list of at most 64 integers"),
+    "tail of floats": (_default_config(tail=[64.0]), "tail must be a list of at most 64 integers in 1..4096"),
+    "tail too deep": (_default_config(tail=[8] * 65), "tail must be a list of at most 64 integers"),
 }
+
+
+def test_the_papers_networks_are_written_without_a_tail_key(tmp_path):
+    """Model files of the paper's networks are written exactly as before tails existed (issue 27); a tailed
+    one carries its tail and loads back equal."""
+    for name in ARCHITECTURES:
+        path = save_model(build_model(name), tmp_path / f"{name}.pt")
+        config = json.loads(torch.load(path, weights_only=True)["config"])
+        assert ("tail" in config) == bool(ARCHITECTURES[name].tail)
+        assert load_model(path).model.config == ARCHITECTURES[name]
 
 
 @pytest.mark.parametrize("reader", list(READERS))

@@ -17,6 +17,7 @@ import mchmc.model as model_mod
 from mchmc.train.config import PhaseConfig, with_overrides
 from mchmc.modelfile import load_model
 from mchmc.model import build_model
+from mchmc.train.augment import d4_apply, d4_batch, d4_choices
 from mchmc.train.loop import BatchOrder, Interrupted, load_checkpoint, loss_terms, lr_factor, param_groups
 from mchmc.train.run import open_run, prep_stage, train_method, train_stage
 
@@ -123,8 +124,9 @@ def _rows(run_dir):
     return [keep(r) for r in csv.DictReader(open(run_dir / "metrics.csv"))]
 
 
-def test_interrupted_run_resumes_exactly(tmp_path):
-    cfg = small_cfg(tmp_path, **{"train.precision": "fp32"})
+@pytest.mark.parametrize("augment", [False, True])
+def test_interrupted_run_resumes_exactly(tmp_path, augment):
+    cfg = small_cfg(tmp_path, **{"train.precision": "fp32", "train.augment_d4": augment})
     ref = train_method(cfg, "SRforMC", "1", tmp_path / "ref")
     run = open_run(cfg, "SRforMC", "1", tmp_path / "cut")
     prep_stage(run)
@@ -202,3 +204,40 @@ def test_warm_start_begins_from_the_named_model_and_keeps_validation_out_of_trai
     with pytest.raises(Exception, match="mch-mc"):  # a plain-MCH file cannot start an MCH-MC run
         srforall = train_method(with_overrides(cfg, {"mch.steps": 0}), "SRforAll", "1", tmp_path / "all")
         train_method(with_overrides(warm, {"train.init_from": srforall["model"]}), "SRforMC", "1", tmp_path / "x")
+
+
+def test_d4_choices_are_a_function_of_seed_phase_and_step():
+    a = d4_choices(0, 2, 17, 32)
+    assert a.shape == (32,) and a.min() >= 0 and a.max() < 8
+    assert np.array_equal(a, d4_choices(0, 2, 17, 32))
+    assert not np.array_equal(a, d4_choices(0, 2, 18, 32)) and not np.array_equal(a, d4_choices(1, 2, 17, 32))
+    assert set(np.concatenate([d4_choices(0, 2, t, 32) for t in range(10)]).tolist()) == set(range(8))
+
+
+def test_d4_turns_input_and_target_of_a_patch_by_the_same_element():
+    """The target of g(LR) is g(target): the centre crop commutes with every flip and rotation of a square."""
+    rng = np.random.default_rng(0)
+    hr_patch = rng.random((8, 1, 60, 60), dtype=np.float32)
+    lr, hr = rng.random((8, 1, 30, 30), dtype=np.float32), hr_patch[..., 10:50, 10:50]
+    choices = np.arange(8)
+    lr2, hr2 = d4_batch(lr, hr, choices)
+    for i, g in enumerate(choices):
+        assert np.array_equal(lr2[i], d4_apply(lr[i], g))
+        assert np.array_equal(hr2[i], d4_apply(hr_patch[i], g)[..., 10:50, 10:50])
+    assert np.array_equal(lr2[0], lr[0]) and not np.array_equal(lr2[1], lr[1])
+    # the same convention as the engine's TTA (identity first, then turns, then the mirrored turns)
+    from mchmc.engine import D4, d4_apply as engine_apply
+
+    for g in range(8):
+        assert np.array_equal(d4_apply(lr[0], g), engine_apply(torch.from_numpy(lr[0]), *D4[g]).numpy())
+
+
+def test_d4_augmentation_changes_the_batches_only_when_asked(tmp_path):
+    cfg = small_cfg(tmp_path, **{"train.precision": "fp32", "phase1.steps": 0, "phase2.steps": 6})
+    plain = train_method(cfg, "SRforMC", "1", tmp_path / "plain")
+    again = train_method(with_overrides(cfg, {"name": "again"}), "SRforMC", "1", tmp_path / "again")
+    aug = train_method(with_overrides(cfg, {"name": "aug", "train.augment_d4": True}), "SRforMC", "1",
+                       tmp_path / "aug")
+    a, b, c = (_weights(Path(x["model"])) for x in (plain, again, aug))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)

@@ -15,7 +15,7 @@ from mchmc.train.config import ConfigError, load_config, with_overrides
 from mchmc.train.config_toml import run_identity
 from mchmc.train.retrain import source_key
 from mchmc.train.run import train_method
-from mchmc.train.widen import widen
+from mchmc.train.widen import deepen, widen
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_train import small_cfg  # noqa: E402
@@ -75,11 +75,49 @@ def test_configs_without_the_key_keep_their_identity_and_retraining_keys():
     assert source_key(cfg, "SRforMC", "1", "d") != source_key(wide, "SRforMC", "1", "d")
 
 
-def test_a_wide_run_starts_from_the_narrow_model_and_ships_the_wide_one(tmp_path):
+@pytest.mark.parametrize("arch", ["mch-mc-wide", "mch-mc-quality"])
+def test_a_wide_run_starts_from_the_narrow_model_and_ships_the_wide_one(tmp_path, arch):
     start = save_model(_narrow(), tmp_path / "narrow.pt")
-    cfg = small_cfg(tmp_path, **{"train.arch": "mch-mc-wide", "train.init_from": str(start), "phase1.steps": 0,
+    cfg = small_cfg(tmp_path, **{"train.arch": arch, "train.init_from": str(start), "phase1.steps": 0,
                                  "train.precision": "fp32"})
     out = train_method(cfg, "SRforMC", "1", tmp_path / "runs")
     trained = load_model(out["model"])
-    assert trained.model.config == ARCHITECTURES["mch-mc-wide"]
+    assert trained.model.config == ARCHITECTURES[arch]
     assert trained.provenance["init_from"] == str(start)
+
+
+def test_identity_tail_layers_leave_what_the_model_computes_exactly_as_it_was():
+    """Net2DeeperNet: each inserted 3x3 layer starts as the identity on the ReLU map it reads; the deeper model
+    computes, on a window one pixel wider per layer, exactly what the shallow one computes."""
+    narrow = _narrow()
+    deep = deepen(narrow, 2)
+    assert deep.config.tail == (32, 32) and deep.config.halo == narrow.config.halo + 2
+    x = torch.rand(2, 1, 37, 41)
+    with torch.no_grad():
+        assert torch.equal(deep(x)[0], narrow(x[..., 2:-2, 2:-2])[0])
+        assert torch.equal(deep.features(x), narrow.features(x))  # F2 and the head untouched
+
+
+@pytest.mark.parametrize("start", ["mch-mc", "mch-mc-wide"])
+def test_the_quality_tier_starts_from_a_shipped_design_computing_what_it_did(start):
+    """Issue 27: mch-mc-quality (96/48 and three 64-channel tail layers) grown from the paper's MCH-MC or from
+    the wide noise models' design: the same SR on the same pixels (its halo is 3 px wider), the same logits."""
+    torch.manual_seed(2)
+    narrow = build_model(start)
+    narrow.reset_parameters(0.05)
+    narrow.eval()
+    quality = widen(narrow, build_model("mch-mc-quality").eval(), seed=5)
+    x = torch.rand(2, 1, 40, 47)
+    with torch.no_grad():
+        (sr_a, _), (sr_b, logits_b) = narrow(x[..., 3:-3, 3:-3]), quality(x)
+    torch.testing.assert_close(sr_b, sr_a, atol=1e-6, rtol=1e-5)
+    with torch.no_grad():
+        torch.testing.assert_close(logits_b, narrow(x)[1], atol=1e-5, rtol=1e-5)
+    noisy = widen(narrow, build_model("mch-mc-quality").eval(), seed=5, noise=1e-3)
+    with torch.no_grad():
+        assert 0 < (noisy(x)[0] - sr_a).abs().max().item() < 1e-2
+
+
+def test_a_tail_is_never_shortened():
+    with pytest.raises(ValueError, match="cannot shorten a tail"):
+        widen(build_model("mch-mc-quality"), build_model("mch-mc-wide"))

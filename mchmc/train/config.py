@@ -68,6 +68,14 @@ class DataConfig:
     rendered_hold_out: str = "Condensed"
     rendered_scans: bool = True  # false: digital pages only (no simulated scan: sharp HR targets)
     rendered_category: bool = True  # false: their patches teach the upscaler only (no category loss on them)
+    # Issue 27, item 2: more training images for the product tiers, in no fold (always training; never a test or a
+    # validation image, so validation stays on the paper's sets): folder under root -> category, e.g.
+    # { nature_t91 = "nature", nature_sunhays80 = "nature" }. ``extra_reduce``: folder -> r, each image reduced by
+    # the MATLAB-compatible bicubic 1/r before it is used as HR (Sun-Hays 80 are JPEG q75: at full size their
+    # block artefacts would be targets; 1/2 averages them away). The paper's and K-fold configs leave these empty.
+    extra_folders: dict[str, str] = field(default_factory=dict)
+    extra_reduce: dict[str, int] = field(default_factory=dict)
+    extra_stride: int = 10  # HR px between patches on an extra image
 
     @property
     def noise(self) -> tuple[int, int] | None:
@@ -124,6 +132,7 @@ class TrainConfig:
     #                       (a narrower one of the same design is widened first: mchmc.train.widen)
     arch: str = ""  # "" the method's architecture (Table 6); or a registered wider one of the same kind
     val_crop: int = 256  # centre crop of each validation image (HR px, 0 = whole)
+    augment_d4: bool = False  # issue 27: each patch turned by one of the 8 flips / rotations (mchmc.train.augment)
     threads: int = 0  # torch threads (0 = torch's default)
     device: str = "auto"  # auto (cuda when there is one, else cpu), cpu, cuda or cuda:N (mchmc.train.device);
     #                      where a run trains, not what: left out of a run dir's identity
@@ -282,6 +291,15 @@ def _validate(obj, prefix: str) -> None:
             bad("rendered_seed", "seed 0 renders the benchmark's test pages (bench/textpages.py); train on another")
         if obj.rendered_stride < 1:
             bad("rendered_stride", "must be >= 1")
+        unknown = sorted(c for c in obj.extra_folders.values() if c not in obj.folders)
+        if unknown:
+            bad("extra_folders", f"categories {unknown} are not in data.folders {sorted(obj.folders)}")
+        if set(obj.extra_reduce) - set(obj.extra_folders):
+            bad("extra_reduce", f"folders {sorted(set(obj.extra_reduce) - set(obj.extra_folders))} are not extra_folders")
+        if any(r < 1 for r in obj.extra_reduce.values()):
+            bad("extra_reduce", "must be >= 1")
+        if obj.extra_stride < 1:
+            bad("extra_stride", "must be >= 1")
     elif isinstance(obj, FoldConfig):
         if obj.k < 2:
             bad("k", "must be >= 2")

@@ -23,10 +23,10 @@ def config_to_dict(obj) -> dict:
 WHERE_KEYS = {"train": ("device",)}
 # Keys added after models were registered, with the value that means what configs without them meant:
 # left out of the identity at that value, so those configs (and their retraining source keys) keep theirs.
-LATER_KEYS = {"train": {"arch": ""},
+LATER_KEYS = {"train": {"arch": "", "augment_d4": False},
               "data": {"rendered_pages": 0, "rendered_seed": 1000, "rendered_stride": 30,
                        "rendered_hold_out": "Condensed", "rendered_scans": True,
-                       "rendered_category": True}}
+                       "rendered_category": True, "extra_folders": {}, "extra_reduce": {}, "extra_stride": 10}}
 
 
 def run_identity(cfg: Config) -> dict:

@@ -85,6 +85,13 @@ def rendered_images(data: DataConfig) -> list[Path]:
                                        data.rendered_hold_out, data.rendered_scans))
 
 
+def extra_images(data: DataConfig) -> list[tuple[str, Path, int]]:
+    """(category, path, reduction) of every extra training image (``data.extra_folders``): in no fold."""
+    root = data.root_path()
+    return [(c, p, data.extra_reduce.get(folder, 1)) for folder, c in data.extra_folders.items()
+            for p in list_images(root / folder, data.limit)]
+
+
 def make_folds(names: list[str], k: int, seed: int, salt: int = 0) -> dict[str, int]:
     """name -> fold in 1..k: sort, permute with a seeded PCG64, fold = position % k + 1."""
     ordered = sorted(names)
@@ -125,6 +132,7 @@ def carve_validation(train: list[ImageRef], per_category: int, seed: int, fold: 
     """``per_category`` images of each category drawn from the training folds (seeded by the fold seed, the
     test fold and the category), so that configs and checkpoints are chosen without seeing the test fold."""
     out: list[ImageRef] = []
+    train = [r for r in train if r.source != "extra"]  # extra images always train (they are not the paper's sets)
     groups = list(dict.fromkeys(r.group for r in train))  # categories first, then rendered pages
     for i, group in enumerate(groups):
         refs = sorted((r for r in train if r.group == group), key=lambda r: r.path.name)
@@ -147,6 +155,8 @@ def split_images(cfg: Config, categories: tuple[str, ...], fold: int | None) -> 
         raise DataError("no training images left after holding out the test fold")
     if "text" in categories:  # rendered pages are in no fold: always training (or validation), never test
         train += [ImageRef("text", p, "rendered") for p in rendered_images(cfg.data)]
+    # extra images are in no fold either, and never validate: validation stays on the paper's sets
+    train += [ImageRef(c, p, "extra") for c, p, _ in extra_images(cfg.data) if c in categories]
     n = cfg.train.val_images
     if cfg.train.validation == "train":
         val = carve_validation(train, n, cfg.folds.seed, fold)
@@ -154,7 +164,7 @@ def split_images(cfg: Config, categories: tuple[str, ...], fold: int | None) -> 
         train = [r for r in train if (r.category, r.path) not in held]
     else:
         val = [r for c in categories for r in [t for t in test if t.category == c][:n]]
-        val += carve_validation([r for r in train if r.source], n, cfg.folds.seed, fold)
+        val += carve_validation([r for r in train if r.source == "rendered"], n, cfg.folds.seed, fold)
         held = {(r.category, r.path) for r in val}
         train = [r for r in train if (r.category, r.path) not in held]
     return Split(train, test, folds, fold, val)
@@ -166,7 +176,11 @@ def save_folds(split: Split, path: Path, seed: int, k: int) -> None:
                                                 for g in dict.fromkeys(r.group for r in split.val)}}
     rendered = [r.path.name for r in split.train if r.source == "rendered"]
     if rendered:  # in no fold: say which pages trained, and from where
-        doc["rendered"] = {"folder": str(next(r.path.parent for r in split.train if r.source)), "train": rendered}
+        doc["rendered"] = {"folder": str(next(r.path.parent for r in split.train if r.source == "rendered")),
+                           "train": rendered}
+    extra = [f"{r.path.parent.name}/{r.path.name}" for r in split.train if r.source == "extra"]
+    if extra:
+        doc["extra"] = {"train": extra}
     atomic_write_text(path, json.dumps(doc, indent=1, sort_keys=True) + "\n")
 
 
@@ -201,10 +215,14 @@ def even_crop(img: np.ndarray, scale: int) -> np.ndarray:
 
 
 def hr_lr_y(img: np.ndarray, scale: int, noise: tuple[int, int] | None = None,
-            key: str = "") -> tuple[np.ndarray, np.ndarray]:
+            key: str = "", reduce: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """(HR Y, LR Y) of an integer image: crop to a multiple of scale, LR = imresize(1/scale) in its own dtype.
     ``noise`` = (level, seed): the LR image is JPEG-degraded first (:mod:`mchmc.train.degrade`,
-    its choices seeded by ``key``, the image's name), so the model learns compressed inputs."""
+    its choices seeded by ``key``, the image's name), so the model learns compressed inputs.
+    ``reduce`` > 1: the image is first cropped to a multiple of it and reduced by imresize(1/reduce), integer
+    pixels in and out (an extra image whose full size is too compressed to be a target)."""
+    if reduce > 1:
+        img = imresize(even_crop(img, reduce), 1.0 / reduce)
     hr = even_crop(img, scale)
     lr = imresize(hr, 1.0 / scale)
     if noise is not None and noise[0] >= 0:

@@ -52,6 +52,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mchmc.train.augment import d4_batch, d4_choices
 from mchmc.train.config import PhaseConfig, TrainConfig
 from mchmc.fsutil import atomic_write
 from mchmc.precision import resolve_precision
@@ -239,6 +240,8 @@ def train_phase(model: MCH, spec: PhaseSpec, callback: Callable[[dict], None] | 
             g["lr"] = g["base_lr"] * f
         rows = spec.store.index[order(t)]
         lr_np, hr_np = spec.store.gather(rows, geom)
+        if tc.augment_d4:  # each patch turned by one of D4's eight elements, a function of (seed, phase, t)
+            lr_np, hr_np = d4_batch(lr_np, hr_np, d4_choices(tc.seed, PHASE_IDS.get(spec.name, 9), t, len(rows)))
         x = torch.from_numpy(lr_np).contiguous(memory_format=fmt)
         y = torch.from_numpy(hr_np)
         c = torch.from_numpy(cat_of_image[rows[:, 0]])

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from mchmc.train.config import DataConfig
-from mchmc.train.data import dataset_images, file_sha256, hr_lr_y, load_rgb, rendered_images
+from mchmc.train.data import dataset_images, extra_images, file_sha256, hr_lr_y, load_rgb, rendered_images
 from mchmc.errors import MchmcError
 from mchmc.fsutil import atomic_folder
 
@@ -52,10 +52,12 @@ class PrepParams:
     version: int = STORE_VERSION
     noise: tuple[int, int] | None = None  # (level, seed) of the LR side's JPEG degradation; None clean
     rendered_stride: int | None = None  # the stride on rendered text pages; None when there are none
+    extra_stride: int | None = None  # the stride on extra images (data.extra_folders); None when there are none
 
     def key_doc(self) -> dict:
-        """What the store's key hashes: a store without noise or rendered pages keeps the key it always had."""
-        return {k: v for k, v in asdict(self).items() if not (k in ("noise", "rendered_stride") and v is None)}
+        """What the store's key hashes: a store without noise, rendered pages or extra images keeps its key."""
+        optional = ("noise", "rendered_stride", "extra_stride")
+        return {k: v for k, v in asdict(self).items() if not (k in optional and v is None)}
 
 
 @dataclass(frozen=True)
@@ -142,8 +144,9 @@ def stored_planes(store: Path, entry: dict, scale: int) -> tuple[np.ndarray, np.
     return hr.reshape(h, w), lr.reshape(h // scale, w // scale)
 
 
-def quantised_planes(path: Path, scale: int, noise: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    hr, lr = hr_lr_y(load_rgb(path), scale, noise, path.name)
+def quantised_planes(path: Path, scale: int, noise: tuple[int, int] | None = None,
+                     reduce: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    hr, lr = hr_lr_y(load_rgb(path), scale, noise, path.name, reduce)
     return np.rint(np.clip(hr, 0, 1) * Q).astype("<u2"), np.rint(np.clip(lr, 0, 1) * Q).astype("<u2")
 
 
@@ -152,11 +155,20 @@ def prepare(data: DataConfig, scale: int, progress: Callable[[str, int, int], No
     t0 = time.perf_counter()
     images = dataset_images(data)
     rendered = rendered_images(data) if "text" in images else []
+    extra = extra_images(data)
     params = PrepParams(data.patch, dict(data.stride), scale, noise=data.noise,
-                        rendered_stride=data.rendered_stride if rendered else None)
+                        rendered_stride=data.rendered_stride if rendered else None,
+                        extra_stride=data.extra_stride if extra else None)
     refs = [(c, p) for c, ps in images.items() for p in ps] + [("text", p) for p in rendered]
+    refs += [(c, p) for c, p, _ in extra]
     strides = [data.stride[c] for c, ps in images.items() for _ in ps] + [data.rendered_stride] * len(rendered)
-    hashes = [(c, p.name, file_sha256(p)) for c, p in refs]
+    strides += [data.extra_stride] * len(extra)
+    reduce = [1] * (len(refs) - len(extra)) + [r for _, _, r in extra]
+    # a reduced image's planes are another image's: its content hash carries the reduction (key and reuse)
+    hashes = [(c, p.name, file_sha256(p) + (f"/reduce{r}" if r > 1 else "")) for (c, p), r in zip(refs, reduce)]
+    if len({(c, name) for c, name, _ in hashes}) != len(hashes):
+        raise MchmcError("two training images of one category share a file name (extra_folders?): "
+                         "the patch store addresses images by category and name")
     key = store_key(hashes, params)
     root = data.cache_path()
     path = root / key
@@ -171,10 +183,10 @@ def prepare(data: DataConfig, scale: int, progress: Callable[[str, int, int], No
         entries, index = [], []
         hr_off = lr_off = 0
         with open(tmp / "hr.u16", "wb") as fh, open(tmp / "lr.u16", "wb") as fl:
-            for i, ((c, p), (_, _, sha), stride) in enumerate(zip(refs, hashes, strides)):
+            for i, ((c, p), (_, _, sha), stride, r) in enumerate(zip(refs, hashes, strides, reduce)):
                 planes = stored_planes(*known[sha], scale) if sha in known else None
                 if planes is None:
-                    planes, computed = quantised_planes(p, scale, data.noise), computed + 1
+                    planes, computed = quantised_planes(p, scale, data.noise, r), computed + 1
                 hr, lr = planes
                 fh.write(hr.tobytes())
                 fl.write(lr.tobytes())
@@ -194,7 +206,8 @@ def prepare(data: DataConfig, scale: int, progress: Callable[[str, int, int], No
         manifest = {"key": key, "params": asdict(params), "images": entries, "counts": counts,
                     "hr_pixels": hr_off, "lr_pixels": lr_off}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
-    n_images = {c: len(v) + (len(rendered) if c == "text" else 0) for c, v in images.items()}
+    n_images = {c: len(v) + (len(rendered) if c == "text" else 0) + sum(e[0] == c for e in extra)
+                for c, v in images.items()}
     return PrepResult(path, key, counts, class_weights(counts), n_images, False,
                       time.perf_counter() - t0, computed)
 

@@ -1,18 +1,30 @@
-"""Warm-start a wider MCH from a narrower one without changing what it computes (Net2WiderNet).
+"""Warm-start a wider (and deeper) MCH from a narrower one without changing what it computes.
 
 Why: issue 14 allows a wider MCH-MC variant for the JPEG noise levels where the paper's width
-falls short (manga at q75). Trained from scratch it would cost CPU hours per level; started from the
-shipped model of the same level, widened so that it computes exactly the same function, it only
-has to learn what the extra channels add (Chen, Goodfellow and Shlens, "Net2Net", ICLR 2016).
+falls short (manga at q75), and issue 27's quality tier adds 3x3 tail layers between F2 and conv3.
+Trained from scratch either would cost CPU hours; started from a shipped model, grown so that it
+computes exactly the same function, it only has to learn what the extra channels and layers add
+(Chen, Goodfellow and Shlens, "Net2Net", ICLR 2016: Net2WiderNet and Net2DeeperNet).
 
-How: each new channel of conv1 (or conv2) copies an existing one, chosen by a seeded generator;
-the layer that reads those channels (conv2, or conv3 and the head's first layer) splits each
-copied channel's outgoing weights equally among the copies. ReLU(copy) = ReLU(original), so every
-sum downstream is unchanged. A small noise (``noise`` x the weights' standard deviation) is added
-to the copies' incoming weights to break the symmetry, so the output differs by that much only
-(0 gives exactly the same output; tested).
+Deeper (Net2DeeperNet): each tail layer the narrow model lacks is inserted as an identity 3x3
+convolution (centre tap 1 from the same channel, every other weight and the bias 0) at the width of
+the map it reads. It reads a ReLU output (F2 or an earlier tail layer), which is >= 0, so
+ReLU(identity(x)) = x exactly; the unpadded layer only trims one more pixel of border, which the
+model's halo (one more per tail layer) accounts for. Done on the narrow side first, the widening
+below then treats the inserted layers like any other.
+
+Wider (Net2WiderNet): each new channel of a hidden layer (conv1, conv2, each tail layer) copies an
+existing one, chosen by a seeded generator; the layer that reads those channels (the next one, and
+for conv2 also the head's first layer) splits each copied channel's outgoing weights equally among
+the copies. ReLU(copy) = ReLU(original), so every sum downstream is unchanged. A small noise
+(``noise`` x the weights' standard deviation) is added to the copies' incoming weights to break the
+symmetry, so the output differs by that much only (0 gives exactly the same output; tested). For the
+paper's two hidden layers the generator draws exactly what it drew before tails existed, so the
+shipped wide noise models' configs still reproduce.
 """
 from __future__ import annotations
+
+from dataclasses import replace
 
 import torch
 
@@ -27,33 +39,51 @@ def _mapping(old: int, new: int, gen: torch.Generator) -> torch.Tensor:
 
 
 @torch.no_grad()
+def deepen(narrow: MCH, layers: int) -> MCH:
+    """A copy of ``narrow`` with ``layers`` identity 3x3 tail layers appended (each at the width of the
+    map it reads), computing exactly what ``narrow`` computes on a window one pixel wider per layer."""
+    cfg = narrow.config
+    width = cfg.tail[-1] if cfg.tail else cfg.channels[1]
+    deep = MCH(replace(cfg, tail=(*cfg.tail, *[width] * layers)))
+    state = narrow.state_dict()
+    for i in range(len(cfg.tail), len(cfg.tail) + layers):
+        w = torch.zeros(width, width, 3, 3)
+        w[torch.arange(width), torch.arange(width), 1, 1] = 1.0
+        state[f"tail.{i}.weight"], state[f"tail.{i}.bias"] = w, torch.zeros(width)
+    deep.load_state_dict(state)
+    return deep.eval()
+
+
+@torch.no_grad()
 def widen(narrow: MCH, wide: MCH, seed: int = 0, noise: float = 0.0) -> MCH:
-    """Fill ``wide`` (same kernels, scale and categories; at least as many channels per layer) from
-    ``narrow`` so that it computes the same SR and logits (up to ``noise``); returns ``wide``."""
+    """Fill ``wide`` (same kernels, scale and categories; at least as many channels per layer and at least
+    as many tail layers) from ``narrow`` so that it computes the same SR and logits (up to ``noise``)."""
     a, b = narrow.config, wide.config
     if (a.kernels, a.scale, a.categories, a.hidden) != (b.kernels, b.scale, b.categories, b.hidden):
-        raise ValueError(f"{a.arch} and {b.arch} differ in more than their widths")
+        raise ValueError(f"{a.arch} and {b.arch} differ in more than their widths and depth")
+    if len(b.tail) < len(a.tail):
+        raise ValueError(f"cannot shorten a tail of {len(a.tail)} layers to {len(b.tail)}")
+    if len(b.tail) > len(a.tail):
+        narrow, a = (deep := deepen(narrow, len(b.tail) - len(a.tail))), deep.config
     gen = torch.Generator().manual_seed(seed)
-    m1 = _mapping(a.channels[0], b.channels[0], gen)
-    m2 = _mapping(a.channels[1], b.channels[1], gen)
-    share1 = torch.bincount(m1, minlength=a.channels[0]).float()[m1]  # how many channels each copy shares with
-    share2 = torch.bincount(m2, minlength=a.channels[1]).float()[m2]
+    hidden = [(narrow.conv1, wide.conv1), (narrow.conv2, wide.conv2), *zip(narrow.tail, wide.tail)]
+    maps = [_mapping(n.out_channels, w.out_channels, gen) for n, w in hidden]
+    shares = [torch.bincount(m, minlength=n.out_channels).float()[m] for m, (n, _) in zip(maps, hidden)]
 
     def jitter(w: torch.Tensor, copies: torch.Tensor) -> torch.Tensor:
         if noise > 0:
             w[copies] += torch.randn(w[copies].shape, generator=gen) * noise * w.std()
         return w
 
-    new1, new2 = torch.arange(len(m1)) >= a.channels[0], torch.arange(len(m2)) >= a.channels[1]
-    wide.conv1.weight.copy_(jitter(narrow.conv1.weight[m1].clone(), new1))
-    wide.conv1.bias.copy_(narrow.conv1.bias[m1])
-    w2 = narrow.conv2.weight[m2][:, m1] / share1[None, :, None, None]
-    wide.conv2.weight.copy_(jitter(w2, new2))
-    wide.conv2.bias.copy_(narrow.conv2.bias[m2])
-    wide.conv3.weight.copy_(narrow.conv3.weight[:, m2] / share2[None, :, None, None])
+    for i, (n, w) in enumerate(hidden):  # conv1, conv2, tail: rows copied, inputs split among copies
+        rows = n.weight[maps[i]]
+        rows = rows.clone() if i == 0 else rows[:, maps[i - 1]] / shares[i - 1][None, :, None, None]
+        w.weight.copy_(jitter(rows, torch.arange(len(maps[i])) >= n.out_channels))
+        w.bias.copy_(n.bias[maps[i]])
+    wide.conv3.weight.copy_(narrow.conv3.weight[:, maps[-1]] / shares[-1][None, :, None, None])
     wide.conv3.bias.copy_(narrow.conv3.bias)
     if wide.head is not None:
-        wide.head[0].weight.copy_(narrow.head[0].weight[:, m2] / share2[None, :])
+        wide.head[0].weight.copy_(narrow.head[0].weight[:, maps[1]] / shares[1][None, :])
         wide.head[0].bias.copy_(narrow.head[0].bias)
         wide.head[2].load_state_dict(narrow.head[2].state_dict())
     return wide
