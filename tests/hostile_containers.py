@@ -1,0 +1,55 @@
+"""Hostile containers (issue 28, B6 / C9 / C10 / C11), made here byte by byte
+or with pikepdf: a PDF whose page tree loops, page images whose dictionary
+lies (a name for a number, a small declared size over a huge codestream), a
+CBZ with an entry of no name. Each is a few KB."""
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+
+import pikepdf
+from pikepdf import Name
+
+from pdfs import dct, jpeg_bytes, save, scan_page
+from test_containers import texture
+
+
+def raw_zip(entries: list[tuple[bytes, bytes]]) -> bytes:
+    """A stored ZIP of (name, data) written field by field: any name, even one zipfile refuses to write."""
+    local, central = bytearray(), bytearray()
+    for name, data in entries:
+        crc = zlib.crc32(data)
+        fields = struct.pack("<HHHHHIIIHH", 20, 0, 0, 0, 0x21, crc, len(data), len(data), len(name), 0)
+        central += b"PK\x01\x02" + struct.pack("<H", 20) + fields + struct.pack("<HHHII", 0, 0, 0, 0, len(local)) \
+            + name
+        local += b"PK\x03\x04" + fields + name + data
+    end = struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, len(entries), len(entries), len(central), len(local), 0)
+    return bytes(local + central + end)
+
+
+def cbz_with_an_unnamed_entry(path: Path) -> Path:
+    """A volume of two good pages around an entry whose name is empty."""
+    page = jpeg_bytes(texture(24, 32, 11))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(raw_zip([(b"001.jpg", page), (b"", b"nameless"), (b"002.jpg", page)]))
+    return path
+
+
+def pdf_whose_kids_loop(path: Path) -> Path:
+    """A one-page scan whose page tree lists itself among its own kids."""
+    pdf = pikepdf.new()
+    scan_page(pdf, dct(pdf, jpeg_bytes(texture(24, 32, 12)), 32, 24))
+    pdf.Root.Pages.Kids.append(pdf.Root.Pages)
+    pdf.Root.Pages.Count = 2
+    return save(pdf, path)
+
+
+def pdf_with_bits_a_name(path: Path) -> Path:
+    """Two scanned pages; the second's DCT image says its /BitsPerComponent is /Eight."""
+    pdf = pikepdf.new()
+    scan_page(pdf, dct(pdf, jpeg_bytes(texture(24, 32, 13)), 32, 24))
+    bad = dct(pdf, jpeg_bytes(texture(24, 32, 14)), 32, 24)
+    bad.BitsPerComponent = Name("/Eight")
+    scan_page(pdf, bad)
+    return save(pdf, path)

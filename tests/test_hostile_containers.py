@@ -1,0 +1,110 @@
+"""Hostile containers (issue 28, release grade): whatever a CBZ or a PDF holds,
+the plan counts its pages, the run turns each bad file (or bad page) into one
+error record whose one-line message names it and the problem in words (no
+Python type names), the other pages are upscaled, and the exit code is 1.
+Page images are checked against their own codestream's header, not only the
+size their PDF dictionary declares, before anything is decoded.
+
+The files are made here (tests/hostile_containers.py); the runs use the real
+CLI (Ray workers), the pieces are tested without it. Nothing is timed: "not
+decoded" is shown by the error being ours, raised from the header."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from hostile_containers import cbz_with_an_unnamed_entry, pdf_whose_kids_loop, pdf_with_bits_a_name
+from mchmc.batch.plan import Plan, check_plan
+from mchmc.batch.records import read_jsonl
+from mchmc.errors import ContainerError
+from mchmc.pages import container as cbz
+from mchmc.pages import pdf as pdfdoc
+import test_safety_cli
+from test_safety_cli import mchmc, page, upscale
+
+model = test_safety_cli.model  # the tiny random MCH-MC model file, a module-scoped fixture
+TYPE_NAME = re.compile(r"\b[A-Z]\w*(Error|Exception)\b")
+BAD = {"loop.pdf": "page tree", "noname.cbz": "empty name"}  # whole files refused, and what their message says
+
+
+def one_line_naming(message: str, where: Path | str) -> None:
+    assert message.startswith(f"{where}: ") and "\n" not in message, message
+    assert not TYPE_NAME.search(message), f"a Python type name instead of the problem: {message}"
+
+
+def make_src(root: Path) -> Path:
+    src = root / "src"
+    pdf_whose_kids_loop(src / "loop.pdf")
+    pdf_with_bits_a_name(src / "bits.pdf")
+    cbz_with_an_unnamed_entry(src / "noname.cbz")
+    page(src / "good.png", 1)
+    return src
+
+
+@pytest.fixture(scope="module")
+def runs(model, tmp_path_factory):
+    root = tmp_path_factory.mktemp("hostile")
+    src = make_src(root)
+    up = upscale(model, src, root / "out")
+    cls = mchmc("classify", str(src), "--report", str(root / "cls.jsonl"), "--model", model, "--cpus", "2",
+                "--tile", "32")
+    return {"src": src, "dst": root / "out", "upscale": (up, root / "out" / "mchmc-upscale-report.jsonl"),
+            "classify": (cls, root / "cls.jsonl")}
+
+
+# ---------------------------------------------------------------- B6: the plan and the run go on
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["upscale", "classify"])
+def test_each_bad_container_is_one_error_record_and_the_run_goes_on_with_exit_code_1(runs, command):
+    res, report = runs[command]
+    assert res.returncode == 1 and "Traceback" not in res.stderr, res.stdout + res.stderr
+    records = {r.input: r for r in read_jsonl(report)}
+    src = runs["src"]
+    for name, words in BAD.items():
+        r = records[str(src / name)]
+        assert r.status == "error" and words in r.error, r
+        one_line_naming(r.error, src / name)
+        assert not [k for k in records if k.startswith(f"{src / name}!/")], "a refused file has no page records"
+    assert records[str(src / "good.png")].status == "ok"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["upscale", "classify"])
+def test_a_page_image_whose_bits_per_component_is_a_name_is_that_pages_error(runs, command):
+    res, report = runs[command]
+    records = {r.input: r for r in read_jsonl(report)}
+    doc = runs["src"] / "bits.pdf"
+    bad, good = records[f"{doc}!/page-002"], records[f"{doc}!/page-001"]
+    assert bad.status == "error" and "/BitsPerComponent" in bad.error and good.status == "ok", (bad, good)
+    one_line_naming(bad.error, f"{doc}!/page-002")
+    assert records[str(doc)].pages == 2
+
+
+@pytest.mark.slow
+def test_the_pdf_with_a_bad_page_is_written_with_that_page_unchanged(runs):
+    import pikepdf
+
+    with pikepdf.open(runs["src"] / "bits.pdf") as before, pikepdf.open(runs["dst"] / "bits.pdf") as after:
+        old, new = (p.pages[1].obj.Resources.XObject.Im0 for p in (before, after))
+        assert new.read_raw_bytes() == old.read_raw_bytes() and str(new.BitsPerComponent) == "/Eight"
+        assert int(after.pages[0].obj.Resources.XObject.Im0.Width) == 64
+
+
+def test_the_plan_counts_the_pages_of_hostile_containers_without_raising(tmp_path):
+    src = make_src(tmp_path)
+    assert check_plan(Plan(src, tmp_path / "out")).pages == 0 + 2 + 0 + 1
+
+
+@pytest.mark.parametrize("name, make, fmt, words", [
+    ("loop.pdf", pdf_whose_kids_loop, pdfdoc, "its page tree is damaged ((object 2 0): Loop detected in /Pages structure"),
+    ("noname.cbz", cbz_with_an_unnamed_entry, cbz, "entry 2 has an empty name: not a sound ZIP"),
+], ids=["pdf-kids-loop", "cbz-unnamed-entry"])
+def test_a_container_the_driver_cannot_walk_is_refused_in_one_line(tmp_path, name, make, fmt, words):
+    path = make(tmp_path / name)
+    with pytest.raises(ContainerError) as err:
+        fmt.entries(path)
+    one_line_naming(str(err.value), path)
+    assert words in str(err.value) and fmt.count_pages(path) == 0
