@@ -53,3 +53,12 @@ def pdf_with_bits_a_name(path: Path) -> Path:
     bad.BitsPerComponent = Name("/Eight")
     scan_page(pdf, bad)
     return save(pdf, path)
+
+
+def padded_with_com(jpeg: bytes, size: int) -> bytes:
+    """``jpeg`` grown to about ``size`` bytes by COM (comment) segments after its SOI."""
+    pad = bytearray()
+    while len(jpeg) + len(pad) < size:
+        body = b"x" * min(65533, size - len(jpeg) - len(pad))
+        pad += b"\xff\xfe" + struct.pack(">H", len(body) + 2) + body
+    return jpeg[:2] + bytes(pad) + jpeg[2:]

@@ -14,17 +14,21 @@ import re
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
-from hostile_containers import cbz_with_an_unnamed_entry, pdf_whose_kids_loop, pdf_with_bits_a_name
+from hostile_containers import cbz_with_an_unnamed_entry, padded_with_com, pdf_whose_kids_loop, pdf_with_bits_a_name
 from mchmc.batch.plan import Plan, check_plan
 from mchmc.batch.records import read_jsonl
-from mchmc.errors import ContainerError
+from mchmc.errors import ContainerError, DecompressionBombError, PageTooLargeError
 from mchmc.pages import container as cbz
+from mchmc.pages import page_sizes
 from mchmc.pages import pdf as pdfdoc
+from mchmc.pages.limits import page_memory_bytes
 import test_safety_cli
 from test_safety_cli import mchmc, page, upscale
 
 model = test_safety_cli.model  # the tiny random MCH-MC model file, a module-scoped fixture
+HOSTILE = Path(__file__).parent / "hostile"
 TYPE_NAME = re.compile(r"\b[A-Z]\w*(Error|Exception)\b")
 BAD = {"loop.pdf": "page tree", "noname.cbz": "empty name"}  # whole files refused, and what their message says
 
@@ -108,3 +112,25 @@ def test_a_container_the_driver_cannot_walk_is_refused_in_one_line(tmp_path, nam
         fmt.entries(path)
     one_line_naming(str(err.value), path)
     assert words in str(err.value) and fmt.count_pages(path) == 0
+
+
+# ---------------------------------------------------------------- C10: padding does not hide a bomb
+
+def test_a_progressive_bomb_padded_with_a_comment_is_refused_from_its_header(tmp_path):
+    """The issue's 68 KB file: the 2.9 KB bomb padded with a COM segment (4 GB in a worker)."""
+    path = tmp_path / "padded.jpg"
+    path.write_bytes(padded_with_com((HOSTILE / "prog-bomb-9000.jpg").read_bytes(), 68_000))
+    with pytest.raises(DecompressionBombError, match=r"from only 2\.7 KB of entropy-coded JPEG data") as err:
+        page_sizes(path, check_density=True)
+    one_line_naming(str(err.value), path)
+
+
+def test_a_progressive_jpeg_needs_its_coefficient_buffers_on_top_of_a_baseline_ones_memory(tmp_path):
+    """libjpeg holds a progressive JPEG's coefficients whole (2 bytes a sample) while it decodes."""
+    budget = page_memory_bytes(3000, 2000, 1, 1) + (1 << 20)  # what a baseline page needs, and a little
+    baseline, progressive = tmp_path / "baseline.jpg", tmp_path / "progressive.jpg"
+    Image.new("L", (3000, 2000), 200).save(baseline, "JPEG")
+    Image.new("L", (3000, 2000), 200).save(progressive, "JPEG", progressive=True)
+    assert page_sizes(baseline, max_bytes=budget) == [(3000, 2000)]
+    with pytest.raises(PageTooLargeError, match=r"over this worker's budget .* raise --max-memory"):
+        page_sizes(progressive, max_bytes=budget)
