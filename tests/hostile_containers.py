@@ -4,12 +4,14 @@ lies (a name for a number, a small declared size over a huge codestream), a
 CBZ with an entry of no name. Each is a few KB."""
 from __future__ import annotations
 
+import io
 import struct
 import zlib
 from pathlib import Path
 
 import pikepdf
 from pikepdf import Name
+from PIL import Image
 
 from pdfs import dct, jpeg_bytes, save, scan_page
 from test_containers import texture
@@ -55,6 +57,26 @@ def pdf_with_bits_a_name(path: Path) -> Path:
     return save(pdf, path)
 
 
+def image_declaring(pdf: pikepdf.Pdf, data: bytes, codec: str, width: int, height: int, **more) -> pikepdf.Stream:
+    """``data`` as a PDF image of filter ``codec`` whose dictionary declares ``width`` x ``height``."""
+    return pikepdf.Stream(pdf, data, Type=Name.XObject, Subtype=Name.Image, Width=width, Height=height,
+                          ColorSpace=Name.DeviceGray, BitsPerComponent=8, Filter=Name(codec), **more)
+
+
+def one_image_pdf(path: Path, make) -> Path:
+    """A one-page scan of the image ``make(pdf)`` returns."""
+    pdf = pikepdf.new()
+    scan_page(pdf, make(pdf))
+    return save(pdf, path)
+
+
+def encoded_gray(side: int, fmt: str, **kw) -> bytes:
+    """A flat gray side x side page in ``fmt`` (a few KB whatever its size)."""
+    buf = io.BytesIO()
+    Image.new("L", (side, side), 200).save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
 def padded_with_com(jpeg: bytes, size: int) -> bytes:
     """``jpeg`` grown to about ``size`` bytes by COM (comment) segments after its SOI."""
     pad = bytearray()
@@ -62,3 +84,24 @@ def padded_with_com(jpeg: bytes, size: int) -> bytes:
         body = b"x" * min(65533, size - len(jpeg) - len(pad))
         pad += b"\xff\xfe" + struct.pack(">H", len(body) + 2) + body
     return jpeg[:2] + bytes(pad) + jpeg[2:]
+
+
+def ccitt_g4(width: int, height: int) -> bytes:
+    """A white ``width`` x ``height`` page with a black square, as CCITT group 4 data (a TIFF's strip)."""
+    import tifffile
+
+    im = Image.new("1", (width, height), 1)
+    im.paste(0, (width // 10, height // 10, width // 3, height // 3))
+    buf = io.BytesIO()
+    im.save(buf, "TIFF", compression="group4")
+    with tifffile.TiffFile(io.BytesIO(buf.getvalue())) as tif:
+        strip = tif.pages[0]
+        return buf.getvalue()[strip.dataoffsets[0]:strip.dataoffsets[0] + strip.databytecounts[0]]
+
+
+def ccitt_image(pdf: pikepdf.Pdf, width: int, height: int) -> pikepdf.Stream:
+    """A scanner's fax-coded (CCITT group 4) 1-bit page image."""
+    return pikepdf.Stream(pdf, ccitt_g4(width, height), Type=Name.XObject, Subtype=Name.Image, Width=width,
+                          Height=height, ColorSpace=Name.DeviceGray, BitsPerComponent=1,
+                          Filter=Name.CCITTFaxDecode,
+                          DecodeParms=pikepdf.Dictionary(K=-1, Columns=width, Rows=height, BlackIs1=False))

@@ -10,20 +10,24 @@ CLI (Ray workers), the pieces are tested without it. Nothing is timed: "not
 decoded" is shown by the error being ours, raised from the header."""
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from hostile_containers import cbz_with_an_unnamed_entry, padded_with_com, pdf_whose_kids_loop, pdf_with_bits_a_name
+from hostile_containers import (cbz_with_an_unnamed_entry, ccitt_image, encoded_gray, image_declaring, one_image_pdf,
+                                padded_with_com, pdf_whose_kids_loop, pdf_with_bits_a_name)
 from mchmc.batch.plan import Plan, check_plan
 from mchmc.batch.records import read_jsonl
 from mchmc.errors import ContainerError, DecompressionBombError, PageTooLargeError
 from mchmc.pages import container as cbz
-from mchmc.pages import page_sizes
+from mchmc.pages import page_sizes, read_pages
 from mchmc.pages import pdf as pdfdoc
 from mchmc.pages.limits import page_memory_bytes
+from mchmc.pages.meta import DEFAULT_MAX_PIXELS
+from mchmc.pages.modes import pillow_open
 import test_safety_cli
 from test_safety_cli import mchmc, page, upscale
 
@@ -114,6 +118,47 @@ def test_a_container_the_driver_cannot_walk_is_refused_in_one_line(tmp_path, nam
     assert words in str(err.value) and fmt.count_pages(path) == 0
 
 
+# ---------------------------------------------------------------- C9: a page image's own header decides
+
+def extracted(path: Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """The first page's image as the member call copies it out (refusals raise)."""
+    (entry,) = [e for e in pdfdoc.entries(path) if e.kind == "image"]
+    out = io.BytesIO()
+    pdfdoc.extract(path, entry, out, max_pixels)
+    return pillow_open(out)  # as the worker opens it: our limits, not Pillow's
+
+
+def test_a_jpx_image_is_checked_against_its_codestreams_own_size_not_the_declared_one(tmp_path):
+    """The issue's 2.7 KB JPX declared 100 x 100 and held 13000 x 13000 (3.55 GB with --max-pixels 1000000)."""
+    jpx = encoded_gray(1500, "JPEG2000")
+    path = one_image_pdf(tmp_path / "jpx.pdf", lambda pdf: image_declaring(pdf, jpx, "/JPXDecode", 100, 100))
+    with pytest.raises(DecompressionBombError) as err:
+        extracted(path, max_pixels=1_000_000)
+    one_line_naming(str(err.value), f"{path}!/page-001")
+    assert "JPEG 2000 data (its PDF dictionary says 100 x 100) header claims 1500x1500" in str(err.value)
+    assert "--max-pixels" in str(err.value)
+    assert extracted(path).size == (1500, 1500), "within the limit, the codestream's pixels come out"
+
+
+def test_a_dct_image_with_decode_is_checked_against_its_jpegs_own_size(tmp_path):
+    """/Decode makes a DCT image go out as decoded pixels: its JPEG's SOF is checked first."""
+    jpeg = encoded_gray(1500, "JPEG", progressive=True)
+    path = one_image_pdf(tmp_path / "dct.pdf",
+                         lambda pdf: image_declaring(pdf, jpeg, "/DCTDecode", 100, 100, Decode=[1, 0]))
+    with pytest.raises(DecompressionBombError, match=r"JPEG data \(its PDF dictionary says 100 x 100\) header "
+                                                     r"claims 1500x1500"):
+        extracted(path, max_pixels=1_000_000)
+
+
+def test_the_progressive_bomb_behind_a_decode_array_is_refused_from_its_header(tmp_path):
+    """The issue's 9000 x 9000 progressive bomb (2.9 KB) declared 100 x 100: refused for its density."""
+    bomb = (HOSTILE / "prog-bomb-9000.jpg").read_bytes()
+    path = one_image_pdf(tmp_path / "bomb.pdf",
+                         lambda pdf: image_declaring(pdf, bomb, "/DCTDecode", 100, 100, Decode=[1, 0]))
+    with pytest.raises(DecompressionBombError, match=r"claims 9000 x 9000 = 81,000,000 pixels from only "):
+        extracted(path)
+
+
 # ---------------------------------------------------------------- C10: padding does not hide a bomb
 
 def test_a_progressive_bomb_padded_with_a_comment_is_refused_from_its_header(tmp_path):
@@ -134,3 +179,29 @@ def test_a_progressive_jpeg_needs_its_coefficient_buffers_on_top_of_a_baseline_o
     assert page_sizes(baseline, max_bytes=budget) == [(3000, 2000)]
     with pytest.raises(PageTooLargeError, match=r"over this worker's budget .* raise --max-memory"):
         page_sizes(progressive, max_bytes=budget)
+
+
+# ---------------------------------------------------------------- C11: our --max-pixels, not Pillow's 179 MP
+
+@pytest.fixture
+def pillow_limit_lowered(monkeypatch):
+    """Pillow's own bomb limit lowered to 100,000 pixels (it errs at twice that): a 1000 x 800 page then
+    stands for a 14000 x 13000 one against its default 179 MP, without decoding one."""
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100_000)
+
+
+def test_a_ccitt_page_image_over_pillows_own_limit_is_decided_by_max_pixels(tmp_path, pillow_limit_lowered):
+    path = one_image_pdf(tmp_path / "fax.pdf", lambda pdf: ccitt_image(pdf, 1000, 800))
+    assert extracted(path).size == (1000, 800), "under --max-pixels: decoded, whatever Pillow's limit"
+    with pytest.raises(DecompressionBombError) as err:
+        extracted(path, max_pixels=500_000)
+    one_line_naming(str(err.value), f"{path}!/page-001")
+    assert "more than the limit of 500,000 (--max-pixels)" in str(err.value)
+
+
+def test_a_ccitt_tiff_over_pillows_own_limit_is_decided_by_max_pixels(tmp_path, pillow_limit_lowered):
+    path = tmp_path / "fax.tif"
+    Image.new("1", (1000, 800), 1).save(path, "TIFF", compression="group4")
+    assert [p.meta.width for p in read_pages(path)] == [1000]
+    with pytest.raises(DecompressionBombError, match=r"more than the limit of 500,000 \(--max-pixels\)"):
+        page_sizes(path, 500_000)
