@@ -10,6 +10,7 @@ CLI (Ray workers), the pieces are tested without it. Nothing is timed: "not
 decoded" is shown by the error being ours, raised from the header."""
 from __future__ import annotations
 
+import importlib.util
 import io
 import re
 from pathlib import Path
@@ -32,7 +33,8 @@ import test_safety_cli
 from test_safety_cli import mchmc, page, upscale
 
 model = test_safety_cli.model  # the tiny random MCH-MC model file, a module-scoped fixture
-HOSTILE = Path(__file__).parent / "hostile"
+HERE = Path(__file__).parent
+HOSTILE = HERE / "hostile"
 TYPE_NAME = re.compile(r"\b[A-Z]\w*(Error|Exception)\b")
 BAD = {"loop.pdf": "page tree", "noname.cbz": "empty name"}  # whole files refused, and what their message says
 
@@ -107,7 +109,7 @@ def test_the_plan_counts_the_pages_of_hostile_containers_without_raising(tmp_pat
 
 
 @pytest.mark.parametrize("name, make, fmt, words", [
-    ("loop.pdf", pdf_whose_kids_loop, pdfdoc, "its page tree is damaged ((object 2 0): Loop detected in /Pages structure"),
+    ("loop.pdf", pdf_whose_kids_loop, pdfdoc, "its page tree is damaged (object 2 0: Loop detected in /Pages structure"),
     ("noname.cbz", cbz_with_an_unnamed_entry, cbz, "entry 2 has an empty name: not a sound ZIP"),
 ], ids=["pdf-kids-loop", "cbz-unnamed-entry"])
 def test_a_container_the_driver_cannot_walk_is_refused_in_one_line(tmp_path, name, make, fmt, words):
@@ -116,6 +118,31 @@ def test_a_container_the_driver_cannot_walk_is_refused_in_one_line(tmp_path, nam
         fmt.entries(path)
     one_line_naming(str(err.value), path)
     assert words in str(err.value) and fmt.count_pages(path) == 0
+
+
+FUZZED = sorted((HOSTILE / "containers").iterdir())  # what tests/fuzz/fuzz_container.py found, byte for byte
+
+
+def _fuzz_harness():
+    spec = importlib.util.spec_from_file_location("fuzz_container", HERE / "fuzz" / "fuzz_container.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("path", FUZZED, ids=[p.name for p in FUZZED])
+def test_what_the_fuzzer_found_gives_one_line_errors_in_words(path, tmp_path):
+    """The plan, the driver's checks, each page's extraction and reading, the assembly (the harness's
+    steps): only one-line errors naming the file or its page, none a Python exception's name."""
+    harness = _fuzz_harness()
+    harness.check_bytes(path.read_bytes(), tmp_path, path.suffix[1:])
+
+
+def test_a_zip_entry_whose_offset_lies_before_the_file_is_told_so(tmp_path):
+    path = HOSTILE / "containers" / "fuzz-cbz-offset-before-start.cbz"
+    with pytest.raises(ContainerError, match=r"!/001\.png: cannot be read from the ZIP \(damaged headers: an "
+                                             r"entry's offset lies outside the file\)"):
+        cbz.extract(path, cbz.entries(path)[0], io.BytesIO())
 
 
 # ---------------------------------------------------------------- C9: a page image's own header decides
@@ -138,6 +165,18 @@ def test_a_jpx_image_is_checked_against_its_codestreams_own_size_not_the_declare
     assert "JPEG 2000 data (its PDF dictionary says 100 x 100) header claims 1500x1500" in str(err.value)
     assert "--max-pixels" in str(err.value)
     assert extracted(path).size == (1500, 1500), "within the limit, the codestream's pixels come out"
+
+
+def test_a_page_image_over_the_workers_memory_budget_is_refused_before_it_is_decoded(tmp_path):
+    """--max-memory weighs the pixels the codestream will make, as the loose page it becomes is weighed."""
+    jpx = encoded_gray(1500, "JPEG2000")
+    path = one_image_pdf(tmp_path / "jpx.pdf", lambda pdf: image_declaring(pdf, jpx, "/JPXDecode", 100, 100))
+    (entry,) = [e for e in pdfdoc.entries(path) if e.kind == "image"]
+    budget = page_memory_bytes(1500, 1500, 1, 1) - 1
+    with pytest.raises(PageTooLargeError, match=r"the page image needs about .* \(1500 x 1500 gray, 8-bit\), over "
+                                                r"this worker's budget"):
+        pdfdoc.extract(path, entry, io.BytesIO(), max_bytes=budget)
+    pdfdoc.extract(path, entry, io.BytesIO(), max_bytes=budget + 1)
 
 
 def test_a_dct_image_with_decode_is_checked_against_its_jpegs_own_size(tmp_path):

@@ -69,7 +69,7 @@ def run_member(worker, call: MemberCall) -> PageRecord:
 
     def work():
         nonlocal record
-        with _entry_file(call, worker.options.max_pixels) as tmp, _own_format(worker, call.keeps_format):
+        with _entry_file(call, worker.options) as tmp, _own_format(worker, call.keeps_format):
             record = _named(worker.process(Job(tmp, call.page_file or tmp)), str(tmp), str(call.job.src))
 
     err = guarded(call.job, work)
@@ -102,14 +102,14 @@ def run_assemble(call: AssembleCall, options, tag: str) -> PageRecord:
 
 
 @contextmanager
-def _entry_file(call: MemberCall, max_pixels: int | None) -> Iterator[Path]:
+def _entry_file(call: MemberCall, options) -> Iterator[Path]:
     """The entry's bytes in a file of their own, named by the entry's index (its
     name never reaches the file system), removed when the block ends."""
     with ExitStack() as stack:
         folder = call.page_file.parent if call.page_file else \
             Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mchmc-")))
         with atomic_write(folder / f"{call.entry.index:05d}.in", commit=False) as tmp, open(tmp, "wb") as out:
-            handler(call.volume).extract(call.volume, call.entry, out, max_pixels)
+            handler(call.volume).extract(call.volume, call.entry, out, options.max_pixels, options.max_bytes)
         stack.callback(tmp.unlink, missing_ok=True)
         yield tmp
 

@@ -29,6 +29,7 @@ Safety, checked on the central directory before any byte is expanded
 """
 from __future__ import annotations
 
+import errno
 import lzma
 import os
 import shutil
@@ -160,8 +161,10 @@ def _open_checked(path, size: int, max_pixels: int | None) -> zipfile.ZipFile:
 _last = LastOpened(_open_checked)
 
 
-def extract(path: str | os.PathLike, entry: Entry, out: BinaryIO, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> None:
-    """Copy ``entry``'s bytes into the open file ``out``, after the checks."""
+def extract(path: str | os.PathLike, entry: Entry, out: BinaryIO, max_pixels: int | None = DEFAULT_MAX_PIXELS,
+            max_bytes: int | None = None) -> None:
+    """Copy ``entry``'s bytes into the open file ``out``, after the checks (a copy: ``max_bytes``, the
+    memory budget, applies when the page is read)."""
     zf = _last.get(path, max_pixels)
     infos = zf.infolist()
     if entry.index >= len(infos) or infos[entry.index].filename != entry.name:
@@ -235,6 +238,8 @@ def zip_reason(err: Exception) -> str:
         return f"damaged compressed data: {text}"
     if isinstance(err, NotImplementedError):
         return f"a ZIP feature not read here: {text}"
+    if isinstance(err, OSError) and err.errno == errno.EINVAL:  # a seek before the file's start
+        return "damaged headers: an entry's offset lies outside the file"
     if isinstance(err, OSError):
         return f"cannot read: {err.strerror or text}"
     return f"damaged headers: {text}"

@@ -36,7 +36,7 @@ from mchmc.fsutil import atomic_write
 from mchmc.pages.archive import IMAGE, OTHER, Entry, LastOpened, member_path
 from mchmc.pages.meta import DEFAULT_MAX_PIXELS
 from mchmc.pages.pdfimage import replacement, write_image
-from mchmc.pages.pdfpage import DamagedPage, look, suffix
+from mchmc.pages.pdfpage import DamagedPage, look, qpdf_reason, suffix
 
 KEEPS_FORMAT = True  # a page image is a PDF stream: JPEG stays JPEG (DCT), anything else lossless (Flate)
 EMPTY_SKIPPED = True  # a document with no plain image page has nothing to upscale: skipped, not copied
@@ -112,17 +112,11 @@ def _page_count(pdf, path) -> int:
                                    "in it") from None
 
 
-def qpdf_reason(err: Exception, path) -> str:
-    """qpdf's message without the file's path it starts with (the error names the file already)."""
-    text = str(err).replace(str(path), "").strip(" :")
-    return text or "no reason given"
-
-
 def damage(err: Exception) -> str:
     """Why a damaged page cannot be upscaled, in words."""
     if isinstance(err, DamagedPage):
         return str(err)
-    return f"its page cannot be read ({one_line(str(err))[:200] or 'no reason given'})"
+    return f"its page's content or resources are malformed ({one_line(str(err))[:200] or 'no reason given'})"
 
 
 def count_pages(path: str | os.PathLike) -> int:
@@ -166,10 +160,12 @@ def _image(pdf, path, entry: Entry):
     return seen.image
 
 
-def extract(path: str | os.PathLike, entry: Entry, out: BinaryIO, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> None:
-    """Write ``entry``'s page image into the open file ``out``: its JPEG, or its pixels as a PNG."""
+def extract(path: str | os.PathLike, entry: Entry, out: BinaryIO, max_pixels: int | None = DEFAULT_MAX_PIXELS,
+            max_bytes: int | None = None) -> None:
+    """Write ``entry``'s page image into the open file ``out``: its JPEG, or its pixels as a PNG; a page
+    whose upscaling needs more than ``max_bytes`` is refused before it is decoded."""
     pdf = _last.get(path, max_pixels)
-    write_image(_image(pdf, path, entry), entry.suffix, out, member_path(path, entry.name), max_pixels)
+    write_image(_image(pdf, path, entry), entry.suffix, out, member_path(path, entry.name), max_pixels, max_bytes)
 
 
 def write_container(path: str | os.PathLike, out: BinaryIO, replaced: Mapping[int, tuple[str, Path]],

@@ -24,13 +24,13 @@ from typing import BinaryIO
 
 from PIL import UnidentifiedImageError
 
-from mchmc.errors import ContainerError, TruncatedPageError, one_line
+from mchmc.errors import ContainerError, TruncatedPageError
 from mchmc.pages.archive import SEPARATOR
 from mchmc.pages.jpegscan import dc_scan_bytes
-from mchmc.pages.limits import CCITT, JBIG, check_density, check_pixels
+from mchmc.pages.limits import CCITT, JBIG, check_density, check_memory, check_pixels
 from mchmc.pages.modes import pillow_open, pillow_unlimited
 from mchmc.pages.read import DECODE_ERRORS, out_of_memory
-from mchmc.pages.pdfpage import colour_channels, family, filters
+from mchmc.pages.pdfpage import colour_channels, family, filters, qpdf_reason
 
 # A filter -> (what check_density calls its data, the TIFF compression code standing for it)
 DENSITY_KIND = {"/CCITTFaxDecode": ("TIFF", CCITT[-1]), "/JBIG2Decode": ("TIFF", JBIG[0]), "/DCTDecode": ("JPEG", None)}
@@ -39,18 +39,25 @@ OWN_HEADER = {"/DCTDecode": "JPEG", "/JPXDecode": "JPEG 2000"}
 CHUNK = 1 << 20
 
 
-def write_image(image, to: str, out: BinaryIO, where: str, max_pixels: int | None) -> None:
+def write_image(image, to: str, out: BinaryIO, where: str, max_pixels: int | None,
+                max_bytes: int | None = None) -> None:
     """The image into the open file ``out`` as ``to`` says (.jpg: its JPEG; .png: its pixels), after the
-    checks a loose page's header gets (pixels, density), of the size its dictionary declares and of the
-    size its codestream's own header says (JPEG, JPEG 2000), with decoding bounded by the size declared."""
+    checks a loose page's header gets (pixels, density, the memory its upscaling needs against the
+    worker's ``max_bytes``), of the size its dictionary declares and of the size its codestream's own
+    header says (JPEG, JPEG 2000), with decoding bounded by the size declared."""
     width, height = int(image.get("/Width", 0)), int(image.get("/Height", 0))
     check_pixels(where, width, height, max_pixels, "the page image's ")
     raw = image.read_raw_bytes()
     bits = int(image.get("/BitsPerComponent", 8))
     expected = width * height * 4 * max(bits, 8) // 8 + 8 * height
     codec = (filters(image) or ["/FlateDecode"])[-1]
+    size, bands, progressive = (width, height), None, False
     if codec in OWN_HEADER:
-        _check_codestream(image, raw, codec, where, max_pixels, expected)
+        size, bands, progressive = _check_codestream(image, raw, codec, where, max_pixels, expected)
+    space = image.get("/ColorSpace")
+    channels = 3 if family(space) == "/Indexed" else colour_channels(space) or bands or 3
+    check_memory(where, *size, channels, 2 if bits == 16 else 1, max_bytes, "the page image ",
+                 bits=bits, coefficient_planes=bands if progressive else 0)
     if to == ".jpg":
         out.write(raw)
         return
@@ -78,15 +85,16 @@ def _decoded(image, where: str, expected: int):
         except MemoryError:
             raise out_of_memory(where, int(image.get("/Width", 0)), int(image.get("/Height", 0))) from None
         except (pikepdf.PdfError, pikepdf.PikepdfError, *DECODE_ERRORS) as err:
-            reason = one_line(str(err).replace(where.split(SEPARATOR)[0], "").strip(" :"))[:200] or "no reason given"
-            raise TruncatedPageError(where, f"the page image's data cannot be decoded ({reason})") from None
+            raise TruncatedPageError(where, f"the page image's data cannot be decoded ({qpdf_reason(err, where.split(SEPARATOR)[0])})") \
+                from None
     return picture
 
 
-def _check_codestream(image, raw: bytes, codec: str, where: str, max_pixels: int | None, expected: int) -> None:
+def _check_codestream(image, raw: bytes, codec: str, where: str, max_pixels: int | None,
+                      expected: int) -> tuple[tuple[int, int], int, bool]:
     """A JPEG's or JPEG 2000's own header, checked as a loose page's is: the decoder makes the pixels
     it says, whatever the PDF's /Width and /Height declare (a 2.7 KB JPX declaring 100 x 100 held
-    13000 x 13000)."""
+    13000 x 13000). Returns (its size, its components, whether it is a progressive JPEG)."""
     import pikepdf
 
     data = raw
@@ -95,17 +103,19 @@ def _check_codestream(image, raw: bytes, codec: str, where: str, max_pixels: int
             try:
                 data = image.read_bytes(decode_level=pikepdf.StreamDecodeLevel.generalized)
             except pikepdf.PdfError as err:
-                raise ContainerError(where, f"its image data cannot be decoded ({one_line(str(err))[:200]})") from None
+                raise TruncatedPageError(where, f"the page image's data cannot be decoded "
+                                                f"({qpdf_reason(err, where.split(SEPARATOR)[0])})") from None
     kind = OWN_HEADER[codec]
     try:
         with pillow_open(io.BytesIO(data)) as im:
-            size = im.size
+            size, bands, progressive = im.size, len(im.getbands()), bool(im.info.get("progressive"))
     except DECODE_ERRORS + (UnidentifiedImageError,):
         raise TruncatedPageError(where, f"the page image's {kind} data has no readable header") from None
     what = f"the page image's {kind} data (its PDF dictionary says {image.get('/Width')} x {image.get('/Height')}) "
     check_pixels(where, *size, max_pixels, what)
     if codec == "/DCTDecode":
         check_density(where, *size, dc_scan_bytes(data), "JPEG", None, what)
+    return size, bands, progressive
 
 
 @contextmanager

@@ -14,6 +14,7 @@ The image in and out is :mod:`mchmc.pages.pdfimage`.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 PAINT = frozenset({"S", "s", "f", "F", "f*", "B", "B*", "b", "b*", "sh"})  # operators that paint paths or shadings
@@ -130,6 +131,13 @@ def dictionary_problem(image) -> str:
             expected = "1, 2, 4, 8 or 16" if key == "/BitsPerComponent" else "a positive whole number"
             return f"its image's {key} is {what}, not {expected}"
     return ""
+
+
+def qpdf_reason(err: Exception, path) -> str:
+    """qpdf's message on one line, without the file's path it starts with (the error names the file
+    already): ``(object 2 0): Loop detected ...`` -> ``object 2 0: Loop detected ...``."""
+    text = " ".join(str(err).replace(str(path), "").split()).strip(" :")
+    return re.sub(r"^\((object [^)]*)\)", r"\1", text)[:200] or "no reason given"
 
 
 def _times(m, n) -> tuple[float, ...]:

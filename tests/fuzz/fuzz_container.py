@@ -93,7 +93,7 @@ def _check(err: Exception, where: str, step: str) -> None:
     from mchmc.errors import shown
 
     msg = str(err)
-    if "\n" in msg or not msg.startswith(f"{shown(where)}: "):
+    if "\n" in msg or not msg.startswith((f"{shown(where)}: ", f"{shown(where)}!/")):  # the file, or its entry
         raise Finding(f"{step}: malformed message {msg!r}") from err
     if TYPE_NAME.search(msg) and step != "read":
         raise Finding(f"{step}: a type name for the problem: {msg!r}") from err
@@ -126,6 +126,8 @@ def _one(data: bytes, tmp: Path, fmt: str, findings: Path | None, seen: set) -> 
     except Exception as err:
         if findings is None:
             raise
+        if isinstance(err, Finding) and err.__cause__ is not None:  # told apart by the step and the error's origin
+            err.__traceback__ = err.__cause__.__traceback__
         keep(data, err, findings, seen)
 
 
