@@ -138,6 +138,12 @@ def test_what_the_fuzzer_found_gives_one_line_errors_in_words(path, tmp_path):
     harness.check_bytes(path.read_bytes(), tmp_path, path.suffix[1:])
 
 
+@pytest.mark.parametrize("fmt", ["cbz", "pdf"])
+def test_the_container_fuzz_harness_runs_clean(fmt):
+    """The seeds and 100 mutations of them (pure Python, no atheris): the harness stays runnable."""
+    assert _fuzz_harness().mutation_fuzz(fmt, 100, seed=0) == []
+
+
 def test_a_zip_entry_whose_offset_lies_before_the_file_is_told_so(tmp_path):
     path = HOSTILE / "containers" / "fuzz-cbz-offset-before-start.cbz"
     with pytest.raises(ContainerError, match=r"!/001\.png: cannot be read from the ZIP \(damaged headers: an "

@@ -23,6 +23,12 @@ the containers the tests make)::
 
 Replay inputs: ``python tests/fuzz/fuzz_container.py --format=pdf FILE...``.
 Without atheris, ``-runs=N`` mutated seeds through :func:`mutation_fuzz`.
+
+What it found is kept under tests/hostile/containers/ (tests/test_hostile_containers.py
+runs each through :func:`check_bytes`): page images whose data qpdf's or Pillow's
+codecs refuse (a Flate stream with a bad header, a buffer too small, "not enough
+image data", an unfilterable stream), an image XObject that is a dictionary
+without data, a ZIP entry whose offset lies before the file.
 """
 from __future__ import annotations
 
