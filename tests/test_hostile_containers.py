@@ -15,7 +15,9 @@ import io
 import re
 from pathlib import Path
 
+import pikepdf
 import pytest
+from pikepdf import Name
 from PIL import Image
 
 from hostile_containers import (cbz_with_an_unnamed_entry, ccitt_image, encoded_gray, image_declaring, one_image_pdf,
@@ -29,7 +31,9 @@ from mchmc.pages import pdf as pdfdoc
 from mchmc.pages.limits import page_memory_bytes
 from mchmc.pages.meta import DEFAULT_MAX_PIXELS
 from mchmc.pages.modes import pillow_open
+from pdfs import dct, jpeg_bytes, save, scan_page
 import test_safety_cli
+from test_containers import texture
 from test_safety_cli import mchmc, page, upscale
 
 model = test_safety_cli.model  # the tiny random MCH-MC model file, a module-scoped fixture
@@ -118,6 +122,26 @@ def test_a_container_the_driver_cannot_walk_is_refused_in_one_line(tmp_path, nam
         fmt.entries(path)
     one_line_naming(str(err.value), path)
     assert words in str(err.value) and fmt.count_pages(path) == 0
+
+
+@pytest.mark.parametrize("key, value, told", [
+    ("/BitsPerComponent", Name("/Eight"), "its image's /BitsPerComponent is /Eight, not 1, 2, 4, 8 or 16"),
+    ("/Width", pikepdf.String("32"), "its image's /Width is (32), not a positive whole number"),
+    ("/Height", pikepdf.Object.parse(b"23.5"), "its image's /Height is 23.5, not a positive whole number"),
+    ("/Width", pikepdf.Object.parse(b"32.0"), ""),  # a whole number written as a real: taken
+])
+def test_a_page_image_whose_dictionary_lies_is_that_pages_error_told_as_the_pdf_writes_it(tmp_path, key, value, told):
+    pdf = pikepdf.new()
+    scan_page(pdf, dct(pdf, jpeg_bytes(texture(24, 32, 15)), 32, 24)).obj.Resources.XObject.Im0[key] = value
+    path = save(pdf, tmp_path / "lies.pdf")
+    (entry,) = pdfdoc.entries(path)
+    assert entry.kind == "image", "counted as a page: its error is its record"
+    if not told:
+        pdfdoc.extract(path, entry, io.BytesIO())
+        return
+    with pytest.raises(ContainerError) as err:
+        pdfdoc.extract(path, entry, io.BytesIO())
+    assert str(err.value) == f"{path}!/page-001: {told}"
 
 
 FUZZED = sorted((HOSTILE / "containers").iterdir())  # what tests/fuzz/fuzz_container.py found, byte for byte

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 PAINT = frozenset({"S", "s", "f", "F", "f*", "B", "B*", "b", "b*", "sh"})  # operators that paint paths or shadings
 SHOW_TEXT = frozenset({"Tj", "TJ", "'", '"'})
@@ -125,12 +126,22 @@ def dictionary_problem(image) -> str:
         value = image.get(key)
         if value is None and key == "/BitsPerComponent":
             continue  # a JPX image may leave it to its codestream; others default to 8 here
-        whole = isinstance(value, int) and not isinstance(value, bool)
+        whole = (isinstance(value, int) and not isinstance(value, bool)) or \
+            (isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value())  # 100.0
         if not whole or value < 1 or (key == "/BitsPerComponent" and value not in BITS):
-            what = "missing" if value is None else repr(value) if whole else str(value)[:40]
+            what = "missing" if value is None else _pdf_syntax(value)
             expected = "1, 2, 4, 8 or 16" if key == "/BitsPerComponent" else "a positive whole number"
             return f"its image's {key} is {what}, not {expected}"
     return ""
+
+
+def _pdf_syntax(value) -> str:
+    """A value as the PDF writes it (/Eight, (8), [ 1 ], true, 100.5), cut to 40 characters."""
+    import pikepdf
+
+    if isinstance(value, pikepdf.Object):
+        return value.unparse().decode("latin-1")[:40]
+    return str(value).lower() if isinstance(value, bool) else str(value)[:40]
 
 
 def qpdf_reason(err: Exception, path) -> str:
