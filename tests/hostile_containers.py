@@ -77,6 +77,13 @@ def encoded_gray(side: int, fmt: str, **kw) -> bytes:
     return buf.getvalue()
 
 
+def jp2_whose_codestream_says(side: int, width: int, height: int) -> bytes:
+    """A side x side JP2 whose codestream's SIZ marker is patched to width x height (its header box unchanged)."""
+    data = bytearray(encoded_gray(side, "JPEG2000"))
+    struct.pack_into(">II", data, data.index(b"\xff\x4f\xff\x51") + 8, width, height)
+    return bytes(data)
+
+
 def padded_with_com(jpeg: bytes, size: int) -> bytes:
     """``jpeg`` grown to about ``size`` bytes by COM (comment) segments after its SOI."""
     pad = bytearray()

@@ -20,11 +20,12 @@ import pytest
 from pikepdf import Name
 from PIL import Image
 
-from hostile_containers import (cbz_with_an_unnamed_entry, ccitt_image, encoded_gray, image_declaring, one_image_pdf,
-                                padded_with_com, pdf_whose_kids_loop, pdf_with_bits_a_name)
+from hostile_containers import (cbz_with_an_unnamed_entry, ccitt_image, encoded_gray, image_declaring,
+                                jp2_whose_codestream_says, one_image_pdf, padded_with_com, pdf_whose_kids_loop,
+                                pdf_with_bits_a_name)
 from mchmc.batch.plan import Plan, check_plan
 from mchmc.batch.records import read_jsonl
-from mchmc.errors import ContainerError, DecompressionBombError, PageTooLargeError
+from mchmc.errors import ContainerError, DecompressionBombError, PageError, PageTooLargeError
 from mchmc.pages import container as cbz
 from mchmc.pages import page_sizes, read_pages
 from mchmc.pages import pdf as pdfdoc
@@ -195,6 +196,19 @@ def test_a_jpx_image_is_checked_against_its_codestreams_own_size_not_the_declare
     assert "JPEG 2000 data (its PDF dictionary says 100 x 100) header claims 1500x1500" in str(err.value)
     assert "--max-pixels" in str(err.value)
     assert extracted(path).size == (1500, 1500), "within the limit, the codestream's pixels come out"
+
+
+def test_a_jp2_whose_codestream_says_more_than_its_header_box_is_refused_before_it_is_decoded(tmp_path):
+    """Pillow reads a JP2's size from its header box, openjpeg decodes the codestream's SIZ: the issue's
+    13000 x 13000 is checked in the codestream, and a box that disagrees with it is not believed."""
+    jp2 = jp2_whose_codestream_says(64, 13000, 13000)
+    path = one_image_pdf(tmp_path / "jpx.pdf", lambda pdf: image_declaring(pdf, jp2, "/JPXDecode", 100, 100))
+    with pytest.raises(DecompressionBombError, match=r"JPEG 2000 codestream header claims 13000x13000 = "
+                                                     r"169,000,000 pixels, more than the limit of 1,000,000"):
+        extracted(path, max_pixels=1_000_000)
+    with pytest.raises(PageError, match=r"header box says 64 x 64 but its codestream 13000 x 13000: damaged or "
+                                        r"forged, not decoded"):
+        extracted(path)
 
 
 def test_a_page_image_over_the_workers_memory_budget_is_refused_before_it_is_decoded(tmp_path):

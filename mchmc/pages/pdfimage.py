@@ -113,9 +113,44 @@ def _check_codestream(image, raw: bytes, codec: str, where: str, max_pixels: int
         raise TruncatedPageError(where, f"the page image's {kind} data has no readable header") from None
     what = f"the page image's {kind} data (its PDF dictionary says {image.get('/Width')} x {image.get('/Height')}) "
     check_pixels(where, *size, max_pixels, what)
+    if codec == "/JPXDecode":  # Pillow tells a JP2's header box; openjpeg decodes what the codestream says
+        made = j2k_size(data)
+        if made is None:
+            raise TruncatedPageError(where, f"the page image's {kind} data has no codestream header (SIZ)")
+        check_pixels(where, *made, max_pixels, f"the page image's {kind} codestream ")
+        if made != size:
+            raise TruncatedPageError(where, f"the page image's {kind} header box says {size[0]} x {size[1]} but its "
+                                            f"codestream {made[0]} x {made[1]}: damaged or forged, not decoded")
     if codec == "/DCTDecode":
         check_density(where, *size, dc_scan_bytes(data), "JPEG", None, what)
     return size, bands, progressive
+
+
+def j2k_size(data: bytes) -> tuple[int, int] | None:
+    """The size a JPEG 2000 codestream's SIZ marker gives (what openjpeg decodes), in a raw codestream
+    or in a JP2 / JPX file's first codestream box (jp2c); None where there is none."""
+    i, n = 0, len(data)
+    while not data.startswith(b"\xff\x4f\xff\x51", i):  # SOC, SIZ: the codestream starts here
+        if i + 8 > n:
+            return None
+        length, kind = struct.unpack_from(">I4s", data, i)
+        head = 8
+        if length == 1 and i + 16 <= n:  # a 64-bit box length follows
+            length, head = struct.unpack_from(">Q", data, i + 8)[0], 16
+        elif length == 0:  # the last box, to the end
+            length = n - i
+        if kind == b"jp2c":
+            if not data.startswith(b"\xff\x4f\xff\x51", i + head):
+                return None
+            i += head
+        elif length < head:
+            return None
+        else:
+            i += length
+    if i + 24 > n:
+        return None
+    x, y, x0, y0 = struct.unpack_from(">IIII", data, i + 8)  # after SOC, SIZ, Lsiz, Rsiz
+    return (x - x0, y - y0) if x >= x0 and y >= y0 else (0, 0)
 
 
 @contextmanager
