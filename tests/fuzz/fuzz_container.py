@@ -111,7 +111,8 @@ def seed_inputs(fmt: str) -> list[bytes]:
     """The containers the tests make: good ones, damaged ones, bombs."""
     import test_containers
     import test_pdf
-    from hostile_containers import cbz_with_an_unnamed_entry, pdf_whose_kids_loop, pdf_with_bits_a_name
+    from hostile_containers import (cbz_with_an_unnamed_entry, ccitt_image, encoded_gray, image_declaring,
+                                    one_image_pdf, pdf_whose_kids_loop, pdf_with_bits_a_name)
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -122,6 +123,11 @@ def seed_inputs(fmt: str) -> list[bytes]:
             test_pdf.make_src(root)
             pdf_whose_kids_loop(root / "src" / "loop.pdf")
             pdf_with_bits_a_name(root / "src" / "bits.pdf")
+            jpx, jpeg = encoded_gray(48, "JPEG2000"), encoded_gray(48, "JPEG", progressive=True)
+            for name, make in {"jpx": lambda pdf: image_declaring(pdf, jpx, "/JPXDecode", 48, 48),
+                               "decode": lambda pdf: image_declaring(pdf, jpeg, "/DCTDecode", 48, 48, Decode=[1, 0]),
+                               "fax": lambda pdf: ccitt_image(pdf, 64, 48)}.items():
+                one_image_pdf(root / "src" / f"{name}.pdf", make)
         suffixes = (".cbz", ".zip") if fmt == "cbz" else (".pdf",)
         return [p.read_bytes() for p in sorted((root / "src").glob("*")) if p.suffix in suffixes]
 
