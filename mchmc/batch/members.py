@@ -115,7 +115,7 @@ def _entry_file(call: MemberCall, options) -> Iterator[Path]:
         root = options.root if call.page_file else None
         with atomic_write(folder / f"{call.entry.index:05d}.in", commit=False, root=root) as tmp, \
                 open(tmp, "wb") as out:
-            handler(call.volume).extract(call.volume, call.entry, out, options.max_pixels)
+            handler(call.volume).extract(call.volume, call.entry, out, options.max_pixels, options.max_bytes)
         stack.callback(tmp.unlink, missing_ok=True)
         yield tmp
 

@@ -10,7 +10,9 @@ behind :func:`handler`, a module with the same functions for each format:
 - ``entries(path, max_pixels)``: every entry in order, after the format's own
   safety checks (ZIP bombs, encryption ...);
 - ``count_pages(path)``: how many pages, for the plan (0 for one that will be refused);
-- ``extract(path, entry, out, max_pixels)``: a page's bytes into an open file;
+- ``extract(path, entry, out, max_pixels, max_bytes)``: a page's bytes into an open file
+  (a PDF's page image is refused there, before decoding, when its upscaling needs more than
+  ``max_bytes``; a CBZ page is a byte copy, weighed when it is read);
 - ``write_container(path, out, replaced, max_pixels)``: the container with
   ``replaced`` pages (entry index -> (name, file)) into an open file;
 - ``entry_notes(found)``: what the container's record says about the rest;

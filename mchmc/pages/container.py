@@ -29,6 +29,7 @@ Safety, checked on the central directory before any byte is expanded
 """
 from __future__ import annotations
 
+import errno
 import lzma
 import os
 import shutil
@@ -92,7 +93,7 @@ def _open(path: str | os.PathLike) -> zipfile.ZipFile:
     try:
         return zipfile.ZipFile(path)
     except ZIP_ERRORS as err:
-        raise ContainerError(path, f"not a readable ZIP ({type(err).__name__}: {err})") from None
+        raise ContainerError(path, f"not a readable ZIP ({zip_reason(err)})") from None
 
 
 def check_entry(path, info: zipfile.ZipInfo, max_pixels: int | None) -> None:
@@ -120,7 +121,9 @@ def check_entry(path, info: zipfile.ZipInfo, max_pixels: int | None) -> None:
 def check_archive(path, infos: list[zipfile.ZipInfo], archive_bytes: int, max_pixels: int | None) -> None:
     """Every entry (:func:`check_entry`), then the whole: entries that together
     expand past :data:`MAX_ZIP_RATIO` times the file share their data (a bomb)."""
-    for info in infos:
+    for n, info in enumerate(infos, 1):
+        if not info.filename:  # no tool can extract it, and zipfile itself fails on it (IndexError)
+            raise ContainerError(path, f"entry {n} has an empty name: not a sound ZIP; repack the volume")
         check_entry(path, info, max_pixels)
     total = sum(i.file_size for i in infos)
     if total > ZIP_RATIO_FLOOR and total > MAX_ZIP_RATIO * max(1, archive_bytes):
@@ -158,8 +161,10 @@ def _open_checked(path, size: int, max_pixels: int | None) -> zipfile.ZipFile:
 _last = LastOpened(_open_checked)
 
 
-def extract(path: str | os.PathLike, entry: Entry, out: BinaryIO, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> None:
-    """Copy ``entry``'s bytes into the open file ``out``, after the checks."""
+def extract(path: str | os.PathLike, entry: Entry, out: BinaryIO, max_pixels: int | None = DEFAULT_MAX_PIXELS,
+            max_bytes: int | None = None) -> None:
+    """Copy ``entry``'s bytes into the open file ``out``, after the checks (a copy: ``max_bytes``, the
+    memory budget, applies when the page is read)."""
     zf = _last.get(path, max_pixels)
     infos = zf.infolist()
     if entry.index >= len(infos) or infos[entry.index].filename != entry.name:
@@ -221,7 +226,23 @@ def _chunks(path, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Iterator[bytes]
                 yield chunk
     except ZIP_ERRORS as err:
         raise ContainerError(member_path(path, info.filename), f"cannot be read from the ZIP "
-                                                               f"({type(err).__name__}: {err})") from None
+                                                               f"({zip_reason(err)})") from None
+
+
+def zip_reason(err: Exception) -> str:
+    """What zipfile or its codec said, in words rather than its exception's name."""
+    text = str(err) or "no reason given"
+    if isinstance(err, zipfile.BadZipFile):
+        return text
+    if isinstance(err, (zlib.error, lzma.LZMAError, EOFError)):
+        return f"damaged compressed data: {text}"
+    if isinstance(err, NotImplementedError):
+        return f"a ZIP feature not read here: {text}"
+    if isinstance(err, OSError) and err.errno == errno.EINVAL:  # a seek before the file's start
+        return "damaged headers: an entry's offset lies outside the file"
+    if isinstance(err, OSError):
+        return f"cannot read: {err.strerror or text}"
+    return f"damaged headers: {text}"
 
 
 def _like(info: zipfile.ZipInfo, name: str, size: int) -> zipfile.ZipInfo:

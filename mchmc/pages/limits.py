@@ -48,6 +48,11 @@ PER_PIXEL_BYTES = 4 + 4
 # maps: ~20 MB a map at tile 256, ~270 MB at 1024) and the allocator's slack:
 # measured 50-120 MB at tile 256; 512 MB covers tiles up to ~512 px.
 WORKING_BYTES = 512 << 20
+# A progressive JPEG is decoded in passes over libjpeg's coefficient buffer of
+# the whole image: 64 coefficients of 2 bytes (JCOEF) per 8 x 8 block of each
+# component, 2 bytes a sample, held while the pixels are made (a baseline JPEG
+# is decoded a block row at a time and needs none).
+COEFFICIENT_BYTES = 2
 
 
 def page_memory_bytes(width: int, height: int, channels: int, bytes_per_sample: int, scale: int = SCALE) -> int:
@@ -112,12 +117,14 @@ def layout_words(channels: int, bytes_per_sample: int, bits: int | None = None) 
 
 
 def check_memory(path, width: int, height: int, channels: int, bytes_per_sample: int, max_bytes: int | None,
-                 what: str = "", bits: int | None = None, scale: int = SCALE) -> None:
+                 what: str = "", bits: int | None = None, scale: int = SCALE, coefficient_planes: int = 0) -> None:
     """Refuse (:class:`PageTooLargeError`) a page whose :func:`page_memory_bytes`
-    exceeds ``max_bytes`` (None or 0: no budget)."""
+    exceeds ``max_bytes`` (None or 0: no budget). ``coefficient_planes``: the
+    components of a progressive JPEG, whose coefficients are held whole while it decodes."""
     if not max_bytes:
         return
-    need = page_memory_bytes(width, height, channels, bytes_per_sample, scale)
+    need = page_memory_bytes(width, height, channels, bytes_per_sample, scale) + \
+        int(width) * int(height) * int(coefficient_planes) * COEFFICIENT_BYTES
     if need > max_bytes:
         how = "to upscale" if scale == SCALE else f"to upscale {scale}x"
         raise PageTooLargeError(path, f"{what}needs about {human_bytes(need)} {how} ({width} x {height} "
@@ -161,8 +168,9 @@ def check_density(path, width: int, height: int, data_bytes: int, fmt: str, comp
                   what: str = "") -> None:
     """Refuse (:class:`DecompressionBombError`) a page above
     :data:`DENSITY_FLOOR_PIXELS` whose header claims far more pixels than
-    ``data_bytes`` (the file's size, or a TIFF page's own strip / tile bytes)
-    can hold in format ``fmt`` (TIFF: with ``compression``, the TIFF code)."""
+    ``data_bytes`` (the file's size, a TIFF page's own strip / tile bytes, a
+    JPEG's DC scans' entropy-coded bytes: :mod:`mchmc.pages.jpegscan`) can hold
+    in format ``fmt`` (TIFF: with ``compression``, the TIFF code)."""
     pixels = int(width) * int(height)
     if pixels <= DENSITY_FLOOR_PIXELS or compression in JBIG:
         return
@@ -178,7 +186,8 @@ def check_density(path, width: int, height: int, data_bytes: int, fmt: str, comp
     else:
         limit = MAX_PIXELS_PER_BYTE_WEBP if fmt == "WEBP" else MAX_PIXELS_PER_BYTE
     if pixels > limit * data_bytes:
+        coded = "entropy-coded JPEG" if limit == MAX_PIXELS_PER_BYTE_JPEG and compression is None else fmt
         raise DecompressionBombError(path, f"{what}header claims {width} x {height} = {pixels:,} pixels from only "
-                                           f"{human_bytes(data_bytes)} of {fmt} data ({pixels // data_bytes:,} pixels "
+                                           f"{human_bytes(data_bytes)} of {coded} data ({pixels // data_bytes:,} pixels "
                                            f"a byte; real {fmt} pages stay under {limit:,}): a decompression bomb "
                                            "or a cut-short file, not decoded")

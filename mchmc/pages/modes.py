@@ -8,6 +8,8 @@ from __future__ import annotations
 import io
 import threading
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 from PIL import Image, ImageCms
@@ -15,19 +17,35 @@ from PIL import Image, ImageCms
 _PIL_LOCK = threading.Lock()
 
 
-def pillow_open(path: str) -> Image.Image:
+def pillow_open(path) -> Image.Image:
     """``Image.open`` (lazy: header only) with Pillow's own bomb check off: it fires
     at another limit (89 / 179 MP) with another exception and would pre-empt or
     contradict ``max_pixels``, which the caller checks right after. The check
-    lives in ``Image.open`` only, so the lock is held for the open alone."""
+    lives in ``Image.open`` only, so the lock is held for the open alone.
+    ``path``: a path, or an open binary file."""
+    with pillow_unlimited():
+        return Image.open(path)
+
+
+@contextmanager
+def pillow_unlimited(pdf: bool = False) -> Iterator[None]:
+    """Pillow's own decompression-bomb check off for the block (with ``pdf``, pikepdf's too: a PDF page
+    image decoded through pikepdf opens its codec's data with Pillow inside). Our limits decide, with
+    our messages, checked before the block."""
     with _PIL_LOCK:
         saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        if pdf:
+            from pikepdf import PdfImage
+
+            saved_pdf, PdfImage.MAX_IMAGE_PIXELS = PdfImage.MAX_IMAGE_PIXELS, None
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                return Image.open(path)
+                yield
         finally:
             Image.MAX_IMAGE_PIXELS = saved
+            if pdf:
+                PdfImage.MAX_IMAGE_PIXELS = saved_pdf
 
 
 def _png_ihdr(path) -> tuple[int, int]:

@@ -31,16 +31,17 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO
 
-from mchmc.errors import ContainerError
+from mchmc.errors import ContainerError, one_line
 from mchmc.fsutil import atomic_write
 from mchmc.pages.archive import IMAGE, OTHER, Entry, LastOpened, member_path
 from mchmc.pages.meta import DEFAULT_MAX_PIXELS
 from mchmc.pages.pdfimage import replacement, write_image
-from mchmc.pages.pdfpage import look, suffix
+from mchmc.pages.pdfpage import DamagedPage, look, qpdf_reason, suffix
 
 KEEPS_FORMAT = True  # a page image is a PDF stream: JPEG stays JPEG (DCT), anything else lossless (Flate)
 EMPTY_SKIPPED = True  # a document with no plain image page has nothing to upscale: skipped, not copied
 UNCHANGED = "left unchanged"  # how a failed page is kept
+DAMAGED = "damaged"  # Entry.note of a page the file describes wrongly: an error when its image is extracted
 SAME = "same"  # Entry.kind of a page drawing an earlier page's image: upscaled with that page, no record of its own
 ENCRYPTED = "encrypted PDF: not supported; decrypt it (qpdf --decrypt in.pdf out.pdf) and run again"
 _scanned: dict[tuple, list[Entry]] = {}  # the last document's entries, by (path, size, mtime)
@@ -59,7 +60,7 @@ def _open(path, size: int = 0, max_pixels: int | None = None):
     except pikepdf.PasswordError:
         raise ContainerError(path, ENCRYPTED) from None
     except (pikepdf.PdfError, OSError, ValueError, RuntimeError) as err:
-        raise ContainerError(path, f"not a readable PDF ({type(err).__name__}: {err})") from None
+        raise ContainerError(path, f"not a readable PDF ({qpdf_reason(err, path)})") from None
     if pdf.is_encrypted:
         pdf.close()
         raise ContainerError(path, ENCRYPTED)
@@ -79,11 +80,12 @@ def entries(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS
     if key not in _scanned:
         found, first = [], {}
         with _open(path) as pdf:
-            for i, page in enumerate(pdf.pages):
+            for i in range(_page_count(pdf, path)):
                 try:
-                    seen = look(page.obj)
-                except Exception as err:  # a page we cannot make sense of is left as it is, never guessed at
-                    found.append(Entry(i, page_name(i), OTHER, note=f"cannot be read ({type(err).__name__}: {err})"))
+                    seen = look(pdf.pages[i].obj)
+                    jpeg_or_png = suffix(seen.image) if seen.image is not None else ""
+                except Exception:  # a damaged page is its own error (at extraction, where it is told), kept as it is
+                    found.append(Entry(i, page_name(i), IMAGE, ".png", DAMAGED))
                     continue
                 og = seen.image.objgen if seen.image is not None else None
                 if seen.reason:
@@ -92,11 +94,29 @@ def entries(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS
                     found.append(Entry(i, page_name(i), SAME, note=f"the same image as page {first[og] + 1}"))
                 else:
                     first[og] = i
-                    found.append(Entry(i, page_name(i), IMAGE, suffix(seen.image),
+                    found.append(Entry(i, page_name(i), IMAGE, jpeg_or_png,
                                        "invisible text" if seen.invisible_text else ""))
         _scanned.clear()
         _scanned[key] = found
     return _scanned[key]
+
+
+def _page_count(pdf, path) -> int:
+    """How many pages the page tree holds; a tree qpdf cannot walk (a loop, a kid that is no page) is one line."""
+    import pikepdf
+
+    try:
+        return len(pdf.pages)
+    except (pikepdf.PdfError, pikepdf.ForeignObjectError, RuntimeError, ValueError, TypeError) as err:
+        raise ContainerError(path, f"its page tree is damaged ({qpdf_reason(err, path)}); nothing can be upscaled "
+                                   "in it") from None
+
+
+def damage(err: Exception) -> str:
+    """Why a damaged page cannot be upscaled, in words."""
+    if isinstance(err, DamagedPage):
+        return str(err)
+    return f"its page's content or resources are malformed ({one_line(str(err))[:200] or 'no reason given'})"
 
 
 def count_pages(path: str | os.PathLike) -> int:
@@ -129,18 +149,23 @@ def entry_notes(found: list[Entry], classify: bool = False) -> list[str]:
 
 def _image(pdf, path, entry: Entry):
     """The plain image of ``entry``'s page, as when the run began (else the document changed: one line)."""
-    page = pdf.pages[entry.index].obj if entry.index < len(pdf.pages) else None
-    seen = look(page) if page is not None else None
+    try:
+        page = pdf.pages[entry.index].obj if entry.index < len(pdf.pages) else None
+        seen = look(page) if page is not None else None
+    except Exception as err:
+        raise ContainerError(member_path(path, entry.name), damage(err)) from None
     if seen is None or seen.reason or suffix(seen.image) != entry.suffix:
         raise ContainerError(member_path(path, entry.name), "the document changed during the run; run the command "
                                                             "again")
     return seen.image
 
 
-def extract(path: str | os.PathLike, entry: Entry, out: BinaryIO, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> None:
-    """Write ``entry``'s page image into the open file ``out``: its JPEG, or its pixels as a PNG."""
+def extract(path: str | os.PathLike, entry: Entry, out: BinaryIO, max_pixels: int | None = DEFAULT_MAX_PIXELS,
+            max_bytes: int | None = None) -> None:
+    """Write ``entry``'s page image into the open file ``out``: its JPEG, or its pixels as a PNG; a page
+    whose upscaling needs more than ``max_bytes`` is refused before it is decoded."""
     pdf = _last.get(path, max_pixels)
-    write_image(_image(pdf, path, entry), entry.suffix, out, member_path(path, entry.name), max_pixels)
+    write_image(_image(pdf, path, entry), entry.suffix, out, member_path(path, entry.name), max_pixels, max_bytes)
 
 
 def write_container(path: str | os.PathLike, out: BinaryIO, replaced: Mapping[int, tuple[str, Path]],
@@ -149,6 +174,13 @@ def write_container(path: str | os.PathLike, out: BinaryIO, replaced: Mapping[in
     of each page in ``replaced`` (page index -> (name, upscaled file)) replaced."""
     import pikepdf
 
+    try:
+        _write(pikepdf, path, out, replaced)
+    except pikepdf.PdfError as err:
+        raise ContainerError(path, f"cannot be written back: qpdf failed ({qpdf_reason(err, path)})") from None
+
+
+def _write(pikepdf, path, out: BinaryIO, replaced: Mapping[int, tuple[str, Path]]) -> None:
     with _open(path) as pdf:
         if not replaced:
             pdf.save(out, stream_decode_level=pikepdf.StreamDecodeLevel.none, deterministic_id=True)

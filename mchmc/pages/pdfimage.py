@@ -15,43 +15,142 @@ the pixels keep their channels.
 """
 from __future__ import annotations
 
+import io
 import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from mchmc.errors import ContainerError
-from mchmc.pages.limits import CCITT, JBIG, check_density, check_pixels
-from mchmc.pages.pdfpage import colour_channels, family, filters
+from PIL import UnidentifiedImageError
+
+from mchmc.errors import ContainerError, TruncatedPageError
+from mchmc.pages.archive import SEPARATOR
+from mchmc.pages.jpegscan import dc_scan_bytes
+from mchmc.pages.limits import CCITT, JBIG, check_density, check_memory, check_pixels
+from mchmc.pages.modes import pillow_open, pillow_unlimited
+from mchmc.pages.read import DECODE_ERRORS, out_of_memory
+from mchmc.pages.pdfpage import colour_channels, family, filters, qpdf_reason
 
 # A filter -> (what check_density calls its data, the TIFF compression code standing for it)
 DENSITY_KIND = {"/CCITTFaxDecode": ("TIFF", CCITT[-1]), "/JBIG2Decode": ("TIFF", JBIG[0]), "/DCTDecode": ("JPEG", None)}
+# Codecs whose data carry their own size, which is what the decoder makes (-> how a message names them)
+OWN_HEADER = {"/DCTDecode": "JPEG", "/JPXDecode": "JPEG 2000"}
 CHUNK = 1 << 20
 
 
-def write_image(image, to: str, out: BinaryIO, where: str, max_pixels: int | None) -> None:
+def write_image(image, to: str, out: BinaryIO, where: str, max_pixels: int | None,
+                max_bytes: int | None = None) -> None:
     """The image into the open file ``out`` as ``to`` says (.jpg: its JPEG; .png: its pixels), after the
-    checks a loose page's header gets (pixels, density) and with decoding bounded by its declared size."""
-    from pikepdf import PdfImage
-
+    checks a loose page's header gets (pixels, density, the memory its upscaling needs against the
+    worker's ``max_bytes``), of the size its dictionary declares and of the size its codestream's own
+    header says (JPEG, JPEG 2000), with decoding bounded by the size declared."""
     width, height = int(image.get("/Width", 0)), int(image.get("/Height", 0))
     check_pixels(where, width, height, max_pixels, "the page image's ")
     raw = image.read_raw_bytes()
+    bits = int(image.get("/BitsPerComponent", 8))
+    expected = width * height * 4 * max(bits, 8) // 8 + 8 * height
+    codec = (filters(image) or ["/FlateDecode"])[-1]
+    size, bands, progressive = (width, height), None, False
+    if codec in OWN_HEADER:
+        size, bands, progressive = _check_codestream(image, raw, codec, where, max_pixels, expected)
+    space = image.get("/ColorSpace")
+    channels = 3 if family(space) == "/Indexed" else colour_channels(space) or bands or 3
+    check_memory(where, *size, channels, 2 if bits == 16 else 1, max_bytes, "the page image ",
+                 bits=bits, coefficient_planes=bands if progressive else 0)
     if to == ".jpg":
         out.write(raw)
         return
-    fmt, compression = DENSITY_KIND.get((filters(image) or ["/FlateDecode"])[-1], ("PNG", None))
+    fmt, compression = DENSITY_KIND.get(codec, ("PNG", None))
     check_density(where, width, height, len(raw), fmt, compression, "the page image's ")
-    bits = int(image.get("/BitsPerComponent", 8))
-    with _decoding_limit(width * height * 4 * max(bits, 8) // 8 + 8 * height):
-        try:  # the base image: its soft mask stays in the PDF as it is, at its own size
-            picture = PdfImage(image).as_pil_image(apply_mask=False)
-        except TypeError:  # a pikepdf from before masks were composited: the base image already
-            picture = PdfImage(image).as_pil_image()
+    picture = _decoded(image, where, expected)
     if picture.mode not in ("1", "L", "P", "RGB", "I;16"):
         raise ContainerError(where, f"its image decodes to {picture.mode} pixels, which cannot be upscaled here")
     picture.save(out, "PNG", compress_level=1)
+
+
+def _decoded(image, where: str, expected: int):
+    """The image's pixels (a Pillow image), decoded with qpdf's and Pillow's codecs; what they cannot
+    decode is one line in their words."""
+    import pikepdf
+    from pikepdf import PdfImage
+
+    with _decoding_limit(expected), pillow_unlimited(pdf=True):  # our limits decided, before
+        try:
+            try:  # the base image: its soft mask stays in the PDF as it is, at its own size
+                picture = PdfImage(image).as_pil_image(apply_mask=False)
+            except TypeError:  # a pikepdf from before masks were composited: the base image already
+                picture = PdfImage(image).as_pil_image()
+            picture.load()  # Pillow checks its own limit again as it loads a TIFF (pikepdf's CCITT wrapper)
+        except MemoryError:
+            raise out_of_memory(where, int(image.get("/Width", 0)), int(image.get("/Height", 0))) from None
+        except (pikepdf.PdfError, pikepdf.PikepdfError, *DECODE_ERRORS) as err:
+            raise TruncatedPageError(where, f"the page image's data cannot be decoded ({qpdf_reason(err, where.split(SEPARATOR)[0])})") \
+                from None
+    return picture
+
+
+def _check_codestream(image, raw: bytes, codec: str, where: str, max_pixels: int | None,
+                      expected: int) -> tuple[tuple[int, int], int, bool]:
+    """A JPEG's or JPEG 2000's own header, checked as a loose page's is: the decoder makes the pixels
+    it says, whatever the PDF's /Width and /Height declare (a 2.7 KB JPX declaring 100 x 100 held
+    13000 x 13000). Returns (its size, its components, whether it is a progressive JPEG)."""
+    import pikepdf
+
+    data = raw
+    if len(filters(image)) > 1:  # the codestream under other filters (Flate ...): those undone, bounded
+        with _decoding_limit(expected):
+            try:
+                data = image.read_bytes(decode_level=pikepdf.StreamDecodeLevel.generalized)
+            except pikepdf.PdfError as err:
+                raise TruncatedPageError(where, f"the page image's data cannot be decoded "
+                                                f"({qpdf_reason(err, where.split(SEPARATOR)[0])})") from None
+    kind = OWN_HEADER[codec]
+    try:
+        with pillow_open(io.BytesIO(data)) as im:
+            size, bands, progressive = im.size, len(im.getbands()), bool(im.info.get("progressive"))
+    except DECODE_ERRORS + (UnidentifiedImageError,):
+        raise TruncatedPageError(where, f"the page image's {kind} data has no readable header") from None
+    what = f"the page image's {kind} data (its PDF dictionary says {image.get('/Width')} x {image.get('/Height')}) "
+    check_pixels(where, *size, max_pixels, what)
+    if codec == "/JPXDecode":  # Pillow tells a JP2's header box; openjpeg decodes what the codestream says
+        made = j2k_size(data)
+        if made is None:
+            raise TruncatedPageError(where, f"the page image's {kind} data has no codestream header (SIZ)")
+        check_pixels(where, *made, max_pixels, f"the page image's {kind} codestream ")
+        if made != size:
+            raise TruncatedPageError(where, f"the page image's {kind} header box says {size[0]} x {size[1]} but its "
+                                            f"codestream {made[0]} x {made[1]}: damaged or forged, not decoded")
+    if codec == "/DCTDecode":
+        check_density(where, *size, dc_scan_bytes(data), "JPEG", None, what)
+    return size, bands, progressive
+
+
+def j2k_size(data: bytes) -> tuple[int, int] | None:
+    """The size a JPEG 2000 codestream's SIZ marker gives (what openjpeg decodes), in a raw codestream
+    or in a JP2 / JPX file's first codestream box (jp2c); None where there is none."""
+    i, n = 0, len(data)
+    while not data.startswith(b"\xff\x4f\xff\x51", i):  # SOC, SIZ: the codestream starts here
+        if i + 8 > n:
+            return None
+        length, kind = struct.unpack_from(">I4s", data, i)
+        head = 8
+        if length == 1 and i + 16 <= n:  # a 64-bit box length follows
+            length, head = struct.unpack_from(">Q", data, i + 8)[0], 16
+        elif length == 0:  # the last box, to the end
+            length = n - i
+        if kind == b"jp2c":
+            if not data.startswith(b"\xff\x4f\xff\x51", i + head):
+                return None
+            i += head
+        elif length < head:
+            return None
+        else:
+            i += length
+    if i + 24 > n:
+        return None
+    x, y, x0, y0 = struct.unpack_from(">IIII", data, i + 8)  # after SOC, SIZ, Lsiz, Rsiz
+    return (x - x0, y - y0) if x >= x0 and y >= y0 else (0, 0)
 
 
 @contextmanager

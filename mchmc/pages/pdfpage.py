@@ -14,7 +14,9 @@ The image in and out is :mod:`mchmc.pages.pdfimage`.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 PAINT = frozenset({"S", "s", "f", "F", "f*", "B", "B*", "b", "b*", "sh"})  # operators that paint paths or shadings
 SHOW_TEXT = frozenset({"Tj", "TJ", "'", '"'})
@@ -23,6 +25,11 @@ MAX_FORM_DEPTH = 8  # forms drawing forms: deeper (or a loop) is not a scanned p
 FILL_TOLERANCE = 0.01  # of the page's side (at least 1 pt): how far short of the page's edge the image may stop
 IDENTITY = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
 CHANNELS = {"/DeviceGray": 1, "/CalGray": 1, "/DeviceRGB": 3, "/CalRGB": 3}
+BITS = (1, 2, 4, 8, 16)  # the bits per component a PDF image may have
+
+
+class DamagedPage(Exception):
+    """A page the file describes wrongly (its image's size is not a number ...): the reason, in words."""
 
 
 @dataclass
@@ -54,6 +61,9 @@ def look(page) -> Look:
     if not found.images:
         return Look(reason="no image")
     image, ctm = found.images[0]
+    damage = dictionary_problem(image)
+    if damage:
+        raise DamagedPage(damage)
     if not _fills(ctm, _box(page)):
         return Look(reason="its image does not cover the page")
     unsupported = _unsupported(image)
@@ -104,6 +114,41 @@ def _draw(resources, name, state: tuple, found: Look, depth: int) -> None:
     else:
         found.reason = {None: "a drawing the file does not define", "/Image": "stencil mask",
                         "/Form": "forms nested too deep"}.get(subtype, "vector content")
+
+
+def dictionary_problem(image) -> str:
+    """What is wrong with the image the page is upscaled through: its dictionary's numbers, no data ("" if nothing)."""
+    import pikepdf
+
+    if not isinstance(image, pikepdf.Stream):
+        return "its image is a dictionary without image data"
+    for key in ("/Width", "/Height", "/BitsPerComponent"):
+        value = image.get(key)
+        if value is None and key == "/BitsPerComponent":
+            continue  # a JPX image may leave it to its codestream; others default to 8 here
+        whole = (isinstance(value, int) and not isinstance(value, bool)) or \
+            (isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value())  # 100.0
+        if not whole or value < 1 or (key == "/BitsPerComponent" and value not in BITS):
+            what = "missing" if value is None else _pdf_syntax(value)
+            expected = "1, 2, 4, 8 or 16" if key == "/BitsPerComponent" else "a positive whole number"
+            return f"its image's {key} is {what}, not {expected}"
+    return ""
+
+
+def _pdf_syntax(value) -> str:
+    """A value as the PDF writes it (/Eight, (8), [ 1 ], true, 100.5), cut to 40 characters."""
+    import pikepdf
+
+    if isinstance(value, pikepdf.Object):
+        return value.unparse().decode("latin-1")[:40]
+    return str(value).lower() if isinstance(value, bool) else str(value)[:40]
+
+
+def qpdf_reason(err: Exception, path) -> str:
+    """qpdf's message on one line, without the file's path it starts with (the error names the file
+    already): ``(object 2 0): Loop detected ...`` -> ``object 2 0: Loop detected ...``."""
+    text = " ".join(str(err).replace(str(path), "").split()).strip(" :")
+    return re.sub(r"^\((object [^)]*)\)", r"\1", text)[:200] or "no reason given"
 
 
 def _times(m, n) -> tuple[float, ...]:

@@ -35,7 +35,8 @@ from PIL import Image, UnidentifiedImageError
 
 from mchmc.errors import (EmptyFileError, NotAnImageError, PageError, PageTooLargeError, TruncatedPageError,
                      UnsupportedPageError)
-from mchmc.pages.limits import check_density, check_memory, check_pixels
+from mchmc.pages.jpegscan import file_dc_scan_bytes
+from mchmc.pages.limits import DENSITY_FLOOR_PIXELS, check_density, check_memory, check_pixels
 from mchmc.pages.meta import DEFAULT_MAX_PIXELS, READ_FORMATS, Page, PageMeta
 from mchmc.pages.modes import _key_alpha, _png16, _png_ihdr, cmyk_to_rgb, expand_palette, pillow_open
 
@@ -133,10 +134,14 @@ def _pillow_header(path, im: Image.Image, limits: Limits) -> dict:
     if im.format not in READ_FORMATS:
         raise UnsupportedPageError(path, f"{im.format} files are not supported (PNG, JPEG, TIFF, WebP, BMP are)")
     check_pixels(path, im.width, im.height, limits.max_pixels)
+    jpeg = im.format in ("JPEG", "MPO")
     if limits.check_density:
-        check_density(path, im.width, im.height, os.path.getsize(path), "JPEG" if im.format == "MPO" else im.format)
+        big = im.width * im.height > DENSITY_FLOOR_PIXELS  # a JPEG's scans are walked only where it matters
+        coded = file_dc_scan_bytes(path) if jpeg and big else os.path.getsize(path)
+        check_density(path, im.width, im.height, coded, "JPEG" if jpeg else im.format)
     channels, nbytes, bits = pillow_layout(path, im)
-    check_memory(path, im.width, im.height, channels, nbytes, limits.max_bytes, bits=bits)
+    planes = len(im.getbands()) if jpeg and im.info.get("progressive") else 0
+    check_memory(path, im.width, im.height, channels, nbytes, limits.max_bytes, bits=bits, coefficient_planes=planes)
     try:
         frames = getattr(im, "n_frames", 1)
     except DECODE_ERRORS as err:
