@@ -13,9 +13,13 @@ err = Console(stderr=True, soft_wrap=True, highlight=False)
 
 
 def _overrides(data_root: str | None, cache: str | None) -> dict:
+    """``--data-root`` is a path the user typed: relative to the current directory (a config file's own
+    ``data.root`` stays relative to the repository), so it is made absolute here (issue 29)."""
+    from pathlib import Path
+
     ov = {}
     if data_root:
-        ov["data.root"] = str(data_root)
+        ov["data.root"] = str(Path(data_root).expanduser().resolve())
     if cache:
         ov["data.cache_dir"] = str(cache)
     return ov

@@ -88,20 +88,30 @@ def run_dirs(runs_root: str | Path, method: str = "*", cfg_name: str = "*") -> l
 
 
 def open_run(cfg: Config, method: str, fold: str | int, runs_root: str | Path = "runs") -> Run:
-    """Create or reopen a run dir; write config.toml and folds.json (refuse a changed config)."""
+    """Create or reopen a run dir; write config.toml and folds.json (refuse a changed config once trained).
+
+    The data is checked before anything is written, so a start refused for its data (a wrong folder) leaves
+    no run dir behind; and a run dir that holds no training yet (its start failed later, in prep) takes the
+    corrected config rather than refusing it (issue 29, item 5)."""
     cfg.arch(method)  # an unknown method, or a train.arch of another kind: one line before any work
     f = parse_fold(fold, cfg.folds.k)
+    split = split_images(cfg, tuple(cfg.data.folders), f)
     d = run_dir(runs_root, method, f, cfg.name)
-    d.mkdir(parents=True, exist_ok=True)
     text = dump_config(cfg)
     cpath = d / "config.toml"
-    if cpath.exists() and not same_run(cpath.read_text(), cfg):
+    if cpath.exists() and has_trained(d) and not same_run(cpath.read_text(), cfg):
         raise ConfigError(f"{cpath}: this run dir was started with a different config; "
                           "use another --runs folder or delete the run dir to start over")
+    d.mkdir(parents=True, exist_ok=True)
     atomic_write_text(cpath, text)
-    split = split_images(cfg, tuple(cfg.data.folders), f)
     save_folds(split, d / "folds.json", cfg.folds.seed, cfg.folds.k)
     return Run(cfg, method, f, d, split)
+
+
+def has_trained(d: Path) -> bool:
+    """Whether a run dir holds any training (a metrics row, a checkpoint, a model): what a different config
+    would silently mix with, so only then is it refused."""
+    return (d / "metrics.csv").exists() or (d / "checkpoints").exists() or any(d.glob("*.pt"))
 
 
 def same_run(saved: str, cfg: Config) -> bool:
