@@ -74,11 +74,14 @@ def train(
     export: str = typer.Option(None, "--export", help="Also copy the final model file here when done (e.g. mchmc/weights/srformc.pt)."),
     prefect: bool = typer.Option(True, "--prefect/--no-prefect", metavar="", help="Run as a Prefect flow (local ephemeral API by default)."),
     device: str = typer.Option(None, "--device", help="Where to train: auto (the first CUDA GPU if there is one, else the CPU), cpu, cuda or cuda:N; overrides train.device."),
+    data: str = typer.Option(None, "--data", help="Your archive: each sub-folder is a category (any name) of pages at any depth (images, CBZ, PDF); one category trains the plain MCH."),
+    init: str = typer.Option(None, "--init", help="Fine-tune from this model (shipped name or file): what transfers is kept, a new head where the categories differ."),
 ) -> None:
     """Train one method on one fold (prep -> Phase 1 -> Phase 2 for SRforMC); resumes a killed run."""
     from . import train as train_mod
 
-    raise typer.Exit(train_mod.train(config, method, fold, runs, data_root, cache, export, prefect, device))
+    raise typer.Exit(train_mod.train(config, method, fold, runs, data_root, cache, export, prefect, device, data,
+                                     init))
 
 
 @app.command("train-head")

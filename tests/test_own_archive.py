@@ -3,12 +3,17 @@ leaves nothing behind that blocks the corrected command (synthetic images; no ..
 from __future__ import annotations
 
 import sys
+import zipfile
 from pathlib import Path
 
+import numpy as np
+import torch
 import pytest
+from PIL import Image
 from typer.testing import CliRunner
 
 from mchmc.cli.app import app
+from mchmc.modelfile import load_model
 from mchmc.train.config import with_overrides
 from mchmc.train.run import open_run
 
@@ -52,3 +57,133 @@ def test_a_run_dir_that_never_trained_takes_the_corrected_config(tmp_path):
     (run.dir / "metrics.csv").write_text("step\n")  # training started
     with pytest.raises(Exception, match="different config"):
         open_run(with_overrides(good, {"mch.steps": 3}), "SRforNature", "1", tmp_path / "runs")
+
+
+# ---------------------------------------------------------------- item 1: categories from folder names
+
+def page(path: Path, seed: int, size=(96, 104), gray=False, quality: int | None = None) -> Path:
+    """A smooth random page (gray or colour), PNG or a JPEG at ``quality``."""
+    rng = np.random.default_rng(seed)
+    h, w = size
+    base = rng.random((h // 8 + 1, w // 8 + 1, 1 if gray else 3))
+    img = (np.kron(base, np.ones((8, 8, 1)))[:h, :w] * 200 + rng.random((h, w, 1 if gray else 3)) * 40)
+    im = Image.fromarray(img.astype(np.uint8)[..., 0] if gray else img.astype(np.uint8))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    im.save(path, **({"quality": quality} if quality else {}))
+    return path
+
+
+def make_archive(root: Path, pages: dict[str, int], nested: bool = True) -> Path:
+    """``pages[name]`` pages per category, half of them one folder deeper (a volume's folder)."""
+    for i, (cat, n) in enumerate(pages.items()):
+        for j in range(n):
+            sub = root / cat / ("vol 1" if nested and j % 2 else "") / f"{j:03d}.png"
+            page(sub, 100 * i + j)
+    return root
+
+
+def train_archive(args: list[str], cwd: Path, monkeypatch) -> object:
+    monkeypatch.chdir(cwd)
+    monkeypatch.delenv("MCHMC_DATA_ROOT", raising=False)
+    return CliRunner().invoke(app, ["train", "--config", "smoke", "--no-prefect", "--runs", "runs",
+                                    "--cache", "cache", *args], terminal_width=200)
+
+
+def test_three_categories_with_non_ascii_names_train_and_the_model_carries_them(tmp_path, monkeypatch):
+    """Item 1: each sub-folder is a category, its name whatever the script, its pages at any depth; the header
+    lists the categories with their page and pixel counts before any work; the model carries the names."""
+    names = {"Zeitungsausschnitte ä": 5, "地図": 6, "фото": 5}
+    make_archive(tmp_path / "my archive", names)
+    res = train_archive(["--data", "my archive"], tmp_path, monkeypatch)
+    assert res.exit_code == 0, res.output
+    head = res.output.split("SRforMC, test fold")[0]
+    for name, n in names.items():
+        assert f"{name}: {n} pages, {n * 96 * 104 / 1e6:.1f} MP" in head
+    assert "no JPEG pages -> clean LR" in head
+    model = load_model(tmp_path / "runs" / "SRforMC-fold1-smoke-my_archive" / "model.pt")
+    assert model.config.categories == tuple(sorted(names))
+    assert model.config.arch == "mch-mc"
+
+
+def test_one_category_trains_the_plain_mch_baseline(tmp_path, monkeypatch):
+    """Item 1: K = 1 is the MCH baseline (nothing for a head to tell apart)."""
+    make_archive(tmp_path / "a", {"scans": 5})
+    res = train_archive(["--data", "a"], tmp_path, monkeypatch)
+    assert res.exit_code == 0, res.output
+    model = load_model(tmp_path / "runs" / "SRforAll-fold1-smoke-a" / "model.pt")
+    assert model.config.arch == "mch" and not model.config.categories
+
+
+def test_a_category_too_small_for_folds_is_refused_in_one_line_before_any_work(tmp_path, monkeypatch):
+    make_archive(tmp_path / "a", {"maps": 5, "photos": 3})
+    res = train_archive(["--data", "a"], tmp_path, monkeypatch)
+    assert res.exit_code == 2
+    err = [ln for ln in res.output.splitlines() if ln.startswith("error:")]
+    assert err == [f"error: {tmp_path / 'a' / 'photos'}: 3 pages; a category needs at least 5 to make 5 folds "
+                   "(one page per fold)"]
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_relative_data_from_another_directory_and_pages_at_any_depth(tmp_path, monkeypatch):
+    """Item 1: ``--data`` is relative to the current directory; pages in sub-folders and CBZ volumes count."""
+    arch = make_archive(tmp_path / "work" / "arch", {"covers": 5, "text": 3})
+    vol = tmp_path / "vol.cbz"
+    with zipfile.ZipFile(vol, "w") as z:
+        for j in range(2):
+            z.write(page(tmp_path / f"p{j}.png", 50 + j), f"pages/{j:03d}.png")
+        z.writestr("ComicInfo.xml", "<x/>")
+    (arch / "text" / "vol 2").mkdir()
+    vol.rename(arch / "text" / "vol 2" / "vol.cbz")
+    (arch / "text" / ".hidden.png").write_bytes(b"not a page")
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    res = train_archive(["--data", "../work/arch", "--fold", "all"], other, monkeypatch)
+    assert res.exit_code == 0, res.output
+    assert "covers: 5 pages" in res.output and "text: 5 pages" in res.output
+    view = next((other / "cache" / "archives").iterdir())
+    assert sorted(p.name for p in (view / "text").iterdir()) == [
+        "000.png", "002.png", "vol 1__001.png", "vol 2__vol.cbz__0000__000.png", "vol 2__vol.cbz__0001__001.png"]
+
+
+def test_the_header_says_what_was_measured_jpeg_quality_and_gray(tmp_path):
+    """Item 3: the degradation is the archive's own: JPEG qualities from the quantisation tables pick the noise
+    level (as ``upscale --noise auto`` would), gray pages are counted apart."""
+    from mchmc.train.archive import open_archive
+
+    for j in range(6):
+        page(tmp_path / "a" / "news" / f"{j}.jpg", j, gray=True, quality=60 + 2 * j)
+        page(tmp_path / "a" / "photos" / f"{j}.png", 10 + j)
+    archive = open_archive(tmp_path / "a", tmp_path / "cache")
+    lines = archive.header_lines()
+    assert "  news: 6 pages, 0.1 MP, 6 gray / 0 colour, 6 JPEG" in lines
+    assert "  photos: 6 pages, 0.1 MP, 0 gray / 6 colour, 0 JPEG" in lines
+    assert lines[-1] == ("  degradation: JPEG quality (from the quantisation tables) median 65, min 60, max 70 over "
+                         "6 pages -> JPEG noise level 2 on the LR side")
+    assert archive.noise_level == 2
+
+
+# ---------------------------------------------------------------- item 4: fine-tune from a shipped model
+
+def test_transfer_keeps_the_upscaler_and_the_texture_layer_and_starts_a_new_head():
+    from mchmc.model import build_model
+    from mchmc.train.transfer import transfer
+
+    start = load_model("srformc").model
+    model = build_model("mch-mc", categories=("maps", "photos"))
+    assert transfer(start, model) == ["conv1", "conv2", "conv3", "head.0"]
+    for name in ("conv1", "conv2", "conv3"):
+        assert torch.equal(getattr(model, name).weight, getattr(start, name).weight)
+    assert torch.equal(model.head[0].weight, start.head[0].weight) and model.head[2].weight.shape == (2, 256)
+    plain = build_model("mch")
+    assert transfer(start, plain) == ["conv1", "conv2", "conv3"]
+
+
+def test_init_from_a_shipped_model_on_an_archive_with_other_categories(tmp_path, monkeypatch):
+    """Item 4: ``--init srformc`` on a K = 2 archive: the run starts from srformc's upscaler, with a new head over
+    the archive's two categories; the provenance names where it started."""
+    make_archive(tmp_path / "a", {"maps": 5, "photos": 5})
+    res = train_archive(["--data", "a", "--init", "srformc"], tmp_path, monkeypatch)
+    assert res.exit_code == 0, res.output
+    assert "start srformc" in res.output
+    model = load_model(tmp_path / "runs" / "SRforMC-fold1-smoke-a" / "model.pt")
+    assert model.config.categories == ("maps", "photos") and model.provenance["init_from"] == "srformc"

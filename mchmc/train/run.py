@@ -51,7 +51,18 @@ class Run:
 
     @property
     def categories(self) -> tuple[str, ...]:
-        return METHODS[self.method][1]
+        """The method's categories; the all-category methods (SRforAll, SRforMC) train the data's own, in
+        ``data.folders`` order (the paper's three, or an archive's folders: issue 29)."""
+        own = METHODS[self.method][1]
+        return tuple(self.cfg.data.folders) if len(own) > 1 else own
+
+    def build(self):
+        """A fresh network of the run's architecture, its head over the run's categories."""
+        from mchmc.modelconfig import ARCHITECTURES
+
+        if ARCHITECTURES[self.arch].has_classifier:
+            return build_model(self.arch, categories=self.categories)
+        return build_model(self.arch)
 
     @property
     def phase_names(self) -> list[str]:
@@ -163,11 +174,16 @@ def train_stage(run: Run, name: str, callback: Callable[[dict], None] | None = N
         alpha = class_weights({c: n - off.get(c, 0) for c, n in counts.items()})
     else:
         alpha = class_weights(counts)
-    model = build_model(run.arch)
+    model = run.build()
     if idx == 0 and cfg.train.init_from:
         start = load_model(cfg.train.init_from).model
-        if start.config.arch == run.arch:
+        from mchmc.train.transfer import transfer, transfers
+
+        if start.config == model.config:
             model.load_state_dict(start.state_dict())
+        elif transfers(start, model):  # other categories, or a head added or dropped (issue 29, item 4)
+            init_model(model, cfg.train)  # the new head's start; what transfers then comes from the model
+            transfer(start, model)
         else:  # a narrower model of the same design, widened without changing what it computes
             from mchmc.train.widen import widen
 
