@@ -2,6 +2,9 @@
 leaves nothing behind that blocks the corrected command (synthetic images; no ../shared needed)."""
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import sys
 import zipfile
 from pathlib import Path
@@ -12,6 +15,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from mchmc.batch.records import read_jsonl
 from mchmc.cli.app import app
 from mchmc.modelfile import load_model
 from mchmc.train.config import with_overrides
@@ -187,3 +191,79 @@ def test_init_from_a_shipped_model_on_an_archive_with_other_categories(tmp_path,
     assert "start srformc" in res.output
     model = load_model(tmp_path / "runs" / "SRforMC-fold1-smoke-a" / "model.pt")
     assert model.config.categories == ("maps", "photos") and model.provenance["init_from"] == "srformc"
+
+
+# ---------------------------------------------------------------- item 2: the model carries its categories
+
+FIVE = ("Zeitungen", "地図", "фото", "covers", "screentone")
+
+
+def test_the_model_file_carries_its_names_and_k_and_shipped_models_load_unchanged(tmp_path):
+    from mchmc.model import build_model
+    from mchmc.modelfile import save_model
+
+    path = save_model(build_model("mch-mc", categories=FIVE), tmp_path / "five.pt")
+    loaded = load_model(path)  # weights_only=True inside
+    assert loaded.config.categories == FIVE and loaded.model.head[2].out_features == 5
+    assert load_model("srformc").config.categories == ("nature", "manga", "text")
+
+
+def test_reports_csv_and_summaries_use_the_model_s_names(tmp_path):
+    """Item 2: the JSONL keys ``probs`` by the model's names; the CSV's ``p_<name>`` columns, the summary's
+    and the HTML page's categories follow them (the shipped three only for records without any)."""
+    import csv
+
+    from mchmc.batch.htmldata import payload
+    from mchmc.batch.records import PageRecord, summarise
+    from mchmc.batch.reportfile import ReportWriter
+
+    recs = [PageRecord(input=str(tmp_path / f"{i}.png"), output="", status="ok", category=FIVE[i % 5],
+                       probs={c: (0.6 if c == FIVE[i % 5] else 0.1) for c in FIVE}) for i in range(7)]
+    with ReportWriter(tmp_path / "r.jsonl") as w:
+        for r in recs:
+            w.write(r)
+    with open(tmp_path / "r.csv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert [c for c in rows[0] if c.startswith("p_")] == [f"p_{c}" for c in FIVE]
+    assert rows[1]["p_地図"] == "0.600000" and rows[1]["category"] == "地図"
+    assert summarise(recs).by_category == {"Zeitungen": 2, "地図": 2, "фото": 1, "covers": 1, "screentone": 1}
+    assert payload(recs, tmp_path, None)["categories"] == list(FIVE)
+    assert summarise([PageRecord(input="a", output="", status="ok")]).by_category == {
+        "nature": 0, "manga": 0, "text": 0, "uncategorised": 1}
+
+
+def mchmc(*args, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "mchmc.cli.app", *map(str, args)], capture_output=True, text=True,
+                          timeout=600, cwd=cwd, env={**os.environ, "MCHMC_DATA_ROOT": ""})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("names", [("maps", "photos"), FIVE], ids=["K2", "K5"])
+def test_a_trained_archive_model_names_its_categories_in_upscale_classify_and_explain(names, tmp_path, monkeypatch):
+    """Acceptance: K = 2 and K = 5 models trained (smoke size) from an archive, then used by ``upscale``,
+    ``classify`` and ``explain``: every report (JSONL probs, CSV columns, the HTML page's data, the summary
+    line, the explanation) speaks the model's names."""
+    make_archive(tmp_path / "a", dict.fromkeys(names, 5), nested=False)
+    assert train_archive(["--data", "a", "--fold", "all"], tmp_path, monkeypatch).exit_code == 0
+    model = tmp_path / "runs" / "SRforMC-foldall-smoke-a" / "model.pt"
+    assert load_model(model).config.categories == tuple(sorted(names))  # the folders, in sorted order
+    names = tuple(sorted(names))
+    src = tmp_path / "src"
+    for i in range(2):
+        page(src / f"p{i}.png", 900 + i, size=(64, 80))
+    up = mchmc("upscale", src, "--out", tmp_path / "dst", "--model", model, "--cpus", "1", cwd=tmp_path)
+    assert up.returncode == 0, up.stdout + up.stderr
+    cls = mchmc("classify", src, "--report", tmp_path / "cls.jsonl", "--model", model, "--cpus", "1", cwd=tmp_path)
+    assert cls.returncode == 0, cls.stdout + cls.stderr
+    for jsonl in (tmp_path / "dst" / "mchmc-upscale-report.jsonl", tmp_path / "cls.jsonl"):
+        recs = list(read_jsonl(jsonl))
+        assert len(recs) == 2 and all(tuple(r.probs) == names and r.category in names for r in recs)
+        header = jsonl.with_suffix(".csv").read_text(encoding="utf-8").splitlines()[0].split(",")
+        assert [c for c in header if c.startswith("p_")] == [f"p_{c}" for c in names]
+        html = next(jsonl.parent.glob("*.html")).read_text(encoding="utf-8")
+        assert all(json.dumps(c) in html or c in html for c in names)
+    assert any(c in cls.stdout + cls.stderr for c in names) and "nature" not in cls.stdout + cls.stderr
+    res = CliRunner().invoke(app, ["explain", str(src / "p0.png"), "--out", str(tmp_path / "heat.png"),
+                                   "--model", str(model)], terminal_width=200)
+    assert res.exit_code == 0, res.output
+    assert all(c in res.output for c in names) and "nature" not in res.output
