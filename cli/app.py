@@ -154,7 +154,7 @@ def classify(
     split_pixels: int = typer.Option(40_000_000, "--split-pixels", help="Split single pages above this many pixels into bands across workers (0: never)."),
     prefect: bool = typer.Option(False, "--prefect", metavar="", help="Record the run as a Prefect flow run (also when PREFECT_API_URL is set)."),
 ) -> None:
-    """Category report only (nature / manga / text): conv1, conv2 and the classifier head, nothing written."""
+    """Category report only (the model's categories: nature / manga / text for the shipped ones): conv1, conv2 and the classifier head, nothing written."""
     from . import upscale as up
 
     raise typer.Exit(up.run(src, None, classify_only=True, gpus=gpus, cpus=cpus, ray_address=ray_address,
@@ -229,12 +229,13 @@ def schedule_retrain(
     data_root: str = typer.Option(None, "--data-root", help="Folder holding the category image folders (overrides data.root)."),
     cache: str = typer.Option(None, "--cache", help="Patch store folder (overrides data.cache_dir)."),
     once: bool = typer.Option(False, "--once", metavar="", help="Retrain once now and exit (no schedule, no server needed)."),
+    data: str = typer.Option(None, "--data", help="Your archive (as mchmc train --data): scanned again at every run, its own validation pages gate the promotion."),
 ) -> None:
     """Serve the retraining flow on a schedule: prep what changed, train, evaluate, add a new model version."""
     from . import schedule as sched
 
     raise typer.Exit(sched.retrain(config, method, fold, models, cron, interval, timezone, name, tolerance,
-                                   data_root, cache, once))
+                                   data_root, cache, once, data))
 
 
 @schedule_app.command("list")

@@ -267,3 +267,13 @@ def test_a_trained_archive_model_names_its_categories_in_upscale_classify_and_ex
                                    "--model", str(model)], terminal_width=200)
     assert res.exit_code == 0, res.output
     assert all(c in res.output for c in names) and "nature" not in res.output
+
+
+def test_schedule_checks_the_archive_when_scheduled_not_at_3_am(tmp_path, monkeypatch):
+    """Item 6: ``mchmc schedule retrain --data`` refuses a bad archive in one line before anything is served."""
+    make_archive(tmp_path / "a", {"maps": 5, "photos": 2})
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(app, ["schedule", "retrain", "--config", "smoke", "--interval", "60", "--data", "a",
+                                   "--cache", "cache"], terminal_width=200)
+    assert res.exit_code == 2 and res.output.strip().count("\n") == 0
+    assert f"{tmp_path / 'a' / 'photos'}: 2 pages" in res.output
