@@ -75,11 +75,14 @@ def train(
     export: str = typer.Option(None, "--export", help="Also copy the final model file here when done (e.g. mchmc/weights/srformc.pt)."),
     prefect: bool = typer.Option(True, "--prefect/--no-prefect", metavar="", help="Run as a Prefect flow (local ephemeral API by default)."),
     device: str = typer.Option(None, "--device", help="Where to train: auto (the first CUDA GPU if there is one, else the CPU), cpu, cuda or cuda:N; overrides train.device."),
+    data: str = typer.Option(None, "--data", help="Your archive: each sub-folder is a category (any name) of pages at any depth (images, CBZ, PDF); one category trains the plain MCH."),
+    init: str = typer.Option(None, "--init", help="Fine-tune from this model (shipped name or file): what transfers is kept, a new head where the categories differ."),
 ) -> None:
     """Train one method on one fold (prep -> Phase 1 -> Phase 2 for SRforMC); resumes a killed run."""
     from . import train as train_mod
 
-    raise typer.Exit(train_mod.train(config, method, fold, runs, data_root, cache, export, prefect, device))
+    raise typer.Exit(train_mod.train(config, method, fold, runs, data_root, cache, export, prefect, device, data,
+                                     init))
 
 
 @app.command("train-head")
@@ -152,7 +155,7 @@ def classify(
     split_pixels: int = typer.Option(40_000_000, "--split-pixels", help="Split single pages above this many pixels into bands across workers (0: never)."),
     prefect: bool = typer.Option(False, "--prefect", metavar="", help="Record the run as a Prefect flow run (also when PREFECT_API_URL is set)."),
 ) -> None:
-    """Category report only (nature / manga / text): conv1, conv2 and the classifier head, nothing written."""
+    """Category report only (the model's categories: nature / manga / text for the shipped ones): conv1, conv2 and the classifier head, nothing written."""
     from . import upscale as up
 
     raise typer.Exit(up.run(src, None, classify_only=True, gpus=gpus, cpus=cpus, ray_address=ray_address,
@@ -228,12 +231,13 @@ def schedule_retrain(
     data_root: str = typer.Option(None, "--data-root", help="Folder holding the category image folders (overrides data.root)."),
     cache: str = typer.Option(None, "--cache", help="Patch store folder (overrides data.cache_dir)."),
     once: bool = typer.Option(False, "--once", metavar="", help="Retrain once now and exit (no schedule, no server needed)."),
+    data: str = typer.Option(None, "--data", help="Your archive (as mchmc train --data): scanned again at every run, its own validation pages gate the promotion."),
 ) -> None:
     """Serve the retraining flow on a schedule: prep what changed, train, evaluate, add a new model version."""
     from . import schedule as sched
 
     raise typer.Exit(sched.retrain(config, method, fold, models, cron, interval, timezone, name, tolerance,
-                                   data_root, cache, once))
+                                   data_root, cache, once, data))
 
 
 @schedule_app.command("list")

@@ -58,7 +58,7 @@ def _server(what: str) -> str:
 
 
 def retrain_parameters(config: str, method: str, fold: str, models: str, tolerance: float,
-                       data_root: str | None, cache: str | None) -> dict:
+                       data_root: str | None, cache: str | None, data: str | None = None) -> dict:
     """The flow's parameters, checked now (a bad config fails here, not at 3 a.m.), paths made absolute
     (scheduled runs must not depend on the directory the schedule was started from)."""
     from mchmc.train.config import config_path, load_config, method_arch
@@ -72,12 +72,16 @@ def retrain_parameters(config: str, method: str, fold: str, models: str, toleran
     path = config_path(config)
     cfg = load_config(path, overrides)
     method_arch(method)
+    if data:  # the archive is checked now too; each run scans it again (mchmc.train.archive)
+        from mchmc.train.archive import archive_run
+
+        data, method = str(Path(data).expanduser().resolve()), archive_run(cfg, data, method)[2]
     parse_fold(fold, cfg.folds.k)
     if tolerance < 0:
         raise UsageError(f"--tolerance must be >= 0 dB, not {tolerance}")
     return {"config": str(path.resolve()), "method": method, "fold": str(fold),
             "models": str(Path(models).expanduser().resolve()), "tolerance_db": float(tolerance),
-            "overrides": overrides or None}
+            "overrides": overrides or None, **({"data": data} if data else {})}
 
 
 def build_schedule(cron: str | None, interval: float | None, timezone: str):
@@ -103,12 +107,12 @@ def build_schedule(cron: str | None, interval: float | None, timezone: str):
 
 def retrain(config: str, method: str, fold: str, models: str, cron: str | None, interval: float | None,
             timezone: str, name: str | None, tolerance: float, data_root: str | None, cache: str | None,
-            once: bool) -> int:
+            once: bool, data: str | None = None) -> int:
     from mchmc.errors import MchmcError
 
     _defaults()
     try:
-        params = retrain_parameters(config, method, fold, models, tolerance, data_root, cache)
+        params = retrain_parameters(config, method, fold, models, tolerance, data_root, cache, data)
         if not once:
             schedule, when = build_schedule(cron, interval, timezone)
             url = _server("retrain")

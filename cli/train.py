@@ -13,9 +13,13 @@ err = Console(stderr=True, soft_wrap=True, highlight=False)
 
 
 def _overrides(data_root: str | None, cache: str | None) -> dict:
+    """``--data-root`` is a path the user typed: relative to the current directory (a config file's own
+    ``data.root`` stays relative to the repository), so it is made absolute here (issue 29)."""
+    from pathlib import Path
+
     ov = {}
     if data_root:
-        ov["data.root"] = str(data_root)
+        ov["data.root"] = str(Path(data_root).expanduser().resolve())
     if cache:
         ov["data.cache_dir"] = str(cache)
     return ov
@@ -73,8 +77,11 @@ class _Display:
 
 
 def train(config: str, method: str, fold: str, runs: str, data_root: str | None, cache: str | None,
-          export: str | None, use_prefect: bool, device: str | None = None) -> int:
-    """``device``: ``--device`` (None: the config's ``train.device``, ``auto`` unless it says otherwise)."""
+          export: str | None, use_prefect: bool, device: str | None = None, data: str | None = None,
+          init: str | None = None) -> int:
+    """``device``: ``--device`` (None: the config's ``train.device``, ``auto`` unless it says otherwise).
+    ``data``: ``--data``, an archive whose sub-folders are the categories (:mod:`mchmc.train.archive`);
+    ``init``: ``--init``, a model file or shipped name to fine-tune from (``train.init_from``)."""
     from mchmc.train.config import load_config
     from mchmc.errors import MchmcError
     from mchmc.flows.common import set_progress
@@ -86,8 +93,19 @@ def train(config: str, method: str, fold: str, runs: str, data_root: str | None,
     ov = _overrides(data_root, cache)
     if device:
         ov["train.device"] = device  # through the overrides, so the Prefect flow trains where this said
+    if init:
+        from pathlib import Path
+
+        ov["train.init_from"] = str(Path(init).resolve()) if Path(init).expanduser().exists() else init
     try:
         cfg = load_config(config, ov)
+        if data:
+            from mchmc.train.archive import archive_run
+
+            archive, more, method = archive_run(cfg, data, method)
+            con.print("\n".join(archive.header_lines()))
+            ov.update(more)
+            cfg = load_config(config, ov)
         used = resolve_device(cfg.train.device)  # a GPU asked for and missing: refused before any work
         run = open_run(cfg, method, fold, runs)
     except MchmcError as e:

@@ -65,11 +65,18 @@ def report_retrain(outcome, versions_folder: Path, method: str, config: str) -> 
 
 @flow(name="mchmc-retrain", log_prints=True)
 def retrain_flow(config: str = "cpu", method: str = "SRforMC", fold: str = "1", models: str = "models",
-                 tolerance_db: float = 0.0, overrides: dict | None = None) -> dict:
-    """Retrain ``method`` on the current data; add a new model version, promoted only if not worse."""
+                 tolerance_db: float = 0.0, overrides: dict | None = None, data: str | None = None) -> dict:
+    """Retrain ``method`` on the current data; add a new model version, promoted only if not worse.
+    ``data``: an archive (``--data``), scanned again now, so pages added since the last run train."""
     from mchmc.train.retrain import unchanged_outcome
 
     log = get_run_logger()
+    if data:
+        from mchmc.train.archive import archive_run
+
+        archive, more, method = archive_run(resolve(config, overrides), data, method)
+        log.info("\n".join(archive.header_lines()))
+        overrides = {**(overrides or {}), **more}
     cfg = resolve(config, overrides)
     prep = prep_patches(config, overrides)
     report_prep(prep)

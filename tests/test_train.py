@@ -201,9 +201,11 @@ def test_warm_start_begins_from_the_named_model_and_keeps_validation_out_of_trai
     assert prov["validation_images"] == {c: [r.name for r in run.split.val if r.category == c]
                                          for c in ("nature", "manga", "text")}
     assert not {r.path for r in run.split.val} & {r.path for r in run.split.train}
-    with pytest.raises(Exception, match="mch-mc"):  # a plain-MCH file cannot start an MCH-MC run
-        srforall = train_method(with_overrides(cfg, {"mch.steps": 0}), "SRforAll", "1", tmp_path / "all")
-        train_method(with_overrides(warm, {"train.init_from": srforall["model"]}), "SRforMC", "1", tmp_path / "x")
+    # issue 29, item 4: a plain-MCH file starts an MCH-MC run with its upscaler (and a new head)
+    srforall = train_method(with_overrides(cfg, {"mch.steps": 0}), "SRforAll", "1", tmp_path / "all")
+    mc = train_method(with_overrides(warm, {"train.init_from": srforall["model"]}), "SRforMC", "1", tmp_path / "x")
+    plain, tuned = _weights(Path(srforall["model"])), _weights(Path(mc["model"]))
+    assert all(torch.equal(plain[k], tuned[k]) for k in plain) and len(tuned) > len(plain)
 
 
 def test_d4_choices_are_a_function_of_seed_phase_and_step():

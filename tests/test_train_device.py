@@ -105,6 +105,7 @@ def test_a_run_dir_from_before_the_device_key_reopens(tmp_path):
     open_run(cfg, "SRforAll", "1", tmp_path / "runs")
     assert load_config(path) == cfg
     open_run(with_overrides(cfg, {"train.device": "cuda"}), "SRforAll", "1", tmp_path / "runs")  # continued on a GPU
+    (run.dir / "metrics.csv").write_text("step\n")  # once it has trained (issue 29: an untrained one takes it)
     with pytest.raises(ConfigError, match="different config"):
         open_run(with_overrides(cfg, {"train.batch": 4}), "SRforAll", "1", tmp_path / "runs")
 

@@ -198,7 +198,8 @@ class Containers:
     def _summarised(self, vol: _Volume, record: PageRecord) -> PageRecord:
         """The volume's record, with its pages summed up (counts, categories, mean probabilities)."""
         record.pages = vol.pages
-        record.by_category = {c: vol.categories[c] for c in (*CATEGORIES, UNCATEGORISED) if vol.categories[c]}
+        order = dict.fromkeys((*vol.probs, *CATEGORIES, *vol.categories, UNCATEGORISED))  # the model's order first
+        record.by_category = {c: vol.categories[c] for c in order if vol.categories[c]}
         if record.by_category:
             record.category = max(record.by_category, key=record.by_category.get)
         if vol.probs_n:

@@ -21,7 +21,6 @@ from urllib.parse import quote
 
 from mchmc.batch import thumbs
 from mchmc.batch.records import CONTAINER, UNCATEGORISED, PageRecord, Tally
-from mchmc.modelconfig import CATEGORIES
 from mchmc.pages.archive import SEPARATOR
 
 COLUMNS = ("name", "folder", "volume", "status", "category", "conf", "probs", "noise", "noise_reason", "width",
@@ -177,7 +176,7 @@ def payload(records: Iterable[PageRecord], base: str | os.PathLike, dst: str | o
     summary = {"pages": s.pages, "by_status": s.by_status, "by_category": s.by_category, "by_noise": s.by_noise,
                "failed": s.by_status["error"] + s.by_status["conflict"], "seconds": round(s.seconds, 1),
                "megapixels": round(s.megapixels, 2), "volumes": s.containers, "documents": s.documents}
-    return {"run": run or {}, "root": root, "categories": list(CATEGORIES), "summary": summary,
+    return {"run": run or {}, "root": root, "categories": tally.categories, "summary": summary,
             "columns": list(COLUMNS), "rows": rows, "folders": folders, "volumes": volumes, "volume_records": vols,
             "review": {"categories": _category_confidence(rows), "lowest": scored[:LOWEST], "odd": odd[:LISTED],
                        "odd_total": len(odd), "failed": failed[:LISTED], "failed_total": len(failed),

@@ -184,8 +184,16 @@ class Tally:
         self.noise: Counter = Counter()
         self.containers: Counter = Counter()
         self.documents: Counter = Counter()
+        self.names: dict[str, None] = {}  # category names in the order the records' probs give them
+
+    @property
+    def categories(self) -> list[str]:
+        """The model's category names, as its records key their probabilities (issue 29: an archive's own);
+        the paper's three for records without any (an older report, a model without a head)."""
+        return list(self.names) or list(CATEGORIES)
 
     def add(self, r: PageRecord) -> None:
+        self.names.update(dict.fromkeys(r.probs))
         if r.kind == CONTAINER:
             self._add_container(r)
             return
@@ -216,7 +224,7 @@ class Tally:
             self.errors.append((r.input, r.error))
 
     def summary(self) -> Summary:
-        cats = {c: self.category.get(c, 0) for c in CATEGORIES}
+        cats = {c: self.category.get(c, 0) for c in self.categories}
         if self.category.get(UNCATEGORISED):
             cats[UNCATEGORISED] = self.category[UNCATEGORISED]
         return Summary(self.pages, {s: self.status.get(s, 0) for s in STATUSES}, cats, list(self.errors),

@@ -90,7 +90,9 @@ def _fold(jsonl: Path, csv_path: Path) -> None:
     db = sqlite3.connect("")  # a private temporary database on disk, gone when closed
     try:
         db.execute("CREATE TABLE last (page TEXT PRIMARY KEY, line TEXT)")
+        names: dict[str, None] = {}  # the model's category names, as the records key their probabilities
         for rec in read_jsonl(jsonl):
+            names.update(dict.fromkeys(rec.probs))
             db.execute("INSERT INTO last VALUES (?, ?) ON CONFLICT(page) DO UPDATE SET line = excluded.line",
                        (json.dumps([rec.input, rec.output]), json.dumps(rec.to_dict())))
 
@@ -100,7 +102,7 @@ def _fold(jsonl: Path, csv_path: Path) -> None:
 
         with atomic_write(jsonl, fsync=True) as tmp, open(tmp, "w", encoding="utf-8") as f:
             f.writelines(line + "\n" for line in lines())
-        write_csv((PageRecord.from_dict(json.loads(line)) for line in lines()), csv_path)
+        write_csv((PageRecord.from_dict(json.loads(line)) for line in lines()), csv_path, list(names) or None)
     finally:
         db.close()
 
@@ -118,19 +120,26 @@ def report_paths(report: str | os.PathLike) -> tuple[Path, Path]:
     return path, csv_path if csv_path != path else path.with_name(path.name + ".csv")
 
 
-CSV_COLUMNS = ["input", "output", "status", "error", "category", *[f"p_{c}" for c in CATEGORIES],
-               "noise", "noise_reason", "input_width", "input_height", "seconds", "worker", "notes",
-               "kind", "model"]  # the columns added last, so an older CSV's columns keep their places
+def csv_columns(categories: Iterable[str] = CATEGORIES) -> list[str]:
+    """The CSV's columns: a ``p_<name>`` per category of the model (issue 29: an archive's own names)."""
+    return ["input", "output", "status", "error", "category", *[f"p_{c}" for c in categories],
+            "noise", "noise_reason", "input_width", "input_height", "seconds", "worker", "notes",
+            "kind", "model"]  # the columns added last, so an older CSV's columns keep their places
 
 
-def write_csv(records: Iterable[PageRecord], path: str | os.PathLike) -> None:
+CSV_COLUMNS = csv_columns()  # the shipped models'
+
+
+def write_csv(records: Iterable[PageRecord], path: str | os.PathLike, categories: list[str] | None = None) -> None:
     """Stream ``records`` into a CSV at ``path`` (atomic; valid UTF-8 whatever the file names).
-    ``kind``: page, or volume (a CBZ / ZIP volume's or a PDF's own record)."""
+    ``kind``: page, or volume (a CBZ / ZIP volume's or a PDF's own record). ``categories``: the model's
+    names, as the records' probabilities are keyed (None: the shipped models' three)."""
+    categories = list(categories or CATEGORIES)
     with atomic_write(path) as tmp, open(tmp, "w", newline="", encoding="utf-8", errors="backslashreplace") as f:
         w = csv.writer(f)
-        w.writerow(CSV_COLUMNS)
+        w.writerow(csv_columns(categories))
         for r in records:
-            probs = [f"{r.probs[c]:.6f}" if c in r.probs else "" for c in CATEGORIES]
+            probs = [f"{r.probs[c]:.6f}" if c in r.probs else "" for c in categories]
             w.writerow([r.input, r.output, r.status, r.error, r.category, *probs, r.noise, r.noise_reason,
                         r.width, r.height, f"{r.seconds:.3f}", r.worker, "; ".join(r.notes),
                         "volume" if r.kind == CONTAINER else "page", r.model])

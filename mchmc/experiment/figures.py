@@ -201,7 +201,8 @@ def _panels(axes, page_rgb: np.ndarray, cam: GradCam, label: str) -> None:
         ax.imshow(gray, cmap="gray")
         ax.imshow(_thumb(heat), cmap="jet", alpha=0.45, vmin=0, vmax=1)  # one absolute scale for every map
         mark = " (top-1)" if cat == cam.predicted else ""
-        ax.set_title(f"{cat}: p = {p:.1%}{mark}", fontsize=9)
+        title, kw = _named(f"{cat}: p = {p:.1%}{mark}")  # an archive's category is a folder name, any script
+        ax.set_title(title, fontsize=9, **kw)
     for ax in axes:
         ax.set_axis_off()
 

@@ -2,6 +2,7 @@
 ``config.toml``; :func:`mchmc.train.config.config_from_dict` of it gives an equal config."""
 from __future__ import annotations
 
+import re
 from dataclasses import fields, is_dataclass
 from typing import TYPE_CHECKING
 
@@ -40,6 +41,12 @@ def run_identity(cfg: Config) -> dict:
     return raw
 
 
+def _toml_key(k: str) -> str:
+    """A bare key where TOML allows one (what configs always had), else quoted: an archive's category names
+    are folder names in any script, with spaces (issue 29)."""
+    return k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else _toml_value(k)
+
+
 def _toml_value(v) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
@@ -50,7 +57,7 @@ def _toml_value(v) -> str:
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     if isinstance(v, dict):
-        return "{ " + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + " }"
+        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(x)}" for k, x in v.items()) + " }"
     raise TypeError(f"cannot write {v!r} as TOML")
 
 

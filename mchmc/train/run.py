@@ -51,7 +51,18 @@ class Run:
 
     @property
     def categories(self) -> tuple[str, ...]:
-        return METHODS[self.method][1]
+        """The method's categories; the all-category methods (SRforAll, SRforMC) train the data's own, in
+        ``data.folders`` order (the paper's three, or an archive's folders: issue 29)."""
+        own = METHODS[self.method][1]
+        return tuple(self.cfg.data.folders) if len(own) > 1 else own
+
+    def build(self):
+        """A fresh network of the run's architecture, its head over the run's categories."""
+        from mchmc.modelconfig import ARCHITECTURES
+
+        if ARCHITECTURES[self.arch].has_classifier:
+            return build_model(self.arch, categories=self.categories)
+        return build_model(self.arch)
 
     @property
     def phase_names(self) -> list[str]:
@@ -88,20 +99,30 @@ def run_dirs(runs_root: str | Path, method: str = "*", cfg_name: str = "*") -> l
 
 
 def open_run(cfg: Config, method: str, fold: str | int, runs_root: str | Path = "runs") -> Run:
-    """Create or reopen a run dir; write config.toml and folds.json (refuse a changed config)."""
+    """Create or reopen a run dir; write config.toml and folds.json (refuse a changed config once trained).
+
+    The data is checked before anything is written, so a start refused for its data (a wrong folder) leaves
+    no run dir behind; and a run dir that holds no training yet (its start failed later, in prep) takes the
+    corrected config rather than refusing it (issue 29, item 5)."""
     cfg.arch(method)  # an unknown method, or a train.arch of another kind: one line before any work
     f = parse_fold(fold, cfg.folds.k)
+    split = split_images(cfg, tuple(cfg.data.folders), f)
     d = run_dir(runs_root, method, f, cfg.name)
-    d.mkdir(parents=True, exist_ok=True)
     text = dump_config(cfg)
     cpath = d / "config.toml"
-    if cpath.exists() and not same_run(cpath.read_text(), cfg):
+    if cpath.exists() and has_trained(d) and not same_run(cpath.read_text(), cfg):
         raise ConfigError(f"{cpath}: this run dir was started with a different config; "
                           "use another --runs folder or delete the run dir to start over")
+    d.mkdir(parents=True, exist_ok=True)
     atomic_write_text(cpath, text)
-    split = split_images(cfg, tuple(cfg.data.folders), f)
     save_folds(split, d / "folds.json", cfg.folds.seed, cfg.folds.k)
     return Run(cfg, method, f, d, split)
+
+
+def has_trained(d: Path) -> bool:
+    """Whether a run dir holds any training (a metrics row, a checkpoint, a model): what a different config
+    would silently mix with, so only then is it refused."""
+    return (d / "metrics.csv").exists() or (d / "checkpoints").exists() or any(d.glob("*.pt"))
 
 
 def same_run(saved: str, cfg: Config) -> bool:
@@ -153,11 +174,16 @@ def train_stage(run: Run, name: str, callback: Callable[[dict], None] | None = N
         alpha = class_weights({c: n - off.get(c, 0) for c, n in counts.items()})
     else:
         alpha = class_weights(counts)
-    model = build_model(run.arch)
+    model = run.build()
     if idx == 0 and cfg.train.init_from:
         start = load_model(cfg.train.init_from).model
-        if start.config.arch == run.arch:
+        from mchmc.train.transfer import transfer, transfers
+
+        if start.config == model.config:
             model.load_state_dict(start.state_dict())
+        elif transfers(start, model):  # other categories, or a head added or dropped (issue 29, item 4)
+            init_model(model, cfg.train)  # the new head's start; what transfers then comes from the model
+            transfer(start, model)
         else:  # a narrower model of the same design, widened without changing what it computes
             from mchmc.train.widen import widen
 
