@@ -20,7 +20,8 @@ import pytest
 from PIL import Image
 
 import test_safety_cli
-from test_safety_cli import many_pages, page, start, upscale, wait_for_records
+from hostile_containers import cbz_with_an_unnamed_entry
+from test_safety_cli import lines, many_pages, page, start, upscale, wait_for_records
 from test_safety_cli import usage_error as refused
 from mchmc.batch.records import read_jsonl
 
@@ -90,7 +91,7 @@ def runs(model, tmp_path_factory):
             z.writestr(name, png_bytes(seed))
     got = {}
     for run, extra, env in (("first", [], {"MCHMC_FAULT_KILL_ON": "crash.png"}), ("again", [], {}),
-                            ("retried", ["--retry-failed"], {})):
+                            ("dry", ["--dry-run"], {}), ("retried", ["--retry-failed"], {})):
         res = upscale(model, src, dst, *extra, env=dict(os.environ, **env))
         records = {r.input[len(str(src)) + 1:]: r for r in read_jsonl(dst / REPORT)}
         got[run] = (res, records, (dst / "vol.cbz").read_bytes() if (dst / "vol.cbz").exists() else b"")
@@ -113,6 +114,28 @@ def test_a_rerun_retries_no_known_failure_starts_no_worker_and_exits_3(runs):
     assert "--retry-failed" in res.stdout and "Traceback" not in res.stderr
     assert rec["crash.png"].status == "failed-earlier" and "died 3 times" in rec["crash.png"].error
     assert vol == runs["first"][2], "the volume is left as the first run wrote it"
+
+
+def test_a_dry_run_says_failed_earlier_of_a_volume_holding_a_page_that_failed(runs):
+    """The dry run lists what the run would do: the volume is not skipped as done (the run counts its
+    failed page as failed earlier and exits 3), as the loose page that failed is not."""
+    res = runs["dry"][0]
+    assert res.returncode == 0, res.stdout + res.stderr
+    action = {ln.split("\t")[1][len(str(runs["src"])) + 1:]: ln.split("\t")[0] for ln in lines(res.stdout)}
+    assert action == {"p0.png": "skip", "p1.png": "skip", "crash.png": "failed-earlier",
+                      "vol.cbz": "failed-earlier"}, res.stdout
+
+
+def test_a_volume_that_failed_whole_is_not_retried_and_the_summary_says_how_to(model, tmp_path):
+    """Exit 3 for a volume refused whole in an earlier run, and the line saying why and what retries it."""
+    src, dst = tmp_path / "src", tmp_path / "out"
+    page(src / "a.png", 1)
+    cbz_with_an_unnamed_entry(src / "noname.cbz")
+    assert upscale(model, src, dst).returncode == 1
+    again = upscale(model, src, dst)
+    assert again.returncode == 3, again.stdout + again.stderr
+    told = [ln for ln in lines(again.stdout) if "--retry-failed" in ln]
+    assert len(told) == 1 and "1 volume(s) failed in an earlier run" in told[0], again.stdout
 
 
 def test_every_page_keeps_its_last_result_category_noise_and_model_in_the_report(runs):
