@@ -186,3 +186,21 @@ def test_an_unreadable_ledger_is_set_aside_in_one_line_and_the_run_goes_on(model
     said = [ln for ln in res.stderr.splitlines() if "ledger.sqlite" in ln]
     assert len(said) == 1 and "set aside" in said[0], res.stderr
     assert (tmp_path / "out" / "a.png").is_file() and len(list(state.glob("ledger.sqlite.bad-*"))) == 1
+
+
+def test_an_html_page_that_cannot_be_written_is_one_line_in_words(model, tmp_path):
+    """A folder planted at ``DST/mchmc-report.html``: the run warns in one line and still exits 0 (the JSONL
+    and CSV are the report), ``mchmc report DST`` errs in one line; neither names a Python type."""
+    import re
+
+    from test_safety_cli import mchmc
+
+    page(tmp_path / "src" / "a.png", 1)
+    (tmp_path / "out" / "mchmc-report.html").mkdir(parents=True)
+    run = upscale(model, tmp_path / "src", tmp_path / "out")
+    again = mchmc("report", str(tmp_path / "out"), env=dict(os.environ, COLUMNS="80"))
+    assert run.returncode == 0 and again.returncode == 1, run.stderr + again.stderr
+    for res, word in ((run, "warning: "), (again, "error: ")):
+        told = [ln for ln in lines(res.stderr) if "HTML report" in ln]
+        assert len(lines(res.stderr)) == len(told) == 1 and told[0].startswith(word), res.stderr
+        assert "Is a directory" in told[0] and not re.search(r"\b[A-Z]\w*Error\b", told[0]), told[0]
