@@ -58,6 +58,24 @@ def test_a_report_link_planted_in_dst_is_refused_without_any_flag(model, tmp_pat
     assert victim.read_bytes() == before and a.exists() and not (tmp_path / "out" / "a.png").exists()
 
 
+@pytest.mark.parametrize("command", ["upscale", "classify"])
+@pytest.mark.parametrize("name", ["ledger.sqlite", "lock"])
+def test_a_report_inside_dst_s_state_folder_is_refused_and_the_ledger_untouched(model, tmp_path, command, name):
+    """``--report DST/.mchmc/ledger.sqlite`` turned the ledger into JSONL (every page then a conflict):
+    mchmc's state folder holds only its own files."""
+    from test_safety_cli import mchmc
+
+    page(tmp_path / "src" / "a.png", 1)
+    dst = tmp_path / "out"
+    assert upscale(model, tmp_path / "src", dst).returncode == 0
+    state = {p.name: p.read_bytes() for p in (dst / ".mchmc").iterdir() if p.is_file()}
+    report = str(dst / ".mchmc" / name)
+    res = upscale(model, tmp_path / "src", dst, "--report", report) if command == "upscale" else \
+        mchmc("classify", str(tmp_path / "src"), "--model", model, "--cpus", "1", "--report", report)
+    refused(res, ".mchmc", "state folder")
+    assert {p.name: p.read_bytes() for p in (dst / ".mchmc").iterdir() if p.is_file()} == state
+
+
 def test_two_runs_writing_one_report_the_second_is_refused_in_one_line(model, tmp_path):
     """D16: different DSTs, one --report: the second run would replace the first run's records."""
     report = tmp_path / "shared.jsonl"
