@@ -3,6 +3,7 @@ flow function, show progress and the result. Exit codes: 0 done, 1 a run or file
 2 usage errors (bad folds, methods, config)."""
 from __future__ import annotations
 
+import os
 import shlex
 from pathlib import Path
 
@@ -222,6 +223,9 @@ def explain(image: str, out: str | None, model: str | None, tile: int, method: s
     dst = Path(out) if out else Path(f"{Path(image).stem}-gradcam.png")
     if not Path(image).is_file():
         err.print(f"error: {image}: no such file")
+        return 2
+    if dst.exists() and os.path.samefile(dst, image):  # a link too: the map must never replace the page
+        err.print(f"error: {dst}: --out is the page it explains; give the heat map another name")
         return 2
     if tile < 1:
         err.print(f"error: --tile must be >= 1 px, not {tile}")

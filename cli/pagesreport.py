@@ -10,7 +10,7 @@ from rich.console import Console
 
 def rebuild(path: str) -> int | None:
     """Rebuild the page of the batch report at ``path`` (exit code), or None when ``path`` holds none."""
-    from mchmc.batch.htmlreport import build, find_report
+    from mchmc.batch.htmlreport import build, find_report, not_written
     from mchmc.errors import MchmcError, shown
 
     found = find_report(path)
@@ -20,7 +20,7 @@ def rebuild(path: str) -> int | None:
     try:
         page = build(jsonl, dst=dst)
     except (OSError, MchmcError) as err:
-        Console(stderr=True, highlight=False).print(f"error: {shown(jsonl)}: the HTML report was not written ({err})")
+        Console(stderr=True, highlight=False, soft_wrap=True).print(f"error: {shown(jsonl)}: {not_written(err)}")
         return 1
     Console(highlight=False, soft_wrap=True).print(f"report: {shown(page)} (from {shown(jsonl.name)})")
     return 0

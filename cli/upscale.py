@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 
 from rich.console import Console
@@ -154,8 +155,6 @@ def exit_now(code: int) -> None:
     """Leave at once after a run that started a local Ray: its atexit shutdown
     takes seconds and, hit by a second Ctrl-C, can crash; the reaper
     (:mod:`mchmc.batch.reaper`) takes every Ray process down as this one exits."""
-    import sys
-
     if any(_started_ray):
         sys.stdout.flush()
         sys.stderr.flush()
@@ -202,7 +201,6 @@ def start_pool_factory(cpus: int | None, gpus, ray_address: str | None):
 
 def _run(prep, stop, t0: float, *, cpus, gpus, ray_address, prefect: bool) -> int:
     from mchmc.errors import MchmcError
-
     from .progress import PageProgress
 
     console = Console(highlight=False, soft_wrap=True)
@@ -220,7 +218,6 @@ def _run(prep, stop, t0: float, *, cpus, gpus, ray_address, prefect: bool) -> in
             from mchmc.flows.upscale import upscale_flow
 
             reaper.start()  # before Prefect's temporary server starts, so that it dies with this process
-
             outcome = upscale_flow(prep, start_pool, stop, on_start, progress.record)
         else:
             from mchmc.batch.driver import run as drive
@@ -265,9 +262,11 @@ def print_summary(console: Console, outcome, kind: str) -> None:
         if counts:  # their pages are counted above
             told = {**words, "skipped": skipped}
             console.print(f"{label}: " + ", ".join(f"{n} {told[st]}" for st, n in counts.items()))
-    if s.by_status["failed-earlier"]:  # each failure was told once, by the run it happened in
-        console.print(f"{s.by_status['failed-earlier']} page(s) failed in an earlier run and are unchanged since: "
-                      "not retried (their reasons are in the report); --retry-failed tries them again")
+    volumes = s.containers.get("failed-earlier", 0) + s.documents.get("failed-earlier", 0)  # refused whole
+    old = [f"{n} {what}(s)" for n, what in ((s.by_status["failed-earlier"], "page"), (volumes, "volume")) if n]
+    if old:  # each failure was told once, by the run it happened in
+        console.print(f"{' and '.join(old)} failed in an earlier run and are unchanged since: not retried (their "
+                      "reasons are in the report); --retry-failed tries them again")
     seen = outcome.seen
     for path in seen.missing:
         console.print(f"  listed but missing: {shown(path)}")
@@ -278,7 +277,7 @@ def print_summary(console: Console, outcome, kind: str) -> None:
 
 def dry_run_table(prep) -> int:
     """Plain tab-separated lines (action, input, output): whole paths, easy to grep or feed back as a list."""
-    from mchmc.batch.driver import decision
+    from mchmc.batch.driver import planned
     from mchmc.batch.ledger import Ledger
     from mchmc.errors import shown
     from mchmc.fsutil import STATE_DIR
@@ -287,7 +286,7 @@ def dry_run_table(prep) -> int:
     named = {"todo": "upscale", "skipped": "skip", "conflict": "conflict", "failed-earlier": "failed-earlier"}
     ledger = Ledger(prep.plan.root) if prep.writes and (prep.plan.root / STATE_DIR).is_dir() else None
     for job in prep.plan.jobs():
-        action = named[decision(job, ledger, prep.options.overwrite, prep.options.retry_failed)[0]] \
+        action = named[planned(job, ledger, prep.options.overwrite, prep.options.retry_failed)] \
             if prep.writes else "classify"
         counts[action] = counts.get(action, 0) + 1
         print(f"{action}\t{shown(job.src)}" + ("" if not prep.writes else f"\t{shown(job.dst)}"))

@@ -244,7 +244,7 @@ def test_explain_and_classify_agree_on_jpeg_pages(tmp_path):
         assert f"{rec.category} (top-1)" in shown.output, (rec.input, rec.category, shown.output)
         probs = explained_probs(shown.output)
         assert list(probs) == ["nature", "manga", "text"]
-        assert probs == pytest.approx(rec.probs, abs=0.005), (rec.input, probs, rec.probs)
+        assert probs == pytest.approx(rec.probs, abs=0.005), (rec.input, probs, rec.probs)  # D17: by name
 
 
 def test_explain_takes_noise_as_classify_does(tmp_path):
@@ -259,3 +259,27 @@ def test_explain_takes_noise_as_classify_does(tmp_path):
     assert res.exit_code == 0 and "(srformc-noise2.pt; noise --noise 2)" in " ".join(res.output.split()), res.output
     res = CliRunner().invoke(app, ["explain", page, "--out", out, "--noise", "7"], terminal_width=200)
     assert res.exit_code == 2 and res.output.count("\n") == 1 and "--noise must be one of" in res.output, res.output
+
+
+@pytest.mark.parametrize("link", ["same", "symbolic", "hard"])
+def test_explain_never_writes_its_map_over_the_page_it_explains(tmp_path, link):
+    """``--out`` naming the page itself (or a link to it) is a usage error in one line, before any
+    work: the heat map (a PNG) must never replace the page being explained (issue 28, A1)."""
+    import os
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from mchmc.cli.app import app
+
+    page = tmp_path / "page.png"
+    shutil.copy(SAMPLES / "text-page.png", page)
+    before = page.read_bytes()
+    out = page if link == "same" else tmp_path / "map.png"
+    if link == "symbolic":
+        out.symlink_to(page)
+    elif link == "hard":
+        os.link(page, out)
+    res = CliRunner().invoke(app, ["explain", str(page), "--out", str(out)], terminal_width=200)
+    assert res.exit_code == 2 and res.output.count("\n") == 1 and "the page it explains" in res.output, res.output
+    assert page.read_bytes() == before

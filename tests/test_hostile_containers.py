@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import re
+import zipfile
 from pathlib import Path
 
 import pikepdf
@@ -288,3 +289,33 @@ def test_a_ccitt_tiff_over_pillows_own_limit_is_decided_by_max_pixels(tmp_path, 
     assert [p.meta.width for p in read_pages(path)] == [1000]
     with pytest.raises(DecompressionBombError, match=r"more than the limit of 500,000 \(--max-pixels\)"):
         page_sizes(path, 500_000)
+
+
+# ---------------------------------------------------------------- B6: a cut-short page in a volume, in words
+
+def cut_short_pages() -> dict[str, bytes]:
+    """Pages cut short as a copy that stopped would leave them: only a JPEG's first segment, half a
+    JPEG, half a PNG (Pillow says ``OSError: Truncated File Read`` / ``image file is truncated``)."""
+    jpeg, png = jpeg_bytes(texture(24, 32, 21)), io.BytesIO()
+    Image.fromarray(texture(24, 32, 22)).save(png, "PNG")
+    return {"001.jpg": b"\xff\xd8\xff\xe0garbage", "002.jpg": jpeg[:len(jpeg) // 2],
+            "003.png": png.getvalue()[:len(png.getvalue()) // 2]}
+
+
+@pytest.mark.parametrize("name", sorted(cut_short_pages()))
+def test_a_cut_short_page_is_told_in_words_loose_or_in_a_volume(tmp_path, name):
+    """Its error says the data is truncated or corrupt, and what the codec said, never the codec's
+    exception type (``(OSError: Truncated File Read)`` was the message)."""
+    data = cut_short_pages()[name]
+    loose = tmp_path / name
+    loose.write_bytes(data)
+    with pytest.raises(PageError) as err:
+        page_sizes(loose, DEFAULT_MAX_PIXELS, check_density=True)
+        list(read_pages(loose, DEFAULT_MAX_PIXELS))
+    one_line_naming(str(err.value), loose)
+    assert "truncated or corrupt" in str(err.value)
+    volume = tmp_path / "vol" / "vol.cbz"
+    volume.parent.mkdir()
+    with zipfile.ZipFile(volume, "w") as z:
+        z.writestr(name, data)
+    _fuzz_harness().check_bytes(volume.read_bytes(), volume.parent, "cbz")  # read step included

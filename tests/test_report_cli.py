@@ -20,7 +20,8 @@ import pytest
 from PIL import Image
 
 import test_safety_cli
-from test_safety_cli import many_pages, page, start, upscale, wait_for_records
+from hostile_containers import cbz_with_an_unnamed_entry
+from test_safety_cli import lines, many_pages, page, start, upscale, wait_for_records
 from test_safety_cli import usage_error as refused
 from mchmc.batch.records import read_jsonl
 
@@ -57,6 +58,24 @@ def test_a_report_link_planted_in_dst_is_refused_without_any_flag(model, tmp_pat
     assert victim.read_bytes() == before and a.exists() and not (tmp_path / "out" / "a.png").exists()
 
 
+@pytest.mark.parametrize("command", ["upscale", "classify"])
+@pytest.mark.parametrize("name", ["ledger.sqlite", "lock"])
+def test_a_report_inside_dst_s_state_folder_is_refused_and_the_ledger_untouched(model, tmp_path, command, name):
+    """``--report DST/.mchmc/ledger.sqlite`` turned the ledger into JSONL (every page then a conflict):
+    mchmc's state folder holds only its own files."""
+    from test_safety_cli import mchmc
+
+    page(tmp_path / "src" / "a.png", 1)
+    dst = tmp_path / "out"
+    assert upscale(model, tmp_path / "src", dst).returncode == 0
+    state = {p.name: p.read_bytes() for p in (dst / ".mchmc").iterdir() if p.is_file()}
+    report = str(dst / ".mchmc" / name)
+    res = upscale(model, tmp_path / "src", dst, "--report", report) if command == "upscale" else \
+        mchmc("classify", str(tmp_path / "src"), "--model", model, "--cpus", "1", "--report", report)
+    refused(res, ".mchmc", "state folder")
+    assert {p.name: p.read_bytes() for p in (dst / ".mchmc").iterdir() if p.is_file()} == state
+
+
 def test_two_runs_writing_one_report_the_second_is_refused_in_one_line(model, tmp_path):
     """D16: different DSTs, one --report: the second run would replace the first run's records."""
     report = tmp_path / "shared.jsonl"
@@ -90,7 +109,7 @@ def runs(model, tmp_path_factory):
             z.writestr(name, png_bytes(seed))
     got = {}
     for run, extra, env in (("first", [], {"MCHMC_FAULT_KILL_ON": "crash.png"}), ("again", [], {}),
-                            ("retried", ["--retry-failed"], {})):
+                            ("dry", ["--dry-run"], {}), ("retried", ["--retry-failed"], {})):
         res = upscale(model, src, dst, *extra, env=dict(os.environ, **env))
         records = {r.input[len(str(src)) + 1:]: r for r in read_jsonl(dst / REPORT)}
         got[run] = (res, records, (dst / "vol.cbz").read_bytes() if (dst / "vol.cbz").exists() else b"")
@@ -113,6 +132,28 @@ def test_a_rerun_retries_no_known_failure_starts_no_worker_and_exits_3(runs):
     assert "--retry-failed" in res.stdout and "Traceback" not in res.stderr
     assert rec["crash.png"].status == "failed-earlier" and "died 3 times" in rec["crash.png"].error
     assert vol == runs["first"][2], "the volume is left as the first run wrote it"
+
+
+def test_a_dry_run_says_failed_earlier_of_a_volume_holding_a_page_that_failed(runs):
+    """The dry run lists what the run would do: the volume is not skipped as done (the run counts its
+    failed page as failed earlier and exits 3), as the loose page that failed is not."""
+    res = runs["dry"][0]
+    assert res.returncode == 0, res.stdout + res.stderr
+    action = {ln.split("\t")[1][len(str(runs["src"])) + 1:]: ln.split("\t")[0] for ln in lines(res.stdout)}
+    assert action == {"p0.png": "skip", "p1.png": "skip", "crash.png": "failed-earlier",
+                      "vol.cbz": "failed-earlier"}, res.stdout
+
+
+def test_a_volume_that_failed_whole_is_not_retried_and_the_summary_says_how_to(model, tmp_path):
+    """Exit 3 for a volume refused whole in an earlier run, and the line saying why and what retries it."""
+    src, dst = tmp_path / "src", tmp_path / "out"
+    page(src / "a.png", 1)
+    cbz_with_an_unnamed_entry(src / "noname.cbz")
+    assert upscale(model, src, dst).returncode == 1
+    again = upscale(model, src, dst)
+    assert again.returncode == 3, again.stdout + again.stderr
+    told = [ln for ln in lines(again.stdout) if "--retry-failed" in ln]
+    assert len(told) == 1 and "1 volume(s) failed in an earlier run" in told[0], again.stdout
 
 
 def test_every_page_keeps_its_last_result_category_noise_and_model_in_the_report(runs):
@@ -163,3 +204,21 @@ def test_an_unreadable_ledger_is_set_aside_in_one_line_and_the_run_goes_on(model
     said = [ln for ln in res.stderr.splitlines() if "ledger.sqlite" in ln]
     assert len(said) == 1 and "set aside" in said[0], res.stderr
     assert (tmp_path / "out" / "a.png").is_file() and len(list(state.glob("ledger.sqlite.bad-*"))) == 1
+
+
+def test_an_html_page_that_cannot_be_written_is_one_line_in_words(model, tmp_path):
+    """A folder planted at ``DST/mchmc-report.html``: the run warns in one line and still exits 0 (the JSONL
+    and CSV are the report), ``mchmc report DST`` errs in one line; neither names a Python type."""
+    import re
+
+    from test_safety_cli import mchmc
+
+    page(tmp_path / "src" / "a.png", 1)
+    (tmp_path / "out" / "mchmc-report.html").mkdir(parents=True)
+    run = upscale(model, tmp_path / "src", tmp_path / "out")
+    again = mchmc("report", str(tmp_path / "out"), env=dict(os.environ, COLUMNS="80"))
+    assert run.returncode == 0 and again.returncode == 1, run.stderr + again.stderr
+    for res, word in ((run, "warning: "), (again, "error: ")):
+        told = [ln for ln in lines(res.stderr) if "HTML report" in ln]
+        assert len(lines(res.stderr)) == len(told) == 1 and told[0].startswith(word), res.stderr
+        assert "Is a directory" in told[0] and not re.search(r"\b[A-Z]\w*Error\b", told[0]), told[0]

@@ -140,6 +140,13 @@ def decision(job: Job, ledger: Ledger | None, overwrite: bool, retry_failed: boo
     return ("todo", None) if retry and PageRecord.from_dict(earlier).failed_pages else ("skipped", earlier)
 
 
+def planned(job: Job, ledger: Ledger | None, overwrite: bool, retry_failed: bool = False) -> str:
+    """What the dry run says of one job: :func:`decision`'s action, except that a volume finished
+    with pages that failed then is "failed-earlier", as the run counts those pages (exit 3)."""
+    action, earlier = decision(job, ledger, overwrite, retry_failed)
+    return FAILED_EARLIER if action == "skipped" and PageRecord.from_dict(earlier).failed_pages else action
+
+
 class _Loop:
     """One run's state: the tally, the in-flight inputs' stamps, band bookkeeping, retries."""
 

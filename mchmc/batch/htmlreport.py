@@ -113,9 +113,13 @@ def for_run(prep) -> Path | None:
         return build(prep.report, dst=prep.plan.root if prep.writes else None,
                      run=run_facts(prep.options, prep.kind))
     except Exception as err:  # noqa: BLE001  (the JSONL and CSV are the report; the page is a view of them)
-        print(f"warning: {shown(html_path(prep.report))}: the HTML report was not written "
-              f"({type(err).__name__}: {err})", file=sys.stderr, flush=True)
+        print(f"warning: {shown(html_path(prep.report))}: {not_written(err)}", file=sys.stderr, flush=True)
         return None
+
+
+def not_written(err: Exception) -> str:
+    """Why the page is missing, in words: an OS error's own (``Is a directory``), never its type."""
+    return f"the HTML report was not written ({getattr(err, 'strerror', None) or err})"
 
 
 def find_report(path: str | os.PathLike) -> tuple[Path, Path | None] | None:

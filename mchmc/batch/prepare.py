@@ -59,6 +59,7 @@ def prepare(src: str, dst: str | None, options: BatchOptions, report: str | None
         raise RunError(f"{shown(dst)}: the output's extension says another format than --format {options.format}")
     default_report = (plan.root if kind == "upscale" else Path.cwd()) / f"mchmc-{kind}-report.jsonl"
     report_path, csv_path = report_paths(report or default_report)
+    _refuse_state_folder(report_path, plan.root if kind == "upscale" else None)
     try:
         checked: Checked = check_plan(plan, (report_path, csv_path), writes=kind == "upscale")
     except PlanError as err:
@@ -71,6 +72,18 @@ def prepare(src: str, dst: str | None, options: BatchOptions, report: str | None
     if kind == "upscale":  # workers stage outputs under temporaries this run owns; the driver renames them
         options = replace(options, staged=True, owner=owner(), root=str(plan.root))
     return Prepared(plan, options, report_path, csv_path, checked.pages, kind, plan.seen)
+
+
+def _refuse_state_folder(report: Path, root: Path | None) -> None:
+    """A report (its CSV and HTML page beside it) inside a DST's state folder would replace the ledger
+    or the lock (``--report DST/.mchmc/ledger.sqlite``): that folder holds only mchmc's own files.
+    It is this run's DST's, or any folder of that name holding a ledger or a lock."""
+    here = Path(os.path.realpath(report.parent))
+    state = Path(os.path.realpath(root / STATE_DIR)) if root is not None else None
+    if any(p == state or p.name == STATE_DIR and any((p / n).exists() for n in (LEDGER_NAME, "lock"))
+           for p in (here, *here.parents)):
+        raise RunError(f"{shown(report)}: inside a DST's state folder ({STATE_DIR}/), which holds mchmc's "
+                       "ledger and lock; give --report another path")
 
 
 def _check_state_folder(root: Path, make: bool) -> None:

@@ -52,6 +52,13 @@ DECODE_ERRORS = (OSError, EOFError, SyntaxError, ValueError, struct.error, zlib.
                  TypeError, RuntimeError, ZeroDivisionError, OverflowError)
 
 
+def codec_says(err: BaseException) -> str:
+    """What a codec said about bad bytes, in brackets after our words: its message, not its
+    exception's type (a page error names the problem, issue 28 B6); "" when it said nothing."""
+    said = str(err).strip()
+    return f" ({said})" if said else ""
+
+
 def sniff(head: bytes) -> str | None:
     """Format from the first bytes (what the file *is*, whatever its name says)."""
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
@@ -104,7 +111,7 @@ def open_checked(path: Path, fmt: str | None, max_pixels, max_bytes: int | None 
             raise TruncatedPageError(path, f"starts like a {fmt} file but its header is truncated or corrupt") from None
         raise NotAnImageError(path, "not an image file (no PNG, JPEG, TIFF, WebP or BMP signature)") from None
     except DECODE_ERRORS as err:
-        raise TruncatedPageError(path, f"truncated or corrupt image header ({type(err).__name__}: {err})") from None
+        raise TruncatedPageError(path, f"truncated or corrupt image header{codec_says(err)}") from None
     try:
         return im, _pillow_header(path, im, Limits(max_pixels, max_bytes, check_density))
     except BaseException:
@@ -145,8 +152,8 @@ def _pillow_header(path, im: Image.Image, limits: Limits) -> dict:
     try:
         frames = getattr(im, "n_frames", 1)
     except DECODE_ERRORS as err:
-        raise TruncatedPageError(path, f"{im.format} file's frame list is truncated or corrupt "
-                                       f"({type(err).__name__}: {err})") from None
+        raise TruncatedPageError(path, f"{im.format} file's frame list is truncated or corrupt"
+                                       f"{codec_says(err)}") from None
     notes = []
     if frames > 1 and im.format == "WEBP":
         raise UnsupportedPageError(path, f"animated WebP ({frames} frames) is not supported")
@@ -176,7 +183,7 @@ def decode_pillow(path, im: Image.Image, ctx: dict, fmt: str | None = None) -> P
     except MemoryError:
         raise out_of_memory(path, im.width, im.height) from None
     except DECODE_ERRORS as err:
-        raise TruncatedPageError(path, f"truncated or corrupt image data ({type(err).__name__}: {err})") from None
+        raise TruncatedPageError(path, f"truncated or corrupt image data{codec_says(err)}") from None
     mode, bits = im.mode, 8
     if mode == "1":
         pixels, bits, src_bits = np.asarray(im), 1, 1

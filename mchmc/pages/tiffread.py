@@ -23,7 +23,7 @@ from PIL import Image
 from mchmc.errors import TruncatedPageError, UnsupportedPageError
 from mchmc.pages.meta import Page, PageMeta, TiffInfo
 from mchmc.pages.modes import cmyk_to_rgb, expand_palette
-from mchmc.pages.read import (DECODE_ERRORS, decode_pillow, make_page,
+from mchmc.pages.read import (DECODE_ERRORS, codec_says, decode_pillow, make_page,
                        out_of_memory, pillow_open)
 from mchmc.pages.tiffhead import Header, TiffPages, open_tiff, page_header, tiff_headers
 
@@ -234,8 +234,8 @@ def _via_pillow(path, index: int, p, ctx: dict, icc: bytes | None, pages: list, 
     except MemoryError:
         raise out_of_memory(path, p.imagewidth, p.imagelength) from None
     except Exception as err:
-        raise UnsupportedPageError(path, f"page {index + 1}: TIFF with {codec} compression cannot be decoded "
-                                         f"({type(err).__name__}: {err})") from None
+        raise UnsupportedPageError(path, f"page {index + 1}: TIFF with {codec} compression cannot be decoded"
+                                         f"{codec_says(err)}") from None
     m = page.meta
     # Pillow converted CMYK / YCbCr itself; the file's profile still applies unless CMYK was converted
     keep_icc = icc if m.source_mode not in ("CMYK",) else m.icc

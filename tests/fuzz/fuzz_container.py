@@ -94,14 +94,14 @@ def check_bytes(data: bytes, workdir: Path, fmt: str) -> int:
 
 
 def _check(err: Exception, where: str, step: str) -> None:
-    """One line naming ``where``; in words (the page reader's own messages, fuzzed by fuzz_reader.py,
-    may add the codec's exception to its words)."""
+    """One line naming ``where``, in words: the page reader's messages too (they may add what the
+    codec said, never its exception's type)."""
     from mchmc.errors import shown
 
     msg = str(err)
     if "\n" in msg or not msg.startswith((f"{shown(where)}: ", f"{shown(where)}!/")):  # the file, or its entry
         raise Finding(f"{step}: malformed message {msg!r}") from err
-    if TYPE_NAME.search(msg) and step != "read":
+    if TYPE_NAME.search(msg):
         raise Finding(f"{step}: a type name for the problem: {msg!r}") from err
     if isinstance(err.__context__, MemoryError):
         raise Finding(f"{step}: ran out of memory instead of refusing: {msg}") from err
