@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -248,3 +249,130 @@ def test_the_private_ray_refuses_a_local_process_without_its_token(short_tmp):
         assert member.returncode == 0 and "JOINED 1.0" in member.stdout, member.stderr[-2000:]
     leaked = [p for p in short_tmp.rglob("*") if p.is_file() and info["token"].encode() in p.read_bytes()]
     assert not leaked and not (short_tmp / "home" / ".ray").exists(), "the token is never written to disk"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return "zombie" not in Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+
+
+def _tiny_model(root: Path) -> str:
+    import torch
+
+    from mchmc.model import build_model
+    from mchmc.modelfile import save_model
+
+    torch.manual_seed(0)
+    model = build_model("mch-mc")
+    model.reset_parameters(0.05)
+    return str(save_model(model, root / "tiny.pt"))
+
+
+def test_a_big_pages_bands_reach_the_driver_as_references_and_a_lost_band_fails_the_stitch(ray_session, tmp_path):
+    """Issue 28, C10: a page split into bands used to bring every band's upscaled pixels back to
+    the driver (2.26 GB for an 81 MP page) only to send them on to the stitching actor. The band
+    calls now hand the driver references (and the small GAP sums); the stitch fetches the pixels
+    and writes the same bytes as one worker doing the whole page. A band whose actor died before
+    the stitch cannot be fetched: the page fails with that reason, one line, never silently."""
+    import pickle
+
+    import numpy as np
+    import ray
+    from PIL import Image
+
+    from mchmc.batch.bands import FinishCall, band_plan
+    from mchmc.batch.options import BatchOptions
+    from mchmc.batch.plan import Job
+    from mchmc.batch.worker import PageWorker
+
+    rng = np.random.default_rng(5)
+    src = tmp_path / "big.png"
+    Image.fromarray(rng.integers(0, 256, (260, 300, 3), dtype=np.uint8)).save(src)
+    model = _tiny_model(tmp_path)
+    whole = PageWorker(BatchOptions(model=model, tile=64, split_pixels=0), name="ref").process(
+        Job(src, tmp_path / "ref.png"))
+    assert whole.status == "ok", whole.error
+    options = BatchOptions(model=model, tile=64, split_pixels=50_000)
+    job = Job(src, tmp_path / "out.png")
+    calls = band_plan(job, options, 2)
+    assert len(calls) == 2
+
+    def bands(pool):
+        results = sorted((r for _, r in pool.map("band", calls)), key=lambda r: r.band.r0)
+        assert not any(r.error for r in results), [r.error for r in results]
+        return results
+
+    pool = Pool(PageWorker, (options,), PoolSpec(cpus=2))
+    try:
+        results = bands(pool)
+        for r in results:
+            assert isinstance(r.band.pixels, ray.ObjectRef), type(r.band.pixels)
+            assert len(pickle.dumps(r)) < 16_000, "no pixels: a band's are 600 x 260 x 3 = 468,000 bytes"
+        finish = FinishCall(job, results[0].meta, tuple(r.band for r in results), 0.0, "both")
+        [(_, record)] = pool.map("finish", [finish])
+        assert record.status == "ok", record.error
+        assert job.dst.read_bytes() == (tmp_path / "ref.png").read_bytes()
+        assert record.category == whole.category and record.probs == whole.probs
+        job.dst.unlink()
+        orphans = bands(pool)
+        pids = {int(r.worker.split("@")[1].split()[0]) for r in orphans}
+    finally:
+        pool.shutdown()  # the bands' owners die with their actors
+    while any(_alive(pid) for pid in pids):  # ray.kill returns before the process is gone
+        time.sleep(0.05)
+    pool = Pool(PageWorker, (options,), PoolSpec(cpus=1))
+    try:
+        finish = FinishCall(job, orphans[0].meta, tuple(r.band for r in orphans), 0.0, "both")
+        [(_, record)] = pool.map("finish", [finish])
+    finally:
+        pool.shutdown()
+    assert record.status == "error" and not job.dst.exists()
+    assert "band of this page was lost" in record.error and "\n" not in record.error, record.error
+
+
+def test_a_stitch_whose_band_was_lost_computes_the_bands_again(tmp_path, monkeypatch):
+    """Issue 28, C10: a band's pixels live with the actor that made it until the stitch; if that
+    actor died meanwhile the stitch fails (the test above), and the driver then computes the
+    page's bands again, as it reruns a dead worker's page: the page comes out, the same bytes."""
+    import numpy as np
+    from PIL import Image
+
+    import mchmc.batch.worker as worker_module
+    from mchmc.batch.bands import LOST
+    from mchmc.batch.driver import run
+    from mchmc.batch.options import BatchOptions
+    from mchmc.batch.plan import Job
+    from mchmc.batch.pool import InlinePool
+    from mchmc.batch.prepare import prepare
+    from mchmc.batch.worker import PageWorker
+    from mchmc.errors import FileError
+
+    src = tmp_path / "src"
+    src.mkdir()
+    Image.fromarray(np.random.default_rng(5).integers(0, 256, (260, 300, 3), dtype=np.uint8)).save(src / "big.png")
+    model = _tiny_model(tmp_path)
+    whole = PageWorker(BatchOptions(model=model, tile=64, split_pixels=0), name="ref").process(
+        Job(src / "big.png", tmp_path / "ref.png"))
+    assert whole.status == "ok", whole.error
+    stitches, real = [], worker_module.resolve
+
+    def loses_the_first(job, bands):
+        stitches.append(len(bands))
+        if len(stitches) == 1:
+            raise FileError(job.src, f"{LOST}: the worker that made it died (OwnerDiedError)")
+        return real(job, bands)
+
+    monkeypatch.setattr(worker_module, "resolve", loses_the_first)
+
+    def two_names(opts):  # two "actors", so the page is split into bands
+        pool = InlinePool(PageWorker, (opts,))
+        pool.names = ["inline0", "inline1"]
+        return pool
+
+    dst = tmp_path / "out"
+    outcome = run(prepare(str(src), str(dst), BatchOptions(model=model, tile=64, split_pixels=50_000)), two_names)
+    assert outcome.summary.by_status.get("ok") == 1, outcome.summary
+    assert stitches == [2, 2], "stitched twice: the bands were computed again after the loss"
+    assert (dst / "big.png").read_bytes() == (tmp_path / "ref.png").read_bytes()

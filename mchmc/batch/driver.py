@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mchmc.batch import htmlreport
-from mchmc.batch.bands import BandCall, BandResult, FinishCall
+from mchmc.batch.bands import BandCall, BandResult, FinishCall, redo_lost
 from mchmc.batch.containers import Containers
 from mchmc.batch.feed import Feed, key, method
 from mchmc.batch.ledger import Ledger, Stamp
@@ -245,7 +245,8 @@ class _Loop:
         if isinstance(call, (MemberCall, AssembleCall)):
             self.containers.back(call, result)
         elif isinstance(result, PageRecord):
-            self.finish(job, result)
+            if not (isinstance(call, FinishCall) and redo_lost(self, call, result, MAX_ATTEMPTS)):
+                self.finish(job, result)
         else:
             self.band_back(call, result)
 

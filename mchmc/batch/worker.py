@@ -12,8 +12,9 @@ run recorded.
 Big pages: a single-page file above ``split_pixels`` (LR pixels) is cut into
 row bands, one call per band on as many actors as there are: each actor reads
 the page, upscales its band with the halo read from the whole page (the
-:func:`~mchmc.pages.upscale.upscale_band` contract), and returns the band's integer
-pixels and GAP sums; when every band is back, one more call stitches them,
+:func:`~mchmc.pages.upscale.upscale_band` contract), and returns the band's GAP sums
+and its integer pixels, on Ray as a reference into the object store, so they
+never pass through the driver (:mod:`mchmc.batch.bands`); when every band is back, one more call stitches them,
 takes the category from the summed GAP statistics (the whole-page pooling,
 exactly) and writes the file. The result is byte-identical to a one-actor run.
 
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mchmc.batch.bands import BandCall, BandResult, FinishCall
+from mchmc.batch.bands import BandCall, BandResult, FinishCall, resolve, share
 from mchmc.batch.plan import Job
 from mchmc.batch.records import PageRecord
 from mchmc.errors import FileError, MchmcError
@@ -154,8 +155,8 @@ class PageWorker:
                 gap = band_category_stats(engine, page, call.r0, call.r1)
                 result.band = Band(call.r0, call.r1, None, gap)
             else:
-                result.band = upscale_band(page, engine, call.r0, call.r1, then=self._second_pass(page),
-                                           binarize=self.options.binarize)
+                result.band = share(upscale_band(page, engine, call.r0, call.r1, then=self._second_pass(page),
+                                                 binarize=self.options.binarize))  # a reference on Ray
 
         result.error = guarded(call.job, work)
         result.worker = self.tag
@@ -179,7 +180,7 @@ class PageWorker:
                     stats = stats + b.gap
                 probs = engine.category_probs(stats)
             else:
-                up = finish_page(meta, list(call.bands), engine, binarize=self.options.binarize)
+                up = finish_page(meta, resolve(job, call.bands), engine, binarize=self.options.binarize)
                 self._write([up], job, record)
                 probs = up.probs
             self._fill(record, [(meta.width, meta.height, probs)])
