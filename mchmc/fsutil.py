@@ -149,6 +149,31 @@ class UnsafePath(FileError):
     (an :class:`~mchmc.errors.MchmcError`: one line, ``"<path>: <reason>"``)."""
 
 
+def _why_unsafe(st: os.stat_result, regular_only: bool = True) -> str:
+    """Why a file mchmc would write must not be written through ("" when it may be): a symbolic link, a
+    file with other hard links (its data is another file's too) or, with ``regular_only``, not a file."""
+    if stat.S_ISLNK(st.st_mode):
+        return "is a symbolic link; mchmc writes only files it made, refusing to follow it"
+    if not stat.S_ISREG(st.st_mode):
+        return "not a regular file; refusing to write through it" if regular_only else ""
+    if st.st_nlink > 1:
+        return f"has {st.st_nlink} hard links (another file shares its data); refusing to write through it"
+    return ""
+
+
+def refuse_link(path: str | os.PathLike, regular_only: bool = True) -> int | None:
+    """Raise :class:`UnsafePath` if ``path`` exists and must not be written through (see :func:`_why_unsafe`),
+    before any work; returns its file type (``stat.S_IFMT``), None when absent."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    why = _why_unsafe(st, regular_only)
+    if why:
+        raise UnsafePath(path, why)
+    return stat.S_IFMT(st.st_mode)
+
+
 def open_nofollow(path: str | os.PathLike, *, append: bool = False) -> int:
     """Open ``path`` for writing (created ``0o666`` less the umask) and return the descriptor, refusing a
     final symbolic link (``O_NOFOLLOW``), anything that is not a regular file, and a regular file with
@@ -162,12 +187,10 @@ def open_nofollow(path: str | os.PathLike, *, append: bool = False) -> int:
         if path.is_symlink():
             raise UnsafePath(path, "is a symbolic link; mchmc writes only files it made, refusing to follow it") from None
         raise
-    st = os.fstat(fd)
-    why = ("not a regular file" if not stat.S_ISREG(st.st_mode)
-           else f"has {st.st_nlink} hard links (another file shares its data)" if st.st_nlink > 1 else "")
+    why = _why_unsafe(os.fstat(fd))
     if why:
         os.close(fd)
-        raise UnsafePath(path, f"{why}; refusing to write through it")
+        raise UnsafePath(path, why)
     if not append:
         os.ftruncate(fd, 0)
     return fd

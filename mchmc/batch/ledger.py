@@ -41,7 +41,7 @@ from pathlib import Path
 
 from mchmc.batch.records import PageRecord, warn
 from mchmc.errors import FileError
-from mchmc.fsutil import STATE_DIR, UnsafePath, real_folder
+from mchmc.fsutil import STATE_DIR, real_folder, refuse_link
 
 LEDGER_NAME = "ledger.sqlite"
 COMPANIONS = ("", "-wal", "-shm", "-journal")  # SQLite's files beside the database
@@ -160,23 +160,9 @@ class Ledger:
 
 
 def check_links(path: Path) -> list[int | None]:
-    """The file type of the ledger and of each companion (None: absent); raises UnsafePath for a link."""
-    kinds = []
-    for suffix in COMPANIONS:
-        name = path.with_name(path.name + suffix)
-        try:
-            st = os.lstat(name)
-        except FileNotFoundError:
-            kinds.append(None)
-            continue
-        if stat.S_ISLNK(st.st_mode):
-            raise UnsafePath(name, "is a symbolic link; mchmc keeps its ledger only in files it made, "
-                             "refusing to follow it")
-        if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
-            raise UnsafePath(name, f"has {st.st_nlink} hard links (another file shares its data); "
-                             "refusing to write through it")
-        kinds.append(stat.S_IFMT(st.st_mode))
-    return kinds
+    """The file type of the ledger and of each companion (None: absent); raises UnsafePath for a link (a
+    folder or other non-file is returned, for the caller to set aside)."""
+    return [refuse_link(path.with_name(path.name + suffix), regular_only=False) for suffix in COMPANIONS]
 
 
 def _open(path: Path) -> sqlite3.Connection:

@@ -17,13 +17,12 @@ import fcntl
 import json
 import os
 import sqlite3
-import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from mchmc.batch.records import CONTAINER, PageRecord, read_jsonl
 from mchmc.errors import MchmcError
-from mchmc.fsutil import UnsafePath, atomic_write, open_nofollow
+from mchmc.fsutil import atomic_write, open_nofollow, refuse_link
 from mchmc.modelconfig import CATEGORIES
 
 
@@ -68,20 +67,6 @@ class ReportWriter:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def refuse_link(path: Path) -> None:
-    """Raise UnsafePath if ``path`` is a symbolic link, not a regular file, or a file with other hard links."""
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return
-    if stat.S_ISLNK(st.st_mode):
-        raise UnsafePath(path, "is a symbolic link; mchmc writes only files it made, refusing to follow it")
-    if not stat.S_ISREG(st.st_mode):
-        raise UnsafePath(path, "not a regular file; refusing to replace it")
-    if st.st_nlink > 1:
-        raise UnsafePath(path, f"has {st.st_nlink} hard links (another file shares its data); refusing to write it")
 
 
 def _fold(jsonl: Path, csv_path: Path) -> None:
