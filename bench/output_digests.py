@@ -45,7 +45,7 @@ RUNS = {"fp32": ["--precision", "fp32"], "bf16": ["--precision", "bf16"],
 
 
 def make_inputs(src: Path) -> None:
-    """The sample pages, a CBZ of them and a two-page scanned PDF."""
+    """The sample pages, a CBZ of them and a two-page scanned PDF (fixed zip times: the same bytes every run)."""
     import pikepdf
     from pikepdf import Name
 
@@ -55,7 +55,7 @@ def make_inputs(src: Path) -> None:
         (src / p.name).write_bytes(p.read_bytes())
     with zipfile.ZipFile(src / "volume.cbz", "w") as z:
         for i, p in enumerate(samples):
-            z.writestr(f"{i:03d}{p.suffix}", p.read_bytes())
+            z.writestr(zipfile.ZipInfo(f"{i:03d}{p.suffix}", date_time=(2026, 1, 1, 0, 0, 0)), p.read_bytes())
     pdf = pikepdf.new()
     rgb = np.asarray(Image.open(ROOT / "samples" / "landscape.jpg").convert("RGB"))
     gray = np.asarray(Image.open(ROOT / "samples" / "manga-page-gray.png").convert("L"))
