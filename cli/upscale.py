@@ -161,42 +161,18 @@ def exit_now(code: int) -> None:
         os._exit(code)
 
 
-def start_pool_factory(cpus: int | None, gpus, ray_address: str | None):
-    """A function that starts Ray and the worker actors (only called when a page needs work).
-    ``gpus``: a count (the network in every worker), or :class:`cli.devices.Devices`."""
-    from .devices import Devices
+def start_pool_factory(cpus: int | None, devices, ray_address: str | None):
+    """The library's pool starter (:func:`mchmc.batch.pool.start.pool_starter`) for these devices
+    (:class:`cli.devices.Devices`); once it has Ray up, this process's exit and SIGTERM are ours again."""
+    from mchmc.batch.pool.start import pool_starter
 
-    devices = gpus if isinstance(gpus, Devices) else Devices(gpus, None, "cuda" if gpus and cpus != 0 else None)
-    gpus = devices.gpus
-
-    def start(options):
-        from mchmc.batch.pool import reaper
-        from mchmc.batch.pool.pool import Pool, PoolSpec
-        from mchmc.batch.pool.ray_local import connect
-        from mchmc.batch.worker.pageworker import PageWorker
-
-        reaper.start()  # every process from here on dies with this one
-        n = cpus
-        if devices.visible() and not ray_address:  # the private Ray sees exactly the chosen devices
-            os.environ["CUDA_VISIBLE_DEVICES"] = devices.visible()
-        stand_in = int(devices.network == "cpu")
-        whole_page_gpus = 0 if devices.network else gpus  # --cpus 0: GPU workers that do whole pages, a core each
-        resources = connect(ray_address, None if ray_address else cpus + stand_in + whole_page_gpus,
-                            None if ray_address else gpus or None)
-        _started_ray.append(not ray_address)
+    def connected(local: bool) -> None:
+        _started_ray.append(local)
         if getattr(_interrupts, "current", None):  # ray.init installs its own SIGTERM handler: ours again
             signal.signal(signal.SIGTERM, _interrupts.current.handler)
-        if n is None:  # joined a cluster: every CPU it has, less the CPU stand-in's
-            n = max(0 if whole_page_gpus else 1, int(resources.get("CPU", 0)) - stand_in - whole_page_gpus)
-        if devices.network:  # the split pipeline (mchmc.batch.pool.netpool)
-            from mchmc.batch.network.service import NetworkSpec
-            from mchmc.batch.pool.netpool import SplitPool, SplitSpec
 
-            split = SplitSpec(gpus or 1, NetworkSpec(device=devices.network))
-            return SplitPool(options, PoolSpec(cpus=n), split)
-        return Pool(PageWorker, (options,), PoolSpec(cpus=n, gpus=whole_page_gpus))
-
-    return start
+    return pool_starter(cpus, devices.gpus, ray_address, network=devices.network, visible=devices.visible(),
+                        on_connected=connected)
 
 
 def _run(prep, stop, t0: float, *, cpus, gpus, ray_address, prefect: bool) -> int:
@@ -277,21 +253,15 @@ def print_summary(console: Console, outcome, kind: str) -> None:
 
 def dry_run_table(prep) -> int:
     """Plain tab-separated lines (action, input, output): whole paths, easy to grep or feed back as a list."""
-    from mchmc.batch.driver.decide import planned
-    from mchmc.batch.ledger import Ledger
+    from mchmc.batch.driver.decide import dry_run
     from mchmc.errors import shown
-    from mchmc.fsutil import STATE_DIR
 
     counts: dict[str, int] = {}
     named = {"todo": "upscale", "skipped": "skip", "conflict": "conflict", "failed-earlier": "failed-earlier"}
-    ledger = Ledger(prep.plan.root) if prep.writes and (prep.plan.root / STATE_DIR).is_dir() else None
-    for job in prep.plan.jobs():
-        action = named[planned(job, ledger, prep.options.overwrite, prep.options.retry_failed)] \
-            if prep.writes else "classify"
+    for job, planned in dry_run(prep):
+        action = named[planned] if prep.writes else "classify"
         counts[action] = counts.get(action, 0) + 1
         print(f"{action}\t{shown(job.src)}" + ("" if not prep.writes else f"\t{shown(job.dst)}"))
-    if ledger:
-        ledger.close()
     done = ", ".join(f"{n} to {a}" for a, n in counts.items()) or "nothing to do"
     seen = prep.seen
     err_console.print(f"dry run: {prep.pages} page file(s): {done}"

@@ -1,12 +1,16 @@
 """What the driver decides for each planned job before any work (see :mod:`mchmc.batch.driver.loop`):
-todo, skipped, conflict or failed earlier; the dry run lists the same decisions."""
+todo, skipped, conflict or failed earlier; and the dry run's list of the same decisions, its
+ledger opened here (read only when DST already has one), never by the caller."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
+from mchmc.batch.driver.prepare import Prepared
 from mchmc.batch.ledger import Ledger
 from mchmc.batch.plan import Job
 from mchmc.batch.records import FAILED_EARLIER, PageRecord
+from mchmc.fsutil import STATE_DIR
 
 
 def decision(job: Job, ledger: Ledger | None, overwrite: bool, retry_failed: bool = False) -> tuple[str, dict | None]:
@@ -30,3 +34,15 @@ def planned(job: Job, ledger: Ledger | None, overwrite: bool, retry_failed: bool
     action, earlier = decision(job, ledger, overwrite, retry_failed)
     return FAILED_EARLIER if action == "skipped" and PageRecord.from_dict(earlier).failed_pages else action
 
+
+def dry_run(prep: Prepared) -> Iterator[tuple[Job, str | None]]:
+    """Every planned job with what the run would do to it (:func:`planned`), in the plan's order;
+    None where the run writes nothing (classify). Nothing is written: DST's ledger is read
+    where it already exists, and closed once the plan is listed."""
+    ledger = Ledger(prep.plan.root) if prep.writes and (prep.plan.root / STATE_DIR).is_dir() else None
+    try:
+        for job in prep.plan.jobs():
+            yield job, planned(job, ledger, prep.options.overwrite, prep.options.retry_failed) if prep.writes else None
+    finally:
+        if ledger:
+            ledger.close()
