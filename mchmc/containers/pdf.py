@@ -21,7 +21,7 @@ page, not the document's images.
 
 Safety: an encrypted PDF (even one that opens without a password) is one
 line; each image passes a loose page's header checks before it is decoded,
-and decoding is bounded by its declared size (:func:`mchmc.containers.pdfpage.write_image`).
+and decoding is bounded by its declared size (:func:`mchmc.containers.pdfimage.write_image`).
 """
 from __future__ import annotations
 
