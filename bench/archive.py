@@ -89,7 +89,7 @@ def in_process(paths: list[Path], out: Path, model: str | None, tile: int, preci
 
     from mchmc.batch.plan import Job
     from mchmc.batch.options import BatchOptions
-    from mchmc.batch.worker import PageWorker
+    from mchmc.batch.worker.pageworker import PageWorker
 
     torch.set_num_threads(os.cpu_count() or 1)
     worker = PageWorker(BatchOptions(model=model, tile=tile, precision=precision))

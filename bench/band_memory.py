@@ -48,12 +48,12 @@ def child(width: int, height: int, cpus: int, root: Path) -> dict:
     from PIL import Image
 
     import mchmc
-    from mchmc.batch.driver import run
+    from mchmc.batch.driver.loop import run
+    from mchmc.batch.driver.prepare import prepare
     from mchmc.batch.options import BatchOptions
-    from mchmc.batch.pool import Pool, PoolSpec
-    from mchmc.batch.prepare import prepare
-    from mchmc.batch.ray_local import connect
-    from mchmc.batch.worker import PageWorker
+    from mchmc.batch.pool.pool import Pool, PoolSpec
+    from mchmc.batch.pool.ray_local import connect
+    from mchmc.batch.worker.pageworker import PageWorker
     from mchmc.model import build_model
     from mchmc.modelfile import save_model
 

@@ -1,6 +1,6 @@
 """Driver memory against the number of pages: flat, not ~1 KB per page.
 
-The driver (mchmc.batch.driver) plans, decides, feeds, commits and reports every page
+The driver (mchmc.batch.driver.loop) plans, decides, feeds, commits and reports every page
 of a run; before issue 15 it held every job and every record (~1 KB per page,
 ~1 GiB for a million pages). This bench runs the real driver, with the real
 PageWorker (a random MCH-MC model, tiny 4 x 4 pages, upscale with staged
@@ -33,11 +33,11 @@ def child(n: int, root: Path, trace: bool) -> dict:
     import torch
     from PIL import Image
 
-    from mchmc.batch.driver import run
-    from mchmc.batch.pool import InlinePool
-    from mchmc.batch.prepare import prepare
+    from mchmc.batch.driver.loop import run
+    from mchmc.batch.pool.pool import InlinePool
+    from mchmc.batch.driver.prepare import prepare
     from mchmc.batch.options import BatchOptions
-    from mchmc.batch.worker import PageWorker
+    from mchmc.batch.worker.pageworker import PageWorker
     from mchmc.model import build_model
     from mchmc.modelfile import save_model
 

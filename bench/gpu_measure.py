@@ -91,8 +91,8 @@ def engine_rates(net, plane: np.ndarray, dev: torch.device, tiles, batches, prec
                  bf16_tflops: float | None) -> list[dict]:
     """LR MP/s of the network service's stacked batches (network.run_batch: windows gathered from
     the 8-bit codes, pinned transfers, SR and GAP back) per precision x tile x batch."""
-    from mchmc.batch.network import Staging, run_batch
-    from mchmc.batch.wire import TileRequest, pack
+    from mchmc.batch.network.service import Staging, run_batch
+    from mchmc.batch.network.wire import TileRequest, pack
 
     packed = pack(plane)
     req = TileRequest(None, packed, (0, plane.shape[0], 0, plane.shape[1]), sr=True, gap=True)
@@ -173,10 +173,10 @@ def pipeline_row(pages: list[Path], out: Path, workers: int, network: str | None
                  options) -> dict:
     """``workers`` codec threads over ``pages`` (each page once, until ``seconds`` run out): the
     network in each worker (``network=None``: today's path) or in one service on ``network``."""
-    from mchmc.batch.netproxy import LocalLink
-    from mchmc.batch.network import NetworkService, NetworkSpec
+    from mchmc.batch.network.proxy import LocalLink
+    from mchmc.batch.network.service import NetworkService, NetworkSpec
     from mchmc.batch.plan import Job
-    from mchmc.batch.worker import PageWorker
+    from mchmc.batch.worker.pageworker import PageWorker
     from mchmc.pages import page_sizes
 
     service = NetworkService(options, NetworkSpec(device=network, tile=512 if network != "cpu" else None)) \

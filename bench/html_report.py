@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from mchmc.batch import thumbs
-from mchmc.batch.htmlreport import build
 from mchmc.batch.records import CONTAINER, PageRecord
+from mchmc.batch.report import thumbs
+from mchmc.batch.report.htmlreport import build
 from mchmc.modelconfig import CATEGORIES
 
 ROOT = Path(__file__).resolve().parents[1]

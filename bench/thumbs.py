@@ -2,7 +2,7 @@
 
 Each page goes through a real worker (the shipped model, the CPU, as ``mchmc
 upscale`` runs it, thumbnail included); then the thumbnail alone
-(:func:`mchmc.batch.thumbs.make`: strided view, 160 px JPEG, atomic write
+(:func:`mchmc.batch.report.thumbs.make`: strided view, 160 px JPEG, atomic write
 under DST/.mchmc/thumbs) is timed on the same upscaled pixels (median of 5).
 Printed per page and for the whole set: page seconds, thumbnail ms, ratio.
 The pages: the samples, and the manga sample enlarged 3x (a 1080 x 1440 scan).
@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from mchmc.batch import thumbs
 from mchmc.batch.options import BatchOptions
 from mchmc.batch.plan import Job
-from mchmc.batch.worker import PageWorker
+from mchmc.batch.report import thumbs
+from mchmc.batch.worker.pageworker import PageWorker
 
 ROOT = Path(__file__).resolve().parents[1]
 

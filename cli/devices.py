@@ -2,7 +2,7 @@
 
 ``--gpus N`` asks for N GPUs (any); ``--gpus 0,2`` for those device ids (as ``nvidia-smi`` and
 torch number the visible devices; one id: ``--gpus 2,``), the way waifu2x front-ends pick
-devices. With GPUs the pipeline is split (:mod:`mchmc.batch.netpool`): one network service per
+devices. With GPUs the pipeline is split (:mod:`mchmc.batch.pool.netpool`): one network service per
 GPU, and CPU codec workers, one per core by default, since the codecs are the work and a GPU
 service needs no core of its own. ``--gpus N --cpus 0`` keeps the design before issue 18: N GPU
 workers that each read, convert, upscale and write whole pages on one core (compose files and

@@ -122,7 +122,7 @@ def experiment(config: str, folds: str | None, methods: str | None, runs: str, d
     try:
         with display.progress:
             if use_prefect:
-                from mchmc.batch import reaper
+                from mchmc.batch.pool import reaper
                 from mchmc.flows.experiment import experiment_flow
 
                 reaper.start()  # Prefect's temporary server dies with this command, kill -9 included
@@ -161,7 +161,7 @@ def report(runs: str, config: str | None, out: str | None, use_prefect: bool) ->
     command = _command("report", (None, runs), ("--config", name), ("--out", out))
     try:
         if use_prefect:
-            from mchmc.batch import reaper
+            from mchmc.batch.pool import reaper
             from mchmc.flows.experiment import report_flow
 
             reaper.start()  # Prefect's temporary server dies with this command, kill -9 included
@@ -246,7 +246,7 @@ def explain(image: str, out: str | None, model: str | None, tile: int, method: s
     try:
         y, shown, meta = _page_planes(image)
         choice = choose(options.noise, meta, frozenset(noise_variants(model) if options.noise != "none" else ()))
-        if choice.level is not None:  # as a worker does (mchmc.batch.worker): that level's variant
+        if choice.level is not None:  # as a worker does (mchmc.batch.worker.pageworker): that level's variant
             mf = load_model(noise_variants(model)[choice.level])
         cam = (grad_cam if method == "gradcam" else window_cam)(mf.model, y, tile=tile)
         explain_figure(shown, cam, dst, title=Path(image).name, method=method)

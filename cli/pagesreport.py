@@ -10,7 +10,7 @@ from rich.console import Console
 
 def rebuild(path: str) -> int | None:
     """Rebuild the page of the batch report at ``path`` (exit code), or None when ``path`` holds none."""
-    from mchmc.batch.htmlreport import build, find_report, not_written
+    from mchmc.batch.report.htmlreport import build, find_report, not_written
     from mchmc.errors import MchmcError, shown
 
     found = find_report(path)

@@ -32,7 +32,7 @@ def prep(config: str, data_root: str | None, cache: str | None, use_prefect: boo
     ov = _overrides(data_root, cache)
     try:
         if use_prefect:
-            from mchmc.batch import reaper
+            from mchmc.batch.pool import reaper
             from mchmc.flows.prep import prep_flow
 
             reaper.start()  # Prefect's temporary server dies with this command, kill -9 included
@@ -124,7 +124,7 @@ def train(config: str, method: str, fold: str, runs: str, data_root: str | None,
     try:
         with display.progress:
             if use_prefect:
-                from mchmc.batch import reaper
+                from mchmc.batch.pool import reaper
                 from mchmc.flows.train import train_flow
 
                 reaper.start()  # Prefect's temporary server dies with this command, kill -9 included
@@ -163,7 +163,7 @@ def train_head(model: str, out: str, config: str | None, fold: int, data_root: s
     ov = _overrides(data_root, None) or None
     try:
         if use_prefect:
-            from mchmc.batch import reaper
+            from mchmc.batch.pool import reaper
             from mchmc.flows.head import train_head_flow
 
             reaper.start()  # Prefect's temporary server dies with this command, kill -9 included

@@ -5,7 +5,7 @@ Exit codes: 0 every page ok or skipped, 1 a page failed or met a conflict in thi
 2 usage (one line, before any work), 3 only pages that failed in an earlier run are
 left (not retried without ``--retry-failed``), 130 interrupted (Ctrl-C).
 
-A plain run starts no Prefect server: the driver (:mod:`mchmc.batch.driver`) runs
+A plain run starts no Prefect server: the driver (:mod:`mchmc.batch.driver.loop`) runs
 here and drives Ray directly, so the command starts in seconds. With a Prefect
 API configured (``PREFECT_API_URL``) or ``--prefect``, the same driver runs
 inside the ``mchmc-upscale`` flow, so the run is recorded there.
@@ -46,7 +46,7 @@ def run(src: str, out: str | None, *, classify_only: bool = False, gpus: int | s
     prep, cpus = checked
     if dry_run:
         return dry_run_table(prep)
-    from mchmc.batch.driver import Stop
+    from mchmc.batch.driver.loop import Stop
 
     stop = Stop()
     use_prefect = prefect or bool(os.environ.get("PREFECT_API_URL"))
@@ -63,7 +63,7 @@ def run(src: str, out: str | None, *, classify_only: bool = False, gpus: int | s
 
 def _check(src, out, classify_only, gpus, cpus, ray_address, report, dry_run, opts, devices):
     """Options, model and plan checked: (Prepared, cpus), or an exit code after one line."""
-    from mchmc.batch.prepare import RunError, prepare
+    from mchmc.batch.driver.prepare import RunError, prepare
     from mchmc.batch.options import BatchOptions
     from mchmc.errors import MchmcError
     from mchmc.pages.limits import default_worker_memory
@@ -154,49 +154,25 @@ _started_ray: list[bool] = []  # True once this process started a local Ray
 def exit_now(code: int) -> None:
     """Leave at once after a run that started a local Ray: its atexit shutdown
     takes seconds and, hit by a second Ctrl-C, can crash; the reaper
-    (:mod:`mchmc.batch.reaper`) takes every Ray process down as this one exits."""
+    (:mod:`mchmc.batch.pool.reaper`) takes every Ray process down as this one exits."""
     if any(_started_ray):
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
 
 
-def start_pool_factory(cpus: int | None, gpus, ray_address: str | None):
-    """A function that starts Ray and the worker actors (only called when a page needs work).
-    ``gpus``: a count (the network in every worker), or :class:`cli.devices.Devices`."""
-    from .devices import Devices
+def start_pool_factory(cpus: int | None, devices, ray_address: str | None):
+    """The library's pool starter (:func:`mchmc.batch.pool.start.pool_starter`) for these devices
+    (:class:`cli.devices.Devices`); once it has Ray up, this process's exit and SIGTERM are ours again."""
+    from mchmc.batch.pool.start import pool_starter
 
-    devices = gpus if isinstance(gpus, Devices) else Devices(gpus, None, "cuda" if gpus and cpus != 0 else None)
-    gpus = devices.gpus
-
-    def start(options):
-        from mchmc.batch import reaper
-        from mchmc.batch.pool import Pool, PoolSpec
-        from mchmc.batch.ray_local import connect
-        from mchmc.batch.worker import PageWorker
-
-        reaper.start()  # every process from here on dies with this one
-        n = cpus
-        if devices.visible() and not ray_address:  # the private Ray sees exactly the chosen devices
-            os.environ["CUDA_VISIBLE_DEVICES"] = devices.visible()
-        stand_in = int(devices.network == "cpu")
-        whole_page_gpus = 0 if devices.network else gpus  # --cpus 0: GPU workers that do whole pages, a core each
-        resources = connect(ray_address, None if ray_address else cpus + stand_in + whole_page_gpus,
-                            None if ray_address else gpus or None)
-        _started_ray.append(not ray_address)
+    def connected(local: bool) -> None:
+        _started_ray.append(local)
         if getattr(_interrupts, "current", None):  # ray.init installs its own SIGTERM handler: ours again
             signal.signal(signal.SIGTERM, _interrupts.current.handler)
-        if n is None:  # joined a cluster: every CPU it has, less the CPU stand-in's
-            n = max(0 if whole_page_gpus else 1, int(resources.get("CPU", 0)) - stand_in - whole_page_gpus)
-        if devices.network:  # the split pipeline (mchmc.batch.netpool)
-            from mchmc.batch.netpool import SplitPool, SplitSpec
-            from mchmc.batch.network import NetworkSpec
 
-            split = SplitSpec(gpus or 1, NetworkSpec(device=devices.network))
-            return SplitPool(options, PoolSpec(cpus=n), split)
-        return Pool(PageWorker, (options,), PoolSpec(cpus=n, gpus=whole_page_gpus))
-
-    return start
+    return pool_starter(cpus, devices.gpus, ray_address, network=devices.network, visible=devices.visible(),
+                        on_connected=connected)
 
 
 def _run(prep, stop, t0: float, *, cpus, gpus, ray_address, prefect: bool) -> int:
@@ -214,13 +190,13 @@ def _run(prep, stop, t0: float, *, cpus, gpus, ray_address, prefect: bool) -> in
 
     try:
         if prefect:
-            from mchmc.batch import reaper
+            from mchmc.batch.pool import reaper
             from mchmc.flows.upscale import upscale_flow
 
             reaper.start()  # before Prefect's temporary server starts, so that it dies with this process
             outcome = upscale_flow(prep, start_pool, stop, on_start, progress.record)
         else:
-            from mchmc.batch.driver import run as drive
+            from mchmc.batch.driver.loop import run as drive
 
             outcome = drive(prep, start_pool, stop=stop, on_start=on_start, on_record=progress.record)
     except MchmcError as err:
@@ -237,7 +213,7 @@ def _run(prep, stop, t0: float, *, cpus, gpus, ray_address, prefect: bool) -> in
 
 
 def print_summary(console: Console, outcome, kind: str) -> None:
-    from mchmc.batch.htmlreport import also_html
+    from mchmc.batch.report.htmlreport import also_html
     from mchmc.errors import shown
 
     s = outcome.summary
@@ -277,21 +253,15 @@ def print_summary(console: Console, outcome, kind: str) -> None:
 
 def dry_run_table(prep) -> int:
     """Plain tab-separated lines (action, input, output): whole paths, easy to grep or feed back as a list."""
-    from mchmc.batch.driver import planned
-    from mchmc.batch.ledger import Ledger
+    from mchmc.batch.driver.decide import dry_run
     from mchmc.errors import shown
-    from mchmc.fsutil import STATE_DIR
 
     counts: dict[str, int] = {}
     named = {"todo": "upscale", "skipped": "skip", "conflict": "conflict", "failed-earlier": "failed-earlier"}
-    ledger = Ledger(prep.plan.root) if prep.writes and (prep.plan.root / STATE_DIR).is_dir() else None
-    for job in prep.plan.jobs():
-        action = named[planned(job, ledger, prep.options.overwrite, prep.options.retry_failed)] \
-            if prep.writes else "classify"
+    for job, planned in dry_run(prep):
+        action = named[planned] if prep.writes else "classify"
         counts[action] = counts.get(action, 0) + 1
         print(f"{action}\t{shown(job.src)}" + ("" if not prep.writes else f"\t{shown(job.dst)}"))
-    if ledger:
-        ledger.close()
     done = ", ".join(f"{n} to {a}" for a, n in counts.items()) or "nothing to do"
     seen = prep.seen
     err_console.print(f"dry run: {prep.pages} page file(s): {done}"

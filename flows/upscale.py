@@ -1,9 +1,9 @@
 """The main job as a Prefect flow, for runs that should be recorded in Prefect
 (``PREFECT_API_URL`` set, or ``mchmc upscale --prefect``). It holds no logic:
-the library's driver (:mod:`mchmc.batch.driver`) does the work exactly as in a plain
+the library's driver (:mod:`mchmc.batch.driver.loop`) does the work exactly as in a plain
 run, and the flow adds the record, its logs and the summary artifacts.
 
-    pages    : mchmc.batch.driver.run over the Ray pool (started only if a page needs work)
+    pages    : mchmc.batch.driver.loop.run over the Ray pool (started only if a page needs work)
     summary  : table + markdown artifacts (pages per category, failures), a link to mchmc-report.html
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ from .common import artifact_key
 
 @task(name="pages", cache_policy=NO_CACHE)
 def pages(prep, start_pool, stop, on_start, on_record):
-    from mchmc.batch.driver import run
+    from mchmc.batch.driver.loop import run
 
     return run(prep, start_pool, stop=stop, on_start=on_start, on_record=on_record)
 
@@ -38,8 +38,8 @@ def summary_artifacts(summary, report_path: str, kind: str) -> None:
 
 
 def report_link(report_path: str, kind: str) -> None:
-    """A link artifact to the run's HTML page (:mod:`mchmc.batch.htmlreport`), when it was written."""
-    from mchmc.batch.htmlreport import html_path
+    """A link artifact to the run's HTML page (:mod:`mchmc.batch.report.htmlreport`), when it was written."""
+    from mchmc.batch.report.htmlreport import html_path
 
     page = html_path(report_path).absolute()
     if page.is_file():
@@ -50,7 +50,7 @@ def report_link(report_path: str, kind: str) -> None:
 @flow(name="mchmc-upscale", log_prints=False, validate_parameters=False)
 def upscale_flow(prep, start_pool, stop=None, on_start=None, on_record=None):
     """Upscale (or, with ``prep.options.classify_only``, classify) the prepared plan
-    (:func:`mchmc.batch.driver.prepare`); returns the driver's Outcome."""
+    (:func:`mchmc.batch.driver.prepare.prepare`); returns the driver's Outcome."""
     outcome = pages(prep, start_pool, stop, on_start, on_record)
     summary_artifacts(outcome.summary, str(outcome.report), prep.kind)
     get_run_logger().info("%s: %s; report %s", prep.kind, outcome.summary.by_status, outcome.report)

@@ -136,7 +136,7 @@ def tiles(region: Region, tile: int | None) -> list[Region]:
 
 def window(plane: np.ndarray, t: Region, halo: int) -> np.ndarray:
     """Tile ``t`` of ``plane`` with its halo, border pixels replicated (clamped indices); any dtype
-    (the network service gathers 8-bit code windows with it, :mod:`mchmc.batch.network`)."""
+    (the network service gathers 8-bit code windows with it, :mod:`mchmc.batch.network.service`)."""
     h, w = plane.shape
     if t.y0 >= halo and t.x0 >= halo and t.y1 + halo <= h and t.x1 + halo <= w:
         return plane[t.y0 - halo : t.y1 + halo, t.x0 - halo : t.x1 + halo]

@@ -8,7 +8,7 @@ lets anyone who reaches it create and run deployments. So mchmc keeps every
 service it starts on loopback, and says so, in one line, whenever the user
 points it at an address other machines can reach. Loopback alone does not keep
 out the machine's other processes, so the local Ray a run starts also requires
-a fresh random token of that run (``mchmc.batch.ray_local.private_ray_auth``).
+a fresh random token of that run (``mchmc.batch.pool.ray_local.private_ray_auth``).
 
     is_loopback("127.0.0.1:6379")          -> True
     ray_exposure_warning("10.0.0.5:6379")  -> "Ray at 10.0.0.5:6379 is not on loopback: ..."

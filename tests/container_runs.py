@@ -12,7 +12,7 @@ from pathlib import Path
 from mchmc.batch.plan import Job
 from mchmc.batch.records import PageRecord, read_jsonl
 from mchmc.batch.options import BatchOptions
-from mchmc.batch.worker import PageWorker
+from mchmc.batch.worker.pageworker import PageWorker
 from test_safety_cli import mchmc, wait_for_records
 
 

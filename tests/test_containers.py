@@ -23,7 +23,7 @@ from mchmc.batch.plan import Plan, check_plan
 from mchmc.batch.records import PageRecord, read_jsonl
 from mchmc.batch.options import BatchOptions
 from mchmc.errors import ContainerError
-from mchmc.pages.container import check_archive, count_pages, unsafe_name, write_container
+from mchmc.containers.zipvolume import check_archive, count_pages, unsafe_name, write_container
 from pages import smooth_rgb
 import test_safety_cli
 from container_runs import classified, killed_then_resumed, upscaled_loose

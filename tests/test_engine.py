@@ -375,7 +375,7 @@ def test_the_worker_passes_tta_to_every_engine_it_builds(tmp_path):
 
     from mchmc.batch.plan import Job
     from mchmc.batch.options import BatchOptions
-    from mchmc.batch.worker import PageWorker
+    from mchmc.batch.worker.pageworker import PageWorker
     from mchmc.modelfile import save_model
     from mchmc.pages import read_page
 

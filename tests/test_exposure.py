@@ -51,7 +51,7 @@ def test_joining_an_exposed_ray_cluster_prints_the_warning_before_connecting(mon
     """pool.connect, which every upscale / classify goes through (no cluster is contacted here)."""
     import ray
 
-    from mchmc.batch import ray_local as pool
+    from mchmc.batch.pool import ray_local as pool
 
     class Refused(Exception):
         pass
@@ -81,7 +81,7 @@ def test_a_local_run_gets_a_private_token_and_joining_a_cluster_gets_the_users_a
     import ray
     from ray._private import ray_constants
 
-    from mchmc.batch import ray_local as pool
+    from mchmc.batch.pool import ray_local as pool
 
     seen = []
 

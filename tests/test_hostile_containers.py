@@ -27,9 +27,9 @@ from hostile_containers import (cbz_with_an_unnamed_entry, ccitt_image, encoded_
 from mchmc.batch.plan import Plan, check_plan
 from mchmc.batch.records import read_jsonl
 from mchmc.errors import ContainerError, DecompressionBombError, PageError, PageTooLargeError
-from mchmc.pages import container as cbz
+from mchmc.containers import zipvolume as cbz
 from mchmc.pages import page_sizes, read_pages
-from mchmc.pages import pdf as pdfdoc
+from mchmc.containers import pdf as pdfdoc
 from mchmc.pages.limits import page_memory_bytes
 from mchmc.pages.meta import DEFAULT_MAX_PIXELS
 from mchmc.pages.modes import pillow_open

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mchmc.batch import thumbs
-from mchmc.batch.htmldata import COLUMNS, href
-from mchmc.batch.htmlreport import build, embed_json, find_report, html_path, previous_run
+from mchmc.batch.report import thumbs
+from mchmc.batch.report.htmldata import COLUMNS, href
+from mchmc.batch.report.htmlreport import build, embed_json, find_report, html_path, previous_run
 from mchmc.batch.records import CONTAINER, PageRecord
-from mchmc.batch.reportfile import ReportWriter
+from mchmc.batch.report.reportfile import ReportWriter
 from mchmc.fsutil import UnsafePath
 from mchmc.modelconfig import CATEGORIES
 

@@ -17,7 +17,7 @@ import pytest
 
 from mchmc.batch.ledger import LEDGER_NAME, Ledger, Stamp
 from mchmc.batch.records import PageRecord
-from mchmc.batch.reportfile import write_csv
+from mchmc.batch.report.reportfile import write_csv
 from mchmc.fsutil import STATE_DIR, UnsafePath
 
 

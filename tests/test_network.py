@@ -11,12 +11,12 @@ import torch
 from PIL import Image
 
 from mchmc import colour
-from mchmc.batch.netproxy import LocalLink
-from mchmc.batch.network import NetworkService, NetworkSpec, run_batch
+from mchmc.batch.network.proxy import LocalLink
+from mchmc.batch.network.service import NetworkService, NetworkSpec, run_batch
 from mchmc.batch.options import BatchOptions
 from mchmc.batch.plan import Job
-from mchmc.batch.wire import TileRequest, pack
-from mchmc.batch.worker import PageWorker
+from mchmc.batch.network.wire import TileRequest, pack
+from mchmc.batch.worker.pageworker import PageWorker
 from mchmc.engine import Engine, Region
 from mchmc.model import build_model
 from mchmc.modelfile import save_model

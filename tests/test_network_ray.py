@@ -16,13 +16,13 @@ from conftest import ROOT
 from PIL import Image
 from test_upscale_cli import GOOD, SPLIT, make_archive, mchmc, outputs, texture
 
-from mchmc.batch.netpool import SplitPool, SplitSpec
-from mchmc.batch.network import FAULT_ENV, NetworkSpec
+from mchmc.batch.network.service import FAULT_ENV, NetworkSpec
 from mchmc.batch.options import BatchOptions
 from mchmc.batch.plan import Job
-from mchmc.batch.pool import PoolSpec
+from mchmc.batch.pool.netpool import SplitPool, SplitSpec
+from mchmc.batch.pool.pool import PoolSpec
 from mchmc.batch.records import read_jsonl
-from mchmc.batch.worker import PageWorker
+from mchmc.batch.worker.pageworker import PageWorker
 
 pytestmark = pytest.mark.slow
 
@@ -83,7 +83,7 @@ def test_the_whole_command_completes_with_the_same_bytes_when_the_network_servic
 def ray_session(tmp_path_factory):
     import ray
 
-    from mchmc.batch.ray_local import connect
+    from mchmc.batch.pool.ray_local import connect
 
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "tests"), os.environ.get("PYTHONPATH")]))
     marker = tmp_path_factory.mktemp("fault") / "network-killed"
@@ -149,7 +149,7 @@ def test_a_killed_network_service_is_restarted_and_its_requests_resent(ray_sessi
 
 
 def test_more_gpu_services_than_ray_sees_fail_before_any_work(ray_session, world):
-    from mchmc.batch.pool import PoolError
+    from mchmc.batch.pool.pool import PoolError
 
     with pytest.raises(PoolError, match="2 GPU network service"):
         SplitPool(BatchOptions(model=world["model"]), PoolSpec(cpus=1), SplitSpec(2, NetworkSpec(device="cuda")))

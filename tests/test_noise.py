@@ -17,9 +17,9 @@ from PIL import Image
 
 from mchmc.batch.plan import Job
 from mchmc.batch.records import read_jsonl
-from mchmc.batch.reportfile import CSV_COLUMNS
+from mchmc.batch.report.reportfile import CSV_COLUMNS
 from mchmc.batch.options import BatchOptions
-from mchmc.batch.worker import PageWorker
+from mchmc.batch.worker.pageworker import PageWorker
 from mchmc.modelfile import load_model, noise_variants, save_model, shipped_models
 from mchmc.pages.meta import PageMeta
 from mchmc.pages.noise import AUTO_LEVELS, NOISE_CHOICES, check_setting, choose, level_for_quality

@@ -218,9 +218,9 @@ def test_reports_csv_and_summaries_use_the_model_s_names(tmp_path):
     and the HTML page's categories follow them (the shipped three only for records without any)."""
     import csv
 
-    from mchmc.batch.htmldata import payload
     from mchmc.batch.records import PageRecord, summarise
-    from mchmc.batch.reportfile import ReportWriter
+    from mchmc.batch.report.htmldata import payload
+    from mchmc.batch.report.reportfile import ReportWriter
 
     recs = [PageRecord(input=str(tmp_path / f"{i}.png"), output="", status="ok", category=FIVE[i % 5],
                        probs={c: (0.6 if c == FIVE[i % 5] else 0.1) for c in FIVE}) for i in range(7)]

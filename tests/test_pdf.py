@@ -19,13 +19,15 @@ import pytest
 from pikepdf import Name
 from PIL import Image
 
-from mchmc.batch.members import MemberCall, run_member
+from mchmc.batch.volumecalls import MemberCall
+
+from mchmc.batch.worker.volumework import run_member
 from mchmc.batch.plan import Job
 from mchmc.batch.records import read_jsonl, summarise
 from mchmc.batch.options import BatchOptions
-from mchmc.batch.worker import PageWorker
+from mchmc.batch.worker.pageworker import PageWorker
 from mchmc.errors import ContainerError
-from mchmc.pages import pdf as pdfdoc
+from mchmc.containers import pdf as pdfdoc
 from pdfs import (dct, flate, jpeg_bytes, page, pixels, save, scan_page, size_pt, text_page, the_image,
                   with_metadata)
 import test_safety_cli

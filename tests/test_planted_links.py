@@ -16,9 +16,9 @@ import pytest
 
 from mchmc.batch.options import BatchOptions
 from mchmc.batch.plan import Plan, PlanError, check_plan
-from mchmc.batch.prepare import prepare
+from mchmc.batch.driver.prepare import prepare
 from mchmc.batch.records import read_jsonl
-from mchmc.batch.worker import PageWorker
+from mchmc.batch.worker.pageworker import PageWorker
 import test_safety_cli
 from test_safety_cli import lines, page, snapshot, upscale, usage_error
 

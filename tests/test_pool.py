@@ -17,8 +17,8 @@ import pytest
 from conftest import ROOT
 from ray_workers import EchoWorker
 
-from mchmc.batch.pool import CallFailed, Pool, PoolError, PoolSpec, check_resources
-from mchmc.batch.ray_local import AUTH_ENV, connect
+from mchmc.batch.pool.pool import CallFailed, Pool, PoolError, PoolSpec, check_resources
+from mchmc.batch.pool.ray_local import AUTH_ENV, connect
 
 TESTS = ROOT / "tests"
 
@@ -50,7 +50,7 @@ def test_a_private_ray_starts_lean_and_leaves_ray_as_it_found_it(ray_session):
     import ray
     from ray._private import services
 
-    from mchmc.batch.ray_local import stop_autoscaler_monitor
+    from mchmc.batch.pool.ray_local import stop_autoscaler_monitor
 
     node = ray._private.worker._global_node
     monitors = node.all_processes.get("monitor", [])
@@ -150,7 +150,7 @@ def test_resource_checks(spec, resources, message):
 
 PRIVATE_DRIVER = r"""
 import json, os, sys
-from mchmc.batch.ray_local import connect
+from mchmc.batch.pool.ray_local import connect
 import ray
 
 resources = connect(num_cpus=1, temp_dir=sys.argv[1])
@@ -285,7 +285,7 @@ def test_a_big_pages_bands_reach_the_driver_as_references_and_a_lost_band_fails_
     from mchmc.batch.bands import FinishCall, band_plan
     from mchmc.batch.options import BatchOptions
     from mchmc.batch.plan import Job
-    from mchmc.batch.worker import PageWorker
+    from mchmc.batch.worker.pageworker import PageWorker
 
     rng = np.random.default_rng(5)
     src = tmp_path / "big.png"
@@ -339,14 +339,14 @@ def test_a_stitch_whose_band_was_lost_computes_the_bands_again(tmp_path, monkeyp
     import numpy as np
     from PIL import Image
 
-    import mchmc.batch.worker as worker_module
+    import mchmc.batch.worker.pageworker as worker_module
     from mchmc.batch.bands import LOST
-    from mchmc.batch.driver import run
+    from mchmc.batch.driver.loop import run
+    from mchmc.batch.driver.prepare import prepare
     from mchmc.batch.options import BatchOptions
     from mchmc.batch.plan import Job
-    from mchmc.batch.pool import InlinePool
-    from mchmc.batch.prepare import prepare
-    from mchmc.batch.worker import PageWorker
+    from mchmc.batch.pool.pool import InlinePool
+    from mchmc.batch.worker.pageworker import PageWorker
     from mchmc.errors import FileError
 
     src = tmp_path / "src"

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from mchmc.batch.records import PageRecord, read_jsonl, summarise
-from mchmc.batch.reportfile import ReportBusy, ReportWriter, report_paths
+from mchmc.batch.report.reportfile import ReportBusy, ReportWriter, report_paths
 from mchmc.fsutil import UnsafePath
 
 

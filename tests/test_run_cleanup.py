@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mchmc.batch.network import FAULT_ENV
+from mchmc.batch.network.service import FAULT_ENV
 
 pytestmark = pytest.mark.slow
 

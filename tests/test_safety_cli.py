@@ -21,7 +21,7 @@ from PIL import Image
 
 from mchmc.model import build_model
 from mchmc.modelfile import save_model
-from mchmc.batch.pool import PoolSpec
+from mchmc.batch.pool.pool import PoolSpec
 from mchmc.batch.records import read_jsonl
 
 pytestmark = pytest.mark.slow

@@ -25,7 +25,7 @@ from PIL import Image
 
 from mchmc.batch.plan import Job
 from mchmc.batch.options import BatchOptions
-from mchmc.batch.worker import PageWorker
+from mchmc.batch.worker.pageworker import PageWorker
 from mchmc.model import build_model
 from mchmc.modelfile import save_model
 from mchmc.batch.records import read_jsonl

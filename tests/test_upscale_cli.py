@@ -24,7 +24,7 @@ from PIL import Image
 
 from mchmc.batch.plan import Job
 from mchmc.batch.options import BatchOptions
-from mchmc.batch.worker import PageWorker
+from mchmc.batch.worker.pageworker import PageWorker
 from mchmc.model import build_model
 from mchmc.modelfile import save_model
 from mchmc.batch.records import read_jsonl
@@ -137,14 +137,14 @@ def test_report_fields_and_the_big_page_was_shared_by_both_workers(world, first_
         assert rec[Path(rel).name].probs == pytest.approx(world["probs"][rel], abs=1e-5)
     header = (world["dst"] / "mchmc-upscale-report.csv").read_text().splitlines()[0]
     assert header.split(",")[:5] == ["input", "output", "status", "error", "category"]
-    from mchmc.batch.reportfile import CSV_COLUMNS
+    from mchmc.batch.report.reportfile import CSV_COLUMNS
 
     assert header.split(",") == CSV_COLUMNS, "the CSV holds every documented column, sizes of the input"
 
 
 def test_every_page_upscaled_has_its_thumbnail_and_a_row_in_the_html_report(world, first_run):
     """Issue 31: the band-split page and the multi-page TIFF too (tests/test_html_report.py for the rest)."""
-    from mchmc.batch.thumbs import relative_path
+    from mchmc.batch.report.thumbs import relative_path
 
     done = [r for r in first_run[1] if r.status == "ok"]
     assert len(done) == len(GOOD) and all((world["dst"] / relative_path(r.output)).is_file() for r in done)

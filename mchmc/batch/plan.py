@@ -6,7 +6,7 @@ under DST; files that are not images are ignored and counted), or a text file
 listing one path per line (blank lines and lines starting with '#' skipped).
 A container (a CBZ / ZIP volume, a scanned PDF) is one job whose output keeps
 its name whatever ``--format`` says (its pages are the driver's business:
-mchmc.batch.containers).
+mchmc.batch.driver.volumes).
 A listed path inside the list's folder is mirrored relative to it; one
 outside it (absolute, or climbing out with ``..``) is mirrored by its whole
 normalised absolute path under DST, so two listed files never collide and no
@@ -40,9 +40,10 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from mchmc.containers.entry import IMAGE, member_path
+from mchmc.containers.formats import handler, is_container
 from mchmc.errors import MchmcError, shown
 from mchmc.fsutil import is_temporary
-from mchmc.pages.archive import IMAGE, handler, is_container, member_path
 from mchmc.pages.meta import EXTENSIONS
 
 IMAGE_EXTENSIONS = frozenset(EXTENSIONS)  # one list of what a page can be: the reader's own

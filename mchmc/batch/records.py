@@ -1,5 +1,5 @@
 """The per-page report of a batch run: its records, how they are read back, and
-the tally that sums them up (the files themselves: :mod:`mchmc.batch.reportfile`).
+the tally that sums them up (the files themselves: :mod:`mchmc.batch.report.reportfile`).
 
 A record read back is checked field by field (:meth:`PageRecord.from_dict`):
 a report or ledger row of the wrong shape is no record at all, never a crash
@@ -21,8 +21,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 
+from mchmc.containers.formats import is_document
 from mchmc.modelconfig import CATEGORIES
-from mchmc.pages.archive import is_document
 
 # ok: upscaled now; skipped: the ledger shows this input's output finished earlier;
 # conflict: a file this run did not make sits at the output name (left alone);

@@ -6,7 +6,7 @@
 
 ``my_archive/<category>/`` holds that category's pages at any depth: image
 files, and the pages of CBZ / ZIP volumes and scanned PDFs (read with the
-batch run's own readers, :func:`mchmc.pages.archive.handler`). A category's
+batch run's own readers, :func:`mchmc.containers.formats.handler`). A category's
 name is its folder's name, whatever the script (1..64 characters, as a model
 file's category names may be); hidden files and folders are skipped.
 
@@ -57,7 +57,7 @@ class Source:
 
     path: Path
     flat: str  # the page's file name in the view
-    entry: object = None  # mchmc.pages.archive.Entry for a container page
+    entry: object = None  # mchmc.containers.entry.Entry for a container page
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,8 @@ def _hidden(rel: Path) -> bool:
 
 def scan(root: str | os.PathLike) -> dict[str, list[Source]]:
     """category -> its pages, in sorted order (containers opened and checked by their own readers)."""
-    from mchmc.pages.archive import IMAGE, handler, is_container
+    from mchmc.containers.entry import IMAGE
+    from mchmc.containers.formats import handler, is_container
 
     root = Path(root)
     if not root.is_dir():
@@ -186,7 +187,7 @@ def _stamp(p: Path) -> list:
 def build_view(root: Path, pages: dict[str, list[Source]], view: Path) -> None:
     """Make ``view`` show exactly ``pages``: symlinks to loose images, container pages copied out (again only
     when their container changed); anything else in it is removed."""
-    from mchmc.pages.archive import handler
+    from mchmc.containers.formats import handler
 
     listing_path = view / "listing.json"
     try:

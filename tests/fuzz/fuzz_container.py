@@ -54,8 +54,9 @@ TYPE_NAME = re.compile(r"\b[A-Z]\w*(Error|Exception)\b")
 def check_bytes(data: bytes, workdir: Path, fmt: str) -> int:
     """The run's container steps over ``data`` (see the module doc); returns how many pages were read."""
     from mchmc import pages as pageio
+    from mchmc.containers.entry import IMAGE, member_path
+    from mchmc.containers.formats import handler
     from mchmc.errors import MchmcError, PageError
-    from mchmc.pages.archive import IMAGE, handler, member_path
 
     path = workdir / NAMES[fmt]
     path.write_bytes(data)
@@ -170,8 +171,8 @@ def main(argv: list[str]) -> None:
         import zipfile  # noqa: F401  (imported here to be instrumented)
         import pikepdf  # noqa: F401
         import PIL.Image
-        import mchmc.pages.container  # noqa: F401
-        import mchmc.pages.pdf  # noqa: F401
+        import mchmc.containers.pdf  # noqa: F401
+        import mchmc.containers.zipvolume  # noqa: F401
         PIL.Image.init()
     corpus = next((Path(a) for a in argv[1:] if not a.startswith("-")), None)
     if corpus is not None and corpus.is_dir() and not any(corpus.iterdir()):

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 
 from mchmc.batch.bands import BandCall, FinishCall, band_plan
 from mchmc.batch.ledger import Stamp
-from mchmc.batch.members import AssembleCall, MemberCall
 from mchmc.batch.plan import Job
-from mchmc.pages.archive import is_container
+from mchmc.batch.volumecalls import AssembleCall, MemberCall
+from mchmc.containers.formats import is_container
 
 
 class Feed:
@@ -36,7 +36,7 @@ class Feed:
         while not loop.ready:
             if loop.stop.requested:
                 raise StopIteration
-            page = loop.containers.next_call()  # the pages of the volume being fed come first
+            page = loop.volumes.next_call()  # the pages of the volume being fed come first
             if page is not None:
                 return page
             if loop.ready:  # that volume's last page was done already: the call that writes it
@@ -45,9 +45,10 @@ class Feed:
             if job is None:
                 self.exhausted = True
                 raise StopIteration
-            loop.stamps[job.src] = (job, Stamp.of(job.src))
+            stamp = Stamp.of(job.src)
+            loop.fed(job, stamp)
             if is_container(job.src):
-                loop.containers.open(job)
+                loop.volumes.open(job, stamp)
                 continue
             bands = band_plan(job, loop.opts, loop.actors)
             if bands:

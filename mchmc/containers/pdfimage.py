@@ -24,13 +24,13 @@ from typing import BinaryIO
 
 from PIL import UnidentifiedImageError
 
+from mchmc.containers.entry import SEPARATOR
+from mchmc.containers.pdfpage import colour_channels, family, filters, qpdf_reason
 from mchmc.errors import ContainerError, TruncatedPageError
-from mchmc.pages.archive import SEPARATOR
 from mchmc.pages.jpegscan import dc_scan_bytes
 from mchmc.pages.limits import CCITT, JBIG, check_density, check_memory, check_pixels
 from mchmc.pages.modes import pillow_open, pillow_unlimited
 from mchmc.pages.read import DECODE_ERRORS, out_of_memory
-from mchmc.pages.pdfpage import colour_channels, family, filters, qpdf_reason
 
 # A filter -> (what check_density calls its data, the TIFF compression code standing for it)
 DENSITY_KIND = {"/CCITTFaxDecode": ("TIFF", CCITT[-1]), "/JBIG2Decode": ("TIFF", JBIG[0]), "/DCTDecode": ("JPEG", None)}

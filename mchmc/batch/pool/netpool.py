@@ -1,5 +1,5 @@
 """The split pipeline on Ray: network services (one per GPU, or one CPU stand-in) and a
-:class:`~mchmc.batch.pool.Pool` of CPU codec workers that send them their Y strips.
+:class:`~mchmc.batch.pool.pool.Pool` of CPU codec workers that send them their Y strips.
 
 Sizing (why): a codec worker gets one core, because the codecs are the work; a GPU service
 asks Ray for no CPU, because its thread mostly waits on the device and its host work (gathering
@@ -10,15 +10,15 @@ without a GPU) computes the network itself, so it takes a core like any worker.
 The services are Ray threaded actors (``max_concurrency``: one slot per codec worker plus a
 few for ``ready``/``stats``), so every worker's request can wait in the service's batch queue
 at once; they are restarted by Ray when their process dies (their callers resend,
-:class:`~mchmc.batch.netproxy.RayLink`).
+:class:`~mchmc.batch.network.proxy.RayLink`).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mchmc.batch.network import NetworkService, NetworkSpec
+from mchmc.batch.network.service import NetworkService, NetworkSpec
 from mchmc.batch.options import BatchOptions
-from mchmc.batch.pool import Pool, PoolError, PoolSpec, started
+from mchmc.batch.pool.pool import Pool, PoolError, PoolSpec, started
 
 DEVICE_ENV = "MCHMC_NETWORK_DEVICE"  # "cpu": the CPU stand-in of the GPU path (as --network-device cpu)
 
@@ -54,8 +54,8 @@ class SplitPool(Pool):
     def __init__(self, options: BatchOptions, spec: PoolSpec, split: SplitSpec, wait: bool = True):
         import ray
 
-        from mchmc.batch.netproxy import RayLink
-        from mchmc.batch.worker import PageWorker
+        from mchmc.batch.network.proxy import RayLink
+        from mchmc.batch.worker.pageworker import PageWorker
 
         if spec.gpus:
             raise PoolError("the split pipeline runs its GPUs as network services, not as page workers")

@@ -13,13 +13,13 @@ import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from mchmc.batch.plan import IMAGE_EXTENSIONS, LIST_EXTENSIONS, Checked, Plan, PlanError, Seen, check_plan
 from mchmc.batch.ledger import LEDGER_NAME, check_links
-from mchmc.batch.reportfile import report_paths
 from mchmc.batch.options import BatchOptions
+from mchmc.batch.plan import IMAGE_EXTENSIONS, LIST_EXTENSIONS, Checked, Plan, PlanError, Seen, check_plan
+from mchmc.batch.report.reportfile import report_paths
+from mchmc.containers.formats import is_container, is_document
 from mchmc.errors import MchmcError, shown
 from mchmc.fsutil import STATE_DIR, UnsafePath, owner, real_folder, refuse_link, temp_name
-from mchmc.pages.archive import is_container, is_document
 
 
 class RunError(MchmcError):

@@ -1,6 +1,6 @@
-"""The HTML report's markup and style (:mod:`mchmc.batch.htmlreport` fills the ``@...@`` slots).
+"""The HTML report's markup and style (:mod:`mchmc.batch.report.htmlreport` fills the ``@...@`` slots).
 
-Nothing here holds run data: the page's script (:mod:`mchmc.batch.htmlscript`)
+Nothing here holds run data: the page's script (:mod:`mchmc.batch.report.htmlscript`)
 builds every row and list from the embedded JSON with ``textContent``.
 """
 

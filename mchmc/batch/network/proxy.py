@@ -3,8 +3,8 @@
 :func:`mchmc.pages.upscale.upscale_band` uses only ``engine.run(Y, region, gap=, out=)`` and
 ``engine.config``; :class:`NetworkProxy` has that interface, so a CPU worker keeps reading,
 decoding, colour, chroma, alpha, quantising and encoding every page exactly as before while
-each Y strip goes to a :class:`~mchmc.batch.network.NetworkService` (packed 8/16-bit where
-exact, :mod:`mchmc.batch.wire`). The category head (a few hundred multiply-adds on the summed
+each Y strip goes to a :class:`~mchmc.batch.network.service.NetworkService` (packed 8/16-bit where
+exact, :mod:`mchmc.batch.network.wire`). The category head (a few hundred multiply-adds on the summed
 GAP statistics) stays local.
 
 A link carries the requests: :class:`LocalLink` to a service in this process (benchmarks),
@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from mchmc.batch.wire import TileRequest, pack
+from mchmc.batch.network.wire import TileRequest, pack
 from mchmc.engine import EngineResult, GapStats, Region
 from mchmc.errors import MchmcError
 
@@ -88,7 +88,7 @@ class _Served:
 
 
 class LocalLink(_Served):
-    """To a :class:`~mchmc.batch.network.NetworkService` object in this process (from any thread)."""
+    """To a :class:`~mchmc.batch.network.service.NetworkService` object in this process (from any thread)."""
 
     def __init__(self, service):
         super().__init__()

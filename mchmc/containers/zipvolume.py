@@ -2,7 +2,7 @@
 read, and the same volume written back with its pages replaced.
 
 A comic volume is a ZIP of page images plus anything else (``ComicInfo.xml``,
-text, folders). The batch run (:mod:`mchmc.batch.containers`) upscales every
+text, folders). The batch run (:mod:`mchmc.batch.driver.volumes`) upscales every
 image entry as a page of its own; :func:`write_container` then writes the
 volume back with the same entries in the same order under the same names (an
 image's extension changes only with ``--format``), every other entry's bytes
@@ -40,8 +40,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO
 
+from mchmc.containers.entry import FOLDER, IMAGE, OTHER, UNSAFE, Entry, LastOpened, listed, member_path
 from mchmc.errors import ContainerError, shown
-from mchmc.pages.archive import FOLDER, IMAGE, OTHER, UNSAFE, Entry, LastOpened, listed, member_path
 from mchmc.pages.limits import DEFLATE_MAX_RATIO, human_bytes
 from mchmc.pages.meta import DEFAULT_MAX_PIXELS, EXTENSIONS
 

@@ -10,7 +10,7 @@ and maps a worker process that died mid-call to a restart of that process and a
 idle worker, so a page that kills workers is known) or record; each item yields once.
 
 Ray itself is started (private, loopback, a token per run) or joined by
-:mod:`mchmc.batch.ray_local`.
+:mod:`mchmc.batch.pool.ray_local`.
 """
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ class Pool:
         check_resources(spec, ray.cluster_resources())
         self.spec, self.names = spec, []
         # Ray restarts a dead worker process; the call it was running is not retried by Ray
-        # (map() reports it, and the caller decides: see mchmc.batch.driver, MAX_ATTEMPTS).
+        # (map() reports it, and the caller decides: see mchmc.batch.driver.loop, MAX_ATTEMPTS).
         opts = {"max_restarts": spec.max_restarts, "max_task_retries": 0}
         remote_cls = ray.remote(worker_cls)
         self.actors = [remote_cls.options(num_cpus=1, **opts).remote(*args, device="cpu", name=f"cpu{i}")

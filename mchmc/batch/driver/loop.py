@@ -1,6 +1,7 @@
 """The batch driver: a checked plan in, every page's record out, nothing lost.
 
     prepare(...)  -> Prepared    # plan checked (mchmc.batch.plan), DST writable, report path free: or a RunError
+                                 # (mchmc.batch.driver.prepare)
     run(prep, start_pool, ...)   # DST locked, stale temporaries removed, pages decided, fed, committed
 
 For every planned page the driver decides, before any work:
@@ -14,7 +15,9 @@ For every planned page the driver decides, before any work:
   ``--overwrite``). A volume written with pages that failed is skipped, its
   failed pages counted as failed earlier; retried, only those pages are redone.
 
-The pool (Ray actors, :mod:`mchmc.batch.pool`) is started only when the first todo
+These decisions (and the dry run's list of them) are :mod:`mchmc.batch.driver.decide`.
+
+The pool (Ray actors, :mod:`mchmc.batch.pool.pool`) is started only when the first todo
 page is met, so a re-run with nothing to do starts no workers. Workers write
 each output under a temporary name; the driver enters it in the ledger and
 then renames it into place, so an output under its final name is always one a
@@ -24,9 +27,9 @@ a :class:`~mchmc.batch.records.Tally`, so memory is flat in the number of pages.
 
 A page whose worker process dies (segfault, OOM kill) is retried on a fresh
 worker up to ``MAX_ATTEMPTS`` times, then recorded as an error; the run goes on.
-What the pool is fed next is :mod:`mchmc.batch.feed`; a container (a CBZ /
+What the pool is fed next is :mod:`mchmc.batch.driver.feed`; a container (a CBZ /
 ZIP volume, a scanned PDF) is spread over the pool page by page and written
-back whole (:mod:`mchmc.batch.containers`).
+back whole (:mod:`mchmc.batch.driver.volumes`).
 
 Stopping (:class:`Stop`, set by the CLI's SIGINT handler): no new page is fed;
 pages already in flight have ``grace`` seconds to come back, the rest are
@@ -42,21 +45,22 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mchmc.batch import htmlreport
 from mchmc.batch.bands import BandCall, BandResult, FinishCall, redo_lost
-from mchmc.batch.containers import Containers
-from mchmc.batch.feed import Feed, key, method
+from mchmc.batch.driver.decide import decision
+from mchmc.batch.driver.feed import Feed, key, method
+from mchmc.batch.driver.prepare import Prepared
+from mchmc.batch.driver.volumes import Volumes
 from mchmc.batch.ledger import Ledger, Stamp
-from mchmc.batch.members import AssembleCall, MemberCall
-from mchmc.batch.plan import Job, Seen
-from mchmc.batch.prepare import Prepared
-from mchmc.batch.records import CONTAINER, CONTAINER_FIELDS, FAILED_EARLIER, PageRecord, Summary, Tally
-from mchmc.batch.reportfile import ReportWriter
 from mchmc.batch.options import BatchOptions
+from mchmc.batch.plan import Job, Seen
+from mchmc.batch.records import CONTAINER, CONTAINER_FIELDS, FAILED_EARLIER, PageRecord, Summary, Tally
+from mchmc.batch.report import htmlreport
+from mchmc.batch.report.reportfile import ReportWriter
+from mchmc.batch.volumecalls import AssembleCall, MemberCall
+from mchmc.containers.formats import is_container
 from mchmc.errors import FileError
 from mchmc.fsutil import STATE_DIR, UnsafePath, real_folder, remove_own_temporaries, remove_stale_temporaries
 from mchmc.locks import FolderLock
-from mchmc.pages.archive import is_container
 
 MAX_ATTEMPTS = 3  # a page whose worker dies this many times is recorded as an error
 INTERRUPTED = 130  # exit code after Ctrl-C, as a shell reports SIGINT
@@ -101,7 +105,7 @@ def run(prep: Prepared, start_pool: Callable[[BatchOptions], object], *, stop: S
         on_start: Callable[[dict], None] | None = None,
         on_record: Callable[[PageRecord, Tally], None] | None = None) -> Outcome:
     """Run the prepared plan. ``start_pool(options)`` returns a ready
-    :class:`~mchmc.batch.pool.Pool` of ``PageWorker``; it is called at most once, only
+    :class:`~mchmc.batch.pool.pool.Pool` of ``PageWorker``; it is called at most once, only
     if some page needs work, and the pool is shut down before this returns."""
     stop = stop or Stop()
     root = prep.plan.root
@@ -125,28 +129,6 @@ def run(prep: Prepared, start_pool: Callable[[BatchOptions], object], *, stop: S
     return Outcome(loop.tally.summary(), prep.report, prep.csv, prep.seen, workers, stop.requested, stale)
 
 
-def decision(job: Job, ledger: Ledger | None, overwrite: bool, retry_failed: bool = False) -> tuple[str, dict | None]:
-    """("todo" | "skipped" | "conflict" | "failed-earlier", the earlier record of a skipped or failed page)
-    for one job of an upscale run (see the module doc); the dry run lists the same decisions."""
-    retry = overwrite or retry_failed
-    failed = ledger.failure(job.src) if ledger is not None and not retry else None
-    if failed is not None:
-        return FAILED_EARLIER, failed
-    if overwrite or not os.path.lexists(job.dst):
-        return "todo", None
-    earlier = ledger.finished(job.src, job.dst) if ledger is not None else None
-    if earlier is None:
-        return "conflict", None
-    return ("todo", None) if retry and PageRecord.from_dict(earlier).failed_pages else ("skipped", earlier)
-
-
-def planned(job: Job, ledger: Ledger | None, overwrite: bool, retry_failed: bool = False) -> str:
-    """What the dry run says of one job: :func:`decision`'s action, except that a volume finished
-    with pages that failed then is "failed-earlier", as the run counts those pages (exit 3)."""
-    action, earlier = decision(job, ledger, overwrite, retry_failed)
-    return FAILED_EARLIER if action == "skipped" and PageRecord.from_dict(earlier).failed_pages else action
-
-
 class _Loop:
     """One run's state: the tally, the in-flight inputs' stamps, band bookkeeping, retries."""
 
@@ -160,7 +142,8 @@ class _Loop:
         self.failed: set[Path] = set()  # big pages already reported failed (later bands dropped)
         self.ready: deque = deque()  # calls to feed before the next planned page
         self.actors = 0
-        self.containers = Containers(self)  # CBZ / ZIP volumes and PDFs: their pages, then the container
+        self.volumes = Volumes(self.opts, prep.plan.root, ledger, record=self.make_record, emit=self.emit,
+                               finish=self.finish, fed=self.fed, submit=self.ready.append)  # CBZ / ZIP volumes, PDFs
 
     # ------------------------------------------------------------------ records
     def emit(self, record: PageRecord) -> None:
@@ -168,6 +151,10 @@ class _Loop:
         self.tally.add(record)
         if self.on_record:
             self.on_record(record, self.tally)
+
+    def fed(self, job: Job, stamp: Stamp | None) -> None:
+        """``job`` goes to the pool: its input's ``stamp`` (size, mtime) is what its ledger entry will say."""
+        self.stamps[job.src] = (job, stamp)
 
     def make_record(self, job: Job, status: str, error: str = "", earlier: dict | None = None) -> PageRecord:
         rec = PageRecord(input=str(job.src), output="" if self.opts.classify_only else str(job.dst), status=status,
@@ -229,7 +216,7 @@ class _Loop:
 
     # ------------------------------------------------------------------ results
     def handle(self, call, result) -> None:
-        from mchmc.batch.pool import CallFailed
+        from mchmc.batch.pool.pool import CallFailed
 
         job = call if isinstance(call, Job) else call.job
         if isinstance(result, CallFailed):
@@ -243,7 +230,7 @@ class _Loop:
                 if isinstance(call, BandCall) else self.make_record(job, "error", str(FileError(job.src, reason)))
         self.attempts.pop(key(call), None)
         if isinstance(call, (MemberCall, AssembleCall)):
-            self.containers.back(call, result)
+            self.volumes.back(call, result)
         elif isinstance(result, PageRecord):
             if not (isinstance(call, FinishCall) and redo_lost(self, call, result, MAX_ATTEMPTS)):
                 self.finish(job, result)

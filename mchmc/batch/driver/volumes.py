@@ -2,25 +2,27 @@
 spread over the whole pool, resumable page by page, then written back as one
 container.
 
-The driver (:mod:`mchmc.batch.driver`) hands every planned volume that needs
-work to :class:`Containers`; what differs between formats is behind
-:func:`mchmc.pages.archive.handler`:
+The driver (:mod:`mchmc.batch.driver.loop`) hands every planned volume that needs
+work to :class:`Volumes`, which knows the run only through what it is given:
+the options, DST's root, the ledger, and the driver's functions that make,
+emit and commit a record, note a call in flight and queue a call. What
+differs between formats is behind :func:`mchmc.containers.formats.handler`:
 
-- :meth:`~Containers.open` reads and checks the volume (a ZIP's central
-  directory, :mod:`mchmc.pages.container`: encrypted, ZIP bomb, zip-slip
-  names; a PDF's pages, :mod:`mchmc.pages.pdf`: encrypted, which pages are
+- :meth:`~Volumes.open` reads and checks the volume (a ZIP's central
+  directory, :mod:`mchmc.containers.zipvolume`: encrypted, ZIP bomb, zip-slip
+  names; a PDF's pages, :mod:`mchmc.containers.pdf`: encrypted, which pages are
   plain images); a refused volume is one error record and nothing is
   written. A PDF without a single plain image page is skipped, with a note.
-- :meth:`~Containers.next_call` feeds its pages one call at a time (lazily:
+- :meth:`~Volumes.next_call` feeds its pages one call at a time (lazily:
   the pool's backpressure applies, a stop stops them), so a volume of
   hundreds of pages keeps every worker busy, not one. A page an earlier run
   finished is reported ``skipped``, not redone.
-- :meth:`~Containers.back` commits each page exactly as a loose page is
+- :meth:`~Volumes.back` commits each page exactly as a loose page is
   committed: entered in the ledger (key ``SRC/vol01.cbz!/003.jpg``; its
   evidence is the volume's size and mtime), then renamed to its place under
   ``DST/.mchmc/containers/<volume>/``, named by entry index. A killed run
   resumes from those. When the last page is back, one more call writes the
-  volume (:class:`~mchmc.batch.members.AssembleCall`); once the volume is
+  volume (:class:`~mchmc.batch.volumecalls.AssembleCall`); once the volume is
   committed its pages and their ledger rows go.
 - A page that fails (cannot be decoded, kills its worker three times) is its
   own error record; the volume is still written, that entry (a PDF: that
@@ -40,19 +42,22 @@ import hashlib
 import os
 import shutil
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
-from mchmc.batch.ledger import Stamp
-from mchmc.batch.members import AssembleCall, MemberCall
+from mchmc.batch.ledger import Ledger, Stamp
+from mchmc.batch.options import BatchOptions
 from mchmc.batch.plan import Job
 from mchmc.batch.records import UNCATEGORISED, PageRecord
+from mchmc.batch.volumecalls import AssembleCall, MemberCall
+from mchmc.containers.entry import IMAGE, Entry, listed
+from mchmc.containers.formats import handler
+from mchmc.containers.members import member_names
 from mchmc.errors import FileError, MchmcError
 from mchmc.fsutil import STATE_DIR, real_folder, remove_own_temporaries
 from mchmc.modelconfig import CATEGORIES
-from mchmc.pages.archive import IMAGE, Entry, handler, listed, member_path
 
 PAGES_DIR = "containers"  # under DST/.mchmc/: finished pages waiting for their volume
 
@@ -62,7 +67,7 @@ class _Volume:
     """One volume in flight: what is left to feed, what came back."""
 
     job: Job
-    fmt: ModuleType  # the module reading and writing its format (mchmc.pages.archive.handler)
+    fmt: ModuleType  # the module reading and writing its format (mchmc.containers.formats.handler)
     stamp: Stamp | None  # the volume's size and mtime when it was fed: its pages' evidence
     folder: Path | None  # where its pages wait (None: classify)
     todo: Iterator[Entry]  # image entries not fed yet
@@ -80,49 +85,57 @@ class _Volume:
     probs_n: int = 0
 
 
-class Containers:
-    """The volumes of one run (see the module doc); ``loop`` is the driver's run state."""
+class Volumes:
+    """The volumes of one run (see the module doc). ``ledger``: None when the run writes nothing
+    (classify); ``record(job, status, error="", earlier=None)`` makes a record, ``emit(record)``
+    reports one, ``finish(job, record, dst=None)`` commits one, ``fed(job, stamp)`` notes a page
+    call in flight with its input's stamp, ``submit(call)`` queues a call for the pool."""
 
-    def __init__(self, loop):
-        self.loop = loop
-        self.volumes: dict[Path, _Volume] = {}
+    def __init__(self, options: BatchOptions, root: Path, ledger: Ledger | None, *,
+                 record: Callable[..., PageRecord], emit: Callable[[PageRecord], None],
+                 finish: Callable[..., None], fed: Callable[[Job, Stamp | None], None],
+                 submit: Callable[[AssembleCall], None]):
+        self.opts, self.root, self.ledger = options, root, ledger
+        self.record, self.emit, self.finish, self.fed, self.submit = record, emit, finish, fed, submit
+        self.in_flight: dict[Path, _Volume] = {}
         self.current: _Volume | None = None  # the volume whose pages are being fed
 
-    def open(self, job: Job) -> None:
-        """Check ``job``'s volume and make it the one fed next (or record why not)."""
-        loop, fmt = self.loop, handler(job.src)
+    def open(self, job: Job, stamp: Stamp | None) -> None:
+        """Check ``job``'s volume (``stamp``: its size and mtime now) and make it the one fed next
+        (or record why not)."""
+        fmt = handler(job.src)
         try:
-            found = fmt.entries(job.src, loop.opts.max_pixels)
+            found = fmt.entries(job.src, self.opts.max_pixels)
         except (MchmcError, OSError) as err:
             self._refused(job, err, job.src, "read")
             return
         digest = hashlib.sha256(os.fsencode(os.path.abspath(job.dst))).hexdigest()[:16]  # one folder per output
-        folder = None if loop.opts.classify_only else loop.prep.plan.root / STATE_DIR / PAGES_DIR / digest
+        folder = None if self.opts.classify_only else self.root / STATE_DIR / PAGES_DIR / digest
         images = [e for e in found if e.kind == IMAGE]
-        notes = fmt.entry_notes(found, loop.opts.classify_only)
+        notes = fmt.entry_notes(found, self.opts.classify_only)
         if not images and fmt.EMPTY_SKIPPED:
-            record = loop.make_record(job, "skipped")
-            nothing = "nothing to classify" if loop.opts.classify_only else "nothing to upscale, not written"
+            record = self.record(job, "skipped")
+            nothing = "nothing to classify" if self.opts.classify_only else "nothing to upscale, not written"
             record.output, record.notes = "", [f"no page is a plain image: {nothing}", *notes]
-            loop.finish(job, record)
+            self.finish(job, record)
             return
         try:  # made here, real: a planted DST/.mchmc/containers/<digest> link would receive (and replace) its pages
             if folder is not None:
-                real_folder(folder, loop.prep.plan.root)
+                real_folder(folder, self.root)
         except (MchmcError, OSError) as err:
             self._refused(job, err, folder, "write")
             return
-        vol = _Volume(job, fmt, loop.stamps[job.src][1], folder, iter(images), len(images), notes)
-        self.volumes[job.src] = self.current = vol
+        vol = _Volume(job, fmt, stamp, folder, iter(images), len(images), notes)
+        self.in_flight[job.src] = self.current = vol
 
     def _refused(self, job: Job, err: Exception, path, doing: str) -> None:
         """The volume's one error record (``path``: what could not be read or written): nothing of it is written."""
         reason = str(err) if isinstance(err, MchmcError) else str(FileError(path, f"cannot {doing}: {err.strerror or err}"))
-        self.loop.finish(job, self.loop.make_record(job, "error", reason))
+        self.finish(job, self.record(job, "error", reason))
 
     def next_call(self) -> MemberCall | None:
         """The next page of the volume being fed; None once it has none left."""
-        vol, loop = self.current, self.loop
+        vol = self.current
         while vol is not None:
             entry = next(vol.todo, None)
             if entry is None:
@@ -130,14 +143,14 @@ class Containers:
                 self._maybe_complete(vol)
                 return None
             call = self._call(vol, entry)
-            earlier = None if loop.opts.overwrite or not loop.prep.writes else \
-                loop.ledger.finished(call.job.src, call.page_file, vol.stamp)
+            earlier = None if self.opts.overwrite or self.ledger is None else \
+                self.ledger.finished(call.job.src, call.page_file, vol.stamp)
             if earlier is None:
                 vol.waiting += 1
-                loop.stamps[call.job.src] = (call.job, vol.stamp)
+                self.fed(call.job, vol.stamp)
                 return call
-            record = loop.make_record(call.job, "skipped", earlier=earlier)
-            loop.emit(record)
+            record = self.record(call.job, "skipped", earlier=earlier)
+            self.emit(record)
             self._count(vol, call, record)
         return None
 
@@ -146,20 +159,16 @@ class Containers:
         if isinstance(call, AssembleCall):
             self._written(call, record)
             return
-        vol = self.volumes[call.volume]
-        self.loop.finish(call.job, record, call.page_file)
+        vol = self.in_flight[call.volume]
+        self.finish(call.job, record, call.page_file)
         vol.waiting -= 1
         self._count(vol, call, record)
         self._maybe_complete(vol)
 
     def _call(self, vol: _Volume, entry: Entry) -> MemberCall:
-        out_name, extension = vol.fmt.page_names(entry, self.loop.opts.output_name)
-        suffix = "" if entry.name not in vol.seen else f"#{entry.index}"  # two entries of one name stay two pages
-        vol.seen.add(entry.name)
-        job = Job(Path(member_path(vol.job.src, entry.name + suffix)),
-                  Path(member_path(vol.job.dst, out_name + suffix)))
-        page_file = vol.folder / f"{entry.index:05d}{extension}" if vol.folder else None
-        return MemberCall(job, vol.job.src, entry, out_name, page_file, vol.fmt.KEEPS_FORMAT)
+        src, dst, out_name, page_file = member_names(vol.fmt, entry, vol.job.src, vol.job.dst, self.opts.output_name,
+                                                     vol.seen, vol.folder)
+        return MemberCall(Job(src, dst), vol.job.src, entry, out_name, page_file, vol.fmt.KEEPS_FORMAT)
 
     def _count(self, vol: _Volume, call: MemberCall, record: PageRecord) -> None:
         vol.status[record.status] += 1
@@ -178,19 +187,19 @@ class Containers:
         """Every page back: write the volume (classify: report it)."""
         if not vol.fed or vol.waiting:
             return
-        if self.loop.opts.classify_only:
-            del self.volumes[vol.job.src]
-            self.loop.finish(vol.job, self._summarised(vol, self.loop.make_record(vol.job, "ok")))
+        if self.opts.classify_only:
+            del self.in_flight[vol.job.src]
+            self.finish(vol.job, self._summarised(vol, self.record(vol.job, "ok")))
         else:
-            self.loop.ready.append(AssembleCall(vol.job, tuple(vol.done)))
+            self.submit(AssembleCall(vol.job, tuple(vol.done)))
 
     def _written(self, call: AssembleCall, record: PageRecord) -> None:
         """Commit the volume; once it is in place with every page upscaled, its waiting pages and their rows
         go (a page failed: they stay, so --retry-failed redoes only the pages that failed)."""
-        vol = self.volumes.pop(call.job.src)
-        self.loop.finish(call.job, self._summarised(vol, record))
+        vol = self.in_flight.pop(call.job.src)
+        self.finish(call.job, self._summarised(vol, record))
         if record.status == "ok" and not vol.copied:
-            self.loop.ledger.forget(*vol.keys)
+            self.ledger.forget(*vol.keys)
             shutil.rmtree(vol.folder, ignore_errors=True)
         elif vol.folder is not None and vol.folder.is_dir():  # a worker that died mid-page left its temporary
             remove_own_temporaries(vol.folder)
@@ -204,7 +213,7 @@ class Containers:
             record.category = max(record.by_category, key=record.by_category.get)
         if vol.probs_n:
             record.probs = {c: round(p / vol.probs_n, 6) for c, p in vol.probs.items()}
-        record.notes = [_pages_note(vol, self.loop.opts.classify_only), *vol.notes, *record.notes]
+        record.notes = [_pages_note(vol, self.opts.classify_only), *vol.notes, *record.notes]
         if record.by_category:
             record.notes.append("pages by category: " + ", ".join(f"{c} {n}" for c, n in record.by_category.items()))
         return record

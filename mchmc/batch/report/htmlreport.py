@@ -4,8 +4,8 @@ Built from the JSONL records (:func:`build`), beside the JSONL and the CSV: at
 the end of every ``mchmc upscale`` / ``mchmc classify`` run (the driver's one
 call, :func:`for_run`) and again by ``mchmc report DST`` (so a resumed run's
 page shows every page the JSONL holds). The page is self-contained: its script
-and style are inline and ours (:mod:`mchmc.batch.htmlpage`,
-:mod:`mchmc.batch.htmlscript`), it loads nothing but the run's own images
+and style are inline and ours (:mod:`mchmc.batch.report.htmlpage`,
+:mod:`mchmc.batch.report.htmlscript`), it loads nothing but the run's own images
 through relative links, and its Content-Security-Policy allows exactly its own
 script and style (by hash) and images from disk: no request leaves the
 machine, and nothing a file name could smuggle in would run.
@@ -26,8 +26,8 @@ import sys
 import time
 from pathlib import Path
 
-from mchmc.batch.htmldata import payload
 from mchmc.batch.records import read_jsonl
+from mchmc.batch.report.htmldata import payload
 from mchmc.errors import shown
 from mchmc.fsutil import STATE_DIR, atomic_write
 
@@ -61,9 +61,9 @@ def _hash(text: str) -> str:
 
 
 def render(data: dict) -> str:
-    """The page for ``data`` (:func:`mchmc.batch.htmldata.payload`)."""
-    from mchmc.batch.htmlpage import STYLE, TEMPLATE
-    from mchmc.batch.htmlscript import SCRIPT
+    """The page for ``data`` (:func:`mchmc.batch.report.htmldata.payload`)."""
+    from mchmc.batch.report.htmlpage import STYLE, TEMPLATE
+    from mchmc.batch.report.htmlscript import SCRIPT
 
     csp = (f"default-src 'none'; script-src {_hash(SCRIPT)}; style-src {_hash(STYLE)}; "
            "img-src 'self' file: data:; base-uri 'none'; form-action 'none'")

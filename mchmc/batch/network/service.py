@@ -3,7 +3,7 @@
 Why: the network is the cheap part of upscaling a page and the codecs are the work (issue
 18). A GPU actor that also reads, decodes, converts and encodes its own pages runs at the
 speed of its one core. So the CPU workers keep every codec step and send only Y strips
-(:mod:`mchmc.batch.wire`, via :class:`mchmc.batch.netproxy.NetworkProxy`); this service runs
+(:mod:`mchmc.batch.network.wire`, via :class:`mchmc.batch.network.proxy.NetworkProxy`); this service runs
 the network on them and returns the SR strip and the GAP sums with each result.
 
 Batching: every request is queued; one thread takes the first waiting request, keeps
@@ -39,8 +39,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mchmc.batch.network.wire import TileReply, TileRequest, lut
 from mchmc.batch.options import BatchOptions
-from mchmc.batch.wire import TileReply, TileRequest, lut
 from mchmc.errors import MchmcError
 
 FAULT_ENV = "MCHMC_FAULT_KILL_NETWORK"

@@ -1,4 +1,4 @@
-"""Thumbnails of the upscaled pages, for the HTML report (:mod:`mchmc.batch.htmlreport`).
+"""Thumbnails of the upscaled pages, for the HTML report (:mod:`mchmc.batch.report.htmlreport`).
 
 A worker makes each page's thumbnail while the upscaled page is still in memory
 (:func:`thumbnail`: a strided view of the pixels, so the big page is never

@@ -2,10 +2,10 @@
 image out to be upscaled as a loose page, and the document written back with
 those images at 2x.
 
-A PDF is a container like a CBZ volume (:mod:`mchmc.pages.archive`): its
+A PDF is a container like a CBZ volume (:mod:`mchmc.containers.formats`): its
 entries are its pages (``doc.pdf!/page-003``), and a page is upscaled when it
 is a plain image, one scan drawn over the whole page
-(:func:`mchmc.pages.pdfpage.look`). Every other page (vector text, several
+(:func:`mchmc.containers.pdfpage.look`). Every other page (vector text, several
 images, none, a colour space the upscaler does not take) is left unchanged,
 and the document's record says so in one line per page. A document without
 a single plain image page is skipped (nothing to upscale).
@@ -21,7 +21,7 @@ page, not the document's images.
 
 Safety: an encrypted PDF (even one that opens without a password) is one
 line; each image passes a loose page's header checks before it is decoded,
-and decoding is bounded by its declared size (:func:`mchmc.pages.pdfpage.write_image`).
+and decoding is bounded by its declared size (:func:`mchmc.containers.pdfimage.write_image`).
 """
 from __future__ import annotations
 
@@ -31,12 +31,12 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO
 
+from mchmc.containers.entry import IMAGE, OTHER, Entry, LastOpened, member_path
+from mchmc.containers.pdfimage import replacement, write_image
+from mchmc.containers.pdfpage import DamagedPage, look, qpdf_reason, suffix
 from mchmc.errors import ContainerError, one_line
 from mchmc.fsutil import atomic_write
-from mchmc.pages.archive import IMAGE, OTHER, Entry, LastOpened, member_path
 from mchmc.pages.meta import DEFAULT_MAX_PIXELS
-from mchmc.pages.pdfimage import replacement, write_image
-from mchmc.pages.pdfpage import DamagedPage, look, qpdf_reason, suffix
 
 KEEPS_FORMAT = True  # a page image is a PDF stream: JPEG stays JPEG (DCT), anything else lossless (Flate)
 EMPTY_SKIPPED = True  # a document with no plain image page has nothing to upscale: skipped, not copied

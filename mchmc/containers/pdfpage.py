@@ -10,7 +10,7 @@ resources: resources may list images a page never draws, and only the drawing
 operators say whether text or paths are drawn over the scan. The image itself
 must be one the upscaler takes: gray or RGB (Device, Cal, ICC-based, or indexed
 on one of them), no colour key, and decodable here (JBIG2 needs jbig2dec).
-The image in and out is :mod:`mchmc.pages.pdfimage`.
+The image in and out is :mod:`mchmc.containers.pdfimage`.
 """
 from __future__ import annotations
 

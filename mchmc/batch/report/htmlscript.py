@@ -1,6 +1,6 @@
 """The HTML report's script: plain JavaScript, ours, inline (no library, no network).
 
-It reads the embedded JSON (:mod:`mchmc.batch.htmldata`) and builds the
+It reads the embedded JSON (:mod:`mchmc.batch.report.htmldata`) and builds the
 summary, the review lists, the volumes and a page table that filters, sorts
 and shows 200 rows at a time (thumbnails ``loading=lazy``), so 20,000 pages
 stay responsive; a page's before / after opens at 1:1 of the output (the input

@@ -1,5 +1,5 @@
 """The HTML report's data: the JSONL records (:mod:`mchmc.batch.records`) as
-the compact table the page's script reads (:mod:`mchmc.batch.htmlreport`).
+the compact table the page's script reads (:mod:`mchmc.batch.report.htmlreport`).
 
 Every page is one row (a list, in :data:`COLUMNS` order; its folder and volume
 as indices into lists of their own, so 20,000 rows stay a few MB). Names are
@@ -19,9 +19,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import quote
 
-from mchmc.batch import thumbs
 from mchmc.batch.records import CONTAINER, UNCATEGORISED, PageRecord, Tally
-from mchmc.pages.archive import SEPARATOR
+from mchmc.batch.report import thumbs
+from mchmc.containers.entry import SEPARATOR
 
 COLUMNS = ("name", "folder", "volume", "status", "category", "conf", "probs", "noise", "noise_reason", "width",
            "height", "seconds", "error", "notes", "before", "after", "thumb", "odd")

@@ -5,7 +5,7 @@ into one report record per call: read every page, upscale (or only classify),
 write under a temporary name, report the category. It keeps no per-page state
 between calls, so a fresh actor can retry any call. Any failure becomes an
 ``error`` record whose message names the file and the reason; the run goes on.
-The driver (:mod:`mchmc.batch.driver`) renames each finished temporary into place
+The driver (:mod:`mchmc.batch.driver.loop`) renames each finished temporary into place
 once the page is in the ledger, so every output under its final name is one a
 run recorded.
 
@@ -18,7 +18,8 @@ never pass through the driver (:mod:`mchmc.batch.bands`); when every band is bac
 takes the category from the summed GAP statistics (the whole-page pooling,
 exactly) and writes the file. The result is byte-identical to a one-actor run.
 
-Containers (CBZ / ZIP volumes, PDFs): one call per page, then one writing the container (:mod:`mchmc.batch.members`).
+Containers (CBZ / ZIP volumes, PDFs): one call per page, then one writing the container
+(:mod:`mchmc.batch.worker.volumework`).
 """
 from __future__ import annotations
 
@@ -29,15 +30,18 @@ from pathlib import Path
 import numpy as np
 
 from mchmc.batch.bands import BandCall, BandResult, FinishCall, resolve, share
+from mchmc.batch.options import BatchOptions
 from mchmc.batch.plan import Job
 from mchmc.batch.records import PageRecord
+from mchmc.batch.volumecalls import AssembleCall, MemberCall
+from mchmc.batch.worker.guard import guarded
+from mchmc.batch.worker.volumework import run_assemble, run_member
 from mchmc.errors import FileError, MchmcError
-from mchmc.batch.options import BatchOptions
 
 
 class PageWorker:
     """One per Ray actor (or used directly in-process). ``network``: a link to a network service
-    (:mod:`mchmc.batch.netproxy`): this worker then runs every codec step and the service the network."""
+    (:mod:`mchmc.batch.network.proxy`): this worker then runs every codec step and the service the network."""
 
     def __init__(self, options: BatchOptions, network=None, *, device: str = "cpu", name: str = "w0"):
         from mchmc.fsutil import set_owner
@@ -68,7 +72,7 @@ class PageWorker:
         engine = Engine(model, tile=self.options.tile, device=self.device, precision=self.options.precision,
                         tta=self.options.tta)
         if self.network is not None:  # the network runs in the service; this engine gives config and head
-            from mchmc.batch.netproxy import NetworkProxy
+            from mchmc.batch.network.proxy import NetworkProxy
 
             return NetworkProxy(engine, self.network, model_file)
         engine.run(np.zeros((24, 24), np.float32), gap=model.config.has_classifier)
@@ -125,17 +129,13 @@ class PageWorker:
         record.seconds = time.perf_counter() - t0
         return record
 
-    def member(self, call) -> PageRecord:
-        """One page of a CBZ / ZIP volume or a PDF (:mod:`mchmc.batch.members`)."""
-        from mchmc.batch.members import run_member
-
+    def member(self, call: MemberCall) -> PageRecord:
+        """One page of a CBZ / ZIP volume or a PDF (:mod:`mchmc.batch.worker.volumework`)."""
         _fault(call.job)
         return run_member(self, call)
 
-    def assemble(self, call) -> PageRecord:
-        """A CBZ / ZIP volume or a PDF written back with its upscaled pages (:mod:`mchmc.batch.members`)."""
-        from mchmc.batch.members import run_assemble
-
+    def assemble(self, call: AssembleCall) -> PageRecord:
+        """A CBZ / ZIP volume or a PDF written back with its upscaled pages (:mod:`mchmc.batch.worker.volumework`)."""
         return run_assemble(call, self.options, self.tag)
 
     def band(self, call: BandCall) -> BandResult:
@@ -214,7 +214,7 @@ class PageWorker:
     def _write(self, pages, job: Job, record: PageRecord) -> None:
         """Write ``pages`` to ``job.dst`` (or, staged, to a temporary the driver renames);
         the conversions the reader and the writer made become the record's notes."""
-        from mchmc.batch import thumbs
+        from mchmc.batch.report import thumbs
         from mchmc.pages.write import write_pages
 
         notes: list[str] = []
@@ -265,19 +265,6 @@ def _fault(job: Job) -> None:
         import signal
 
         os.kill(os.getpid(), signal.SIGSEGV)
-
-
-def guarded(job: Job, fn, *args) -> str:
-    """Run ``fn``; any failure becomes the one-line reason that names the file ("" = success)."""
-    try:
-        fn(*args)
-    except MchmcError as err:
-        return str(err)
-    except MemoryError:
-        return f"{job.src}: out of memory"
-    except Exception as err:  # a bug or an unforeseen codec failure: still one line, the run goes on
-        return str(FileError(job.src, f"{type(err).__name__}: {err}"))
-    return ""
 
 
 def _mean_probs(all_probs: list[dict | None]) -> dict[str, float] | None:
