@@ -254,7 +254,7 @@ def remove(name: str) -> int:
 
 def versions(models: str, method: str) -> int:
     from mchmc.errors import MchmcError
-    from mchmc.train.versions import ModelVersions
+    from mchmc.modelversions import ModelVersions
 
     folder = ModelVersions(Path(models) / method)
     try:
@@ -285,7 +285,7 @@ def versions(models: str, method: str) -> int:
 
 def promote(version: str, models: str, method: str) -> int:
     from mchmc.errors import MchmcError
-    from mchmc.train.versions import ModelVersions
+    from mchmc.modelversions import ModelVersions
 
     folder = ModelVersions(Path(models) / method)
     try:

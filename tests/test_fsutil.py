@@ -177,7 +177,7 @@ def _checkpoint(d: Path) -> Path:
 
 
 def _version(d: Path) -> Path:
-    from mchmc.train.versions import CURRENT, ModelVersions
+    from mchmc.modelversions import CURRENT, ModelVersions
 
     versions = ModelVersions(d / "versions")
     versions.promote(versions.add(_save_model(d), {"source": "s"}).name)
