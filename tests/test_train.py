@@ -14,7 +14,8 @@ import pytest
 import torch
 
 import mchmc.model as model_mod
-from mchmc.train.config import PhaseConfig, with_overrides
+from mchmc.train.config_schema import PhaseConfig
+from mchmc.train.config import with_overrides
 from mchmc.modelfile import load_model
 from mchmc.model import build_model
 from mchmc.train.augment import d4_apply, d4_batch, d4_choices

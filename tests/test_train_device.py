@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from mchmc.modelfile import load_model
-from mchmc.train.config import ConfigError, load_config, with_overrides
+from mchmc.train.config_schema import ConfigError
+from mchmc.train.config import load_config, with_overrides
 from mchmc.train.config_toml import config_to_dict, dump_config
 from mchmc.train.device import DeviceError, resolve_device
 from mchmc.train.loop import _step_sums

@@ -33,7 +33,8 @@ from pathlib import Path
 
 import torch
 
-from mchmc.train.config import METHODS, Config, load_config
+from mchmc.train.config_schema import METHODS, Config
+from mchmc.train.config import load_config
 from mchmc.train.config_toml import dump_config
 from mchmc.train.data import ImageRef, file_sha256, split_images
 from mchmc.errors import MchmcError

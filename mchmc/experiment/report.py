@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 
 from mchmc.experiment import figures
-from mchmc.train.config import Config
+from mchmc.train.config_schema import Config
 from mchmc.train.data import ImageRef
 from mchmc.errors import MchmcError
 from mchmc.experiment.evaluate import BICUBIC, ImageScore, load_test_image

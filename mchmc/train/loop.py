@@ -53,7 +53,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mchmc.train.augment import d4_batch, d4_choices
-from mchmc.train.config import PhaseConfig, TrainConfig
+from mchmc.train.config_schema import PhaseConfig, TrainConfig
 from mchmc.fsutil import atomic_write
 from mchmc.precision import resolve_precision
 from mchmc.train.device import resolve_device

@@ -26,7 +26,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from mchmc.train.config import Config
+from mchmc.train.config_schema import Config
 from mchmc.train.config_toml import run_identity
 from mchmc.errors import MchmcError
 from mchmc.model import build_model

@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from mchmc.fsutil import atomic_write_text
-from mchmc.train.config import METHODS, Config, ConfigError, config_from_dict
+from mchmc.train.config_schema import METHODS, Config, ConfigError
+from mchmc.train.config import config_from_dict
 from mchmc.train.config_toml import dump_config, run_identity
 from mchmc.train.device import device_words, resolve_device
 from mchmc.train.data import Split, parse_fold, save_folds, split_images
