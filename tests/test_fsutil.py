@@ -170,7 +170,7 @@ def _save_model(d: Path) -> Path:
 
 
 def _checkpoint(d: Path) -> Path:
-    from mchmc.train.loop import atomic_save
+    from mchmc.train.checkpoint import atomic_save
 
     atomic_save({"step": 1}, d / "ck.pt")
     return d / "ck.pt"

@@ -126,7 +126,7 @@ def test_rendered_pages_can_teach_the_upscaler_and_leave_the_category_head_alone
 
     from mchmc.model import build_model
     from mchmc.train.config_schema import PhaseConfig
-    from mchmc.train.loop import loss_terms
+    from mchmc.train.steps import loss_terms
     from mchmc.train.patches import class_weights
     from mchmc.train.run import train_method
 

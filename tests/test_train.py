@@ -19,7 +19,8 @@ from mchmc.train.config import with_overrides
 from mchmc.modelfile import load_model
 from mchmc.model import build_model
 from mchmc.train.augment import d4_apply, d4_batch, d4_choices
-from mchmc.train.loop import BatchOrder, Interrupted, load_checkpoint, loss_terms, lr_factor, param_groups
+from mchmc.train.checkpoint import load_checkpoint
+from mchmc.train.steps import BatchOrder, loss_terms, lr_factor, param_groups
 from mchmc.train.run import open_run, prep_stage, train_method, train_stage
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -125,18 +126,34 @@ def _rows(run_dir):
     return [keep(r) for r in csv.DictReader(open(run_dir / "metrics.csv"))]
 
 
+class Interrupted(RuntimeError):
+    """A crash, injected by :func:`crash_at`."""
+
+
+def crash_at(step: int):
+    """A train_stage callback that crashes the phase when its metrics.csv row of ``step`` has been written
+    (the trainer's "log" event), before that step's checkpoint: what a kill between the two leaves."""
+    def callback(ev: dict) -> None:
+        if ev["event"] == "log" and ev["step"] == step:
+            raise Interrupted(f"crashed after step {step} (test)")
+    return callback
+
+
 @pytest.mark.parametrize("augment", [False, True])
 def test_interrupted_run_resumes_exactly(tmp_path, augment):
     cfg = small_cfg(tmp_path, **{"train.precision": "fp32", "train.augment_d4": augment})
     ref = train_method(cfg, "SRforMC", "1", tmp_path / "ref")
     run = open_run(cfg, "SRforMC", "1", tmp_path / "cut")
     prep_stage(run)
-    with pytest.raises(Interrupted):
-        train_stage(run, "phase1", stop_after=7)  # checkpoint at 5; steps 6-7 are lost as in a crash
+    with pytest.raises(Interrupted):  # rows at 4 and 8, checkpoint at 5: steps 6-8 and the row of 8 are lost
+        train_stage(run, "phase1", crash_at(8))
     assert load_checkpoint(run.dir / "checkpoints/phase1.pt")["step"] == 5
+    assert [r["step"] for r in _rows(run.dir)] == ["4", "8"]  # the row past the checkpoint, cut on resume
     train_stage(run, "phase1")
-    with pytest.raises(Interrupted):
-        train_stage(run, "phase2", stop_after=11)
+    with pytest.raises(Interrupted):  # the last row is written, the final checkpoint not: resumes from 10
+        train_stage(run, "phase2", crash_at(12))
+    assert load_checkpoint(run.dir / "checkpoints/phase2.pt")["step"] == 10
+    assert not run.is_done("phase2")
     out = train_method(cfg, "SRforMC", "1", tmp_path / "cut")
     assert out["done"]
     a, b = _weights(Path(ref["model"])), _weights(Path(out["model"]))

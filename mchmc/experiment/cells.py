@@ -42,7 +42,7 @@ from mchmc.experiment.evaluate import BICUBIC, ImageScore, evaluate_bicubic, eva
 from mchmc.fsutil import atomic_write_text
 from mchmc.locks import claim
 from mchmc.modelfile import load_model
-from mchmc.train.loop import read_metrics
+from mchmc.train.checkpoint import read_metrics
 from mchmc.train.run import open_run, run_dir, run_dirs, train_method
 
 EVAL_FILE = "evaluation.json"

@@ -32,7 +32,9 @@ from mchmc.model import build_model
 from mchmc.precision import resolve_precision
 from mchmc.modelfile import load_model, save_model
 from mchmc.train.patches import PatchStore, PrepResult, class_weights, prepare
-from mchmc.train.loop import PhaseSpec, csv_columns, init_model, read_metrics, train_phase
+from mchmc.train.checkpoint import csv_columns, read_metrics
+from mchmc.train.loop import PhaseSpec, train_phase
+from mchmc.train.steps import init_model
 from mchmc.train.validate import Validator
 
 
@@ -150,8 +152,7 @@ def training_rows(run: Run, store: PatchStore) -> np.ndarray:
     return store.rows_for(refs)
 
 
-def train_stage(run: Run, name: str, callback: Callable[[dict], None] | None = None,
-                stop_after: int | None = None) -> dict:
+def train_stage(run: Run, name: str, callback: Callable[[dict], None] | None = None) -> dict:
     """Train one phase (resuming from its checkpoint); returns the stage summary. Skips a finished stage."""
     if run.is_done(name):
         return json.loads(run.done_path(name).read_text())
@@ -206,8 +207,9 @@ def train_stage(run: Run, name: str, callback: Callable[[dict], None] | None = N
         csv_start, offset, prev_seconds = doc["csv_bytes"], offset + doc["steps"], prev_seconds + doc["seconds"]
     t0 = time.time()
     spec = PhaseSpec(name, phases[name], cfg.train, store, rows, alpha, run.dir / "checkpoints" / f"{name}.pt",
-                     csv_path, csv_start, offset, lambda m: validator.evaluate(m, "fp32"),
-                     csv_columns(validator.categories, model.config.has_classifier), stop_after, device, unlabelled)
+                     csv_path, csv_start, offset, validate=lambda m: validator.evaluate(m, "fp32"),
+                     columns=csv_columns(validator.categories, model.config.has_classifier), device=device,
+                     unlabelled=unlabelled)
     last = train_phase(model, spec, callback)
     seconds = float(last.get("elapsed", time.time() - t0) or 0.0)
     summary = {"stage": name, "method": run.method, "config": cfg.name, "fold": run.fold_label,
