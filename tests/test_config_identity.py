@@ -28,7 +28,7 @@ def record(name: str) -> dict:
     from mchmc.train.config import load_config
     from mchmc.train.config_toml import config_to_dict, dump_config, run_identity
     from mchmc.train.retrain import source_key
-    from mchmc.train.run import run_dir
+    from mchmc.train.rundir import run_dir
 
     cfg = load_config(name)
     identity = json.dumps(run_identity(cfg), sort_keys=True)

@@ -5,11 +5,8 @@
     for name in run.phase_names: train_stage(run, name)      # phase1 -> phase2 (SRforMC) or mch
     summary(run)
 
-Run directory ``<runs_root>/<method>-fold<k|all>-<config>/``: ``config.toml``
-(the resolved config; a different config in an existing run dir is refused),
-``folds.json``, ``metrics.csv``, ``checkpoints/<phase>.pt`` (resume state),
-``checkpoints/<phase>.done.json`` (stage finished), ``phase1.pt`` (SRforMC)
-and ``model.pt`` (the final model, an :mod:`mchmc.modelfile` file).
+Run directory ``<runs_root>/<method>-fold<k|all>-<config>/``, its files named by :mod:`mchmc.train.rundir`;
+a different config in an existing run dir (its ``config.toml``) is refused once it has trained.
 """
 from __future__ import annotations
 
@@ -32,6 +29,7 @@ from mchmc.model import build_model
 from mchmc.precision import resolve_precision
 from mchmc.modelfile import load_model, save_model
 from mchmc.train.patches import PatchStore, PrepResult, class_weights, prepare
+from mchmc.train import rundir
 from mchmc.train.checkpoint import csv_columns, read_metrics
 from mchmc.train.loop import PhaseSpec, train_phase
 from mchmc.train.steps import init_model
@@ -73,32 +71,24 @@ class Run:
 
     @property
     def fold_label(self) -> str:
-        return "all" if self.fold is None else str(self.fold)
+        return rundir.fold_label(self.fold)
 
     def phase_model_path(self, name: str) -> Path:
-        return self.dir / ("phase1.pt" if name == "phase1" else "model.pt")
+        return rundir.phase_model_path(self.dir, name)
 
     def done_path(self, name: str) -> Path:
-        return self.dir / "checkpoints" / f"{name}.done.json"
+        return rundir.done_path(self.dir, name)
+
+    @property
+    def model_path(self) -> Path:
+        return rundir.model_path(self.dir)
+
+    @property
+    def metrics_path(self) -> Path:
+        return rundir.metrics_path(self.dir)
 
     def is_done(self, name: str) -> bool:
         return self.done_path(name).is_file() and self.phase_model_path(name).is_file()
-
-
-def run_dir(runs_root: str | Path, method: str, fold: int | None, cfg_name: str) -> Path:
-    return Path(runs_root) / f"{method}-fold{'all' if fold is None else fold}-{cfg_name}"
-
-
-def run_dirs(runs_root: str | Path, method: str = "*", cfg_name: str = "*") -> list[tuple[Path, str, str, str]]:
-    """(dir, method, fold, config) of every run dir under ``runs_root`` matching the pattern
-    (the other half of :func:`run_dir`: the one place that knows how a run dir is named)."""
-    out = []
-    for d in sorted(Path(runs_root).glob(f"{method}-fold*-{cfg_name}")):
-        m, sep, rest = d.name.partition("-fold")
-        fold, _, config = rest.partition("-")
-        if sep and d.is_dir():
-            out.append((d, m, fold, config))
-    return out
 
 
 def open_run(cfg: Config, method: str, fold: str | int, runs_root: str | Path = "runs") -> Run:
@@ -110,22 +100,22 @@ def open_run(cfg: Config, method: str, fold: str | int, runs_root: str | Path = 
     cfg.arch(method)  # an unknown method, or a train.arch of another kind: one line before any work
     f = parse_fold(fold, cfg.folds.k)
     split = split_images(cfg, tuple(cfg.data.folders), f)
-    d = run_dir(runs_root, method, f, cfg.name)
+    d = rundir.run_dir(runs_root, method, f, cfg.name)
     text = dump_config(cfg)
-    cpath = d / "config.toml"
+    cpath = rundir.config_file(d)
     if cpath.exists() and has_trained(d) and not same_run(cpath.read_text(), cfg):
         raise ConfigError(f"{cpath}: this run dir was started with a different config; "
                           "use another --runs folder or delete the run dir to start over")
     d.mkdir(parents=True, exist_ok=True)
     atomic_write_text(cpath, text)
-    save_folds(split, d / "folds.json", cfg.folds.seed, cfg.folds.k)
+    save_folds(split, d / rundir.FOLDS_FILE, cfg.folds.seed, cfg.folds.k)
     return Run(cfg, method, f, d, split)
 
 
 def has_trained(d: Path) -> bool:
     """Whether a run dir holds any training (a metrics row, a checkpoint, a model): what a different config
     would silently mix with, so only then is it refused."""
-    return (d / "metrics.csv").exists() or (d / "checkpoints").exists() or any(d.glob("*.pt"))
+    return rundir.metrics_path(d).exists() or (d / rundir.CHECKPOINTS).exists() or any(d.glob("*.pt"))
 
 
 def same_run(saved: str, cfg: Config) -> bool:
@@ -199,14 +189,14 @@ def train_stage(run: Run, name: str, callback: Callable[[dict], None] | None = N
         model.load_state_dict(load_model(run.phase_model_path(names[idx - 1])).model.state_dict())
     validator = Validator(run.split.val, cfg.train.val_images, cfg.train.val_crop, model.config.scale,
                           cfg.data.noise)
-    csv_path = run.dir / "metrics.csv"
+    csv_path = run.metrics_path
     csv_start = offset = 0
     prev_seconds = 0.0
     for prev in names[:idx]:
         doc = json.loads(run.done_path(prev).read_text())
         csv_start, offset, prev_seconds = doc["csv_bytes"], offset + doc["steps"], prev_seconds + doc["seconds"]
     t0 = time.time()
-    spec = PhaseSpec(name, phases[name], cfg.train, store, rows, alpha, run.dir / "checkpoints" / f"{name}.pt",
+    spec = PhaseSpec(name, phases[name], cfg.train, store, rows, alpha, rundir.checkpoint_path(run.dir, name),
                      csv_path, csv_start, offset, validate=lambda m: validator.evaluate(m, "fp32"),
                      columns=csv_columns(validator.categories, model.config.has_classifier), device=device,
                      unlabelled=unlabelled)
@@ -235,9 +225,9 @@ def train_stage(run: Run, name: str, callback: Callable[[dict], None] | None = N
 
 def summary(run: Run) -> dict:
     stages = {n: json.loads(run.done_path(n).read_text()) for n in run.phase_names if run.is_done(n)}
-    rows = read_metrics(run.dir / "metrics.csv") if (run.dir / "metrics.csv").exists() else []
+    rows = read_metrics(run.metrics_path) if run.metrics_path.exists() else []
     return {"run_dir": str(run.dir), "method": run.method, "fold": run.fold_label, "config": run.cfg.name,
-            "stages": stages, "model": str(run.dir / "model.pt"), "metrics_rows": len(rows),
+            "stages": stages, "model": str(run.model_path), "metrics_rows": len(rows),
             "done": all(run.is_done(n) for n in run.phase_names)}
 
 
