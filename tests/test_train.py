@@ -161,6 +161,25 @@ def test_interrupted_run_resumes_exactly(tmp_path, augment):
     assert _rows(Path(ref["run_dir"])) == _rows(run.dir)
 
 
+def test_run_dir_of_the_old_code_resumes(tmp_path):
+    """Issue 30: a run dir whose config.toml the branch-point code wrote (tests/old_run_config.toml: this small
+    config, before configs could inherit; paths put back in) is reopened, not refused, and resumes exactly."""
+    cfg = small_cfg(tmp_path, **{"train.precision": "fp32"})
+    ref = train_method(cfg, "SRforAll", "1", tmp_path / "ref")
+    run = open_run(cfg, "SRforAll", "1", tmp_path / "cut")
+    prep_stage(run)
+    with pytest.raises(Interrupted):
+        train_stage(run, "mch", crash_at(8))
+    old = (Path(__file__).parent / "old_run_config.toml").read_text()
+    old = old.replace("@ROOT@", cfg.data.root).replace("@CACHE@", cfg.data.cache_dir)
+    assert old == (run.dir / "config.toml").read_text()  # what the new code writes is byte for byte the old file
+    (run.dir / "config.toml").write_text(old)
+    out = train_method(cfg, "SRforAll", "1", tmp_path / "cut")
+    a, b = _weights(Path(ref["model"])), _weights(Path(out["model"]))
+    assert out["done"] and all(torch.equal(a[k], b[k]) for k in a)
+    assert _rows(Path(ref["run_dir"])) == _rows(run.dir)
+
+
 def test_kill_9_resumes_exactly(tmp_path):
     """A real SIGKILL of a training process, then a resume in this process."""
     over = {"mch.steps": 200, "train.checkpoint_every": 10, "train.log_every": 100, "train.precision": "fp32",
