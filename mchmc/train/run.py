@@ -157,47 +157,15 @@ def train_stage(run: Run, name: str, callback: Callable[[dict], None] | None = N
             raise RuntimeError(f"stage {name} needs {prev} to be finished first")
     store = PatchStore(run.store_path)
     rows = training_rows(run, store)
-    counts = {c: n for c, n in store.counts(rows).items() if c in run.categories}
-    unlabelled = frozenset()
-    if not cfg.data.rendered_category:  # rendered pages teach the upscaler only; alpha counts the labelled ones
-        rendered = [r for r in run.split.train if r.source == "rendered"]
-        unlabelled = frozenset(store.ids[(r.category, r.name)] for r in rendered)
-        off = store.counts(store.rows_for(rendered))
-        alpha = class_weights({c: n - off.get(c, 0) for c, n in counts.items()})
-    else:
-        alpha = class_weights(counts)
+    counts, alpha, unlabelled = _class_weights(run, store, rows)
     model = run.build()
-    if idx == 0 and cfg.train.init_from:
-        start = load_model(cfg.train.init_from).model
-        from mchmc.train.transfer import transfer, transfers
-
-        if start.config == model.config:
-            model.load_state_dict(start.state_dict())
-        elif transfers(start, model):  # other categories, or a head added or dropped (issue 29, item 4)
-            init_model(model, cfg.train)  # the new head's start; what transfers then comes from the model
-            transfer(start, model)
-        else:  # a narrower model of the same design, widened without changing what it computes
-            from mchmc.train.widen import widen
-
-            try:
-                widen(start, model, seed=cfg.train.seed, noise=1e-3)
-            except ValueError as err:
-                raise ConfigError(f"train.init_from: {cfg.train.init_from}: {err}") from None
-    elif idx == 0:
-        init_model(model, cfg.train)
-    else:
-        model.load_state_dict(load_model(run.phase_model_path(names[idx - 1])).model.state_dict())
+    _start_weights(run, model, idx)
     validator = Validator(run.split.val, cfg.train.val_images, cfg.train.val_crop, model.config.scale,
                           cfg.data.noise)
-    csv_path = run.metrics_path
-    csv_start = offset = 0
-    prev_seconds = 0.0
-    for prev in names[:idx]:
-        doc = json.loads(run.done_path(prev).read_text())
-        csv_start, offset, prev_seconds = doc["csv_bytes"], offset + doc["steps"], prev_seconds + doc["seconds"]
+    csv_start, offset, prev_seconds = _earlier_phases(run, idx)
     t0 = time.time()
     spec = PhaseSpec(name, phases[name], cfg.train, store, rows, alpha, rundir.checkpoint_path(run.dir, name),
-                     csv_path, csv_start, offset, validate=lambda m: validator.evaluate(m, "fp32"),
+                     run.metrics_path, csv_start, offset, validate=lambda m: validator.evaluate(m, "fp32"),
                      columns=csv_columns(validator.categories, model.config.has_classifier), device=device,
                      unlabelled=unlabelled)
     last = train_phase(model, spec, callback)
@@ -206,21 +174,74 @@ def train_stage(run: Run, name: str, callback: Callable[[dict], None] | None = N
                "steps": phases[name].steps, "seconds": seconds, "train_patches": counts, "alpha": alpha,
                "train_images": sum(1 for r in run.split.train if r.category in run.categories),
                "bicubic": validator.bicubic(), "final": {k: v for k, v in last.items() if k != "event"},
-               "data_key": store.path.name, "csv_bytes": csv_path.stat().st_size,
+               "data_key": store.path.name, "csv_bytes": run.metrics_path.stat().st_size,
                "device": device_words(device), "precision": resolve_precision(cfg.train.precision, device)}
-    provenance = {"method": run.method, "config": cfg.name, "phase": name, "test_fold": run.fold_label,
-                  "train_folds": [k for k in range(1, cfg.folds.k + 1) if k != run.fold],
-                  "fold_seed": cfg.folds.seed, "steps": {n: phases[n].steps for n in names[: idx + 1]},
-                  "wall_seconds": prev_seconds + seconds, "stage_seconds": seconds,
-                  "validation": summary["final"], "bicubic": summary["bicubic"],
-                  "data_hash": store.path.name, "alpha": alpha, "train_patches": counts,
-                  "validation_images": {c: [r.name for r in run.split.val if r.group == c]
-                                        for c in validator.categories},
-                  "validation_rule": cfg.train.validation, "precision": summary["precision"], "device": summary["device"],
-                  "init_from": cfg.train.init_from or cfg.train.init}
-    save_model(model, run.phase_model_path(name), provenance)
+    save_model(model, run.phase_model_path(name), _provenance(run, name, summary, validator, prev_seconds))
     atomic_write_text(run.done_path(name), json.dumps(summary, indent=1, default=str))  # the stage's "done" mark
     return summary
+
+
+def _class_weights(run: Run, store: PatchStore, rows: np.ndarray) -> tuple[dict, dict, frozenset]:
+    """Training patches per category, the class weights alpha, and the store ids of images whose patches
+    teach the upscaler only (rendered pages with data.rendered_category = false: alpha counts the others)."""
+    counts = {c: n for c, n in store.counts(rows).items() if c in run.categories}
+    if run.cfg.data.rendered_category:
+        return counts, class_weights(counts), frozenset()
+    rendered = [r for r in run.split.train if r.source == "rendered"]
+    unlabelled = frozenset(store.ids[(r.category, r.name)] for r in rendered)
+    off = store.counts(store.rows_for(rendered))
+    return counts, class_weights({c: n - off.get(c, 0) for c, n in counts.items()}), unlabelled
+
+
+def _start_weights(run: Run, model, idx: int) -> None:
+    """The phase's starting weights: the previous phase's model; for the first, ``train.init_from`` (the
+    same design, or its weights transferred, or widened) or a fresh init."""
+    cfg = run.cfg
+    if idx > 0:
+        model.load_state_dict(load_model(run.phase_model_path(run.phase_names[idx - 1])).model.state_dict())
+        return
+    if not cfg.train.init_from:
+        init_model(model, cfg.train)
+        return
+    start = load_model(cfg.train.init_from).model
+    from mchmc.train.transfer import transfer, transfers
+
+    if start.config == model.config:
+        model.load_state_dict(start.state_dict())
+    elif transfers(start, model):  # other categories, or a head added or dropped (issue 29, item 4)
+        init_model(model, cfg.train)  # the new head's start; what transfers then comes from the model
+        transfer(start, model)
+    else:  # a narrower model of the same design, widened without changing what it computes
+        from mchmc.train.widen import widen
+
+        try:
+            widen(start, model, seed=cfg.train.seed, noise=1e-3)
+        except ValueError as err:
+            raise ConfigError(f"train.init_from: {cfg.train.init_from}: {err}") from None
+
+
+def _earlier_phases(run: Run, idx: int) -> tuple[int, int, float]:
+    """Where the phase starts in metrics.csv (bytes), its step offset and the earlier phases' seconds."""
+    csv_start = offset = 0
+    prev_seconds = 0.0
+    for prev in run.phase_names[:idx]:
+        doc = json.loads(run.done_path(prev).read_text())
+        csv_start, offset, prev_seconds = doc["csv_bytes"], offset + doc["steps"], prev_seconds + doc["seconds"]
+    return csv_start, offset, prev_seconds
+
+
+def _provenance(run: Run, name: str, summary: dict, validator: Validator, prev_seconds: float) -> dict:
+    """What the phase's model file says about how it was made."""
+    cfg, phases, names = run.cfg, dict(run.cfg.phases(run.method)), run.phase_names
+    return {"method": run.method, "config": cfg.name, "phase": name, "test_fold": run.fold_label,
+            "train_folds": [k for k in range(1, cfg.folds.k + 1) if k != run.fold],
+            "fold_seed": cfg.folds.seed, "steps": {n: phases[n].steps for n in names[: names.index(name) + 1]},
+            "wall_seconds": prev_seconds + summary["seconds"], "stage_seconds": summary["seconds"],
+            "validation": summary["final"], "bicubic": summary["bicubic"],
+            "data_hash": summary["data_key"], "alpha": summary["alpha"], "train_patches": summary["train_patches"],
+            "validation_images": {c: [r.name for r in run.split.val if r.group == c] for c in validator.categories},
+            "validation_rule": cfg.train.validation, "precision": summary["precision"], "device": summary["device"],
+            "init_from": cfg.train.init_from or cfg.train.init}
 
 
 def summary(run: Run) -> dict:
