@@ -19,7 +19,7 @@ that runs out lists the rows it skipped), in :mod:`gpu_measure`:
    inside each worker, on the CPU), the split pipeline with the network on the device, and the
    same with the network service on the CPU (the stand-in); ratio against today's path.
 5. codec: the per-core ceiling with no network (``bench/codec.py``, when present).
-6. training: steps/s of the training step (``mchmc.train.loop.loss_terms``, backward, Adam) at
+6. training: steps/s of the training step (``mchmc.train.steps.loss_terms``, backward, Adam) at
    batch 32 and 128 and each config's batch, fp32 and bf16; hours per config from the bf16 rate.
 
 How the pieces map to the Ray pipeline (``mchmc upscale --gpus N``): each codec *thread* here is

@@ -227,13 +227,13 @@ def pipeline(pages, out: Path, counts, dev: torch.device, budget: Budget, option
 
 
 def training(dev: torch.device, batches, precisions, budget: Budget) -> list[dict]:
-    """Steps/s of the training step (mchmc.train.loop.loss_terms, backward, Adam) on the trainer's own
+    """Steps/s of the training step (mchmc.train.steps.loss_terms, backward, Adam) on the trainer's own
     LR patches (the config's HR patch / 2: 30 x 30, whose unpadded output is the 40 x 40 HR centre),
     Phase 2 settings of the paper config. Batches are made on the device: the trainer's gather of
     each batch on the CPU is not counted."""
     from mchmc.model import build_model
     from mchmc.train.config import load_config
-    from mchmc.train.loop import init_model, loss_terms, param_groups
+    from mchmc.train.steps import init_model, loss_terms, param_groups
 
     cfg = load_config("paper")
     rows = []

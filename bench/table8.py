@@ -30,7 +30,7 @@ from mchmc.engine import Engine
 from mchmc.experiment.evaluate import load_test_image
 from mchmc.experiment.cells import test_refs
 from mchmc.modelfile import load_model
-from mchmc.train.run import run_dir
+from mchmc.train.rundir import model_path, run_dir
 
 ARCHS = {"MCH": "SRforAll", "MCH-MC": "SRforMC"}
 
@@ -50,7 +50,7 @@ def main() -> None:
     cfg = load_config(args.config, {"data.root": args.data_root} if args.data_root else {})
     engines = {}
     for arch, method in ARCHS.items():
-        model = load_model(str(run_dir(args.runs, method, args.fold, args.config) / "model.pt")).model
+        model = load_model(str(model_path(run_dir(args.runs, method, args.fold, args.config)))).model
         engines[arch] = Engine(model, tile=args.tile)
     images = [load_test_image(r) for r in test_refs(cfg, args.fold)]
     for e in engines.values():  # warm-up: oneDNN builds its primitives on the first call

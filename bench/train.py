@@ -39,7 +39,9 @@ from mchmc.model import build_model
 from mchmc.train.patches import Geometry, PatchStore, class_weights, prepare
 from mchmc.precision import resolve_precision
 from mchmc.train.device import device_words, resolve_device
-from mchmc.train.loop import BatchOrder, PhaseSpec, csv_columns, init_model, loss_terms, param_groups, train_phase
+from mchmc.train.checkpoint import csv_columns
+from mchmc.train.loop import PhaseSpec, train_phase
+from mchmc.train.steps import BatchOrder, init_model, loss_terms, param_groups
 
 
 def synthetic_root(tmp: Path) -> Path:

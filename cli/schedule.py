@@ -61,7 +61,8 @@ def retrain_parameters(config: str, method: str, fold: str, models: str, toleran
                        data_root: str | None, cache: str | None, data: str | None = None) -> dict:
     """The flow's parameters, checked now (a bad config fails here, not at 3 a.m.), paths made absolute
     (scheduled runs must not depend on the directory the schedule was started from)."""
-    from mchmc.train.config import config_path, load_config, method_arch
+    from mchmc.train.config_schema import method_arch
+    from mchmc.train.config import config_path, load_config
     from mchmc.train.data import parse_fold
 
     overrides = {}
@@ -254,7 +255,7 @@ def remove(name: str) -> int:
 
 def versions(models: str, method: str) -> int:
     from mchmc.errors import MchmcError
-    from mchmc.train.versions import ModelVersions
+    from mchmc.modelversions import ModelVersions
 
     folder = ModelVersions(Path(models) / method)
     try:
@@ -285,7 +286,7 @@ def versions(models: str, method: str) -> int:
 
 def promote(version: str, models: str, method: str) -> int:
     from mchmc.errors import MchmcError
-    from mchmc.train.versions import ModelVersions
+    from mchmc.modelversions import ModelVersions
 
     folder = ModelVersions(Path(models) / method)
     try:

@@ -82,11 +82,12 @@ def train(config: str, method: str, fold: str, runs: str, data_root: str | None,
     """``device``: ``--device`` (None: the config's ``train.device``, ``auto`` unless it says otherwise).
     ``data``: ``--data``, an archive whose sub-folders are the categories (:mod:`mchmc.train.archive`);
     ``init``: ``--init``, a model file or shipped name to fine-tune from (``train.init_from``)."""
+    # 65 lines on purpose: the command reads top to bottom (resolve the config, open the run, train, print),
+    # its two try blocks deciding the exit code (2: refused before any work, 1: training failed or unfinished).
     from mchmc.train.config import load_config
     from mchmc.errors import MchmcError
     from mchmc.flows.common import set_progress
-    from mchmc.precision import resolve_precision
-    from mchmc.train.device import device_words, resolve_device
+    from mchmc.train.device import resolve_device
     from mchmc.train.run import open_run
 
     con = Console(highlight=False)
@@ -112,12 +113,7 @@ def train(config: str, method: str, fold: str, runs: str, data_root: str | None,
         err.print(f"error: {e}")
         return 2
     phases = {n: p.steps for n, p in cfg.phases(method)}
-    con.print(f"{method}, test fold {run.fold_label}, config {cfg.name}: "
-              + ", ".join(f"{n} {s:,} steps" for n, s in phases.items()) + f"; run dir {run.dir}")
-    con.print(f"device {device_words(used)} (config: {cfg.train.device}); precision "
-              f"{resolve_precision(cfg.train.precision, used)} (config: {cfg.train.precision}); start "
-              f"{cfg.train.init_from or cfg.train.init}; validation {len(run.split.val)} images "
-              f"({'carved out of the training folds' if cfg.train.validation == 'train' else 'from the test fold'})")
+    _print_start(con, cfg, method, run, phases, used)
     display = _Display(phases)
     set_progress(display)
     t0 = time.time()
@@ -138,15 +134,7 @@ def train(config: str, method: str, fold: str, runs: str, data_root: str | None,
         return 1
     finally:
         set_progress(None)
-    table = Table("stage", "steps", "minutes", "val PSNR (crop 2)", "bicubic", "val acc", title=str(run.dir))
-    for name, st in result["stages"].items():
-        fin = st["final"]
-        acc = fin.get("val_acc")
-        table.add_row(name, f"{st['steps']:,}", f"{st['seconds'] / 60:.1f}",
-                      " / ".join(f"{c} {float(fin[f'psnr_{c}']):.2f}" for c in st["bicubic"] if f"psnr_{c}" in fin),
-                      " / ".join(f"{c} {v:.2f}" for c, v in st["bicubic"].items() if c != "mean"),
-                      f"{float(acc):.0%}" if acc not in (None, "") else "-")
-    con.print(table)
+    con.print(_stages_table(run, result))
     con.print(f"model: {result['model']} ({time.time() - t0:.0f} s this session)")
     if export and result["done"]:
         from pathlib import Path
@@ -155,6 +143,30 @@ def train(config: str, method: str, fold: str, runs: str, data_root: str | None,
         shutil.copyfile(result["model"], export)
         con.print(f"exported to {export}")
     return 0 if result["done"] else 1
+
+
+def _print_start(con: Console, cfg, method: str, run, phases: dict[str, int], used: str) -> None:
+    from mchmc.precision import resolve_precision
+    from mchmc.train.device import device_words
+
+    con.print(f"{method}, test fold {run.fold_label}, config {cfg.name}: "
+              + ", ".join(f"{n} {s:,} steps" for n, s in phases.items()) + f"; run dir {run.dir}")
+    con.print(f"device {device_words(used)} (config: {cfg.train.device}); precision "
+              f"{resolve_precision(cfg.train.precision, used)} (config: {cfg.train.precision}); start "
+              f"{cfg.train.init_from or cfg.train.init}; validation {len(run.split.val)} images "
+              f"({'carved out of the training folds' if cfg.train.validation == 'train' else 'from the test fold'})")
+
+
+def _stages_table(run, result: dict) -> Table:
+    table = Table("stage", "steps", "minutes", "val PSNR (crop 2)", "bicubic", "val acc", title=str(run.dir))
+    for name, st in result["stages"].items():
+        fin = st["final"]
+        acc = fin.get("val_acc")
+        table.add_row(name, f"{st['steps']:,}", f"{st['seconds'] / 60:.1f}",
+                      " / ".join(f"{c} {float(fin[f'psnr_{c}']):.2f}" for c in st["bicubic"] if f"psnr_{c}" in fin),
+                      " / ".join(f"{c} {v:.2f}" for c, v in st["bicubic"].items() if c != "mean"),
+                      f"{float(acc):.0%}" if acc not in (None, "") else "-")
+    return table
 
 
 def train_head(model: str, out: str, config: str | None, fold: int, data_root: str | None, use_prefect: bool) -> int:

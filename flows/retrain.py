@@ -32,13 +32,13 @@ def plan_task(config: str, overrides: dict | None, method: str, fold: str, model
 @task(name="evaluate-and-register", cache_policy=NO_CACHE)
 def register_task(config: str, overrides: dict | None, plan, tolerance_db: float):
     from mchmc.train.retrain import register_candidate
-    from mchmc.train.versions import Gate
+    from mchmc.modelversions import Gate
 
     return register_candidate(resolve(config, overrides), plan, Gate(tolerance_db=tolerance_db))
 
 
 def report_retrain(outcome, versions_folder: Path, method: str, config: str) -> None:
-    from mchmc.train.versions import ModelVersions
+    from mchmc.modelversions import ModelVersions
 
     versions = ModelVersions(versions_folder)
     current = versions.current()

@@ -10,7 +10,7 @@ weights_only=True)`` reads (tensors, strings, ints only; no pickled classes):
 
 Shipped models live in ``mchmc/weights/<name>.pt`` and are found by name
 (``resolve_model("srformc")``); anything else is a path: a model file, or a
-versions folder (``models/SRforMC``, :mod:`mchmc.train.versions`), which means the
+versions folder (``models/SRforMC``, :mod:`mchmc.modelversions`), which means the
 version its ``current.json`` points at. Every failure raises
 :class:`ModelFileError` with a one-line "<file>: <reason>" message.
 
@@ -39,7 +39,7 @@ from mchmc.modelcheck import (MAX_PARAMETERS, MAX_PROVENANCE_CHARS, check_archiv
                               read_header, shown_value, state_dict_mismatch)
 from mchmc.fsutil import atomic_write
 from mchmc.modelconfig import MCHConfig
-from mchmc.train.versions import VersionError, current_model_path, is_versions_folder
+from mchmc.modelversions import VersionError, current_model_path, is_versions_folder
 
 if TYPE_CHECKING:
     from mchmc.model import MCH

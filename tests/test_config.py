@@ -5,7 +5,8 @@ import tomllib
 
 import pytest
 
-from mchmc.train.config import CONFIG_DIR, METHODS, ConfigError, config_from_dict, load_config, with_overrides
+from mchmc.train.config_schema import METHODS, ConfigError
+from mchmc.train.config import CONFIG_DIR, config_from_dict, load_config, with_overrides
 from mchmc.train.config_toml import dump_config
 
 

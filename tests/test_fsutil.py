@@ -170,14 +170,14 @@ def _save_model(d: Path) -> Path:
 
 
 def _checkpoint(d: Path) -> Path:
-    from mchmc.train.loop import atomic_save
+    from mchmc.train.checkpoint import atomic_save
 
     atomic_save({"step": 1}, d / "ck.pt")
     return d / "ck.pt"
 
 
 def _version(d: Path) -> Path:
-    from mchmc.train.versions import CURRENT, ModelVersions
+    from mchmc.modelversions import CURRENT, ModelVersions
 
     versions = ModelVersions(d / "versions")
     versions.promote(versions.add(_save_model(d), {"source": "s"}).name)

@@ -15,7 +15,7 @@ from mchmc.model import build_model
 from mchmc.modelfile import load_model, resolve_model, save_model
 from mchmc.train.patches import prepare
 from mchmc.train.retrain import register_candidate, retrain, source_key
-from mchmc.train.versions import CURRENT, Gate, ModelVersions, VersionError, current_model_path, decide
+from mchmc.modelversions import CURRENT, Gate, ModelVersions, VersionError, current_model_path, decide
 from test_data import synth_config
 
 

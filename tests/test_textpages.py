@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mchmc.train.config import ConfigError, load_config, with_overrides
+from mchmc.train.config_schema import ConfigError
+from mchmc.train.config import load_config, with_overrides
 from mchmc.train.config_toml import run_identity
 from mchmc.train.data import split_images
 from mchmc.train.patches import PatchStore, PrepParams, positions, prepare
@@ -124,8 +125,8 @@ def test_rendered_pages_can_teach_the_upscaler_and_leave_the_category_head_alone
     import torch
 
     from mchmc.model import build_model
-    from mchmc.train.config import PhaseConfig
-    from mchmc.train.loop import loss_terms
+    from mchmc.train.config_schema import PhaseConfig
+    from mchmc.train.steps import loss_terms
     from mchmc.train.patches import class_weights
     from mchmc.train.run import train_method
 

@@ -14,11 +14,13 @@ import pytest
 import torch
 
 import mchmc.model as model_mod
-from mchmc.train.config import PhaseConfig, with_overrides
+from mchmc.train.config_schema import PhaseConfig
+from mchmc.train.config import with_overrides
 from mchmc.modelfile import load_model
 from mchmc.model import build_model
 from mchmc.train.augment import d4_apply, d4_batch, d4_choices
-from mchmc.train.loop import BatchOrder, Interrupted, load_checkpoint, loss_terms, lr_factor, param_groups
+from mchmc.train.checkpoint import load_checkpoint
+from mchmc.train.steps import BatchOrder, loss_terms, lr_factor, param_groups
 from mchmc.train.run import open_run, prep_stage, train_method, train_stage
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -124,22 +126,57 @@ def _rows(run_dir):
     return [keep(r) for r in csv.DictReader(open(run_dir / "metrics.csv"))]
 
 
+class Interrupted(RuntimeError):
+    """A crash, injected by :func:`crash_at`."""
+
+
+def crash_at(step: int):
+    """A train_stage callback that crashes the phase when its metrics.csv row of ``step`` has been written
+    (the trainer's "log" event), before that step's checkpoint: what a kill between the two leaves."""
+    def callback(ev: dict) -> None:
+        if ev["event"] == "log" and ev["step"] == step:
+            raise Interrupted(f"crashed after step {step} (test)")
+    return callback
+
+
 @pytest.mark.parametrize("augment", [False, True])
 def test_interrupted_run_resumes_exactly(tmp_path, augment):
     cfg = small_cfg(tmp_path, **{"train.precision": "fp32", "train.augment_d4": augment})
     ref = train_method(cfg, "SRforMC", "1", tmp_path / "ref")
     run = open_run(cfg, "SRforMC", "1", tmp_path / "cut")
     prep_stage(run)
-    with pytest.raises(Interrupted):
-        train_stage(run, "phase1", stop_after=7)  # checkpoint at 5; steps 6-7 are lost as in a crash
+    with pytest.raises(Interrupted):  # rows at 4 and 8, checkpoint at 5: steps 6-8 and the row of 8 are lost
+        train_stage(run, "phase1", crash_at(8))
     assert load_checkpoint(run.dir / "checkpoints/phase1.pt")["step"] == 5
+    assert [r["step"] for r in _rows(run.dir)] == ["4", "8"]  # the row past the checkpoint, cut on resume
     train_stage(run, "phase1")
-    with pytest.raises(Interrupted):
-        train_stage(run, "phase2", stop_after=11)
+    with pytest.raises(Interrupted):  # the last row is written, the final checkpoint not: resumes from 10
+        train_stage(run, "phase2", crash_at(12))
+    assert load_checkpoint(run.dir / "checkpoints/phase2.pt")["step"] == 10
+    assert not run.is_done("phase2")
     out = train_method(cfg, "SRforMC", "1", tmp_path / "cut")
     assert out["done"]
     a, b = _weights(Path(ref["model"])), _weights(Path(out["model"]))
     assert all(torch.equal(a[k], b[k]) for k in a)
+    assert _rows(Path(ref["run_dir"])) == _rows(run.dir)
+
+
+def test_run_dir_of_the_old_code_resumes(tmp_path):
+    """Issue 30: a run dir whose config.toml the branch-point code wrote (tests/old_run_config.toml: this small
+    config, before configs could inherit; paths put back in) is reopened, not refused, and resumes exactly."""
+    cfg = small_cfg(tmp_path, **{"train.precision": "fp32"})
+    ref = train_method(cfg, "SRforAll", "1", tmp_path / "ref")
+    run = open_run(cfg, "SRforAll", "1", tmp_path / "cut")
+    prep_stage(run)
+    with pytest.raises(Interrupted):
+        train_stage(run, "mch", crash_at(8))
+    old = (Path(__file__).parent / "old_run_config.toml").read_text()
+    old = old.replace("@ROOT@", cfg.data.root).replace("@CACHE@", cfg.data.cache_dir)
+    assert old == (run.dir / "config.toml").read_text()  # what the new code writes is byte for byte the old file
+    (run.dir / "config.toml").write_text(old)
+    out = train_method(cfg, "SRforAll", "1", tmp_path / "cut")
+    a, b = _weights(Path(ref["model"])), _weights(Path(out["model"]))
+    assert out["done"] and all(torch.equal(a[k], b[k]) for k in a)
     assert _rows(Path(ref["run_dir"])) == _rows(run.dir)
 
 

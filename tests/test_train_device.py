@@ -11,10 +11,11 @@ import pytest
 import torch
 
 from mchmc.modelfile import load_model
-from mchmc.train.config import ConfigError, load_config, with_overrides
+from mchmc.train.config_schema import ConfigError
+from mchmc.train.config import load_config, with_overrides
 from mchmc.train.config_toml import config_to_dict, dump_config
 from mchmc.train.device import DeviceError, resolve_device
-from mchmc.train.loop import _step_sums
+from mchmc.train.steps import step_sums
 from mchmc.train.retrain import source_key
 from mchmc.train.run import open_run, train_method
 
@@ -132,9 +133,9 @@ def test_device_side_sums_equal_the_host_sums():
         host[1] += float(terms["mse"])
         host[2] += float(terms.get("sce", 0.0))
         host[3] += float(terms.get("correct", 0)) / 32
-        dev += _step_sums(terms, 32)
+        dev += step_sums(terms, 32)
     assert dev.tolist() == host
-    assert _step_sums({"loss": torch.tensor(2.0), "mse": torch.tensor(0.5)}, 8).tolist() == [2.0, 0.5, 0.0, 0.0]
+    assert step_sums({"loss": torch.tensor(2.0), "mse": torch.tensor(0.5)}, 8).tolist() == [2.0, 0.5, 0.0, 0.0]
 
 
 @needs_cuda

@@ -11,7 +11,8 @@ import torch
 
 from mchmc.model import ARCHITECTURES, build_model
 from mchmc.modelfile import load_model, save_model
-from mchmc.train.config import ConfigError, load_config, with_overrides
+from mchmc.train.config_schema import ConfigError
+from mchmc.train.config import load_config, with_overrides
 from mchmc.train.config_toml import run_identity
 from mchmc.train.retrain import source_key
 from mchmc.train.run import train_method

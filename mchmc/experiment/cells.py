@@ -33,7 +33,8 @@ from pathlib import Path
 
 import torch
 
-from mchmc.train.config import METHODS, Config, load_config
+from mchmc.train.config_schema import METHODS, Config
+from mchmc.train.config import load_config
 from mchmc.train.config_toml import dump_config
 from mchmc.train.data import ImageRef, file_sha256, split_images
 from mchmc.errors import MchmcError
@@ -41,8 +42,9 @@ from mchmc.experiment.evaluate import BICUBIC, ImageScore, evaluate_bicubic, eva
 from mchmc.fsutil import atomic_write_text
 from mchmc.locks import claim
 from mchmc.modelfile import load_model
-from mchmc.train.loop import read_metrics
-from mchmc.train.run import open_run, run_dir, run_dirs, train_method
+from mchmc.train.checkpoint import read_metrics
+from mchmc.train.run import open_run, train_method
+from mchmc.train.rundir import config_file, done_path, metrics_path, model_path, phase_model_path, run_dir, run_dirs
 
 EVAL_FILE = "evaluation.json"
 EVAL_FORMAT, EVAL_VERSION = "mchmc-evaluation", 1
@@ -109,7 +111,7 @@ def test_refs(cfg: Config, fold: int) -> list[ImageRef]:
 
 
 def _stage_progress(d: Path, name: str) -> int:
-    csv_path = d / "metrics.csv"
+    csv_path = metrics_path(d)
     if not csv_path.is_file():
         return 0
     steps = [int(float(r["step"])) for r in read_metrics(csv_path) if r.get("phase") == name and r.get("step")]
@@ -131,7 +133,7 @@ def _read_eval(path: Path) -> dict | None:
 def _eval_key(cfg: Config, cell: Cell, runs: str | Path) -> dict:
     """What an evaluation record must match to be current: the model file and the test images."""
     names = sorted(f"{r.category}/{r.name}" for r in test_refs(cfg, cell.fold))
-    model = cell.dir(runs, cfg.name) / "model.pt"
+    model = model_path(cell.dir(runs, cfg.name))
     digest = file_sha256(model) if cell.trains and model.is_file() else ""
     return {"model_sha256": digest, "images": names}
 
@@ -140,8 +142,7 @@ def cell_status(cfg: Config, cell: Cell, runs: str | Path) -> CellStatus:
     d = cell.dir(runs, cfg.name)
     phases = cfg.phases(cell.method) if cell.trains else []
     stages = tuple(n for n, _ in phases)
-    done = tuple(n for n in stages if (d / "checkpoints" / f"{n}.done.json").is_file()
-                 and (d / ("phase1.pt" if n == "phase1" else "model.pt")).is_file())
+    done = tuple(n for n in stages if done_path(d, n).is_file() and phase_model_path(d, n).is_file())
     total = sum(p.steps for _, p in phases)
     left = sum(p.steps - (p.steps if n in done else min(p.steps, _stage_progress(d, n))) for n, p in phases)
     evaluated = False
@@ -172,11 +173,11 @@ def evaluate_cell(cfg: Config, cell: Cell, runs: str | Path,
     if cell.trains:
         run = open_run(cfg, cell.method, cell.fold, runs)  # checks config.toml, rewrites folds.json
         refs = run.split.test
-        model = load_model(d / "model.pt").model
+        model = load_model(model_path(d)).model
         scores = evaluate_model(model, refs, cell.method, cell.fold, progress=progress)
     else:
         d.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(d / "config.toml", dump_config(cfg))
+        atomic_write_text(config_file(d), dump_config(cfg))
         refs = test_refs(cfg, cell.fold)
         scores = evaluate_bicubic(refs, cell.fold, progress=progress)
     doc = {"format": EVAL_FORMAT, "version": EVAL_VERSION, "method": cell.method, "fold": cell.fold,
@@ -285,8 +286,8 @@ def load_scores(runs: str | Path, config: str) -> list[ImageScore]:
 def run_config(runs: str | Path, config: str) -> Config:
     """The resolved config the cells were run with (from a run dir's config.toml)."""
     for d in evaluated_dirs(runs, config).get(config, []):
-        if (d / "config.toml").is_file():
-            return load_config(d / "config.toml")
+        if config_file(d).is_file():
+            return load_config(config_file(d))
     raise ExperimentError(f"{runs}: no config.toml in any evaluated cell of config {config!r}")
 
 
@@ -294,6 +295,6 @@ def load_curves(runs: str | Path, config: str, method: str) -> dict[int, list[di
     """fold -> metrics.csv rows of the method's run dirs (the training curves: Fig. 11, 12)."""
     out = {}
     for d, _, fold, name in run_dirs(runs, method, config):
-        if fold.isdigit() and name == config and (d / "metrics.csv").is_file():
-            out[int(fold)] = read_metrics(d / "metrics.csv")
+        if fold.isdigit() and name == config and metrics_path(d).is_file():
+            out[int(fold)] = read_metrics(metrics_path(d))
     return dict(sorted(out.items()))

@@ -14,7 +14,7 @@
   :func:`drawable` falls back to an installed font that has the characters
   the default one lacks (CJK), else writes '?' for them, never a box.
 
-Training curves come from ``metrics.csv`` rows (:func:`mchmc.train.loop.read_metrics`).
+Training curves come from ``metrics.csv`` rows (:func:`mchmc.train.checkpoint.read_metrics`).
 Every figure is written atomically (an owned temporary, then rename: :func:`mchmc.fsutil.atomic_write`).
 """
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """``mchmc report``: the experiment's results as one Markdown file with its figures.
 
-Reads every evaluated cell of one config under a runs folder (whatever subset
-of folds and methods exists, so a report can be made while the experiment is
-still going), and writes into ``out`` (default ``<runs>/report-<config>/``):
+Reads every evaluated cell of one config under a runs folder (whatever subset of folds and methods exists, so a
+report can be made while the experiment is still going), and writes into ``out`` (default ``<runs>/report-<config>/``):
 
     report.md     Tables 7 (paper border and crop 2, and the per-cell grid),
                   SRforMC - SRforAll, 8, 9 (+ confusion), 10; ours as mean ± std over
@@ -29,7 +28,7 @@ from pathlib import Path
 import torch
 
 from mchmc.experiment import figures
-from mchmc.train.config import Config
+from mchmc.train.config_schema import Config
 from mchmc.train.data import ImageRef
 from mchmc.errors import MchmcError
 from mchmc.experiment.evaluate import BICUBIC, ImageScore, load_test_image
@@ -38,6 +37,7 @@ from mchmc.experiment.cells import (EVAL_FILE, PAPER_METHODS, ExperimentError, e
 from mchmc.fsutil import atomic_write_text
 from mchmc.experiment.gradcam import grad_cam
 from mchmc.modelfile import load_model
+from mchmc.train.rundir import model_path, run_dir, stage_records
 from mchmc.experiment.tables import (Rows, cells_rows, differences_rows, confusion_rows, gain_rows, markdown, table7_rows, table8_rows,
                             table9_rows, table10_rows, test_set_rows, training_time_rows, curve_gain_rows,
                             versus_all_rows)
@@ -79,13 +79,13 @@ def machine() -> str:
 def _missing(runs: Path, config: str, cfg: Config) -> tuple[str, ...]:
     have = {d.name for d in evaluated_dirs(runs, config).get(config, [])}
     return tuple(f"{m} fold {f}" for f in range(1, cfg.folds.k + 1) for m in (BICUBIC,) + PAPER_METHODS
-                 if f"{m}-fold{f}-{config}" not in have)
+                 if run_dir(runs, m, f, config).name not in have)
 
 
 def _val_bicubic(runs: Path, config: str) -> float | None:
     """Mean over folds of the validation images' bicubic PSNR (the reference line of Fig. 11)."""
     vals = []
-    for p in sorted(runs.glob(f"SRforAll-fold*-{config}/checkpoints/*.done.json")):
+    for p in stage_records(runs, "SRforAll", config):
         try:
             vals.append(float(json.loads(p.read_text())["bicubic"]["mean"]))
         except (OSError, ValueError, KeyError, TypeError):
@@ -107,7 +107,7 @@ def _gradcam_examples(runs: Path, config: str, cfg: Config, scores: list[ImageSc
     if not mc:
         return []
     fold = min(s.fold for s in mc)
-    model = load_model(runs / f"SRforMC-fold{fold}-{config}" / "model.pt").model
+    model = load_model(model_path(run_dir(runs, "SRforMC", fold, config))).model
     examples = []
     root = cfg.data.root_path()
     for cat in cfg.data.folders:

@@ -263,7 +263,7 @@ def archive_run(cfg, data: str | os.PathLike, method: str) -> tuple[Archive, dic
     that make ``cfg`` train on it, and the method (K = 1: the plain MCH baseline, ``SRforAll``; K >= 2:
     ``SRforMC`` or ``SRforAll``). One stride for every category, the config's widest: the paper's stride for
     its whole-page category (manga), since an archive's categories are whole pages."""
-    from mchmc.train.config import METHODS, ConfigError
+    from mchmc.train.config_schema import METHODS, ConfigError
 
     archive = open_archive(data, cfg.data.cache_path())
     if len(METHODS.get(method, ("", ("",)))[1]) == 1:

@@ -1,4 +1,5 @@
-"""Experiment configs: TOML files in ``configs/`` loaded into typed, frozen dataclasses.
+"""Experiment configs: TOML files in ``configs/`` loaded into typed, frozen dataclasses
+(:mod:`mchmc.train.config_schema`).
 
     cfg = load_config("cpu")                          # configs/cpu.toml (or a path)
     cfg = load_config("smoke", {"data.root": "/tmp/imgs", "phase1.steps": 10})
@@ -7,6 +8,20 @@ Every key is checked: an unknown section or key, a wrong type or an
 out-of-range value raises :class:`ConfigError` naming the file and the key.
 ``dump_config(cfg)`` writes the resolved config back as TOML (what a run
 directory keeps as ``config.toml``; loading it gives an equal config).
+
+Inheritance: a file may say ``base = "best"`` (a shipped config's name, or a
+path to a ``.toml`` file, relative to the file that names it) and state only
+what differs. The base is resolved first (recursively; a cycle is refused),
+then each section of the file replaces the base's keys one by one; a value
+that is a table (``data.folders``, ``data.stride``, ...) replaces the base's
+whole. ``name`` (default: the file's stem) and ``description`` describe one
+file, so they are never inherited.
+
+A run as a warm start: ``train.init_from`` may name a run instead of a path,
+``init_from = {method = "SRforMC", fold = 1, config = "best"}`` (``runs``:
+the runs folder, default ``runs``); it resolves to that run's final model,
+``runs/SRforMC-fold1-best/model.pt`` (:mod:`mchmc.train.rundir`), so the
+resolved config (and the run's identity) is what the path would give.
 
 Relative paths in ``data.root`` are resolved against the repository root (the
 folder above ``configs/``), so the default ``../shared/datasets`` works from any
@@ -17,167 +32,15 @@ from __future__ import annotations
 import os
 import tomllib
 import typing
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import fields, is_dataclass
 from pathlib import Path
 
-from mchmc.errors import MchmcError
-from mchmc.precision import PRECISION_CHOICES
-from mchmc.train.device import DeviceError, check_device
+from mchmc.train.config_schema import PACKAGE_DIR, REPO_ROOT, Config, ConfigError, check_values
 from mchmc.train.config_toml import config_to_dict
+from mchmc.train.rundir import model_path, run_dir
 
-PACKAGE_DIR = Path(__file__).resolve().parents[1]  # mchmc/
-REPO_ROOT = PACKAGE_DIR.parent
 # configs/ at the top of a checkout; a wheel carries the same files as mchmc/configs/
 CONFIG_DIR = REPO_ROOT / "configs" if (REPO_ROOT / "configs").is_dir() else PACKAGE_DIR / "configs"
-SCHEDULES = ("constant", "cosine")
-INITS = ("paper", "kaiming")
-VALIDATIONS = ("train", "test")
-
-# method -> (architecture, training categories); paper Table 6
-METHODS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "SRforNature": ("mch", ("nature",)),
-    "SRforManga": ("mch", ("manga",)),
-    "SRforText": ("mch", ("text",)),
-    "SRforAll": ("mch", ("nature", "manga", "text")),
-    "SRforMC": ("mch-mc", ("nature", "manga", "text")),
-}
-
-
-class ConfigError(MchmcError):
-    """A config file or override that is not valid; the message names the key."""
-
-
-@dataclass(frozen=True)
-class DataConfig:
-    root: str = "../shared/datasets"
-    folders: dict[str, str] = field(default_factory=lambda: {
-        "nature": "nature_bsds100", "manga": "manga_manga109", "text": "text_hradis_bmvc_ocr_test_orig"})
-    stride: dict[str, int] = field(default_factory=lambda: {"nature": 5, "manga": 10, "text": 5})
-    patch: int = 60  # HR patch side (paper: 60x60 teaching signals)
-    limit: int = 0  # images per category (0 = all); smoke configs use a few
-    cache_dir: str = ""  # "" -> $MCHMC_CACHE or ~/.cache/mchmc/patches
-    noise_level: int = -1  # JPEG degradation of the LR side (mchmc.train.degrade): -1 clean, 0..3
-    noise_seed: int = 0
-    # Rendered document pages (mchmc.train.textpages) added to the text category's training images (issue 14,
-    # item 5): never in a test fold; ``train.val_images`` of them are carved out for validation. Seed 0 is the
-    # benchmark's test set (bench/textpages.py), so training seeds start elsewhere; font families whose name
-    # contains ``rendered_hold_out`` are kept out of the training pages so the benchmark can measure unseen type.
-    rendered_pages: int = 0
-    rendered_seed: int = 1000
-    rendered_stride: int = 30  # HR px between patches on a rendered page (its own: the pages are many)
-    rendered_hold_out: str = "Condensed"
-    rendered_scans: bool = True  # false: digital pages only (no simulated scan: sharp HR targets)
-    rendered_category: bool = True  # false: their patches teach the upscaler only (no category loss on them)
-    # Issue 27, item 2: more training images for the product tiers, in no fold (always training; never a test or a
-    # validation image, so validation stays on the paper's sets): folder under root -> category, e.g.
-    # { nature_t91 = "nature", nature_sunhays80 = "nature" }. ``extra_reduce``: folder -> r, each image reduced by
-    # the MATLAB-compatible bicubic 1/r before it is used as HR (Sun-Hays 80 are JPEG q75: at full size their
-    # block artefacts would be targets; 1/2 averages them away). The paper's and K-fold configs leave these empty.
-    extra_folders: dict[str, str] = field(default_factory=dict)
-    extra_reduce: dict[str, int] = field(default_factory=dict)
-    extra_stride: int = 10  # HR px between patches on an extra image
-
-    @property
-    def noise(self) -> tuple[int, int] | None:
-        return (self.noise_level, self.noise_seed) if self.noise_level >= 0 else None
-
-    def root_path(self) -> Path:
-        root = Path(os.environ.get("MCHMC_DATA_ROOT") or self.root).expanduser()
-        return root if root.is_absolute() else (REPO_ROOT / root).resolve()
-
-    def cache_path(self) -> Path:
-        raw = self.cache_dir or os.environ.get("MCHMC_CACHE") or "~/.cache/mchmc/patches"
-        return Path(raw).expanduser().resolve()
-
-
-@dataclass(frozen=True)
-class FoldConfig:
-    k: int = 5
-    seed: int = 20240611
-
-
-@dataclass(frozen=True)
-class PhaseConfig:
-    """One training phase (paper Table 2); ``mch`` is the plain-MCH phase."""
-
-    steps: int = 1000
-    lr: float = 1e-4  # conv1, conv2, classifier head
-    lr_conv3: float = 1e-5
-    r_mse: float = 1.0
-    r_sce: float = 0.0
-    dropout: float = 0.0  # after conv1 and conv2, training only
-    schedule: str = "constant"  # or "cosine": lr * 0.5 (1 + cos(pi t / steps)) down to lr * min_lr_ratio
-    min_lr_ratio: float = 0.0
-    warmup: int = 0  # linear warm-up steps (0 = none)
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    batch: int = 32
-    seed: int = 0
-    init: str = "paper"  # "paper": weights N(0, init_std), biases 0; "kaiming": He normal, biases 0
-    init_std: float = 1e-3
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
-    precision: str = "fp32"  # "bf16": autocast on the forward pass (loss in fp32); "auto": bf16 where the CPU
-    #                          computes it natively (AVX512-BF16 / AMX: ~1.5x faster), else fp32 (emulated bf16
-    #                          trains ~20x slower on AVX2-only CPUs); the run logs which it used
-    channels_last: bool = True
-    checkpoint_every: int = 1000
-    log_every: int = 1000  # a metrics.csv row (with validation) every N steps and at the end
-    val_images: int = 3  # validation images per category (scored during training, never trained on)
-    validation: str = "train"  # "train": carved out of the training folds (the rule); "test": the test fold's
-    #                            first images (how runs before issue 14 validated; kept to reproduce them)
-    init_from: str = ""  # warm start: a model file or shipped model name whose weights start the first phase
-    #                       (a narrower one of the same design is widened first: mchmc.train.widen)
-    arch: str = ""  # "" the method's architecture (Table 6); or a registered wider one of the same kind
-    val_crop: int = 256  # centre crop of each validation image (HR px, 0 = whole)
-    augment_d4: bool = False  # issue 27: each patch turned by one of the 8 flips / rotations (mchmc.train.augment)
-    threads: int = 0  # torch threads (0 = torch's default)
-    device: str = "auto"  # auto (cuda when there is one, else cpu), cpu, cuda or cuda:N (mchmc.train.device);
-    #                      where a run trains, not what: left out of a run dir's identity
-
-    @property
-    def validation_words(self) -> str:
-        """Where the validation images come from, in words (reports and figure captions)."""
-        if self.validation == "train":
-            return f"{self.val_images} images per category carved out of the training folds (not trained on)"
-        return f"the first {self.val_images} test-fold images per category"
-
-
-@dataclass(frozen=True)
-class Config:
-    name: str = "custom"
-    description: str = ""
-    data: DataConfig = field(default_factory=DataConfig)
-    folds: FoldConfig = field(default_factory=FoldConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    phase1: PhaseConfig = field(default_factory=lambda: PhaseConfig(1_000_000, 1e-3, 1e-4, 0.1, 1.0, 0.5))
-    phase2: PhaseConfig = field(default_factory=lambda: PhaseConfig(10_000_000, 1e-4, 1e-5, 1.0, 0.1, 0.0))
-    mch: PhaseConfig = field(default_factory=lambda: PhaseConfig(10_000_000, 1e-4, 1e-5, 1.0, 0.0, 0.0))
-
-    def phases(self, method: str) -> list[tuple[str, PhaseConfig]]:
-        """The phases a method trains, in order."""
-        arch = method_arch(method)
-        return [("phase1", self.phase1), ("phase2", self.phase2)] if arch == "mch-mc" else [("mch", self.mch)]
-
-    def arch(self, method: str) -> str:
-        """The architecture a method trains under this config: ``train.arch``, else the method's own."""
-        own = method_arch(method)
-        if not self.train.arch or self.train.arch == own:
-            return own
-        from mchmc.modelconfig import ARCHITECTURES
-
-        if ARCHITECTURES[self.train.arch].has_classifier != ARCHITECTURES[own].has_classifier:
-            raise ConfigError(f"train.arch: {self.train.arch!r} is not a variant of {method}'s {own!r} "
-                              "(one has the category head, the other not)")
-        return self.train.arch
-
-
-def method_arch(method: str) -> str:
-    if method not in METHODS:
-        raise ConfigError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
-    return METHODS[method][0]
 
 
 # ---------------------------------------------------------------- parsing
@@ -228,88 +91,40 @@ def _build(cls, raw: dict, prefix: str):
         tp, key = hints[name], f"{prefix}.{name}" if prefix else name
         kwargs[name] = _build(tp, value, key) if is_dataclass(tp) else _convert(value, tp, key)
     obj = cls(**kwargs)
-    _validate(obj, prefix)
+    check_values(obj, prefix)
     return obj
 
-
-def _validate(obj, prefix: str) -> None:
-    def bad(key, why):
-        raise ConfigError(f"{prefix}.{key}: {why}" if prefix else f"{key}: {why}")
-
-    if isinstance(obj, PhaseConfig):
-        if obj.steps < 0:
-            bad("steps", "must be >= 0")
-        for k in ("lr", "lr_conv3"):
-            if not getattr(obj, k) > 0:
-                bad(k, "must be > 0")
-        for k in ("r_mse", "r_sce", "min_lr_ratio", "warmup"):
-            if getattr(obj, k) < 0:
-                bad(k, "must be >= 0")
-        if not 0 <= obj.dropout < 1:
-            bad("dropout", "must be in [0, 1)")
-        if obj.schedule not in SCHEDULES:
-            bad("schedule", f"must be one of {SCHEDULES}, not {obj.schedule!r}")
-    elif isinstance(obj, TrainConfig):
-        for k in ("batch", "checkpoint_every", "log_every"):
-            if getattr(obj, k) < 1:
-                bad(k, "must be >= 1")
-        if obj.init not in INITS:
-            bad("init", f"must be one of {INITS}, not {obj.init!r}")
-        if obj.validation not in VALIDATIONS:
-            bad("validation", f"must be one of {VALIDATIONS}, not {obj.validation!r}")
-        if obj.precision not in PRECISION_CHOICES:
-            bad("precision", f"must be one of {PRECISION_CHOICES}, not {obj.precision!r}")
-        from mchmc.modelconfig import ARCHITECTURES
-
-        if obj.arch and obj.arch not in ARCHITECTURES:
-            bad("arch", f"must be \"\" (the method's) or one of {', '.join(ARCHITECTURES)}, not {obj.arch!r}")
-        try:
-            check_device(obj.device)
-        except DeviceError as err:
-            bad("device", str(err))
-        if not all(0 <= b < 1 for b in obj.betas):
-            bad("betas", "must be in [0, 1)")
-        for k in ("val_images", "val_crop", "threads"):
-            if getattr(obj, k) < 0:
-                bad(k, "must be >= 0")
-    elif isinstance(obj, DataConfig):
-        if set(obj.stride) != set(obj.folders):
-            bad("stride", f"needs one stride per category {sorted(obj.folders)}, got {sorted(obj.stride)}")
-        if any(s < 1 for s in obj.stride.values()):
-            bad("stride", "must be >= 1")
-        if obj.patch < 2 or obj.patch % 2:
-            bad("patch", "must be an even number of HR px")
-        if obj.limit < 0:
-            bad("limit", "must be >= 0")
-        if obj.noise_level not in (-1, 0, 1, 2, 3):
-            bad("noise_level", "must be -1 (clean) or a JPEG noise level 0..3")
-        if obj.rendered_pages < 0:
-            bad("rendered_pages", "must be >= 0")
-        if obj.rendered_pages and "text" not in obj.folders:
-            bad("rendered_pages", "rendered pages are text: the config needs a text category")
-        if obj.rendered_pages and obj.rendered_seed == 0:
-            bad("rendered_seed", "seed 0 renders the benchmark's test pages (bench/textpages.py); train on another")
-        if obj.rendered_stride < 1:
-            bad("rendered_stride", "must be >= 1")
-        unknown = sorted(c for c in obj.extra_folders.values() if c not in obj.folders)
-        if unknown:
-            bad("extra_folders", f"categories {unknown} are not in data.folders {sorted(obj.folders)}")
-        if set(obj.extra_reduce) - set(obj.extra_folders):
-            bad("extra_reduce", f"folders {sorted(set(obj.extra_reduce) - set(obj.extra_folders))} are not extra_folders")
-        if any(r < 1 for r in obj.extra_reduce.values()):
-            bad("extra_reduce", "must be >= 1")
-        if obj.extra_stride < 1:
-            bad("extra_stride", "must be >= 1")
-    elif isinstance(obj, FoldConfig):
-        if obj.k < 2:
-            bad("k", "must be >= 2")
 
 
 def config_from_dict(raw: dict, source: str = "config") -> Config:
     try:
-        return _build(Config, raw, "")
+        return _build(Config, _named_run(raw), "")
     except ConfigError as err:
         raise ConfigError(f"{source}: {err}") from None
+
+
+RUN_KEYS = ("method", "fold", "config", "runs")
+
+
+def _named_run(raw: dict) -> dict:
+    """``raw`` with a ``train.init_from`` that names a run (a table) replaced by the path of its model."""
+    train = raw.get("train")
+    spec = train.get("init_from") if isinstance(train, dict) else None
+    if not isinstance(spec, dict):
+        return raw
+    unknown = sorted(set(spec) - set(RUN_KEYS))
+    missing = [k for k in ("method", "fold", "config") if k not in spec]
+    if unknown or missing:
+        raise ConfigError("train.init_from: a run is {method = ..., fold = ..., config = ...} (runs optional); "
+                          + (f"unknown key(s) {', '.join(unknown)}" if unknown else f"missing {', '.join(missing)}"))
+    fold = spec["fold"]
+    if not (fold == "all" or isinstance(fold, int) and not isinstance(fold, bool) and fold >= 1):
+        raise ConfigError(f"train.init_from.fold: a fold number or \"all\", not {fold!r}")
+    for k in ("method", "config", "runs"):
+        if k in spec and not isinstance(spec[k], str):
+            raise ConfigError(f"train.init_from.{k}: expected a string, got {spec[k]!r}")
+    d = run_dir(spec.get("runs", "runs"), spec["method"], None if fold == "all" else fold, spec["config"])
+    return {**raw, "train": {**train, "init_from": model_path(d).as_posix()}}
 
 
 def config_path(name_or_path: str | os.PathLike) -> Path:
@@ -337,16 +152,82 @@ def set_dotted(raw: dict, key: str, value) -> None:
 
 
 def load_config(name_or_path: str | os.PathLike, overrides: dict | None = None) -> Config:
-    """Load a TOML config by name or path, apply ``{"section.key": value}`` overrides, validate."""
+    """Load a TOML config by name or path (its ``base`` first), apply ``{"section.key": value}`` overrides,
+    validate."""
     path = config_path(name_or_path)
+    raw = read_config(path)
+    for k, v in (overrides or {}).items():
+        set_dotted(raw, k, v)
+    return config_from_dict(raw, str(path))
+
+
+def read_config(path: Path, chain: tuple[Path, ...] = ()) -> dict:
+    """The file's table with its ``base`` resolved (recursively), ``name`` defaulting to the file's stem."""
+    chain = chain + (path.resolve(),)
+    raw = _read_toml(path)
+    base = raw.pop("base", None)
+    if base is not None:
+        base_path = _base_path(base, path)
+        if base_path.resolve() in chain:
+            cycle = " -> ".join(p.name for p in chain + (base_path.resolve(),))
+            raise ConfigError(f"{path}: base cycle: {cycle}")
+        inherited = read_config(base_path, chain)
+        for k in ("name", "description"):  # they describe one file
+            inherited.pop(k, None)
+        raw = _merge(inherited, raw)
+    raw.setdefault("name", path.stem)
+    return raw
+
+
+def _read_toml(path: Path) -> dict:
     try:
         raw = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: invalid TOML: {err}") from None
-    raw.setdefault("name", path.stem)
-    for k, v in (overrides or {}).items():
-        set_dotted(raw, k, v)
-    return config_from_dict(raw, str(path))
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read: {err.strerror}") from None
+    _check_keys(raw, path)
+    return raw
+
+
+def _check_keys(raw: dict, path: Path) -> None:
+    """Unknown sections and keys, named with the file they are in (a base's own, not the file naming it)."""
+    known = {f.name: f for f in fields(Config)}
+    hints = typing.get_type_hints(Config)
+    unknown = sorted(set(raw) - set(known) - {"base"})
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) {', '.join(unknown)} in top level; known: base, {', '.join(known)}")
+    for section, values in raw.items():
+        tp = hints.get(section)
+        if is_dataclass(tp) and isinstance(values, dict):
+            names = [f.name for f in fields(tp)]
+            bad = sorted(set(values) - set(names))
+            if bad:
+                raise ConfigError(f"{path}: unknown key(s) {', '.join(bad)} in [{section}]; known: {', '.join(names)}")
+
+
+def _base_path(base, path: Path) -> Path:
+    """A shipped config's name, or a path relative to the file that names it."""
+    if not isinstance(base, str) or not base:
+        raise ConfigError(f"{path}: base: expected a config name or a .toml path, got {base!r}")
+    if base.endswith(".toml") or "/" in base or os.sep in base:
+        p = Path(base).expanduser()
+        p = p if p.is_absolute() else path.parent / p
+        if not p.is_file():
+            raise ConfigError(f"{path}: base {base!r}: no such config file {p}")
+        return p
+    try:
+        return config_path(base)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: base {base!r}: {err}") from None
+
+
+def _merge(base: dict, child: dict) -> dict:
+    """``child`` over ``base``: a section's keys one by one, any other value (a table value too) whole."""
+    out = dict(base)
+    for k, v in child.items():
+        out[k] = {**base[k], **v} if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+    return out
 
 
 def with_overrides(cfg: Config, overrides: dict) -> Config:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import fields, is_dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # config.py imports this module
-    from mchmc.train.config import Config
+from mchmc.train.config_schema import Config
 
 
 def config_to_dict(obj) -> dict:

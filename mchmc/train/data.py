@@ -29,7 +29,7 @@ import numpy as np
 from mchmc.colour import gray_to_y, rgb_to_y, to_unit
 from mchmc.fsutil import atomic_write_text
 from mchmc.pages.meta import EXTENSIONS
-from mchmc.train.config import Config, DataConfig
+from mchmc.train.config_schema import Config, DataConfig
 from mchmc.errors import MchmcError
 from mchmc.resize import imresize
 

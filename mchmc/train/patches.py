@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mchmc.train.config import DataConfig
+from mchmc.train.config_schema import DataConfig
 from mchmc.train.data import dataset_images, extra_images, file_sha256, hr_lr_y, load_rgb, rendered_images
 from mchmc.errors import MchmcError
 from mchmc.fsutil import atomic_folder

@@ -26,7 +26,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from mchmc.train.config import Config
+from mchmc.train.config_schema import Config
 from mchmc.train.config_toml import run_identity
 from mchmc.errors import MchmcError
 from mchmc.model import build_model
@@ -34,7 +34,7 @@ from mchmc.modelfile import load_model
 from mchmc.train.patches import PrepResult, prepare
 from mchmc.train.validate import Validator
 from mchmc.train.run import Run, open_run, train_method
-from mchmc.train.versions import Gate, ModelVersions, decide
+from mchmc.modelversions import Gate, ModelVersions, decide
 
 ALL_IMAGES = 1 << 30  # Validator's per-category cap: every validation image
 

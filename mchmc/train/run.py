@@ -5,11 +5,8 @@
     for name in run.phase_names: train_stage(run, name)      # phase1 -> phase2 (SRforMC) or mch
     summary(run)
 
-Run directory ``<runs_root>/<method>-fold<k|all>-<config>/``: ``config.toml``
-(the resolved config; a different config in an existing run dir is refused),
-``folds.json``, ``metrics.csv``, ``checkpoints/<phase>.pt`` (resume state),
-``checkpoints/<phase>.done.json`` (stage finished), ``phase1.pt`` (SRforMC)
-and ``model.pt`` (the final model, an :mod:`mchmc.modelfile` file).
+Run directory ``<runs_root>/<method>-fold<k|all>-<config>/``, its files named by :mod:`mchmc.train.rundir`;
+a different config in an existing run dir (its ``config.toml``) is refused once it has trained.
 """
 from __future__ import annotations
 
@@ -23,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from mchmc.fsutil import atomic_write_text
-from mchmc.train.config import METHODS, Config, ConfigError, config_from_dict
+from mchmc.train.config_schema import METHODS, Config, ConfigError
+from mchmc.train.config import config_from_dict
 from mchmc.train.config_toml import dump_config, run_identity
 from mchmc.train.device import device_words, resolve_device
 from mchmc.train.data import Split, parse_fold, save_folds, split_images
@@ -31,7 +29,10 @@ from mchmc.model import build_model
 from mchmc.precision import resolve_precision
 from mchmc.modelfile import load_model, save_model
 from mchmc.train.patches import PatchStore, PrepResult, class_weights, prepare
-from mchmc.train.loop import PhaseSpec, csv_columns, init_model, read_metrics, train_phase
+from mchmc.train import rundir
+from mchmc.train.checkpoint import csv_columns, read_metrics
+from mchmc.train.loop import PhaseSpec, train_phase
+from mchmc.train.steps import init_model
 from mchmc.train.validate import Validator
 
 
@@ -70,32 +71,24 @@ class Run:
 
     @property
     def fold_label(self) -> str:
-        return "all" if self.fold is None else str(self.fold)
+        return rundir.fold_label(self.fold)
 
     def phase_model_path(self, name: str) -> Path:
-        return self.dir / ("phase1.pt" if name == "phase1" else "model.pt")
+        return rundir.phase_model_path(self.dir, name)
 
     def done_path(self, name: str) -> Path:
-        return self.dir / "checkpoints" / f"{name}.done.json"
+        return rundir.done_path(self.dir, name)
+
+    @property
+    def model_path(self) -> Path:
+        return rundir.model_path(self.dir)
+
+    @property
+    def metrics_path(self) -> Path:
+        return rundir.metrics_path(self.dir)
 
     def is_done(self, name: str) -> bool:
         return self.done_path(name).is_file() and self.phase_model_path(name).is_file()
-
-
-def run_dir(runs_root: str | Path, method: str, fold: int | None, cfg_name: str) -> Path:
-    return Path(runs_root) / f"{method}-fold{'all' if fold is None else fold}-{cfg_name}"
-
-
-def run_dirs(runs_root: str | Path, method: str = "*", cfg_name: str = "*") -> list[tuple[Path, str, str, str]]:
-    """(dir, method, fold, config) of every run dir under ``runs_root`` matching the pattern
-    (the other half of :func:`run_dir`: the one place that knows how a run dir is named)."""
-    out = []
-    for d in sorted(Path(runs_root).glob(f"{method}-fold*-{cfg_name}")):
-        m, sep, rest = d.name.partition("-fold")
-        fold, _, config = rest.partition("-")
-        if sep and d.is_dir():
-            out.append((d, m, fold, config))
-    return out
 
 
 def open_run(cfg: Config, method: str, fold: str | int, runs_root: str | Path = "runs") -> Run:
@@ -107,22 +100,22 @@ def open_run(cfg: Config, method: str, fold: str | int, runs_root: str | Path = 
     cfg.arch(method)  # an unknown method, or a train.arch of another kind: one line before any work
     f = parse_fold(fold, cfg.folds.k)
     split = split_images(cfg, tuple(cfg.data.folders), f)
-    d = run_dir(runs_root, method, f, cfg.name)
+    d = rundir.run_dir(runs_root, method, f, cfg.name)
     text = dump_config(cfg)
-    cpath = d / "config.toml"
+    cpath = rundir.config_file(d)
     if cpath.exists() and has_trained(d) and not same_run(cpath.read_text(), cfg):
         raise ConfigError(f"{cpath}: this run dir was started with a different config; "
                           "use another --runs folder or delete the run dir to start over")
     d.mkdir(parents=True, exist_ok=True)
     atomic_write_text(cpath, text)
-    save_folds(split, d / "folds.json", cfg.folds.seed, cfg.folds.k)
+    save_folds(split, d / rundir.FOLDS_FILE, cfg.folds.seed, cfg.folds.k)
     return Run(cfg, method, f, d, split)
 
 
 def has_trained(d: Path) -> bool:
     """Whether a run dir holds any training (a metrics row, a checkpoint, a model): what a different config
     would silently mix with, so only then is it refused."""
-    return (d / "metrics.csv").exists() or (d / "checkpoints").exists() or any(d.glob("*.pt"))
+    return rundir.metrics_path(d).exists() or (d / rundir.CHECKPOINTS).exists() or any(d.glob("*.pt"))
 
 
 def same_run(saved: str, cfg: Config) -> bool:
@@ -149,8 +142,7 @@ def training_rows(run: Run, store: PatchStore) -> np.ndarray:
     return store.rows_for(refs)
 
 
-def train_stage(run: Run, name: str, callback: Callable[[dict], None] | None = None,
-                stop_after: int | None = None) -> dict:
+def train_stage(run: Run, name: str, callback: Callable[[dict], None] | None = None) -> dict:
     """Train one phase (resuming from its checkpoint); returns the stage summary. Skips a finished stage."""
     if run.is_done(name):
         return json.loads(run.done_path(name).read_text())
@@ -165,76 +157,98 @@ def train_stage(run: Run, name: str, callback: Callable[[dict], None] | None = N
             raise RuntimeError(f"stage {name} needs {prev} to be finished first")
     store = PatchStore(run.store_path)
     rows = training_rows(run, store)
-    counts = {c: n for c, n in store.counts(rows).items() if c in run.categories}
-    unlabelled = frozenset()
-    if not cfg.data.rendered_category:  # rendered pages teach the upscaler only; alpha counts the labelled ones
-        rendered = [r for r in run.split.train if r.source == "rendered"]
-        unlabelled = frozenset(store.ids[(r.category, r.name)] for r in rendered)
-        off = store.counts(store.rows_for(rendered))
-        alpha = class_weights({c: n - off.get(c, 0) for c, n in counts.items()})
-    else:
-        alpha = class_weights(counts)
+    counts, alpha, unlabelled = _class_weights(run, store, rows)
     model = run.build()
-    if idx == 0 and cfg.train.init_from:
-        start = load_model(cfg.train.init_from).model
-        from mchmc.train.transfer import transfer, transfers
-
-        if start.config == model.config:
-            model.load_state_dict(start.state_dict())
-        elif transfers(start, model):  # other categories, or a head added or dropped (issue 29, item 4)
-            init_model(model, cfg.train)  # the new head's start; what transfers then comes from the model
-            transfer(start, model)
-        else:  # a narrower model of the same design, widened without changing what it computes
-            from mchmc.train.widen import widen
-
-            try:
-                widen(start, model, seed=cfg.train.seed, noise=1e-3)
-            except ValueError as err:
-                raise ConfigError(f"train.init_from: {cfg.train.init_from}: {err}") from None
-    elif idx == 0:
-        init_model(model, cfg.train)
-    else:
-        model.load_state_dict(load_model(run.phase_model_path(names[idx - 1])).model.state_dict())
+    _start_weights(run, model, idx)
     validator = Validator(run.split.val, cfg.train.val_images, cfg.train.val_crop, model.config.scale,
                           cfg.data.noise)
-    csv_path = run.dir / "metrics.csv"
-    csv_start = offset = 0
-    prev_seconds = 0.0
-    for prev in names[:idx]:
-        doc = json.loads(run.done_path(prev).read_text())
-        csv_start, offset, prev_seconds = doc["csv_bytes"], offset + doc["steps"], prev_seconds + doc["seconds"]
+    csv_start, offset, prev_seconds = _earlier_phases(run, idx)
     t0 = time.time()
-    spec = PhaseSpec(name, phases[name], cfg.train, store, rows, alpha, run.dir / "checkpoints" / f"{name}.pt",
-                     csv_path, csv_start, offset, lambda m: validator.evaluate(m, "fp32"),
-                     csv_columns(validator.categories, model.config.has_classifier), stop_after, device, unlabelled)
+    spec = PhaseSpec(name, phases[name], cfg.train, store, rows, alpha, rundir.checkpoint_path(run.dir, name),
+                     run.metrics_path, csv_start, offset, validate=lambda m: validator.evaluate(m, "fp32"),
+                     columns=csv_columns(validator.categories, model.config.has_classifier), device=device,
+                     unlabelled=unlabelled)
     last = train_phase(model, spec, callback)
     seconds = float(last.get("elapsed", time.time() - t0) or 0.0)
     summary = {"stage": name, "method": run.method, "config": cfg.name, "fold": run.fold_label,
                "steps": phases[name].steps, "seconds": seconds, "train_patches": counts, "alpha": alpha,
                "train_images": sum(1 for r in run.split.train if r.category in run.categories),
                "bicubic": validator.bicubic(), "final": {k: v for k, v in last.items() if k != "event"},
-               "data_key": store.path.name, "csv_bytes": csv_path.stat().st_size,
+               "data_key": store.path.name, "csv_bytes": run.metrics_path.stat().st_size,
                "device": device_words(device), "precision": resolve_precision(cfg.train.precision, device)}
-    provenance = {"method": run.method, "config": cfg.name, "phase": name, "test_fold": run.fold_label,
-                  "train_folds": [k for k in range(1, cfg.folds.k + 1) if k != run.fold],
-                  "fold_seed": cfg.folds.seed, "steps": {n: phases[n].steps for n in names[: idx + 1]},
-                  "wall_seconds": prev_seconds + seconds, "stage_seconds": seconds,
-                  "validation": summary["final"], "bicubic": summary["bicubic"],
-                  "data_hash": store.path.name, "alpha": alpha, "train_patches": counts,
-                  "validation_images": {c: [r.name for r in run.split.val if r.group == c]
-                                        for c in validator.categories},
-                  "validation_rule": cfg.train.validation, "precision": summary["precision"], "device": summary["device"],
-                  "init_from": cfg.train.init_from or cfg.train.init}
-    save_model(model, run.phase_model_path(name), provenance)
+    save_model(model, run.phase_model_path(name), _provenance(run, name, summary, validator, prev_seconds))
     atomic_write_text(run.done_path(name), json.dumps(summary, indent=1, default=str))  # the stage's "done" mark
     return summary
 
 
+def _class_weights(run: Run, store: PatchStore, rows: np.ndarray) -> tuple[dict, dict, frozenset]:
+    """Training patches per category, the class weights alpha, and the store ids of images whose patches
+    teach the upscaler only (rendered pages with data.rendered_category = false: alpha counts the others)."""
+    counts = {c: n for c, n in store.counts(rows).items() if c in run.categories}
+    if run.cfg.data.rendered_category:
+        return counts, class_weights(counts), frozenset()
+    rendered = [r for r in run.split.train if r.source == "rendered"]
+    unlabelled = frozenset(store.ids[(r.category, r.name)] for r in rendered)
+    off = store.counts(store.rows_for(rendered))
+    return counts, class_weights({c: n - off.get(c, 0) for c, n in counts.items()}), unlabelled
+
+
+def _start_weights(run: Run, model, idx: int) -> None:
+    """The phase's starting weights: the previous phase's model; for the first, ``train.init_from`` (the
+    same design, or its weights transferred, or widened) or a fresh init."""
+    cfg = run.cfg
+    if idx > 0:
+        model.load_state_dict(load_model(run.phase_model_path(run.phase_names[idx - 1])).model.state_dict())
+        return
+    if not cfg.train.init_from:
+        init_model(model, cfg.train)
+        return
+    start = load_model(cfg.train.init_from).model
+    from mchmc.train.transfer import transfer, transfers
+
+    if start.config == model.config:
+        model.load_state_dict(start.state_dict())
+    elif transfers(start, model):  # other categories, or a head added or dropped (issue 29, item 4)
+        init_model(model, cfg.train)  # the new head's start; what transfers then comes from the model
+        transfer(start, model)
+    else:  # a narrower model of the same design, widened without changing what it computes
+        from mchmc.train.widen import widen
+
+        try:
+            widen(start, model, seed=cfg.train.seed, noise=1e-3)
+        except ValueError as err:
+            raise ConfigError(f"train.init_from: {cfg.train.init_from}: {err}") from None
+
+
+def _earlier_phases(run: Run, idx: int) -> tuple[int, int, float]:
+    """Where the phase starts in metrics.csv (bytes), its step offset and the earlier phases' seconds."""
+    csv_start = offset = 0
+    prev_seconds = 0.0
+    for prev in run.phase_names[:idx]:
+        doc = json.loads(run.done_path(prev).read_text())
+        csv_start, offset, prev_seconds = doc["csv_bytes"], offset + doc["steps"], prev_seconds + doc["seconds"]
+    return csv_start, offset, prev_seconds
+
+
+def _provenance(run: Run, name: str, summary: dict, validator: Validator, prev_seconds: float) -> dict:
+    """What the phase's model file says about how it was made."""
+    cfg, phases, names = run.cfg, dict(run.cfg.phases(run.method)), run.phase_names
+    return {"method": run.method, "config": cfg.name, "phase": name, "test_fold": run.fold_label,
+            "train_folds": [k for k in range(1, cfg.folds.k + 1) if k != run.fold],
+            "fold_seed": cfg.folds.seed, "steps": {n: phases[n].steps for n in names[: names.index(name) + 1]},
+            "wall_seconds": prev_seconds + summary["seconds"], "stage_seconds": summary["seconds"],
+            "validation": summary["final"], "bicubic": summary["bicubic"],
+            "data_hash": summary["data_key"], "alpha": summary["alpha"], "train_patches": summary["train_patches"],
+            "validation_images": {c: [r.name for r in run.split.val if r.group == c] for c in validator.categories},
+            "validation_rule": cfg.train.validation, "precision": summary["precision"], "device": summary["device"],
+            "init_from": cfg.train.init_from or cfg.train.init}
+
+
 def summary(run: Run) -> dict:
     stages = {n: json.loads(run.done_path(n).read_text()) for n in run.phase_names if run.is_done(n)}
-    rows = read_metrics(run.dir / "metrics.csv") if (run.dir / "metrics.csv").exists() else []
+    rows = read_metrics(run.metrics_path) if run.metrics_path.exists() else []
     return {"run_dir": str(run.dir), "method": run.method, "fold": run.fold_label, "config": run.cfg.name,
-            "stages": stages, "model": str(run.dir / "model.pt"), "metrics_rows": len(rows),
+            "stages": stages, "model": str(run.model_path), "metrics_rows": len(rows),
             "done": all(run.is_done(n) for n in run.phase_names)}
 
 

@@ -1,4 +1,4 @@
-"""Model versions: a retrain adds a version; the model in use changes only by promotion.
+"""Model versions folders: a retrain adds a version; the model in use changes only by promotion.
 
 Why: a scheduled retrain runs unattended on a growing archive. Its result must
 never replace the model people are upscaling with until it has been evaluated
