@@ -54,8 +54,8 @@ def reset_hwm() -> bool:
         return False
 
 
-def main() -> None:  # over 60 lines: a bench's protocol reads top to bottom, as its docstring lists it
-    # One function on purpose: the benchmark's stages in the order they run and print.
+def main() -> None:
+    # Over 60 lines on purpose: the benchmark's stages in the order they run and print.
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--width", type=int, default=12000)
     ap.add_argument("--height", type=int, default=9000)

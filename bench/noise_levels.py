@@ -68,7 +68,8 @@ def jpeg_page(lr: np.ndarray, quality: int | None, tmp: Path, resaved: bool = Fa
     return read_page(path)
 
 
-def main() -> None:  # over 60 lines: a bench's protocol reads top to bottom, as its docstring lists it
+def main() -> None:
+    # Over 60 lines on purpose: a bench's protocol reads top to bottom, as its docstring lists it.
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="srformc", help="The clean model; its -noise<k> variants sit beside it.")
     ap.add_argument("--config", default="best", help="Config whose data root and folders hold the images.")

@@ -88,7 +88,8 @@ def methods(model: str, tile: int, precision: str) -> dict:
     return found
 
 
-def main() -> None:  # over 60 lines: a bench's protocol reads top to bottom, as its docstring lists it
+def main() -> None:
+    # Over 60 lines on purpose: a bench's protocol reads top to bottom, as its docstring lists it.
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("-n", "--images", type=int, default=0, help="First N test images per category (0: all).")
     ap.add_argument("--model", default="srformc")

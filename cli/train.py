@@ -82,7 +82,7 @@ def train(config: str, method: str, fold: str, runs: str, data_root: str | None,
     """``device``: ``--device`` (None: the config's ``train.device``, ``auto`` unless it says otherwise).
     ``data``: ``--data``, an archive whose sub-folders are the categories (:mod:`mchmc.train.archive`);
     ``init``: ``--init``, a model file or shipped name to fine-tune from (``train.init_from``)."""
-    # 65 lines on purpose: the command reads top to bottom (resolve the config, open the run, train, print),
+    # Over 60 lines on purpose: the command reads top to bottom (resolve the config, open the run, train, print),
     # its two try blocks deciding the exit code (2: refused before any work, 1: training failed or unfinished).
     from mchmc.train.config import load_config
     from mchmc.errors import MchmcError

@@ -7,8 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import faults
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
+
+# Every process the tests start loads the test-only fault hooks (inert unless a test sets MCHMC_FAULT_*).
+faults.install_path()
 
 
 def shared_path(*parts: str) -> Path:

@@ -16,7 +16,8 @@ from conftest import ROOT
 from PIL import Image
 from test_upscale_cli import GOOD, SPLIT, make_archive, mchmc, outputs, texture
 
-from mchmc.batch.network.service import FAULT_ENV, NetworkSpec
+from faults import KILL_NETWORK as FAULT_ENV
+from mchmc.batch.network.service import NetworkSpec
 from mchmc.batch.options import BatchOptions
 from mchmc.batch.plan import Job
 from mchmc.batch.pool.netpool import SplitPool, SplitSpec

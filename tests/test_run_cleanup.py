@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mchmc.batch.network.service import FAULT_ENV
+from faults import KILL_NETWORK as FAULT_ENV
 
 pytestmark = pytest.mark.slow
 

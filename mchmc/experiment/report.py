@@ -230,7 +230,7 @@ def _differences(cfg: Config, scores: list[ImageScore]) -> list[str]:
 
 def _markdown(runs: Path, name: str, cfg: Config, scores: list[ImageScore], tables: dict[str, Rows], figs: dict[str, Path],
               cells: int, missing: tuple[str, ...], notes: list[str], out_dir: Path, command: str) -> str:
-    # One function on purpose: it is the report's text, section after section, in the order it prints.
+    # Over 60 lines on purpose: it is the report's text, section after section, in the order it prints.
     folds = folds_of(scores)
     total = cfg.folds.k * (1 + len(PAPER_METHODS))
     md = [f"# MCH-MC reproduction: {cfg.folds.k}-fold results, config `{name}`", "",

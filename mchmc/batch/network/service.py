@@ -23,9 +23,6 @@ How a batch runs (:func:`run_batch`):
   Different batch shapes may round differently in the last float bit, so stacked results equal
   the unstacked ones to float tolerance (tested on CPU: |diff| < 1e-5), not bit for bit.
 
-Fault injection (tests): ``MCHMC_FAULT_KILL_NETWORK=PATH`` makes the service process die (as a
-segfault would) on its second request, once: it creates PATH first, and a fresh process that
-finds PATH serves normally.
 """
 from __future__ import annotations
 
@@ -42,9 +39,6 @@ import numpy as np
 from mchmc.batch.network.wire import TileReply, TileRequest, lut
 from mchmc.batch.options import BatchOptions
 from mchmc.errors import MchmcError
-
-FAULT_ENV = "MCHMC_FAULT_KILL_NETWORK"
-
 
 @dataclass(frozen=True)
 class NetworkSpec:
@@ -96,7 +90,6 @@ class NetworkService:
 
     def infer(self, request: TileRequest) -> TileReply:
         """One codec worker's strip: queued, run in the next batch, its reply returned."""
-        _fault(self.counts["requests"])
         done: Future = Future()
         with self.lock:
             self.counts["requests"] += 1
@@ -162,15 +155,6 @@ def _tiles_of(request: TileRequest, tile: int | None) -> int:
     from mchmc.engine import Region, tiles
 
     return len(tiles(Region(*request.region), tile))
-
-
-def _fault(served: int) -> None:
-    marker = os.environ.get(FAULT_ENV)
-    if marker and served >= 1 and not os.path.exists(marker):
-        import signal
-
-        open(marker, "w").close()
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 class Staging:

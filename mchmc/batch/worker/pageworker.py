@@ -118,7 +118,6 @@ class PageWorker:
 
     def process(self, job: Job) -> PageRecord:
         """One input file -> its record. Never raises for a bad page."""
-        _fault(job)
         t0 = time.perf_counter()
         record = PageRecord(input=str(job.src), output="" if self.options.classify_only else str(job.dst),
                             worker=self.tag)
@@ -131,7 +130,6 @@ class PageWorker:
 
     def member(self, call: MemberCall) -> PageRecord:
         """One page of a CBZ / ZIP volume or a PDF (:mod:`mchmc.batch.worker.volumework`)."""
-        _fault(call.job)
         return run_member(self, call)
 
     def assemble(self, call: AssembleCall) -> PageRecord:
@@ -251,20 +249,6 @@ class PageWorker:
         record.width = max(s[0] for s in stats)
         record.height = sum(s[1] for s in stats)
         self._set_category(record, _mean_probs([s[2] for s in stats]))
-
-
-FAULT_ENV = "MCHMC_FAULT_KILL_ON"
-
-
-def _fault(job: Job) -> None:
-    """Fault injection for the tests of the driver's crash handling: a worker whose
-    environment names this file (by its name, or a volume's entry by its base
-    name; several comma-separated) dies on it as a segfault would."""
-    marker = os.environ.get(FAULT_ENV)
-    if marker and job.src.name in marker.split(","):
-        import signal
-
-        os.kill(os.getpid(), signal.SIGSEGV)
 
 
 def _mean_probs(all_probs: list[dict | None]) -> dict[str, float] | None:
