@@ -188,10 +188,9 @@ def _page_planes(path: str):
     explain the category ``classify`` reports) and the page shown at that size."""
     import numpy as np
 
-    from mchmc.colour import to_unit
+    from mchmc.colour import luminance, to_unit
     from mchmc.pages import read_page
     from mchmc.pages.category import view_plane
-    from mchmc.pages.upscale import luminance
     from mchmc.resize import imresize
 
     page = read_page(path)
@@ -199,7 +198,7 @@ def _page_planes(path: str):
     shown = np.rint(np.clip(to_unit(px[..., 0] if page.meta.gray else px[..., :3]), 0, 1) * 255).astype(np.uint8)
     view = view_plane(page)
     if view is None:
-        return luminance(page), shown, page.meta
+        return luminance(page.pixels), shown, page.meta
     return view, imresize(shown, output_shape=view.shape), page.meta
 
 

@@ -23,6 +23,7 @@ import math
 
 import numpy as np
 
+from mchmc import colour
 from mchmc.engine import GapStats, Region
 from mchmc.resize import resize_axis
 
@@ -44,8 +45,6 @@ def view_plane(page, max_pixels: int = VIEW_PIXELS, rows: int = 1024) -> np.ndar
     Reduced by ``f`` >= 4, the page is first box-averaged by ``k = f // 2`` (the last ``h % k`` rows and
     ``w % k`` columns dropped), then resized by the bicubic: the bicubic's antialiased taps grow with
     the factor (70 per pixel at f = 17), a box's cost does not."""
-    from mchmc.pages.upscale import luminance_rows
-
     h, w = page.pixels.shape[:2]
     size = view_size(h, w, max_pixels)
     if size is None:
@@ -57,7 +56,7 @@ def view_plane(page, max_pixels: int = VIEW_PIXELS, rows: int = 1024) -> np.ndar
     cols = np.empty((ow, hk), np.float32)  # transposed: each resize gathers whole rows, not strided columns
     for r0 in range(0, hk * k, step):
         r1 = min(hk * k, r0 + step)
-        y = luminance_rows(page, r0, r1)[:, : wk * k]
+        y = colour.luminance_rows(page.pixels, r0, r1)[:, : wk * k]
         if k > 1:
             y = y.reshape((r1 - r0) // k, k, wk, k).mean(axis=(1, 3), dtype=np.float32)
         cols[:, r0 // k : r1 // k] = resize_axis(np.ascontiguousarray(y.T), 0, ow, ow / wk, dtype=np.float32)
@@ -77,9 +76,7 @@ def band_category_stats(engine, page, r0: int, r1: int, y: np.ndarray | None = N
     if view_size(*page.pixels.shape[:2], view_pixels) is not None:
         return engine.gap_stats(view_plane(page, view_pixels)) if r0 == 0 else empty_stats(engine)
     if y is None:
-        from mchmc.pages.upscale import luminance
-
-        y = luminance(page)
+        y = colour.luminance(page.pixels)
     return engine.gap_stats(y, Region(r0, r1, 0, y.shape[1]))
 
 
