@@ -11,6 +11,7 @@ import pytest
 
 from mchmc.colour import luminance
 from mchmc.engine import Engine
+from mchmc.modelconfig import top_category
 from mchmc.modelfile import load_model
 from mchmc.pages import read_page, upscale_page
 from mchmc.pages.category import VIEW_PIXELS, page_category_stats, view_plane, view_size
@@ -33,8 +34,7 @@ def shipped() -> Engine:
 
 
 def _category(engine: Engine, page: Page) -> str:
-    probs = engine.category_probs(page_category_stats(engine, page))
-    return max(probs, key=probs.get)
+    return top_category(engine.category_probs(page_category_stats(engine, page)))
 
 
 @pytest.mark.parametrize("sample, category", [("manga-page.png", "manga"), ("text-page.png", "text")])

@@ -31,6 +31,7 @@ from mchmc.train.data import ImageRef, hr_lr_y, load_rgb
 from mchmc.engine import Engine
 from mchmc.metrics import NET_BORDER, psnr, ssim
 from mchmc.model import MCH
+from mchmc.modelconfig import top_category
 from mchmc.resize import imresize
 
 BICUBIC = "Bicubic"  # the method name of the bicubic row
@@ -110,7 +111,7 @@ def evaluate_model(model: MCH, refs: list[ImageRef], method: str, fold: int, *, 
         seconds = time.perf_counter() - t0
         out.append(ImageScore(method, fold, ref.category, ref.name, **image_metrics(to_8bit_levels(res.sr), img.hr),
                               seconds=seconds, lr_pixels=int(img.lr.size),
-                              predicted=cats[int(np.argmax(probs))] if classify else "",
+                              predicted=top_category(probs, cats) if classify else "",
                               probs=tuple(round(float(p), 6) for p in probs) if classify else ()))
         if progress:
             progress(i + 1, len(refs), ref.name)

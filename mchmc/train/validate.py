@@ -19,6 +19,7 @@ from mchmc.train.data import ImageRef, centre_crop, hr_lr_y, load_rgb
 from mchmc.engine import Engine
 from mchmc.metrics import NET_BORDER, psnr
 from mchmc.model import MCH
+from mchmc.modelconfig import top_category
 from mchmc.resize import imresize
 
 
@@ -72,7 +73,7 @@ class Validator:
             correct = None
             if model.config.has_classifier and v.category in cats:
                 prob = engine.probabilities(engine.gap_stats(v.lr))
-                correct = int(np.argmax(prob)) == cats.index(v.category)
+                correct = top_category(prob, cats) == v.category
             yield v, sr, correct
 
     def evaluate(self, model: MCH, precision: str = "fp32") -> dict[str, float]:
