@@ -13,6 +13,11 @@ matrix inverse (float64), so a round trip is exact to float error.
 A grayscale page is its own luminance: it is treated as R = G = B = g, which
 gives ``Y = 16/255 + 219/255 * g`` (the coefficients of a row sum to 219); the
 peer benchmark and SR papers score gray images the same way.
+
+A page's Y has one path (issue 30): :func:`page_ycc` on the page's [0, 1] pixels, wrapped by
+:func:`luminance` / :func:`luminance_rows` for integer pixels in any page layout and by
+:func:`y_8bit` for the metrics. The upscaler, the category head's view, training and test images
+and the benchmarks all read it, so they all see the same float32 numbers.
 """
 from __future__ import annotations
 
