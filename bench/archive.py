@@ -69,14 +69,14 @@ def bare_engine(paths: list[Path], model: str | None, tile: int, precision: str)
     """(LR MP, seconds) of the engine alone over the pages' Y planes."""
     import torch
 
-    from mchmc.pages.upscale import luminance
+    from mchmc.colour import luminance
     from mchmc.engine import Engine
     from mchmc.modelfile import load_model
     from mchmc.pages import read_page
 
     torch.set_num_threads(os.cpu_count() or 1)
     engine = Engine(load_model(model).model, tile=tile, precision=precision)
-    planes = [luminance(read_page(p)) for p in paths]
+    planes = [luminance(read_page(p).pixels) for p in paths]
     engine.run(planes[0][:64, :64])  # warm-up
     t = time.perf_counter()
     for y in planes:

@@ -33,6 +33,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mchmc.engine import Engine
+from mchmc.modelconfig import top_category
 from mchmc.modelfile import load_model, noise_variants, resolve_model
 from mchmc.pages.category import VIEW_PIXELS, page_category_stats
 from mchmc.pages.noise import level_for_quality
@@ -75,7 +76,7 @@ def top1(model: str, jpeg: int | None, datasets: str | None, split_name: str = "
             for v in views:
                 stats = page_category_stats(engine, as_page(page), view_pixels=v or 1 << 62)
                 probs = engine.probabilities(stats)
-                hits[(v, ref.category, size)].append(cats[int(np.argmax(probs))] == ref.category)
+                hits[(v, ref.category, size)].append(top_category(probs, cats) == ref.category)
                 truth[(v, ref.category, size)].append(float(probs[cats.index(ref.category)]))
     counts = {c: len(hits[(views[0], c, "1x")]) for c in cats}
     scores = {k: 100.0 * float(np.mean(v)) for k, v in hits.items()}

@@ -25,7 +25,7 @@ codec over full: how many times faster one core would turn pages out if the
 network cost it nothing.
 
 Stage rows time the library's own pieces alone on whole pages: read
-(``read_page``), colour (``colour.to_unit`` + ``rgb_to_ycbcr``), chroma (the
+(``read_page``), colour (``colour.to_unit`` + ``page_ycc``), chroma (the
 upscaler's MATLAB-bicubic ``_RowResizer`` on Cb and Cr), the stand-in, and
 encode + write (``write_pages``, fsync and rename included); ``merge + rest``
 is the identity path's time less the pieces inside ``upscale_page``.
@@ -144,11 +144,9 @@ def _stages(paths: Sequence[Path], scale: int, standin: IdentityNet, out: Path) 
         sec["read"] += dt
         px = page.pixels
         dt, lr = _timed(lambda: colour.to_unit(px))
-        if page.meta.gray:
-            dt2, y = _timed(lambda: colour.gray_to_y(lr if lr.ndim == 2 else lr[..., 0]))
-        else:
-            dt2, ycc = _timed(lambda: colour.rgb_to_ycbcr(lr[..., :3]))
-            y = np.ascontiguousarray(ycc[..., 0])
+        dt2, ycc = _timed(lambda: colour.page_ycc(lr))  # the upscaler's own Y (and Cb, Cr)
+        y = np.ascontiguousarray(ycc[..., 0])
+        if not page.meta.gray:
             h, w = px.shape[:2]
             resizer = _RowResizer(h, w, scale)
             sec["chroma"] += _timed(lambda: (resizer(ycc[..., 1], 0, 0, h), resizer(ycc[..., 2], 0, 0, h)))[0]

@@ -79,7 +79,7 @@ def gray_plane(n: int) -> np.ndarray:
     with Image.open(Path(__file__).resolve().parents[1] / "samples" / "text-page.png") as im:
         g = np.asarray(im.convert("L"))
     g = np.tile(g, (-(-n // g.shape[0]), -(-n // g.shape[1])))[:n, :n]
-    return colour.gray_to_y(colour.to_unit(np.ascontiguousarray(g)))
+    return colour.luminance(np.ascontiguousarray(g))
 
 
 def codec_section(pages, budget: gm.Budget) -> dict:

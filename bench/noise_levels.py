@@ -25,6 +25,7 @@ from PIL import Image
 from rich.console import Console
 from rich.table import Table
 
+from mchmc.colour import y_8bit
 from mchmc.engine import Engine
 from mchmc.metrics import psnr
 from mchmc.modelfile import load_model, noise_variants, resolve_model
@@ -32,11 +33,10 @@ from mchmc.pages import read_page, upscale_page
 from mchmc.pages.noise import level_for_quality
 from mchmc.resize import imresize
 from mchmc.train.config import load_config
-from mchmc.train.data import even_crop, load_rgb, rendered_images, to_y
+from mchmc.train.data import even_crop, load_rgb, rendered_images
 
 
-def y255(img: np.ndarray) -> np.ndarray:
-    return to_y(img) * 255.0
+y255 = y_8bit  # Y on 0..255: mchmc.colour's one luminance path (the upscaler's Y)
 
 
 def validation_images(model_path: Path, config: str) -> list[tuple[str, Path]]:

@@ -38,6 +38,7 @@ from PIL import Image
 from rich.console import Console
 from rich.table import Table
 
+from mchmc.colour import y_8bit
 from mchmc.engine import Engine
 from mchmc.metrics import psnr, ssim
 from mchmc.modelconfig import CATEGORIES
@@ -45,7 +46,7 @@ from mchmc.modelfile import load_model
 from mchmc.pages import read_page, upscale_page
 from mchmc.resize import imresize
 from mchmc.train.config import load_config
-from mchmc.train.data import even_crop, split_images, to_y
+from mchmc.train.data import even_crop, split_images
 
 ROOT = Path(__file__).resolve().parents[1]
 PEERS = ROOT.parent / "shared" / "tools" / "peers"
@@ -53,8 +54,7 @@ WAIFU2X = ("waifu2x-vgg7-art-y", "waifu2x-upconv7-art", "waifu2x-upconv7-photo")
 BORDER = 4
 
 
-def y255(img: np.ndarray) -> np.ndarray:
-    return to_y(img) * 255.0
+y255 = y_8bit  # Y on 0..255: mchmc.colour's one luminance path (the upscaler's Y)
 
 
 def test_images(config: str, datasets: str | None, limit: int) -> dict[str, list[Path]]:

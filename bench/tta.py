@@ -14,7 +14,7 @@ under the carve rule, not for the shipped ones, whose ``best`` start trained on 
 inputs: HR as uint8 RGB, cropped to even size -> MATLAB bicubic 1/2 (mchmc.resize.imresize on
 uint8, rounded) -> saved as a PNG page and read back -> ``upscale_page`` (what ``mchmc upscale``
 runs per page: Y through the network, Cb/Cr bicubic, rounded to uint8) with ``tta`` off and on
--> Y (BT.601, mchmc.colour.rgb_to_y on [0, 1] floats, x 255) -> PSNR with a 2 px border crop.
+-> Y (BT.601, mchmc.colour.y_8bit: the upscaler's Y x 255) -> PSNR with a 2 px border crop.
 Both engines run the same pages interleaved (plain, TTA, plain, ...) in one process, so machine
 load hits both alike; the table gives the mean PSNR-Y of each, the gain, seconds per image of
 each and their ratio. The category of every page is checked to be the same with and without TTA.
@@ -33,17 +33,17 @@ from PIL import Image
 from rich.console import Console
 from rich.table import Table
 
+from mchmc.colour import y_8bit
 from mchmc.engine import Engine
 from mchmc.metrics import psnr
 from mchmc.modelfile import load_model
 from mchmc.pages import read_page, upscale_page
 from mchmc.resize import imresize
 from mchmc.train.config import load_config
-from mchmc.train.data import even_crop, parse_fold, split_images, to_y
+from mchmc.train.data import even_crop, parse_fold, split_images
 
 ROOT = Path(__file__).resolve().parents[1]
-def y255(img: np.ndarray) -> np.ndarray:
-    return to_y(img) * 255.0
+y255 = y_8bit  # Y on 0..255: mchmc.colour's one luminance path (the upscaler's Y)
 
 
 def main() -> None:

@@ -190,17 +190,14 @@ def _page_planes(path: str):
 
     from mchmc.colour import to_unit
     from mchmc.pages import read_page
-    from mchmc.pages.category import view_plane
-    from mchmc.pages.upscale import luminance
+    from mchmc.pages.category import head_plane
     from mchmc.resize import imresize
 
     page = read_page(path)
     px = page.pixels if page.pixels.ndim == 3 else page.pixels[..., None]
     shown = np.rint(np.clip(to_unit(px[..., 0] if page.meta.gray else px[..., :3]), 0, 1) * 255).astype(np.uint8)
-    view = view_plane(page)
-    if view is None:
-        return luminance(page), shown, page.meta
-    return view, imresize(shown, output_shape=view.shape), page.meta
+    y = head_plane(page)  # what classify's head reads: the whole page, or its view
+    return y, (shown if y.shape == shown.shape[:2] else imresize(shown, output_shape=y.shape)), page.meta
 
 
 def explain(image: str, out: str | None, model: str | None, tile: int, method: str = "gradcam",

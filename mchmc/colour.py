@@ -13,6 +13,11 @@ matrix inverse (float64), so a round trip is exact to float error.
 A grayscale page is its own luminance: it is treated as R = G = B = g, which
 gives ``Y = 16/255 + 219/255 * g`` (the coefficients of a row sum to 219); the
 peer benchmark and SR papers score gray images the same way.
+
+A page's Y has one path (issue 30): :func:`page_ycc` on the page's [0, 1] pixels, wrapped by
+:func:`luminance` / :func:`luminance_rows` for integer pixels in any page layout and by
+:func:`y_8bit` for the metrics. The upscaler, the category head's view, training and test images
+and the benchmarks all read it, so they all see the same float32 numbers.
 """
 from __future__ import annotations
 
@@ -73,8 +78,46 @@ def from_unit(a: np.ndarray, out_dtype=np.uint8) -> np.ndarray:
     return np.clip(np.rint(np.asarray(a, dtype=np.float32) * peak), 0, peak).astype(out_dtype)
 
 
+# ---------------------------------------------------------------- a page's luminance: the one path
+
+def is_gray(pixels: np.ndarray) -> bool:
+    """Whether pixels in a page's layout (:mod:`mchmc.pages.meta`) are gray: (H, W) for "1" / "L",
+    (H, W, 2) for "LA" (or (H, W, 1)); (H, W, 3 or 4) are RGB(A)."""
+    return pixels.ndim == 2 or pixels.shape[-1] < 3
+
+
+def page_ycc(unit: np.ndarray) -> np.ndarray:
+    """Pixels in a page's layout, already in [0, 1] (:func:`to_unit`), -> (..., 3) YCbCr of a colour page
+    or (..., 1) Y of a gray one (its first channel through :func:`gray_to_y`), float32.
+
+    The one place a page's Y is computed: :func:`luminance` is this function's channel 0, and the upscaler
+    takes Y, Cb and Cr from it in one pass, so the Y the network is fed and the Y every other reader
+    (the category head's view, training and test images, metrics) sees are the same float32 numbers.
+    (Colour pages: one (3, 3) matrix product, whose fp32 rounding differs in the last bit from an
+    elementwise ``rgb_to_y`` on about 18 % of 8-bit colours.)"""
+    if is_gray(unit):
+        return gray_to_y(unit if unit.ndim == 2 else unit[..., 0])[..., None]
+    return rgb_to_ycbcr(unit[..., :3])
+
+
+def luminance_rows(pixels: np.ndarray, r0: int, r1: int) -> np.ndarray:
+    """Y (float32, in [0, 1] network units) of rows ``[r0, r1)`` of integer pixels in a page's layout:
+    bool, uint8 or uint16, gray (+alpha) or RGB(A)."""
+    return page_ycc(to_unit(pixels[r0:r1]))[..., 0]
+
+
+def luminance(pixels: np.ndarray, rows: int = 1024) -> np.ndarray:
+    """The Y plane (float32, [0, 1] network units) of an image in a page's layout, computed as the
+    upscaler computes it (:func:`page_ycc`), ``rows`` rows at a time (no float copy of a whole colour page)."""
+    pixels = np.asarray(pixels)
+    h = pixels.shape[0]
+    y = np.empty(pixels.shape[:2], np.float32)
+    for r0 in range(0, h, rows):
+        y[r0 : r0 + rows] = luminance_rows(pixels, r0, min(h, r0 + rows))
+    return y
+
+
 def y_8bit(img: np.ndarray) -> np.ndarray:
-    """Y on the 0..255 scale of an 8/16-bit RGB or gray image (the metrics' convention)."""
-    u = to_unit(img, np.float64)
-    y = rgb_to_y(u[..., :3], np.float64) if u.ndim == 3 else gray_to_y(u, np.float64)
-    return y * 255.0
+    """Y on the 0..255 scale (float64) of an 8/16-bit RGB or gray image (the metrics' convention):
+    :func:`luminance` x 255."""
+    return luminance(img).astype(np.float64) * 255.0

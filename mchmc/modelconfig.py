@@ -12,6 +12,21 @@ CATEGORIES = ("nature", "manga", "text")
 TAIL_KERNEL = 3  # every tail layer is 3x3 (radius 1), as in waifu2x's upconv / vgg7 stacks
 
 
+def top_category(probs, categories=None) -> str | None:
+    """The category a model's probabilities name: the most probable one; a tie goes to the first of the
+    tied in order (np.argmax's rule on an array, ``max(probs, key=probs.get)``'s on a dict). ``probs``:
+    category -> probability (in the model's category order, as ``Engine.category_probs`` gives it), or
+    a sequence of probabilities with their ``categories``. None when there are none. The one place the
+    top category is taken: the batch report, ``UpscaledPage.category``, the experiment's per-image
+    scores, validation and Grad-CAM all use it."""
+    pairs = probs.items() if categories is None else zip(categories, probs, strict=True)
+    best, top = None, None
+    for category, p in pairs:
+        if best is None or p > top:
+            best, top = category, p
+    return best
+
+
 @dataclass(frozen=True)
 class MCHConfig:
     """Architecture hyper-parameters (paper Table 4). ``categories`` empty = plain MCH."""

@@ -9,12 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mchmc.colour import luminance
 from mchmc.engine import Engine
+from mchmc.modelconfig import top_category
 from mchmc.modelfile import load_model
 from mchmc.pages import read_page, upscale_page
 from mchmc.pages.category import VIEW_PIXELS, page_category_stats, view_plane, view_size
 from mchmc.pages.meta import Page, PageMeta
-from mchmc.pages.upscale import band_rows, finish_page, luminance, upscale_band
+from mchmc.pages.upscale import band_rows, finish_page, upscale_band
 from mchmc.resize import imresize
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,8 +34,7 @@ def shipped() -> Engine:
 
 
 def _category(engine: Engine, page: Page) -> str:
-    probs = engine.category_probs(page_category_stats(engine, page))
-    return max(probs, key=probs.get)
+    return top_category(engine.category_probs(page_category_stats(engine, page)))
 
 
 @pytest.mark.parametrize("sample, category", [("manga-page.png", "manga"), ("text-page.png", "text")])
@@ -51,7 +52,7 @@ def test_small_pages_are_pooled_whole_exactly_as_before(shipped):
     assert px.shape[0] * px.shape[1] <= VIEW_PIXELS
     page = _page(px)
     assert view_plane(page) is None
-    whole = shipped.gap_stats(luminance(page))
+    whole = shipped.gap_stats(luminance(page.pixels))
     stats = page_category_stats(shipped, page)
     assert stats.count == whole.count and np.array_equal(stats.total, whole.total)
     assert upscale_page(page, shipped).probs == shipped.category_probs(whole)
@@ -72,7 +73,7 @@ def test_the_view_is_the_same_however_the_page_is_cut_into_strips(h, w):
     whole = view_plane(page, rows=10_000)
     assert np.array_equal(view_plane(page, rows=7), whole)
     # and it is the page's Y resized by the MATLAB bicubic (after a 2 x 2 box average when reduced 4x or more)
-    y = luminance(page)
+    y = luminance(page.pixels)
     if h * w > 16 * VIEW_PIXELS:
         y = y[: h // 2 * 2, : w // 2 * 2].reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
     ref = imresize(y, output_shape=whole.shape, dtype=np.float32)

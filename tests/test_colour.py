@@ -51,3 +51,38 @@ def test_16_bit_and_8_bit_pages_share_one_scale():
 def test_y_8bit_is_the_metrics_scale():
     assert colour.y_8bit(np.full((2, 2, 3), 255, np.uint8))[0, 0] == pytest.approx(235.0)
     assert colour.y_8bit(np.zeros((2, 2), np.uint16))[0, 0] == pytest.approx(16.0)
+
+
+@pytest.mark.parametrize("layout", ["1", "L8", "L16", "LA8", "RGB8", "RGB16", "RGBA8"])
+def test_one_luminance_path_for_every_page_layout(rng, layout):
+    """``colour.luminance`` is the upscaler's Y (``page_ycc``'s channel 0) for every page layout, the same
+    in row strips, and ``y_8bit`` is it x 255 (issue 30: one path, one fp32 rounding)."""
+    h, w = 37, 23
+    bits = 16 if layout.endswith("16") else 8
+    dtype = np.uint16 if bits == 16 else np.uint8
+    channels = {"1": 0, "L8": 0, "L16": 0, "LA8": 2, "RGB8": 3, "RGB16": 3, "RGBA8": 4}[layout]
+    px = rng.integers(0, np.iinfo(dtype).max + 1, (h, w, channels) if channels else (h, w), dtype=dtype)
+    if layout == "1":
+        px = px > 128
+    u = colour.to_unit(px)
+    if channels in (0, 2):
+        ref = colour.gray_to_y(u if u.ndim == 2 else u[..., 0])
+    else:
+        ref = colour.rgb_to_ycbcr(u[..., :3])[..., 0]
+    y = colour.luminance(px)
+    assert y.dtype == np.float32 and np.array_equal(y, ref)
+    assert np.array_equal(colour.luminance(px, rows=5), y)
+    assert np.array_equal(colour.luminance_rows(px, 9, 20), y[9:20])
+    assert np.array_equal(colour.y_8bit(px), y.astype(np.float64) * 255.0)
+
+
+def test_the_luminance_module_sits_below_pages_and_train():
+    """``mchmc.colour`` imports neither pages/ nor train/, and the category view no longer needs the
+    upscaler (the old pages.category <-> pages.upscale cycle)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, mchmc.colour, mchmc.pages.category; "
+            "print(sorted(m for m in sys.modules if m.startswith(('mchmc.pages.upscale', 'mchmc.train'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -138,8 +138,24 @@ def test_lr_is_whole_image_matlab_bicubic_of_uint8():
     hr, lr = hr_lr_y(img, 2)
     assert hr.shape == (32, 40) and lr.shape == (16, 20)
     from mchmc.colour import rgb_to_y, to_unit
+    from mchmc.pages.meta import Page, PageMeta
+    from mchmc.pages.upscale import upscale_page
     from mchmc.resize import imresize
-    np.testing.assert_allclose(lr, rgb_to_y(to_unit(imresize(even_crop(img, 2), 0.5))), atol=1e-6)
+    lr8 = imresize(even_crop(img, 2), 0.5)
+    np.testing.assert_allclose(lr, rgb_to_y(to_unit(lr8)), atol=1e-6)
+    # and bit for bit the Y the upscaler feeds the network for that LR image as a page (issue 30)
+    fed = []
+
+    class Spy:  # an engine that records its input plane
+        config = type("C", (), {"scale": 2, "halo": 0, "has_classifier": False, "channels": (1, 1)})
+
+        def run(self, plane, region, gap=False, out=None):
+            fed.append(plane[region.y0 : region.y1].copy())
+            return type("R", (), {"sr": np.zeros(out.shape, np.float32), "gap": None})
+
+    meta = PageMeta(path="", format="PNG", mode="RGB", bits=8, width=lr8.shape[1], height=lr8.shape[0])
+    upscale_page(Page(lr8, meta), Spy(), classify=False)
+    assert np.array_equal(np.concatenate(fed), lr)
 
 
 def test_alpha_from_counts():

@@ -108,8 +108,7 @@ def sample_plane(name: str) -> np.ndarray:
     from mchmc import colour
     from mchmc.pages import read_page
 
-    px = colour.to_unit(read_page(SAMPLES / name).pixels)
-    return colour.gray_to_y(px) if px.ndim == 2 else colour.rgb_to_y(px[..., :3])
+    return colour.luminance(read_page(SAMPLES / name).pixels)
 
 
 @pytest.mark.parametrize("page, category", [("manga-page.png", "manga"), ("text-page.png", "text"),

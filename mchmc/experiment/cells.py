@@ -38,7 +38,7 @@ from mchmc.train.config import load_config
 from mchmc.train.config_toml import dump_config
 from mchmc.train.data import ImageRef, file_sha256, split_images
 from mchmc.errors import MchmcError
-from mchmc.experiment.evaluate import BICUBIC, ImageScore, evaluate_bicubic, evaluate_model
+from mchmc.experiment.evaluate import BICUBIC, SCORING, ImageScore, evaluate_bicubic, evaluate_model
 from mchmc.fsutil import atomic_write_text
 from mchmc.locks import claim
 from mchmc.modelfile import load_model
@@ -131,11 +131,12 @@ def _read_eval(path: Path) -> dict | None:
 
 
 def _eval_key(cfg: Config, cell: Cell, runs: str | Path) -> dict:
-    """What an evaluation record must match to be current: the model file and the test images."""
+    """What an evaluation record must match to be current: the model file, the test images and how they are
+    scored (``SCORING``: a record from before issue 30, every image's category pooled whole, is stale)."""
     names = sorted(f"{r.category}/{r.name}" for r in test_refs(cfg, cell.fold))
     model = model_path(cell.dir(runs, cfg.name))
     digest = file_sha256(model) if cell.trains and model.is_file() else ""
-    return {"model_sha256": digest, "images": names}
+    return {"model_sha256": digest, "images": names, "scoring": SCORING}
 
 
 def cell_status(cfg: Config, cell: Cell, runs: str | Path) -> CellStatus:

@@ -50,6 +50,7 @@ import torch
 
 from mchmc.engine import Engine, split
 from mchmc.model import MCH
+from mchmc.modelconfig import top_category
 
 BAND_PIXELS = 1 << 18  # F2 positions per band (F1 of a band: 64 x 4 B x this = 64 MB)
 
@@ -66,7 +67,7 @@ class GradCam:
 
     @property
     def predicted(self) -> str:
-        return self.categories[int(np.argmax(self.probs))]
+        return top_category(self.probs, self.categories)
 
     def map(self, category: str) -> np.ndarray:
         return self.maps[self.categories.index(category)]

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mchmc.modelconfig import top_category
+
 # 500 MP: a 25000 x 20000 scan still passes; a header claiming more is refused
 # before any decoding (its 2x output alone would need > 6 GB as 8-bit RGBA).
 DEFAULT_MAX_PIXELS = 500_000_000
@@ -136,7 +138,7 @@ class UpscaledPage:
     @property
     def category(self) -> str | None:
         """The most probable category, what the batch report shows per page."""
-        return max(self.probs, key=self.probs.get) if self.probs else None
+        return top_category(self.probs) if self.probs else None
 
 
 def format_of_name(name: str | os.PathLike) -> str | None:

@@ -157,7 +157,7 @@ def upscale_band(page: Page, engine: Engine, r0: int, r1: int, *, then: Engine |
         lr = colour.to_unit(px[a - first_row : b - first_row])
         if lr.ndim == 2:
             lr = lr[..., None]
-        ycc = colour.gray_to_y(lr[..., 0])[..., None] if gray else colour.rgb_to_ycbcr(lr[..., :3])
+        ycc = colour.page_ycc(lr)  # Y as colour.luminance computes it (the head's view, training, metrics)
         res = engine.run(np.ascontiguousarray(ycc[..., 0]), Region(q0 - a, q1 - a, 0, w), gap=classify and not viewed,
                          out=ybuf[: s * (q1 - q0)])
         if classify and not viewed:
@@ -254,19 +254,3 @@ def output_meta(meta: PageMeta, s: int, mode: str, bits: int, binarize: bool = F
         dpi=(meta.dpi[0] * s, meta.dpi[1] * s) if meta.dpi else None,
         exif=scale_exif(meta.exif, s, meta.width * s, meta.height * s), tiff=tiff, notes=tuple(notes))
 
-
-def luminance(page, rows: int = 1024) -> np.ndarray:
-    """The page's Y plane (float32, network scale), computed as the upscaler does, in row strips."""
-    h = page.pixels.shape[0]
-    y = np.empty(page.pixels.shape[:2], np.float32)
-    for r0 in range(0, h, rows):
-        y[r0 : r0 + rows] = luminance_rows(page, r0, min(h, r0 + rows))
-    return y
-
-
-def luminance_rows(page, r0: int, r1: int) -> np.ndarray:
-    """Y of page rows ``[r0, r1)`` (float32, network scale)."""
-    lr = colour.to_unit(page.pixels[r0:r1])
-    if page.meta.gray:
-        return colour.gray_to_y(lr if lr.ndim == 2 else lr[..., 0]).astype(np.float32, copy=False)
-    return colour.rgb_to_ycbcr(lr[..., :3])[..., 0].astype(np.float32, copy=False)

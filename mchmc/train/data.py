@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mchmc.colour import gray_to_y, rgb_to_y, to_unit
+from mchmc.colour import luminance
 from mchmc.fsutil import atomic_write_text
 from mchmc.pages.meta import EXTENSIONS
 from mchmc.train.config_schema import Config, DataConfig
@@ -204,9 +204,9 @@ def load_rgb(path: Path) -> np.ndarray:
 
 
 def to_y(img: np.ndarray) -> np.ndarray:
-    """uint8/uint16 RGB or gray -> Y in normalised units (float32)."""
-    u = to_unit(img)
-    return rgb_to_y(u) if u.ndim == 3 else gray_to_y(u)
+    """uint8/uint16 RGB or gray -> Y in normalised units (float32): :func:`mchmc.colour.luminance`, the
+    upscaler's Y to the last bit (training and test images are fed exactly what a page would be)."""
+    return luminance(img)
 
 
 def even_crop(img: np.ndarray, scale: int) -> np.ndarray:

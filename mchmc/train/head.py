@@ -83,9 +83,9 @@ def as_page(pixels: np.ndarray):
 
 
 def _luminance(page: np.ndarray) -> np.ndarray:
-    from mchmc.pages.upscale import luminance
+    from mchmc.colour import luminance
 
-    return luminance(as_page(page))
+    return luminance(page)
 
 
 def pooled(engine: Engine, page: np.ndarray) -> np.ndarray:

@@ -191,8 +191,10 @@ class PageWorker:
 
     def _set_category(self, record: PageRecord, probs: dict[str, float] | None) -> None:
         if probs:
+            from mchmc.modelconfig import top_category
+
             record.probs = {c: round(float(probs[c]), 6) for c in self.categories}
-            record.category = max(probs, key=probs.get)
+            record.category = top_category(probs)
 
     def _upscale(self, job: Job, record: PageRecord) -> None:
         from mchmc.pages import read_pages, upscale_page
