@@ -11,11 +11,10 @@ reused as it is:
     model.pt + checkpoints/*.done.json   trained (mchmc.train.run)
     evaluation.json                      scored: one ImageScore per test image
 
-``evaluation.json`` records the sha256 of the model file it scored and the
-test images' names; a cell whose model or test set changed is scored again,
-one whose record matches is skipped. Writes are atomic (temp file + rename),
-so an interrupted evaluation leaves no half record: a re-run does only what is
-missing. Prefect, if any, sits above this module (``mchmc.flows.experiment``).
+``evaluation.json`` records the sha256 of the model file it scored and the test
+images' names; a cell whose model or test set changed is scored again, one whose
+record matches is skipped. Writes are atomic (temp file + rename), so an
+interrupted evaluation leaves no half record: a re-run does only what is missing. Prefect, if any, sits above this module (``mchmc.flows.experiment``).
 
 Several experiment processes may share one ``runs`` folder (on a 2-core CPU,
 two processes with one torch thread each train ~1.2x faster than one with two):
