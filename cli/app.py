@@ -124,6 +124,7 @@ def upscale(
     prefect: bool = typer.Option(False, "--prefect", metavar="", help="Record the run as a Prefect flow run (also when PREFECT_API_URL is set; without it Prefect starts a temporary local API)."),
     binarize: bool = typer.Option(False, "--binarize", metavar="", help="Write 1-bit pages back as 1-bit (default: 8-bit gray)."),
     tta: bool = typer.Option(False, "--tta", metavar="", help="Test-time augmentation: each tile through the network in its 8 flips/rotations, averaged; ~8x slower (8 network passes), smoother and a little more accurate on photos and manga (+0.1-0.3 dB PSNR-Y), but worse on text pages with the shipped models, which learned upright glyphs (-1.2 dB; bench/tta.py). The category report is unchanged."),
+    chroma: bool = typer.Option(True, "--chroma/--no-chroma", help="Colour pages upscaled at a JPEG noise level: clean and upsample their chroma with the chroma network, guided by luminance (default), or keep the bicubic of the JPEG's chroma (--no-chroma). Clean and gray pages are never touched."),
     max_pixels: int = typer.Option(500_000_000, "--max-pixels", help="Refuse pages whose header claims more pixels (>= 1)."),
     max_memory: float = typer.Option(None, "--max-memory", help="GB one worker may use for a page (default: the memory available now, shared by the workers); bigger pages are refused before decoding."),
     split_pixels: int = typer.Option(40_000_000, "--split-pixels", help="Split single pages above this many pixels into bands across workers (0: never)."),
@@ -136,7 +137,7 @@ def upscale(
                             model=model, noise=noise, tile=tile, precision=precision, format=format,
                             quality=quality,
                             png_level=png_level, overwrite=overwrite, retry_failed=retry_failed, binarize=binarize, tta=tta, max_pixels=max_pixels,
-                            max_memory=max_memory,
+                            max_memory=max_memory, chroma=chroma,
                             split_pixels=split_pixels))
 
 

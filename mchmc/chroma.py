@@ -41,7 +41,7 @@ from mchmc.fsutil import atomic_write
 from mchmc.modelcheck import check_archive
 
 FORMAT, VERSION = "mchmc-chroma", 1
-SHIPPED = Path(__file__).parent / "weights" / "chroma.pt"
+SHIPPED = Path(__file__).parent / "weights" / "chroma" / "chroma.pt"  # apart from the SR models (modelfile lists weights/*.pt)
 LEVELS = 4  # JPEG noise levels 0..3 (mchmc.pages.noise); the level plane holds level / (LEVELS - 1)
 MAX_CHANNELS, MAX_LAYERS = 128, 16  # a file asking for more is refused before anything is built
 

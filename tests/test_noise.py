@@ -112,10 +112,10 @@ def test_a_mixed_run_gives_each_page_its_level_in_the_report(tmp_path):
     with open(tmp_path / "dst" / "mchmc-upscale-report.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == CSV_COLUMNS and {r["noise"] for r in rows} == {"none", "0", "1", "2", "3"}
-    # the pixels say which model ran: each page equals that level's model run in this process
+    # the pixels say which model ran: each page equals that level forced in this process (its variant file,
+    # and on a colour JPEG the chroma network at that level)
     for name, level in expected.items():
-        file = model if level is None else model.with_name(f"m-noise{level}.pt")
-        worker = PageWorker(BatchOptions(model=str(file), noise="none", format="png"))
+        worker = PageWorker(BatchOptions(model=str(model), noise="none" if level is None else str(level), format="png"))
         out = tmp_path / "ref" / f"{name}.png"
         out.parent.mkdir(exist_ok=True)
         rec = worker.process(Job(tmp_path / "src" / name, out))

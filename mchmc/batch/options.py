@@ -32,6 +32,7 @@ class BatchOptions:
     noise: str = "auto"  # JPEG noise level per page (mchmc.pages.noise): auto, none, 0..3
     tta: bool = False  # test-time augmentation: SR averaged over the 8 flips/rotations (~8x slower; category unchanged)
     scale: int = 2  # 2, or 4: two exact 2x passes (--noise and the category on the first pass only)
+    chroma: bool = True  # a colour page upscaled at a JPEG noise level gets the chroma network (mchmc.chroma)
 
     def __post_init__(self) -> None:
         from mchmc.precision import PRECISION_CHOICES

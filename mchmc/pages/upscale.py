@@ -3,7 +3,9 @@
 The network sees only Y (paper: luminance-only MCH-MC). Colour pages are split
 into BT.601 Y, Cb, Cr (:mod:`mchmc.colour`); Y goes through the
 :class:`~mchmc.engine.Engine`, Cb, Cr and alpha are upscaled with the
-MATLAB-compatible bicubic (:mod:`mchmc.resize`) and merged back. Gray pages stay
+MATLAB-compatible bicubic (:mod:`mchmc.resize`) and merged back; on a page upscaled at a
+JPEG noise level the chroma network (:mod:`mchmc.chroma`) adds its correction to Cb, Cr
+(it reads the strip's Y, Cb, Cr with its own halo, so strips and bands stay exact). Gray pages stay
 gray (their Y is the gray level), 16-bit pages are processed in float from
 their 16-bit values and come back at 16 bits, 1-bit pages become 8-bit gray (a
 2x bilevel page from a smooth upscale is a gray page; ``binarize=True``
@@ -27,6 +29,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from mchmc import colour
+from mchmc.chroma import ChromaEngine
 from mchmc.engine import Engine, GapStats, Region, split
 from mchmc.pages.category import band_category_stats, empty_stats, view_size
 from mchmc.pages.meta import Page, PageMeta, UpscaledPage, scale_exif
@@ -88,7 +91,7 @@ def output_layout(meta: PageMeta, binarize: bool = False) -> tuple[str, int]:
 
 
 def upscale_page(page: Page, engine: Engine, *, then: Engine | None = None, binarize: bool = False,
-                 classify: bool = True, strip_pixels: int = STRIP_PIXELS) -> UpscaledPage:
+                 classify: bool = True, strip_pixels: int = STRIP_PIXELS, chroma: ChromaEngine | None = None) -> UpscaledPage:
     """``page`` -> its sW x sH version (s = the model's scale, 2 for MCH-MC).
 
     ``engine`` runs the model (tiles, device, precision are its business; pass
@@ -98,11 +101,13 @@ def upscale_page(page: Page, engine: Engine, *, then: Engine | None = None, bina
     back; the category comes from the first pass. ``classify`` also pools the
     GAP statistics of Y and returns the category probabilities (models with a
     classifier only). ``strip_pixels`` bounds the LR pixels processed at once
-    (memory), not the result.
+    (memory), not the result. ``chroma``: the chroma network at the page's JPEG level
+    (:mod:`mchmc.chroma`), whose correction is added to a colour page's bicubic Cb, Cr (first pass only);
+    None keeps the bicubic chroma.
     """
     t0 = time.perf_counter()
     band = upscale_band(page, engine, 0, page.pixels.shape[0], then=then, binarize=binarize, classify=classify,
-                        strip_pixels=strip_pixels)
+                        strip_pixels=strip_pixels, chroma=chroma)
     return finish_page(page.meta, [band], engine, binarize=binarize, seconds=time.perf_counter() - t0)
 
 
@@ -124,19 +129,19 @@ class Band:
 
 def upscale_band(page: Page, engine: Engine, r0: int, r1: int, *, then: Engine | None = None,
                  binarize: bool = False, classify: bool = True, strip_pixels: int = STRIP_PIXELS,
-                 first_row: int = 0, height: int | None = None) -> Band:
+                 first_row: int = 0, height: int | None = None, chroma: ChromaEngine | None = None) -> Band:
     """Page rows ``[r0, r1)`` -> their upscaled :class:`Band` (strip by strip).
 
     ``page.pixels`` holds the whole page, or (``first_row``, ``height``) rows
     ``[first_row, first_row + len)`` of a page of ``height`` rows: enough when they
     cover the band's halo (the second of two passes reads only that much of the first's output)."""
     if then is not None:
-        return _two_passes(page, engine, then, r0, r1, binarize, classify, strip_pixels)
+        return _two_passes(page, engine, then, r0, r1, binarize, classify, strip_pixels, chroma)
     px, meta = page.pixels, page.meta
     h, w = height or px.shape[0], px.shape[1]
     if not 0 <= r0 < r1 <= h:
         raise ValueError(f"band rows [{r0}, {r1}) outside a page of {h} rows")
-    s, halo = engine.config.scale, engine.config.halo
+    s, halo = engine.config.scale, max(engine.config.halo, chroma.config.halo if chroma else 0)
     classify = classify and engine.config.has_classifier
     viewed = classify and first_row == 0 and height is None and view_size(h, w) is not None
     mode, bits = output_layout(meta, binarize)
@@ -168,6 +173,10 @@ def upscale_band(page: Page, engine: Engine, r0: int, r1: int, *, then: Engine |
             _quantise_into(dst[..., 0] if channels > 1 else dst, g)
         else:
             cb, cr = resizer(ycc[..., 1], a, q0, q1), resizer(ycc[..., 2], a, q0, q1)
+            if chroma is not None:  # the JPEG's chroma cleaned, guided by its Y (mchmc.chroma)
+                dcb, dcr = chroma.run(ycc, Region(q0 - a, q1 - a, 0, w))
+                cb += dcb
+                cr += dcr
             for c in range(3):
                 v = _MINV[c, 0] * y_up + _MINV[c, 1] * cb
                 v += _MINV[c, 2] * cr
@@ -186,7 +195,7 @@ def needed_rows(h: int, halo: int, q0: int, q1: int, taps: tuple[int, int]) -> t
 
 
 def _two_passes(page: Page, first: Engine, then: Engine, r0: int, r1: int, binarize: bool, classify: bool,
-                strip_pixels: int) -> Band:
+                strip_pixels: int, chroma: ChromaEngine | None) -> Band:
     """Rows ``[r0, r1)`` through ``first`` then ``then``. The first pass makes exactly the rows of
     its whole-page output that the second pass's rows need (their halo and taps, so bands and
     tiles stay exact), as integers (what a written 2x page holds); the GAP statistics are the
@@ -199,7 +208,7 @@ def _two_passes(page: Page, first: Engine, then: Engine, r0: int, r1: int, binar
                          .rows_needed(s * r0, s * r1))
     a, b = o0 // s, -(-o1 // s)
     parts = [upscale_band(page, first, q0, q1, classify=classify and (q0, q1) == (r0, r1),
-                          strip_pixels=strip_pixels) for q0, q1 in ((a, r0), (r0, r1), (r1, b)) if q1 > q0]
+                          strip_pixels=strip_pixels, chroma=chroma) for q0, q1 in ((a, r0), (r0, r1), (r1, b)) if q1 > q0]
     held = np.concatenate([p.pixels for p in parts]) if len(parts) > 1 else parts[0].pixels
     core = next(p for p in parts if (p.r0, p.r1) == (r0, r1))
     second = upscale_band(Page(held, mid), then, s * r0, s * r1, classify=False, strip_pixels=strip_pixels,

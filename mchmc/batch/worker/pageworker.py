@@ -60,6 +60,7 @@ class PageWorker:
         # --noise: the model's level variants, each loaded on the first page that needs it
         self.variants = noise_variants(options.model) if options.noise != "none" else {}
         self.engines = {None: self.engine}
+        self.chromas: dict = {}  # JPEG level -> ChromaEngine, the chroma model loaded on the first page that needs it
         self.model_names = {k: Path(p).name for k, p in {None: resolve_model(options.model), **self.variants}.items()}
         import mchmc.pages.write  # noqa: F401  (warm up here, not on the first page)
 
@@ -90,6 +91,18 @@ class PageWorker:
         if record is not None:
             record.add_noise(choice.label, choice.reason, self.model_names.get(choice.level, ""))
         return self.engines[choice.level], choice
+
+    def _chroma(self, choice):
+        """The chroma network at the page's JPEG level (:mod:`mchmc.chroma`); None for a page upscaled
+        with the clean model (its bicubic chroma is kept byte for byte) or under ``--no-chroma``."""
+        if choice.level is None or not self.options.chroma:
+            return None
+        if choice.level not in self.chromas:
+            from mchmc.chroma import ChromaEngine, load_chroma
+
+            model = next(iter(self.chromas.values())).model if self.chromas else load_chroma()
+            self.chromas[choice.level] = ChromaEngine(model, choice.level, tile=self.options.tile or 256)
+        return self.chromas[choice.level]
 
     def _second_pass(self, page):
         """``--scale 4``: the engine of the second 2x pass (the model itself: the first pass has
@@ -148,13 +161,14 @@ class PageWorker:
 
             page = read_page(call.job.src, 0, self.options.max_pixels)
             result.meta = page.meta
-            engine, _ = self._noise(page.meta)
+            engine, choice = self._noise(page.meta)
             if self.options.classify_only:
                 gap = band_category_stats(engine, page, call.r0, call.r1)
                 result.band = Band(call.r0, call.r1, None, gap)
             else:
                 result.band = share(upscale_band(page, engine, call.r0, call.r1, then=self._second_pass(page),
-                                                 binarize=self.options.binarize))  # a reference on Ray
+                                                 binarize=self.options.binarize,
+                                                 chroma=self._chroma(choice)))  # a reference on Ray
 
         result.error = guarded(call.job, work)
         result.worker = self.tag
@@ -203,8 +217,9 @@ class PageWorker:
 
         def upscaled():
             for page in read_pages(job.src, self.options.max_pixels, max_bytes=self.options.max_bytes):
-                engine, _ = self._noise(page.meta, record)
-                up = upscale_page(page, engine, then=self._second_pass(page), binarize=self.options.binarize)
+                engine, choice = self._noise(page.meta, record)
+                up = upscale_page(page, engine, then=self._second_pass(page), binarize=self.options.binarize,
+                                  chroma=self._chroma(choice))
                 stats.append((page.meta.width, page.meta.height, up.probs))
                 yield up
 
