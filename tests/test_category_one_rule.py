@@ -14,7 +14,7 @@ from PIL import Image
 from conftest import shared_path
 from mchmc.batch.options import BatchOptions
 from mchmc.batch.plan import Job
-from mchmc.batch.worker import PageWorker
+from mchmc.batch.worker.pageworker import PageWorker
 from mchmc.engine import Engine
 from mchmc.experiment.evaluate import evaluate_model
 from mchmc.modelfile import load_model
