@@ -21,13 +21,12 @@ chroma byte for byte. It is independent of the SR model, so both tiers use it.
 
 Model file: ``{"format": "mchmc-chroma", "version": 1, "config": json, "state_dict"}``
 read with ``torch.load(weights_only=True)`` after the same archive check as the
-SR model files (:func:`mchmc.modelcheck.check_archive`).
+SR model files (:func:`mchmc.modelcheck.read_checked`).
 """
 from __future__ import annotations
 
 import json
 import os
-import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -38,7 +37,7 @@ from torch import nn
 from mchmc.engine import Region, tiles, window
 from mchmc.errors import ModelFileError
 from mchmc.fsutil import atomic_write
-from mchmc.modelcheck import check_archive
+from mchmc.modelcheck import read_checked
 
 FORMAT, VERSION = "mchmc-chroma", 1
 SHIPPED = Path(__file__).parent / "weights" / "chroma" / "chroma.pt"  # apart from the SR models (modelfile lists weights/*.pt)
@@ -130,17 +129,7 @@ def save_chroma(model: ChromaNet, path: str | os.PathLike, provenance: dict | No
 def load_chroma(path: str | os.PathLike = SHIPPED) -> ChromaNet:
     """A chroma model file, checked: no code runs, a wrong shape or size is refused in one line."""
     path = Path(path)
-    try:
-        check_archive(path)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            payload = torch.load(path, map_location="cpu", weights_only=True)
-    except ModelFileError:
-        raise
-    except OSError as err:
-        raise ModelFileError(path, f"cannot read: {err.strerror or err}") from None
-    except Exception:  # the unpickler and the zip reader trip over arbitrary bytes in many ways
-        raise ModelFileError(path, "not an mchmc chroma model (unreadable content)") from None
+    payload = read_checked(path, kind="mchmc chroma model")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT or payload.get("version") != VERSION:
         raise ModelFileError(path, f"not an mchmc chroma model (no '{FORMAT}' version {VERSION} header)")
     try:

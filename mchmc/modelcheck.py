@@ -10,6 +10,7 @@ import collections
 import io
 import json
 import pickle
+import warnings
 import zipfile
 from collections.abc import Callable
 from dataclasses import fields
@@ -217,6 +218,36 @@ class _HeaderUnpickler(pickle.Unpickler):
 
     def persistent_load(self, pid):
         return None
+
+
+def torch_payload(path: Path) -> object:
+    """:func:`check_archive`, then ``torch.load(weights_only=True)``: no pickled code runs."""
+    import torch
+
+    check_archive(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def read_checked(path: Path, read: Callable[[Path], object] = torch_payload, kind: str = "mchmc model file") -> object:
+    """``read(path)`` (:func:`torch_payload`, or :func:`read_header` without torch) with every way a
+    hostile or broken file fails turned into one :class:`ModelFileError` line naming ``kind``: the SR
+    model files and the chroma network's read their payload through here."""
+    try:
+        return read(path)
+    except ModelFileError:
+        raise
+    except EOFError:
+        raise ModelFileError(path, f"empty or truncated {kind}") from None
+    except pickle.UnpicklingError:
+        raise ModelFileError(path, f"not an {kind} (unknown or pickled content, refused unread)") from None
+    except (RuntimeError, zipfile.BadZipFile, ValueError):
+        raise ModelFileError(path, f"corrupt or truncated {kind} (not a valid torch archive)") from None
+    except OSError as err:
+        raise ModelFileError(path, f"cannot read: {err.strerror or err}") from None
+    except Exception:  # the unpickler and the zip reader trip over arbitrary bytes in many ways
+        raise ModelFileError(path, f"not an {kind} (unreadable content)") from None
 
 
 def read_header(path: Path) -> object:

@@ -27,17 +27,23 @@ from __future__ import annotations
 import json
 import math
 import os
-import pickle
-import warnings
-import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mchmc.errors import ModelFileError
-from mchmc.modelcheck import (MAX_PARAMETERS, MAX_PROVENANCE_CHARS, check_archive, config_from_json, expected_shapes,
-                              read_header, shown_value, state_dict_mismatch)
 from mchmc.fsutil import atomic_write
+from mchmc.modelcheck import (
+    MAX_PARAMETERS,
+    MAX_PROVENANCE_CHARS,
+    config_from_json,
+    expected_shapes,
+    read_checked,
+    read_header,
+    shown_value,
+    state_dict_mismatch,
+    torch_payload,
+)
 from mchmc.modelconfig import MCHConfig
 from mchmc.modelversions import VersionError, current_model_path, is_versions_folder
 
@@ -125,28 +131,7 @@ def save_model(model: MCH, path: str | os.PathLike, provenance: dict | None = No
 def _read_payload(path: Path, tensors: bool = True) -> dict:
     """The checked payload; without ``tensors`` read with :func:`~mchmc.modelcheck.read_header`
     (no torch, every tensor None)."""
-    try:
-        if tensors:
-            import torch
-
-            check_archive(path)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                payload = torch.load(path, map_location="cpu", weights_only=True)
-        else:
-            payload = read_header(path)
-    except ModelFileError:
-        raise
-    except EOFError:
-        raise ModelFileError(path, "empty or truncated model file") from None
-    except pickle.UnpicklingError:
-        raise ModelFileError(path, "not an mchmc model file (unknown or pickled content, refused unread)") from None
-    except (RuntimeError, zipfile.BadZipFile, ValueError):
-        raise ModelFileError(path, "corrupt or truncated model file (not a valid torch archive)") from None
-    except OSError as err:
-        raise ModelFileError(path, f"cannot read: {err.strerror or err}") from None
-    except Exception:  # the unpickler trips over arbitrary bytes in many ways
-        raise ModelFileError(path, "not an mchmc model file (unreadable content)") from None
+    payload = read_checked(path, torch_payload if tensors else read_header)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ModelFileError(path, "not an mchmc model file (no 'mchmc-model' header)")
     if payload.get("version") != VERSION:

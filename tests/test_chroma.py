@@ -96,7 +96,7 @@ class Boom:
     ("empty", "empty"),
     ("garbage", "not a"),
     ("pickle", "not an mchmc"),
-    ("zip-not-torch", "not an mchmc"),
+    ("zip-not-torch", "not a valid torch archive"),
     ("code", "not an mchmc"),
     ("format", "no 'mchmc-chroma'"),
     ("version", "no 'mchmc-chroma'"),

@@ -70,9 +70,9 @@ def training_images(fold: int, config: str = "best") -> list[Path]:
     from mchmc.train.data import assign_folds, dataset_images, list_images
 
     cfg = load_config(config)
-    images = dataset_images(cfg.data, ("nature", "manga"))
-    folds = assign_folds(cfg, dataset_images(cfg.data))
-    keep = [p for cat, ps in images.items() for p in ps if folds[cat][p.name] != fold]
+    images = dataset_images(cfg.data)  # every category: the folds are assigned over the whole split
+    folds = assign_folds(cfg, images)
+    keep = [p for cat in ("nature", "manga") for p in images[cat] if folds[cat][p.name] != fold]
     return keep + list_images(cfg.data.root_path() / "nature_t91")
 
 

@@ -60,7 +60,8 @@ class PageWorker:
         # --noise: the model's level variants, each loaded on the first page that needs it
         self.variants = noise_variants(options.model) if options.noise != "none" else {}
         self.engines = {None: self.engine}
-        self.chromas: dict = {}  # JPEG level -> ChromaEngine, the chroma model loaded on the first page that needs it
+        self.chroma_model = None  # the chroma network, loaded on the first page that needs it
+        self.chromas: dict = {}  # JPEG level -> ChromaEngine over that one model
         self.model_names = {k: Path(p).name for k, p in {None: resolve_model(options.model), **self.variants}.items()}
         import mchmc.pages.write  # noqa: F401  (warm up here, not on the first page)
 
@@ -100,8 +101,9 @@ class PageWorker:
         if choice.level not in self.chromas:
             from mchmc.chroma import ChromaEngine, load_chroma
 
-            model = next(iter(self.chromas.values())).model if self.chromas else load_chroma()
-            self.chromas[choice.level] = ChromaEngine(model, choice.level, tile=self.options.tile or 256)
+            if self.chroma_model is None:
+                self.chroma_model = load_chroma()
+            self.chromas[choice.level] = ChromaEngine(self.chroma_model, choice.level, tile=self.options.tile or 256)
         return self.chromas[choice.level]
 
     def _second_pass(self, page):
