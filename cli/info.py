@@ -1,4 +1,4 @@
-"""``mchmc info``: what the networks are and which models are installed."""
+"""``mchmc info``: what the networks are, which models and tiers are installed, the chroma network."""
 from __future__ import annotations
 
 from rich.console import Console
@@ -29,6 +29,7 @@ def show(model: str | None = None) -> int:
     con.print("Layers (no padding):\n" + "\n".join(layers))
     shipped = shipped_models()
     con.print("Shipped models: " + (", ".join(shipped) if shipped else "none"))
+    show_tiers(con)
     if model:
         try:
             mf = load_model(model)
@@ -39,3 +40,47 @@ def show(model: str | None = None) -> int:
         for key, value in mf.provenance.items():
             con.print(f"  {key}: {value}")
     return 0
+
+
+def show_tiers(con: Console) -> None:
+    """The tiers (``--model fast`` / ``quality``, :mod:`mchmc.tiers`), their validation PSNR, the chroma network."""
+    from mchmc.tiers import FAST, TIERS, UPCONV7_MACS, facts
+
+    table = Table("tier", "model file", "architecture", "MACs / LR px", "x upconv7", "x fast", "noise levels",
+                  title="Tiers (--model fast | quality)")
+    found = [facts(t) for t in TIERS.values()]
+    fast_macs = next(f.macs for f in found if f.tier is FAST)
+    for f in found:
+        table.add_row(f.tier.name, f.path.name if f.path else "not installed", f.arch, f"{f.macs:,}",
+                      f"{f.macs / UPCONV7_MACS:.2f}", f"{f.macs / fast_macs:.1f}",
+                      ", ".join(map(str, f.noise)) or "none")
+    con.print(table)
+    con.print("\n".join(f"  {f.tier.name}: {f.tier.description}" for f in found))
+    rows = [(f.tier.name, name, psnr) for f in found for name, psnr in f.validation.items()]
+    keys = list(dict.fromkeys(k for _, _, psnr in rows for k in psnr))
+    if rows:
+        val = Table("tier", "model file", *keys, title="Validation PSNR-Y (dB) from each file's provenance "
+                    "(a noise level's on its own JPEG level's inputs)")
+        for tier, name, psnr in rows:
+            val.add_row(tier, name, *(f"{psnr[k]:.2f}" if k in psnr else "-" for k in keys))
+        con.print(val)
+    con.print(chroma_line(fast_macs, UPCONV7_MACS))
+
+
+def chroma_line(fast_macs: int, upconv7_macs: int) -> str:
+    from mchmc.chroma import SHIPPED, load_chroma
+    from mchmc.errors import MchmcError
+
+    where = f"{SHIPPED.parent.name}/{SHIPPED.name}"
+    if not SHIPPED.is_file():
+        return f"Chroma network: {where} not installed (colour pages keep the bicubic chroma)"
+    try:
+        net = load_chroma(SHIPPED)
+    except MchmcError as err:
+        return f"Chroma network: {err}"
+    c, macs = net.config, net.config.macs_per_lr_pixel
+    params = sum(p.numel() for p in net.parameters())
+    return (f"Chroma network: {where}, {c.layers} unpadded 3x3 conv layers, {c.channels} channels, {params:,} "
+            f"parameters, {macs:,} multiply-adds per LR pixel ({macs / upconv7_macs:.2f}x upconv7, "
+            f"{macs / fast_macs:.2f}x the fast tier); on colour pages upscaled at a JPEG noise level, with "
+            "every tier (--no-chroma: off)")

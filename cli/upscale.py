@@ -43,7 +43,7 @@ def run(src: str, out: str | None, *, classify_only: bool = False, gpus: int | s
     checked = _check(src, out, classify_only, gpus, cpus, ray_address, report, dry_run, opts, devices)
     if isinstance(checked, int):
         return checked
-    prep, cpus = checked
+    prep, cpus, choice = checked
     if dry_run:
         return dry_run_table(prep)
     from mchmc.batch.driver.loop import Stop
@@ -52,7 +52,8 @@ def run(src: str, out: str | None, *, classify_only: bool = False, gpus: int | s
     use_prefect = prefect or bool(os.environ.get("PREFECT_API_URL"))
     with _interrupts(stop):
         try:
-            code = _run(prep, stop, t0, cpus=cpus, gpus=devices, ray_address=ray_address, prefect=use_prefect)
+            code = _run(prep, stop, t0, cpus=cpus, gpus=devices, ray_address=ray_address, prefect=use_prefect,
+                        choice=choice)
         except KeyboardInterrupt:  # Ctrl-C before the pages started: nothing to record yet
             err_console.print("interrupted before any page was done")
             code = 130
@@ -62,11 +63,12 @@ def run(src: str, out: str | None, *, classify_only: bool = False, gpus: int | s
 
 
 def _check(src, out, classify_only, gpus, cpus, ray_address, report, dry_run, opts, devices):
-    """Options, model and plan checked: (Prepared, cpus), or an exit code after one line."""
+    """Options, model and plan checked: (Prepared, cpus, the model's Choice), or an exit code after one line."""
     from mchmc.batch.driver.prepare import RunError, prepare
     from mchmc.batch.options import BatchOptions
     from mchmc.errors import MchmcError
     from mchmc.pages.limits import default_worker_memory
+    from mchmc.tiers import choose_model
     from .bounds import out_of_range
 
     max_memory = opts.pop("max_memory", None)
@@ -83,8 +85,9 @@ def _check(src, out, classify_only, gpus, cpus, ray_address, report, dry_run, op
         if not native_bf16("cpu"):
             err_console.print("warning: --precision bf16: this CPU has no native bf16 (AVX512-BF16 / AMX), so it is "
                               "emulated and several times slower than fp32; --precision auto picks fp32 here")
+    choice = choose_model(opts.pop("model", None), gpus)  # --model wins; else the tier of these devices
     try:
-        options = BatchOptions(classify_only=classify_only, **opts)
+        options = BatchOptions(classify_only=classify_only, model=choice.model, **opts)
         _check_model(options)
     except (ValueError, MchmcError) as err:
         err_console.print(f"error: {err}")
@@ -99,7 +102,7 @@ def _check(src, out, classify_only, gpus, cpus, ray_address, report, dry_run, op
     except RunError as err:
         err_console.print(f"error: {err}")
         return USAGE
-    return prep, cpus
+    return prep, cpus, choice
 
 
 def _check_model(options) -> None:
@@ -175,7 +178,7 @@ def start_pool_factory(cpus: int | None, devices, ray_address: str | None):
                         on_connected=connected)
 
 
-def _run(prep, stop, t0: float, *, cpus, gpus, ray_address, prefect: bool) -> int:
+def _run(prep, stop, t0: float, *, cpus, gpus, ray_address, prefect: bool, choice) -> int:
     from mchmc.errors import MchmcError
     from .progress import PageProgress
 
@@ -205,6 +208,7 @@ def _run(prep, stop, t0: float, *, cpus, gpus, ray_address, prefect: bool) -> in
         return USAGE
     progress.close()
     print_summary(console, outcome, prep.kind)
+    console.print(choice.line())
     progress.done(outcome)
     if outcome.interrupted:
         err_console.print(f"interrupted: {outcome.summary.pages} page(s) recorded in {outcome.report}; "

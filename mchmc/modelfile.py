@@ -46,6 +46,7 @@ from mchmc.modelcheck import (
 )
 from mchmc.modelconfig import MCHConfig
 from mchmc.modelversions import VersionError, current_model_path, is_versions_folder
+from mchmc.tiers import TIERS, tier_named
 
 if TYPE_CHECKING:
     from mchmc.model import MCH
@@ -70,20 +71,29 @@ class ModelFile:
 
 
 def shipped_models() -> dict[str, Path]:
-    """Names of the models inside the package -> their files."""
+    """Names of the model files inside the package -> their files (the tiers' names, ``fast`` and
+    ``quality``, are not listed here: they name some of these files, :mod:`mchmc.tiers`)."""
     return {p.stem: p for p in sorted(SHIPPED_DIR.glob("*.pt"))}
 
 
 def resolve_model(name_or_path: str | os.PathLike | None = None) -> Path:
-    """A shipped model's name (case-insensitive) or a file path -> the file's path."""
+    """A tier's name (``fast``, ``quality``: :mod:`mchmc.tiers`), a shipped model's name (both
+    case-insensitive) or a file path -> the file's path."""
     key = str(name_or_path or DEFAULT_MODEL)
     shipped = shipped_models()
+    tier = tier_named(key)
+    if tier is not None:
+        if tier.stem not in shipped:
+            raise ModelFileError(key, f"the {tier.name} tier's weights ({tier.stem}.pt) are not in this version of "
+                                      "mchmc; use --model fast, or a model file")
+        return shipped[tier.stem]
     if key.lower() in shipped:
         return shipped[key.lower()]
     path = Path(key).expanduser()
     if not path.exists():
         known = ", ".join(shipped) or "none installed"
-        raise ModelFileError(path, f"no such model file or shipped model name (shipped: {known})")
+        raise ModelFileError(path, f"no such model file or shipped model name (shipped: {known}; tiers: "
+                                   f"{', '.join(TIERS)})")
     if is_versions_folder(path):
         try:
             return current_model_path(path)
@@ -156,6 +166,12 @@ def read_config(name_or_path: str | os.PathLike | None = None) -> tuple[Path, MC
     the batch CLI checks before any worker starts (each worker then loads the file in full)."""
     path, config, _ = _checked_config(name_or_path, tensors=False)
     return path, config
+
+
+def read_provenance(name_or_path: str | os.PathLike | None = None) -> tuple[Path, MCHConfig, dict]:
+    """:func:`read_config` plus what the file says about its training (``mchmc info``'s tiers)."""
+    path, config, payload = _checked_config(name_or_path, tensors=False)
+    return path, config, payload["provenance"]
 
 
 def _checked_config(name_or_path, tensors: bool) -> tuple[Path, MCHConfig, dict]:

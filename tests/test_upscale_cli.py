@@ -111,6 +111,7 @@ def test_a_bad_page_fails_alone_and_sets_exit_code_1(world, first_run):
     assert "1 non-image file(s) ignored" in out
     lines = res.stdout.splitlines()  # not a terminal: plain progress lines, after the start-up line
     assert lines[0].startswith("start-up") and any(ln.startswith("pages 6/6") for ln in lines[1:]), res.stdout
+    assert f"model: {world['model']} (--model)" in lines, "the summary says which model (or tier) ran and why"
 
 
 def test_tree_is_mirrored_and_outputs_equal_a_one_worker_run_byte_for_byte(world, first_run):

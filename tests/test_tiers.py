@@ -1,0 +1,126 @@
+"""Tiers (issue 27): ``--model fast`` / ``--model quality`` wherever a model name is taken, the
+default per path (CPU: fast, unchanged; GPUs: quality when its weights are installed), and
+``mchmc info``'s tiers table. The quality tier's weights are stood in for by a randomly
+initialised ``mch-mc-quality`` model in a fake weights folder."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from mchmc.cli.app import app
+from typer.testing import CliRunner
+
+from mchmc import modelfile
+from mchmc.errors import ModelFileError
+from mchmc.model import build_model
+from mchmc.modelfile import noise_variants, resolve_model, save_model, shipped_models
+from mchmc.tiers import TIERS, choose_model
+
+REAL = modelfile.SHIPPED_DIR
+
+
+@pytest.fixture
+def weights(tmp_path, monkeypatch):
+    """A weights folder holding the fast tier's files (copied) and no quality tier."""
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    for name in ("srformc.pt", "srformc-noise1.pt"):
+        shutil.copy(REAL / name, folder / name)
+    monkeypatch.setattr(modelfile, "SHIPPED_DIR", folder)
+    return folder
+
+
+def install_quality(folder, levels=(2,)):
+    validation = {"psnr_nature": 32.5, "psnr_manga": 34.25, "psnr_text": 28.0, "psnr_mean": 31.5, "loss": 1.0}
+    save_model(build_model("mch-mc-quality"), folder / "srformc-quality.pt", {"validation": validation})
+    for k in levels:
+        save_model(build_model("mch-mc-quality"), folder / f"srformc-quality-noise{k}.pt")
+
+
+def test_the_tier_names_resolve_to_their_shipped_files_wherever_a_model_name_is_taken(weights):
+    assert resolve_model("fast") == resolve_model("FAST") == resolve_model("srformc") == weights / "srformc.pt"
+    assert noise_variants("fast") == noise_variants("srformc") == {1: weights / "srformc-noise1.pt"}
+    install_quality(weights)
+    assert resolve_model("quality") == weights / "srformc-quality.pt"
+    assert noise_variants("quality") == {2: weights / "srformc-quality-noise2.pt"}, "the <stem>-noise<k>.pt rule"
+    assert modelfile.read_config("quality")[1].arch == "mch-mc-quality"
+
+
+def test_a_tier_whose_weights_are_not_installed_is_one_line_naming_it(weights):
+    with pytest.raises(ModelFileError) as err:
+        resolve_model("quality")
+    text = str(err.value)
+    assert "\n" not in text and text.startswith("quality: the quality tier's weights (srformc-quality.pt) are not "
+                                                 "in this version of mchmc")
+
+
+def test_shipped_models_lists_files_not_the_tier_aliases(weights):
+    install_quality(weights, levels=())
+    assert set(shipped_models()) == {"srformc", "srformc-noise1", "srformc-quality"}
+    assert set(TIERS) == {"fast", "quality"} and not set(TIERS) & set(shipped_models())
+
+
+def test_the_default_is_fast_on_cpus_and_quality_on_gpus_only_when_installed(weights):
+    cpu = choose_model(None, gpus=0)
+    assert (cpu.model, cpu.tier.name) == (None, "fast"), "the CPU default stays srformc, unchanged"
+    without = choose_model(None, gpus=2)
+    assert (without.model, without.tier.name) == (None, "fast") and "not in this version" in without.line()
+    install_quality(weights)
+    assert choose_model(None, gpus=0).model is None
+    gpu = choose_model(None, gpus=2)
+    assert (gpu.model, gpu.tier.name) == ("quality", "quality")
+    assert gpu.line() == "tier: quality (srformc-quality.pt; the default with --gpus 2)"
+    assert resolve_model(gpu.model) == weights / "srformc-quality.pt"
+
+
+@pytest.mark.parametrize("model, tier", [("srformc", "fast"), ("fast", "fast"), ("srformc-noise1", "fast"),
+                                         ("quality", "quality"), ("/some/model.pt", None)])
+def test_an_explicit_model_always_wins(weights, model, tier):
+    install_quality(weights)
+    for gpus in (0, 2):
+        choice = choose_model(model, gpus)
+        assert choice.model == model and (choice.tier.name if choice.tier else None) == tier
+
+
+def test_upscale_with_gpus_and_no_model_plans_the_quality_tier(weights, tmp_path, monkeypatch):
+    """Through the command's own checks (a dry run; the GPUs are faked, nothing runs on them)."""
+    from mchmc.cli import devices
+    from mchmc.cli import upscale as up
+
+    install_quality(weights)
+    monkeypatch.setattr(devices, "local_gpus", lambda: 2)
+    planned = []
+    monkeypatch.setattr(up, "dry_run_table", lambda prep: planned.append(prep.options.model) or 0)
+    for gpus, model in (("2", None), ("0", None), ("2", "fast"), ("2", "srformc")):
+        assert up.run("samples", str(tmp_path / "out"), gpus=gpus, dry_run=True, model=model) == 0
+    assert planned == ["quality", None, "fast", "srformc"]
+
+
+def test_upscale_and_info_with_a_missing_tier_exit_nonzero_in_one_line(weights, tmp_path):
+    result = CliRunner().invoke(app, ["upscale", "samples", "--out", str(tmp_path / "o"), "--model", "quality"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "error: quality: the quality tier's weights (srformc-quality.pt) are not in this version" in \
+        result.output.replace("\n", " ")
+    result = CliRunner().invoke(app, ["info", "--model", "quality"], terminal_width=200)
+    assert result.exit_code == 1 and "the quality tier's weights" in result.output
+
+
+def test_info_lists_the_tiers_their_cost_validation_and_the_chroma_network(weights, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # rich's width: one table row a line
+    def rows(output):
+        table = {}
+        for line in output.replace("│", "|").splitlines():
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if len(cells) >= 5 and cells[0] in TIERS:
+                table.setdefault(cells[0], []).append(cells[1:])
+        return table
+
+    before = rows(CliRunner().invoke(app, ["info"], terminal_width=200).output)
+    assert before["quality"][0][:5] == ["not installed", "mch-mc-quality", "221,280", "0.40", "4.1"]
+    assert before["fast"][0][:6] == ["srformc.pt", "mch-mc", "53,952", "0.10", "1.0", "1"]
+    install_quality(weights)
+    result = CliRunner().invoke(app, ["info"], terminal_width=200)
+    after = rows(result.output)
+    assert after["quality"][0] == ["srformc-quality.pt", "mch-mc-quality", "221,280", "0.40", "4.1", "2"]
+    assert ["srformc-quality.pt", "32.50", "34.25", "28.00", "-", "31.50"] in after["quality"], "validation PSNR"
+    assert "Chroma network: chroma/chroma.pt" in result.output and "18,144 multiply-adds" in result.output

@@ -1,0 +1,48 @@
+"""``bench/tiers.py``: every tier (fp32, and bf16 where ``auto`` picks it) and, where the peer harness
+is there, waifu2x-upconv7-photo / -art in one run, with each method's multiply-adds and ratios.
+Its ``--dry-run`` is what CI runs; speed itself is never asserted here."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT
+
+from mchmc.precision import resolve_precision
+from mchmc.tiers import QUALITY, installed
+
+BENCH = ROOT / "bench" / "tiers.py"
+
+
+def test_the_dry_run_times_every_tier_and_the_peers_in_one_table(tmp_path):
+    out = tmp_path / "tiers.json"
+    run = subprocess.run([sys.executable, str(BENCH), "--dry-run", "--json", str(out)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    doc = json.loads(out.read_text())
+    rows = {r["method"]: r for r in doc["rows"]}
+    precisions = ["fp32"] + (["bf16"] if resolve_precision("auto") == "bf16" else [])
+    for tier, macs in (("fast", 53_952), ("quality", 221_280)):
+        for precision in precisions:
+            label = f"{tier} ({precision}{', auto' if precision == precisions[-1] else ''})"
+            assert rows[label]["macs_per_lr_px"] == macs and rows[label]["lr_mps_best"] > 0
+            assert rows[label]["x_fast"] == pytest.approx(rows[label]["lr_mps_best"]
+                                                          / rows[f"fast ({label.split('(')[1]}"]["lr_mps_best"])
+    assert doc["threads"] == 1 and len(doc["load_average_before"]) == 3 and "load average" in run.stdout
+    peers = {"waifu2x-upconv7-photo", "waifu2x-upconv7-art"} & set(rows)
+    if not (ROOT.parent / "shared" / "tools" / "peers" / "peers_bench.py").is_file():
+        assert not peers and any("no peer harness" in n for n in doc["notes"])
+        pytest.skip("no ../shared peer harness: the waifu2x rows were left out, as the note says")
+    assert peers == {"waifu2x-upconv7-photo", "waifu2x-upconv7-art"}, doc["notes"]
+    assert rows["waifu2x-upconv7-photo"]["macs_per_lr_px"] == 551_856
+    assert rows["waifu2x-upconv7-photo"]["x_upconv7_photo"] == 1.0
+
+
+@pytest.mark.skipif(installed(QUALITY) is not None, reason="the quality tier is installed")
+def test_a_real_run_without_the_quality_tier_installed_asks_for_its_file():
+    run = subprocess.run([sys.executable, str(BENCH), "--repeat", "1"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=600)
+    assert run.returncode != 0 and "give a model file of the quality tier with --quality PATH" in run.stderr
+    assert "Traceback" not in run.stderr
