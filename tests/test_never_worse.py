@@ -147,3 +147,23 @@ def test_a_one_phase_plain_mch_run_falls_back_to_the_start_itself(tmp_path):
     res = train_method(cfg, "SRforAll", "1", tmp_path / "runs")
     assert res["stages"]["mch"]["gate"]["kept"] == "start"
     assert same_upscaler(load_model(res["model"]).model, load_model(start).model)
+
+
+def test_mchmc_train_says_what_the_gate_kept(tmp_path, monkeypatch):
+    """``mchmc train --data ... --init``: the start line says the run is gated, the end says what was kept."""
+    from mchmc.cli.app import app
+    from test_own_archive import make_archive
+    from typer.testing import CliRunner
+
+    make_archive(tmp_path / "a", {"maps": 5, "photos": 5})
+    (tmp_path / "gated.toml").write_text('base = "smoke"\n[train]\nnever_worse = true\n[phase1]\ndropout = 0.0\n'
+                                         '[phase2]\nlr = 0.05\nlr_conv3 = 0.05\n')
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MCHMC_DATA_ROOT", raising=False)
+    res = CliRunner().invoke(app, ["train", "--config", "gated.toml", "--no-prefect", "--runs", "runs", "--cache",
+                                   "cache", "--data", "a", "--init", "srformc"], terminal_width=400)
+    assert res.exit_code == 0, res.output
+    assert "never worse than the start: Phase 1 trains the head alone" in res.output
+    assert "never-worse gate: kept the start's upscaler with the new head (phase1's model)" in res.output
+    model = load_model(tmp_path / "runs" / "SRforMC-fold1-gated-a" / "model.pt")
+    assert same_upscaler(model.model, load_model("srformc").model)
