@@ -44,9 +44,13 @@ def test_the_new_keys_are_off_and_absent_from_config_toml_unless_set():
     assert run_identity(on) != run_identity(cfg)
 
 
-def test_never_worse_needs_a_start():
+def test_never_worse_needs_a_start_and_validation_pages_out_of_the_training_folds():
     with pytest.raises(ConfigError, match="train.never_worse: needs train.init_from"):
         load_config("smoke", {"train.never_worse": True})
+    gated = {"train.never_worse": True, "train.init_from": "srformc"}
+    for other in ({"train.validation": "test"}, {"train.val_images": 0}):  # it would choose on the test fold, or blind
+        with pytest.raises(ConfigError, match="train.never_worse: decides on validation pages carved out"):
+            load_config("smoke", {**gated, **other})
 
 
 # ---------------------------------------------------------------- balance_mse: each category weighs 1 / K

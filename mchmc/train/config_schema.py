@@ -228,6 +228,9 @@ def _train_problems(obj: TrainConfig):
             yield (k, "must be >= 0")
     if obj.never_worse and not obj.init_from:
         yield ("never_worse", "needs train.init_from (the start it is never worse than)")
+    if obj.never_worse and (obj.validation != "train" or obj.val_images < 1):
+        yield ("never_worse", "decides on validation pages carved out of the training folds: needs "
+                              "train.validation = \"train\" and train.val_images >= 1")
 
 
 def _data_problems(obj: DataConfig):
