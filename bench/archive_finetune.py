@@ -15,7 +15,8 @@ nothing on the test fold (validation pages are carved out of the training folds)
 the shipped model are scored on every page of the test fold, whole, through the inference engine:
 PSNR-Y (2 px border) of the 2x output of the MATLAB-bicubic 1/2 page, per category, and the category
 accuracy of the fine-tuned head (the shipped head knows other categories; it has none to score).
-Results: ``<out>/result.json`` and a markdown table on stdout.
+Results: ``<out>/result.json`` (with the never-worse gate's choice and its validation figures, when the config
+gates: ``train.never_worse``) and a markdown table on stdout.
 
 Caveat, stated in the result: the shipped model was trained on folds of the same three datasets, so some
 test pages here may be pages it trained on: the comparison leans towards the shipped model.
@@ -114,23 +115,37 @@ def main() -> int:
     for v, _, ok in test.outputs(tuned.model):
         right[v.category].append(bool(ok))
     accuracy = {c: float(np.mean(r)) for c, r in right.items() if r}
+    done = {p.name.split(".")[0]: json.loads(p.read_text()) for p in (run / "checkpoints").glob("*.done.json")}
+    gate = next((d["gate"] for d in done.values() if d.get("gate")), None)  # train.never_worse's choice (validation)
     result = {"archive": {c: len(list((archive / c).iterdir())) for c in cats}, "train_seconds": round(seconds, 1),
+              "gate": gate, "validation": {n: d["final"] for n, d in done.items()},
               "test_pages": {c: sum(1 for r in split.test if r.category == c) for c in cats},
               "train_pages": {c: sum(1 for r in split.train if r.category == c) for c in cats},
               "bicubic": bicubic, "scores": scores, "accuracy": accuracy, "config": args.config, "init": args.init,
               "caveat": "the shipped model trained on folds of the same datasets: some test pages may be ones it "
                         "saw, so the comparison leans towards the shipped model"}
     (out / "result.json").write_text(json.dumps(result, indent=1, ensure_ascii=False))
-    print(f"train {seconds / 60:.1f} min (prep + {args.config} from {args.init}); test fold 1, whole pages")
-    print("| category | test pages | bicubic | " + args.init + " | fine-tuned | gain | head accuracy |")
+    show(result, cats)
+    return 0
+
+
+def show(result: dict, cats: list[str]) -> None:
+    """The markdown table on stdout: PSNR-Y per category, the gain, the head's accuracy; the gate's choice."""
+    scores, init, bicubic = result["scores"], result["init"], result["bicubic"]
+    print(f"train {result['train_seconds'] / 60:.1f} min (prep + {result['config']} from {init}); test fold 1, "
+          "whole pages")
+    print("| category | test pages | bicubic | " + init + " | fine-tuned | gain | head accuracy |")
     print("|---|---|---|---|---|---|---|")
     for c in [*cats, "mean"]:
-        a, b = scores[args.init].get(f"psnr_{c}", np.nan), scores["fine-tuned"].get(f"psnr_{c}", np.nan)
-        acc = accuracy.get(c, scores["fine-tuned"].get("val_acc", np.nan))
+        a, b = scores[init].get(f"psnr_{c}", np.nan), scores["fine-tuned"].get(f"psnr_{c}", np.nan)
+        acc = result["accuracy"].get(c, scores["fine-tuned"].get("val_acc", np.nan))
         print(f"| {c} | {result['test_pages'].get(c, sum(result['test_pages'].values()))} | "
               f"{bicubic.get(c, np.nan):.2f} | {a:.2f} | {b:.2f} | {b - a:+.2f} | {acc:.0%} |")
     print(f"category accuracy of the fine-tuned head on the test pages: {scores['fine-tuned'].get('val_acc', 0):.0%}")
-    return 0
+    if result["gate"]:
+        from mchmc.train.gate import words
+
+        print(words(result["gate"]))
 
 
 if __name__ == "__main__":

@@ -135,6 +135,11 @@ def train(config: str, method: str, fold: str, runs: str, data_root: str | None,
     finally:
         set_progress(None)
     con.print(_stages_table(run, result))
+    for st in result["stages"].values():
+        if st.get("gate"):
+            from mchmc.train.gate import words
+
+            con.print(words(st["gate"]))
     con.print(f"model: {result['model']} ({time.time() - t0:.0f} s this session)")
     if export and result["done"]:
         from pathlib import Path
@@ -155,6 +160,12 @@ def _print_start(con: Console, cfg, method: str, run, phases: dict[str, int], us
               f"{resolve_precision(cfg.train.precision, used)} (config: {cfg.train.precision}); start "
               f"{cfg.train.init_from or cfg.train.init}; validation {len(run.split.val)} images "
               f"({'carved out of the training folds' if cfg.train.validation == 'train' else 'from the test fold'})")
+    if cfg.train.balance_mse:
+        con.print("MSE term balanced: each category weighs the same, whatever its number of patches")
+    if cfg.train.never_worse and cfg.train.init_from:
+        con.print("never worse than the start: " + ("Phase 1 trains the head alone on the start's features; "
+                  if len(phases) > 1 else "") + "the trained upscaler is kept only if at least as good as the "
+                  "start's on every category of the validation pages (whole)")
 
 
 def _stages_table(run, result: dict) -> Table:

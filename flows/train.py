@@ -62,6 +62,10 @@ def train_flow(config: str = "cpu", method: str = "SRforMC", fold: str = "1", ru
         st = train_stage_task(config, overrides, method, str(fold), str(runs), stage)
         log.info("%s done on %s: %s steps, %.1f s, val %s", stage, st.get("device", "cpu"), st["steps"], st["seconds"],
                  {k: v for k, v in st["final"].items() if k.startswith("psnr") or k == "val_acc"})
+        if st.get("gate"):  # train.never_worse: which upscaler the run kept, on the validation pages
+            from mchmc.train.gate import words
+
+            log.info("%s", words(st["gate"]))
     result = summary(run)
     report_run(result)
     return result

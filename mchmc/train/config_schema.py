@@ -30,6 +30,9 @@ METHODS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
+QUIET = {"quiet": True}  # a field's metadata: left out of config_to_dict (config.toml, identity) at its default
+
+
 class ConfigError(MchmcError):
     """A config file or override that is not valid; the message names the key."""
 
@@ -123,6 +126,15 @@ class TrainConfig:
     threads: int = 0  # torch threads (0 = torch's default)
     device: str = "auto"  # auto (cuda when there is one, else cpu), cpu, cuda or cuda:N (mchmc.train.device);
     #                      where a run trains, not what: left out of a run dir's identity
+    # Keys written only when set (QUIET: a config.toml, and a run's identity, name them only when they differ from
+    # the default, so every config written before them keeps its text, identity and retraining source key).
+    # balance_mse: each category weighs equally in the MSE term (a patch's weight 1 / (K * its category's share of
+    # the training patches)), as alpha weighs the SCE; off: every patch weighs the same (the paper).
+    balance_mse: bool = field(default=False, metadata=QUIET)
+    # never_worse: a fine-tune (init_from) that is never worse than its start on any category: Phase 1 trains
+    # the head alone on the start's frozen features, and the final model keeps Phase 2's upscaler only if it is
+    # at least as good as the start's on every category of the validation pages (mchmc.train.gate).
+    never_worse: bool = field(default=False, metadata=QUIET)
 
     @property
     def validation_words(self) -> str:
@@ -214,6 +226,11 @@ def _train_problems(obj: TrainConfig):
     for k in ("val_images", "val_crop", "threads"):
         if getattr(obj, k) < 0:
             yield (k, "must be >= 0")
+    if obj.never_worse and not obj.init_from:
+        yield ("never_worse", "needs train.init_from (the start it is never worse than)")
+    if obj.never_worse and (obj.validation != "train" or obj.val_images < 1):
+        yield ("never_worse", "decides on validation pages carved out of the training folds: needs "
+                              "train.validation = \"train\" and train.val_images >= 1")
 
 
 def _data_problems(obj: DataConfig):

@@ -9,9 +9,12 @@ from mchmc.train.config_schema import Config
 
 
 def config_to_dict(obj) -> dict:
+    """The config as plain values; a field marked quiet (``config_schema.QUIET``) is left out at its default."""
     out = {}
     for f in fields(obj):
         v = getattr(obj, f.name)
+        if f.metadata.get("quiet") and v == f.default:
+            continue
         out[f.name] = config_to_dict(v) if is_dataclass(v) else (list(v) if isinstance(v, tuple) else
                                                                   dict(v) if isinstance(v, dict) else v)
     return out

@@ -83,6 +83,8 @@ class PhaseSpec:
     columns: tuple[str, ...] = ()
     device: str = "cpu"  # where to train: cpu, cuda:N, or auto (mchmc.train.device)
     unlabelled: frozenset[int] = frozenset()  # store image ids whose patches teach the upscaler, not the head
+    mse_weights: dict[str, float] | None = None  # train.balance_mse: per category, a patch's weight in the MSE
+    head_only: bool = False  # the upscaler frozen, only the head trains (train.never_worse's Phase 1)
 
 
 def train_phase(model: MCH, spec: PhaseSpec, callback: Callable[[dict], None] | None = None) -> dict:
@@ -107,10 +109,19 @@ class _Phase:
         self.cat_of_image, self.labelled_of_image = _image_labels(model, spec)
         cats = list(model.config.categories)
         self.alpha = torch.tensor([spec.alpha.get(c, 0.0) for c in cats] or [0.0], dtype=torch.float32).to(self.dev)
+        self.mse_w = None if spec.mse_weights is None else torch.tensor(
+            [spec.mse_weights.get(c, 0.0) for c in cats] or [1.0], dtype=torch.float32).to(self.dev)
         self.fmt = torch.channels_last if tc.channels_last else torch.contiguous_format
         model.to(self.dev, memory_format=self.fmt).train()
         model.dropout = ph.dropout
-        self.opt = torch.optim.Adam(param_groups(model, ph), betas=tc.betas, eps=tc.eps)
+        if spec.head_only:
+            if model.head is None:
+                raise ValueError(f"{spec.name}: only the head was to train, and the model has none")
+            for p in model.parameters():
+                p.requires_grad_(False)
+            for p in model.head.parameters():
+                p.requires_grad_(True)
+        self.opt = torch.optim.Adam(param_groups(model, ph, spec.head_only), betas=tc.betas, eps=tc.eps)
         self.phase_id = phase_id(spec.name)
         self.order = BatchOrder(spec.rows, tc.batch, tc.seed, self.phase_id)
         self.autocast = torch.autocast(self.dev.type, dtype=torch.bfloat16) \
@@ -175,7 +186,7 @@ class _Phase:
 
     def _back_propagate(self, t: int) -> tuple[dict[str, torch.Tensor], int]:
         x, y, c, m = self._batch(t)
-        terms = loss_terms(self.model, x, y, c, self.alpha, self.ph, self.autocast, m)
+        terms = loss_terms(self.model, x, y, c, self.alpha, self.ph, self.autocast, m, self.mse_w)
         self.opt.zero_grad(set_to_none=True)
         terms["loss"].backward()
         self.opt.step()
@@ -227,6 +238,8 @@ class _Phase:
         it); the last metrics row (read back when the phase was resumed at its very end)."""
         self.model.dropout = 0.0
         self.model.to("cpu").eval()
+        for p in self.model.parameters():  # a head-only phase's frozen upscaler: trainable again for what follows
+            p.requires_grad_(True)
         path = self.spec.csv_path
         if not self.last:
             self.last = read_metrics(path)[-1] if path.exists() and read_metrics(path) else {}

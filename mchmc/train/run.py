@@ -32,7 +32,8 @@ from mchmc.train.patches import PatchStore, PrepResult, class_weights, prepare
 from mchmc.train import rundir
 from mchmc.train.checkpoint import csv_columns, read_metrics
 from mchmc.train.loop import PhaseSpec, train_phase
-from mchmc.train.steps import init_model
+from mchmc.train import gate
+from mchmc.train.steps import init_model, mse_weights
 from mchmc.train.validate import Validator
 
 
@@ -167,15 +168,21 @@ def train_stage(run: Run, name: str, callback: Callable[[dict], None] | None = N
     spec = PhaseSpec(name, phases[name], cfg.train, store, rows, alpha, rundir.checkpoint_path(run.dir, name),
                      run.metrics_path, csv_start, offset, validate=lambda m: validator.evaluate(m, "fp32"),
                      columns=csv_columns(validator.categories, model.config.has_classifier), device=device,
-                     unlabelled=unlabelled)
+                     unlabelled=unlabelled, mse_weights=mse_weights(counts) if cfg.train.balance_mse else None,
+                     head_only=gate.head_only(run, name))
     last = train_phase(model, spec, callback)
     seconds = float(last.get("elapsed", time.time() - t0) or 0.0)
+    record = None
+    if gate.applies(run) and name == names[-1]:  # train.never_worse: keep the start's upscaler unless no worse
+        model, record = gate.never_worse(run, model)
     summary = {"stage": name, "method": run.method, "config": cfg.name, "fold": run.fold_label,
                "steps": phases[name].steps, "seconds": seconds, "train_patches": counts, "alpha": alpha,
                "train_images": sum(1 for r in run.split.train if r.category in run.categories),
                "bicubic": validator.bicubic(), "final": {k: v for k, v in last.items() if k != "event"},
                "data_key": store.path.name, "csv_bytes": run.metrics_path.stat().st_size,
-               "device": device_words(device), "precision": resolve_precision(cfg.train.precision, device)}
+               "device": device_words(device), "precision": resolve_precision(cfg.train.precision, device),
+               **({"mse_weights": spec.mse_weights} if spec.mse_weights else {}),
+               **({"head_only": True} if spec.head_only else {}), **({"gate": record} if record else {})}
     save_model(model, run.phase_model_path(name), _provenance(run, name, summary, validator, prev_seconds))
     atomic_write_text(run.done_path(name), json.dumps(summary, indent=1, default=str))  # the stage's "done" mark
     return summary
@@ -237,11 +244,19 @@ def _provenance(run: Run, name: str, summary: dict, validator: Validator, prev_s
             "train_folds": [k for k in range(1, cfg.folds.k + 1) if k != run.fold],
             "fold_seed": cfg.folds.seed, "steps": {n: phases[n].steps for n in names[: names.index(name) + 1]},
             "wall_seconds": prev_seconds + summary["seconds"], "stage_seconds": summary["seconds"],
-            "validation": summary["final"], "bicubic": summary["bicubic"],
+            "validation": _kept_validation(summary), "bicubic": summary["bicubic"],
             "data_hash": summary["data_key"], "alpha": summary["alpha"], "train_patches": summary["train_patches"],
             "validation_images": {c: [r.name for r in run.split.val if r.group == c] for c in validator.categories},
             "validation_rule": cfg.train.validation, "precision": summary["precision"], "device": summary["device"],
-            "init_from": cfg.train.init_from or cfg.train.init}
+            "init_from": cfg.train.init_from or cfg.train.init,
+            **{k: summary[k] for k in ("mse_weights", "head_only", "gate") if k in summary}}
+
+
+def _kept_validation(summary: dict) -> dict:
+    """The validation figures of the model the phase saved: its last metrics row, or, where the never-worse gate
+    kept the start's upscaler, that model's own figures on the gate's (whole) validation pages."""
+    record = summary.get("gate") or {}
+    return record["start"] if record.get("kept") == "start" else summary["final"]
 
 
 def summary(run: Run) -> dict:

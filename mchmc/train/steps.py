@@ -36,8 +36,11 @@ def init_model(model: MCH, train: TrainConfig) -> None:
             nn.init.zeros_(mod.bias)
 
 
-def param_groups(model: MCH, phase: PhaseConfig) -> list[dict]:
-    """{conv1, conv2, head} at phase.lr; {conv3} at phase.lr_conv3 (paper Table 2)."""
+def param_groups(model: MCH, phase: PhaseConfig, head_only: bool = False) -> list[dict]:
+    """{conv1, conv2, head} at phase.lr; {conv3} at phase.lr_conv3 (paper Table 2). ``head_only``: the head
+    at phase.lr, nothing else (the upscaler frozen: ``train.never_worse``'s Phase 1)."""
+    if head_only:
+        return [{"params": list(model.head.parameters()), "lr": phase.lr, "base_lr": phase.lr, "name": "head"}]
     conv3 = [p for n, p in model.named_parameters() if n.startswith("conv3.")]
     main = [p for n, p in model.named_parameters() if not n.startswith("conv3.")]
     return [{"params": main, "lr": phase.lr, "base_lr": phase.lr, "name": "conv1-conv2-head"},
@@ -78,13 +81,24 @@ class BatchOrder:
         return self.rows[self.perm(e)[j * self.batch : (j + 1) * self.batch]]
 
 
+def mse_weights(counts: dict[str, int]) -> dict[str, float]:
+    """``train.balance_mse``: a patch's weight in the MSE term, 1 / (K * its category's share of the training
+    patches), so that each of the K categories with patches weighs 1 / K of the term, whatever its pixels."""
+    present = {c: n for c, n in counts.items() if n > 0}
+    total = sum(present.values())
+    return {c: (total / (len(present) * n) if n > 0 else 0.0) for c, n in counts.items()}
+
+
 def loss_terms(model: MCH, lr: torch.Tensor, target: torch.Tensor, cats: torch.Tensor, alpha: torch.Tensor,
-               phase: PhaseConfig, autocast, labelled: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-    """``labelled``: 1 / 0 per patch, whether its category teaches the head (None: every patch does)."""
+               phase: PhaseConfig, autocast, labelled: torch.Tensor | None = None,
+               mse_w: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """``labelled``: 1 / 0 per patch, whether its category teaches the head (None: every patch does).
+    ``mse_w``: per category, a patch's weight in the MSE term (None: 1, the paper's)."""
     with autocast:
         sr, logits = model(lr)
     err = (sr.float() - target) ** 2
-    sq_norm = err.flatten(1).sum(1).mean()  # (1/N) sum_i ||F(Y_i) - T_i||^2
+    per_patch = err.flatten(1).sum(1)
+    sq_norm = (per_patch if mse_w is None else mse_w[cats] * per_patch).mean()  # (1/N) sum_i ||F(Y_i) - T_i||^2
     out = {"mse": err.mean().detach()}
     loss = phase.r_mse * sq_norm
     if logits is not None:
