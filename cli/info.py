@@ -44,7 +44,8 @@ def show(model: str | None = None) -> int:
 
 def show_tiers(con: Console) -> None:
     """The tiers (``--model fast`` / ``quality``, :mod:`mchmc.tiers`), their validation PSNR, the chroma network."""
-    from mchmc.tiers import FAST, TIERS, UPCONV7_MACS, facts
+    from mchmc.tierchoice import facts
+    from mchmc.tiers import FAST, TIERS, UPCONV7_MACS
 
     table = Table("tier", "model file", "architecture", "MACs / LR px", "x upconv7", "x fast", "noise levels",
                   title="Tiers (--model fast | quality)")

@@ -68,7 +68,7 @@ def _check(src, out, classify_only, gpus, cpus, ray_address, report, dry_run, op
     from mchmc.batch.options import BatchOptions
     from mchmc.errors import MchmcError
     from mchmc.pages.limits import default_worker_memory
-    from mchmc.tiers import choose_model
+    from mchmc.tierchoice import choose_model
     from .bounds import out_of_range
 
     max_memory = opts.pop("max_memory", None)

@@ -14,7 +14,8 @@ from mchmc import modelfile
 from mchmc.errors import ModelFileError
 from mchmc.model import build_model
 from mchmc.modelfile import noise_variants, resolve_model, save_model, shipped_models
-from mchmc.tiers import TIERS, choose_model
+from mchmc.tierchoice import choose_model
+from mchmc.tiers import TIERS
 
 REAL = modelfile.SHIPPED_DIR
 

@@ -11,7 +11,8 @@ import pytest
 from conftest import ROOT
 
 from mchmc.precision import resolve_precision
-from mchmc.tiers import QUALITY, installed
+from mchmc.tierchoice import installed
+from mchmc.tiers import QUALITY
 
 BENCH = ROOT / "bench" / "tiers.py"
 

@@ -43,12 +43,12 @@ def head_only(run, name: str) -> bool:
 def anchor(run) -> MCH:
     """The model whose upscaler is the start's: the head-only phase's model, else the start's weights."""
     from mchmc.modelfile import load_model
-    from mchmc.train.run import _start_weights
+    from mchmc.train.start import start_weights
 
     if len(run.phase_names) > 1:
         return load_model(run.phase_model_path(run.phase_names[0])).model
     model = run.build()
-    _start_weights(run, model, 0)
+    start_weights(run, model, 0)
     return model.eval()
 
 

@@ -27,13 +27,14 @@ from mchmc.train.device import device_words, resolve_device
 from mchmc.train.data import Split, parse_fold, save_folds, split_images
 from mchmc.model import build_model
 from mchmc.precision import resolve_precision
-from mchmc.modelfile import load_model, save_model
+from mchmc.modelfile import save_model
 from mchmc.train.patches import PatchStore, PrepResult, class_weights, prepare
 from mchmc.train import rundir
 from mchmc.train.checkpoint import csv_columns, read_metrics
 from mchmc.train.loop import PhaseSpec, train_phase
 from mchmc.train import gate
-from mchmc.train.steps import init_model, mse_weights
+from mchmc.train.start import start_weights
+from mchmc.train.steps import mse_weights
 from mchmc.train.validate import Validator
 
 
@@ -160,7 +161,7 @@ def train_stage(run: Run, name: str, callback: Callable[[dict], None] | None = N
     rows = training_rows(run, store)
     counts, alpha, unlabelled = _class_weights(run, store, rows)
     model = run.build()
-    _start_weights(run, model, idx)
+    start_weights(run, model, idx)
     validator = Validator(run.split.val, cfg.train.val_images, cfg.train.val_crop, model.config.scale,
                           cfg.data.noise)
     csv_start, offset, prev_seconds = _earlier_phases(run, idx)
@@ -198,33 +199,6 @@ def _class_weights(run: Run, store: PatchStore, rows: np.ndarray) -> tuple[dict,
     unlabelled = frozenset(store.ids[(r.category, r.name)] for r in rendered)
     off = store.counts(store.rows_for(rendered))
     return counts, class_weights({c: n - off.get(c, 0) for c, n in counts.items()}), unlabelled
-
-
-def _start_weights(run: Run, model, idx: int) -> None:
-    """The phase's starting weights: the previous phase's model; for the first, ``train.init_from`` (the
-    same design, or its weights transferred, or widened) or a fresh init."""
-    cfg = run.cfg
-    if idx > 0:
-        model.load_state_dict(load_model(run.phase_model_path(run.phase_names[idx - 1])).model.state_dict())
-        return
-    if not cfg.train.init_from:
-        init_model(model, cfg.train)
-        return
-    start = load_model(cfg.train.init_from).model
-    from mchmc.train.transfer import transfer, transfers
-
-    if start.config == model.config:
-        model.load_state_dict(start.state_dict())
-    elif transfers(start, model):  # other categories, or a head added or dropped (issue 29, item 4)
-        init_model(model, cfg.train)  # the new head's start; what transfers then comes from the model
-        transfer(start, model)
-    else:  # a narrower model of the same design, widened without changing what it computes
-        from mchmc.train.widen import widen
-
-        try:
-            widen(start, model, seed=cfg.train.seed, noise=1e-3)
-        except ValueError as err:
-            raise ConfigError(f"train.init_from: {cfg.train.init_from}: {err}") from None
 
 
 def _earlier_phases(run: Run, idx: int) -> tuple[int, int, float]:
