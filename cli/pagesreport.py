@@ -17,10 +17,11 @@ def rebuild(path: str) -> int | None:
     if found is None:
         return None
     jsonl, dst = found
-    try:
-        page = build(jsonl, dst=dst)
+    err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+    try:  # lines that are not page records (a crash's torn last line, another tool's JSON) are said, not silent
+        page = build(jsonl, dst=dst, on_bad=lambda message: err_console.print(f"warning: {message}"))
     except (OSError, MchmcError) as err:
-        Console(stderr=True, highlight=False, soft_wrap=True).print(f"error: {shown(jsonl)}: {not_written(err)}")
+        err_console.print(f"error: {shown(jsonl)}: {not_written(err)}")
         return 1
     Console(highlight=False, soft_wrap=True).print(f"report: {shown(page)} (from {shown(jsonl.name)})")
     return 0

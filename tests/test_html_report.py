@@ -147,6 +147,19 @@ def test_mchmc_report_dst_builds_the_page_again_from_the_jsonl(run):
     assert "later.png" in [row[COL["name"]] for row in data_of(run["dst"] / "mchmc-report.html")["rows"]]
 
 
+def test_mchmc_report_says_in_one_line_how_many_lines_were_not_page_records(run):
+    from typer.testing import CliRunner
+
+    from mchmc.cli.app import app
+
+    with open(run["jsonl"], "a") as f:  # a torn line, and another tool's JSON
+        f.write('{"input": "torn\n{"a": 1}\n')
+    result = CliRunner().invoke(app, ["report", str(run["jsonl"])])
+    assert result.exit_code == 0, "the page records there are still make the page"
+    said = [line for line in result.output.splitlines() if line.startswith("warning:")]
+    assert len(said) == 1 and str(run["jsonl"].name) in said[0] and "2 line(s) that are not page records" in said[0]
+
+
 def test_the_page_is_named_after_a_report_given_by_name(tmp_path):
     assert html_path(tmp_path / "mchmc-classify-report.jsonl") == tmp_path / "mchmc-report.html"
     assert html_path(tmp_path / "cls.jsonl") == tmp_path / "cls.html"

@@ -24,6 +24,7 @@ import os
 import re
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from mchmc.batch.records import read_jsonl
@@ -85,15 +86,16 @@ def previous_run(html: str | os.PathLike) -> dict:
 
 
 def build(jsonl: str | os.PathLike, *, dst: str | os.PathLike | None = None, run: dict | None = None,
-          out: str | os.PathLike | None = None) -> Path:
+          out: str | os.PathLike | None = None, on_bad: Callable[[str], None] | None = None) -> Path:
     """Write the page of the report ``jsonl`` (default: :func:`html_path`); ``dst``: the upscale run's
     DST (its thumbnails; nothing outside it is written through a link); ``run``: what the run was asked
-    (default: what the page there before said). Returns the page's path."""
+    (default: what the page there before said); ``on_bad`` hears how many lines were not page records
+    (None: the upscale run that wrote them has already said so). Returns the page's path."""
     out = Path(out) if out else html_path(jsonl)
     run = dict(previous_run(out) if run is None else run)
     run.setdefault("report", Path(jsonl).name)
     run["built"] = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
-    data = payload(read_jsonl(jsonl, on_bad=None), out.parent, dst, run)
+    data = payload(read_jsonl(jsonl, on_bad=on_bad), out.parent, dst, run)
     text = render(data)
     inside = dst is not None and Path(os.path.abspath(out)).is_relative_to(os.path.abspath(dst))
     with atomic_write(out, root=dst if inside else out.parent) as tmp:
