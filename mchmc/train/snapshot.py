@@ -22,16 +22,20 @@ from mchmc.train.config import load_config
 from mchmc.train.config_schema import ConfigError
 
 
-def latest_weights(run: Path) -> tuple[str, int | None, dict]:
+def run_config(run: Path):
+    """The run dir's own config (its ``config.toml``): what it trains, whatever the configs say today."""
+    cfg_path = rundir.config_file(run)
+    if not cfg_path.is_file():
+        raise ConfigError(f"{run}: not a run dir (no {rundir.CONFIG_FILE})")
+    return load_config(cfg_path)
+
+
+def latest_weights(run: Path, cfg) -> tuple[str, int | None, dict]:
     """(phase, step, state dict) of the run's most advanced weights: the last phase with a checkpoint or a
     finished model (``step`` is None for a finished phase's model)."""
     from mchmc.modelfile import load_model
 
-    cfg_path = rundir.config_file(run)
-    if not cfg_path.is_file():
-        raise ConfigError(f"{run}: not a run dir (no {rundir.CONFIG_FILE})")
     method = run.name.partition("-fold")[0]
-    cfg = load_config(cfg_path)
     try:
         names = [n for n, _ in cfg.phases(method)]
     except (KeyError, ValueError) as err:
@@ -58,8 +62,8 @@ def snapshot(run: str | Path, out: str | Path) -> dict:
     from mchmc.train.run import Run
 
     run = Path(run)
-    phase, step, state = latest_weights(run)
-    cfg = load_config(rundir.config_file(run))
+    cfg = run_config(run)
+    phase, step, state = latest_weights(run, cfg)
     method, _, rest = run.name.partition("-fold")
     model = Run(cfg, method, None, run, split=None).build()  # the run's architecture and categories
     try:
