@@ -1,0 +1,131 @@
+"""Our models beside the published peers on a config's *validation* images: how a model is chosen against
+waifu2x without looking at the test fold.
+
+    .venv/bin/python bench/peers_on_validation.py --config quality --out /tmp/peers-val \\
+        --ours quality=/tmp/qsel/srformc-quality.pt --ours fast=srformc --jpeg none,75,50
+
+The images are ``--config``'s validation images for ``--fold`` (carved out of the training folds, held out
+of training; the rendered text pages are left out: the peers' tables are over the datasets' own images),
+the first ``val_images`` of each category, centre-cropped to ``--crop`` HR px (0 = whole) and written as
+PNG to ``OUT/hr/<category>/``. The peer benchmark (``../shared/tools/peers/peers_bench.py``, run with
+``--python``, which needs its requirements) then measures every method on them, once per ``--jpeg``
+quality: the peers named by ``--peers`` (at a JPEG quality, their noise models for it, as the model card
+pairs them: q75 -> noise1, q50 -> noise2) and each ``--ours 'NAME=MODEL [OPTION ...]'`` through the real CLI
+(``mchmc upscale --model MODEL --noise auto OPTION ...``; MODEL's ``-noise<k>`` files beside it are its noise
+levels). Prints one table per quality (``bench/peer_table.py``), then each of ours against the best peer
+per category. Only the peer benchmark measures; this script picks the images and reads its output.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+from peer_table import CATEGORIES, markdown, rows_of
+
+from mchmc.train.config import load_config
+from mchmc.train.data import centre_crop, load_rgb, parse_fold, split_images
+
+HARNESS = ROOT.parent / "shared" / "tools" / "peers" / "peers_bench.py"
+PEERS = {None: "waifu2x-upconv7-photo,waifu2x-upconv7-art", 90: "waifu2x-upconv7-photo-noise0,waifu2x-upconv7-art-noise0",
+         75: "waifu2x-upconv7-photo-noise1,waifu2x-upconv7-art-noise1",
+         50: "waifu2x-upconv7-photo-noise2,waifu2x-upconv7-art-noise2"}
+
+
+def write_images(config: str, fold: str, crop: int, out: Path) -> dict[str, list[str]]:
+    """The validation images as PNG under out/<category>/; category -> file names."""
+    cfg = load_config(config)
+    split = split_images(cfg, tuple(cfg.data.folders), parse_fold(fold, cfg.folds.k))
+    written: dict[str, list[str]] = {}
+    for ref in split.val:
+        if ref.group != ref.category or ref.category not in CATEGORIES:
+            continue  # rendered pages: not a dataset image
+        names = written.setdefault(ref.category, [])
+        if len(names) >= cfg.train.val_images:
+            continue
+        img = load_rgb(ref.path)
+        if img.dtype != np.uint8:
+            img = (img.astype(np.float64) / 257.0).round().astype(np.uint8)
+        img = centre_crop(img, crop, 2) if crop else img[: img.shape[0] // 2 * 2, : img.shape[1] // 2 * 2]
+        folder = out / ref.category
+        folder.mkdir(parents=True, exist_ok=True)
+        name = f"{ref.path.stem}.png"
+        Image.fromarray(img).save(folder / name)
+        names.append(name)
+    return written
+
+
+def ours_command(spec: str) -> str:
+    """``MODEL [OPTION ...]`` (e.g. ``srformc --tta``) -> the CLI command the peer benchmark runs per folder."""
+    model, *options = shlex.split(spec)
+    cli = shlex.quote(str(Path(sys.executable).with_name("mchmc")))
+    tail = shlex.join(["--model", model, "--noise", "auto", "--format", "png", *options])
+    return f"{cli} upscale {{in}} --out {{out}} {tail}"  # the benchmark fills in {in} and {out}, quoted
+
+
+def gaps(by_quality: dict, ours: list[str]) -> str:
+    """Each of ours minus the best peer, per category and quality (dB)."""
+    lines = []
+    for q, methods in sorted(by_quality.items(), key=lambda x: -1 if x[0] is None else -x[0]):
+        peers = {m: c for m, c in methods.items() if m.startswith("waifu2x")}
+        for name in ours:
+            if name not in methods:
+                continue
+            cells = []
+            for cat in CATEGORIES:
+                best = max((c[cat]["psnr"], m) for m, c in peers.items() if cat in c) if peers else None
+                if best and cat in methods[name]:
+                    cells.append(f"{cat} {methods[name][cat]['psnr'] - best[0]:+.2f} (vs {best[1]})")
+            lines.append(f"- {'clean' if q is None else f'q{q}'}, {name}: " + "; ".join(cells))
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--config", required=True, help="config whose validation images to use")
+    ap.add_argument("--fold", default="1")
+    ap.add_argument("--crop", type=int, default=512, help="HR px of the centre crop (0 = whole image)")
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--ours", action="append", default=[], metavar="NAME=MODEL [OPTION ...]",
+                    help="one of our models (a tier, shipped name or file) and upscale options (--tta), "
+                         "run through mchmc upscale")
+    ap.add_argument("--jpeg", default="none,75,50", help="comma list: none (clean) and JPEG qualities")
+    ap.add_argument("--peers", default=None, help="peer methods (default: upconv7 photo/art for the level)")
+    ap.add_argument("--python", default=sys.executable, help="a Python with the peer benchmark's requirements")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    if not HARNESS.is_file():
+        sys.exit(f"error: {HARNESS}: the peer benchmark is not there (../shared beside the project)")
+
+    written = write_images(args.config, args.fold, args.crop, args.out / "hr")
+    print("images: " + ", ".join(f"{c} {len(n)}" for c, n in written.items()), flush=True)
+    results = []
+    for q in args.jpeg.split(","):
+        quality = None if q == "none" else int(q)
+        dest = args.out / f"peers-{q}.json"
+        cmd = [args.python, str(HARNESS), "--out", str(dest), "--threads", str(args.threads),
+               "--methods", args.peers or PEERS.get(quality, PEERS[None]) + ",bicubic-matlab"]
+        cmd += [x for c in written for x in ("--images", str(args.out / "hr" / c))]
+        cmd += [x for o in args.ours for x in ("--extra", f"{o.split('=', 1)[0]}={ours_command(o.split('=', 1)[1])}")]
+        if quality is not None:
+            cmd += ["--jpeg", str(quality)]
+        print("$ " + shlex.join(cmd), flush=True)
+        subprocess.run(cmd, check=True)
+        results.append(dest)
+    by_quality = rows_of(results)
+    print(markdown(by_quality))
+    print(gaps(by_quality, [o.split("=", 1)[0] for o in args.ours]))
+    (args.out / "summary.json").write_text(json.dumps({"images": written, "runs": [str(p) for p in results]}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
