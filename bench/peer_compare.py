@@ -1,12 +1,16 @@
-"""Our models beside the published peers on a config's *validation* images: how a model is chosen against
-waifu2x without looking at the test fold.
+"""Our models beside the published peers on the same images, through the peer benchmark: on a config's
+*validation* images, how a model is chosen against waifu2x without looking at the test fold; on its test
+images (``--split test``), the one final score.
 
-    .venv/bin/python bench/peers_on_validation.py --config quality --out /tmp/peers-val \\
+    .venv/bin/python bench/peer_compare.py --config quality --out /tmp/peers-val \\
         --ours quality=/tmp/qsel/srformc-quality.pt --ours fast=srformc --jpeg none,75,50
+    .venv/bin/python bench/peer_compare.py --config quality --split test --crop 0 --out out/peers-test \\
+        --ours quality=quality --ours "quality-tta=quality --tta" --ours fast=fast
 
-The images are ``--config``'s validation images for ``--fold`` (carved out of the training folds, held out
-of training; the rendered text pages are left out: the peers' tables are over the datasets' own images),
-the first ``val_images`` of each category, centre-cropped to ``--crop`` HR px (0 = whole) and written as
+The images (``--split val``, the default) are ``--config``'s validation images for ``--fold`` (carved out of
+the training folds, held out of training; the rendered text pages are left out: the peers' tables are over
+the datasets' own images), the first ``val_images`` of each category; or (``--split test``) every test image
+of the fold. Each is centre-cropped to ``--crop`` HR px (0 = whole, cropped to even size) and written as
 PNG to ``OUT/hr/<category>/``. The peer benchmark (``../shared/tools/peers/peers_bench.py``, run with
 ``--python``, which needs its requirements) then measures every method on them, once per ``--jpeg``
 quality: the peers named by ``--peers`` (at a JPEG quality, their noise models for it, as the model card
@@ -41,16 +45,16 @@ PEERS = {None: "waifu2x-upconv7-photo,waifu2x-upconv7-art", 90: "waifu2x-upconv7
          50: "waifu2x-upconv7-photo-noise2,waifu2x-upconv7-art-noise2"}
 
 
-def write_images(config: str, fold: str, crop: int, out: Path) -> dict[str, list[str]]:
-    """The validation images as PNG under out/<category>/; category -> file names."""
+def write_images(config: str, fold: str, crop: int, out: Path, which: str = "val") -> dict[str, list[str]]:
+    """The split's images (``val`` or ``test``) as PNG under out/<category>/; category -> file names."""
     cfg = load_config(config)
     split = split_images(cfg, tuple(cfg.data.folders), parse_fold(fold, cfg.folds.k))
     written: dict[str, list[str]] = {}
-    for ref in split.val:
+    for ref in split.val if which == "val" else split.test:
         if ref.group != ref.category or ref.category not in CATEGORIES:
             continue  # rendered pages: not a dataset image
         names = written.setdefault(ref.category, [])
-        if len(names) >= cfg.train.val_images:
+        if which == "val" and len(names) >= cfg.train.val_images:
             continue
         img = load_rgb(ref.path)
         if img.dtype != np.uint8:
@@ -93,6 +97,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--config", required=True, help="config whose validation images to use")
     ap.add_argument("--fold", default="1")
+    ap.add_argument("--split", choices=("val", "test"), default="val",
+                    help="val: choose on these; test: the fold's test images, scored once at the end")
     ap.add_argument("--crop", type=int, default=512, help="HR px of the centre crop (0 = whole image)")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--ours", action="append", default=[], metavar="NAME=MODEL [OPTION ...]",
@@ -106,7 +112,7 @@ def main() -> None:
     if not HARNESS.is_file():
         sys.exit(f"error: {HARNESS}: the peer benchmark is not there (../shared beside the project)")
 
-    written = write_images(args.config, args.fold, args.crop, args.out / "hr")
+    written = write_images(args.config, args.fold, args.crop, args.out / "hr", args.split)
     print("images: " + ", ".join(f"{c} {len(n)}" for c, n in written.items()), flush=True)
     results = []
     for q in args.jpeg.split(","):
