@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import fields, is_dataclass
+from dataclasses import MISSING, fields, is_dataclass
 
 from mchmc.train.config_schema import Config
 
@@ -13,7 +13,7 @@ def config_to_dict(obj) -> dict:
     out = {}
     for f in fields(obj):
         v = getattr(obj, f.name)
-        if f.metadata.get("quiet") and v == f.default:
+        if f.metadata.get("quiet") and v == (f.default_factory() if f.default is MISSING else f.default):
             continue
         out[f.name] = config_to_dict(v) if is_dataclass(v) else (list(v) if isinstance(v, tuple) else
                                                                   dict(v) if isinstance(v, dict) else v)

@@ -34,7 +34,7 @@ from mchmc.train.checkpoint import csv_columns, read_metrics
 from mchmc.train.loop import PhaseSpec, train_phase
 from mchmc.train import gate
 from mchmc.train.start import start_weights
-from mchmc.train.steps import mse_weights
+from mchmc.train.steps import patch_weights
 from mchmc.train.validate import Validator
 
 
@@ -169,7 +169,8 @@ def train_stage(run: Run, name: str, callback: Callable[[dict], None] | None = N
     spec = PhaseSpec(name, phases[name], cfg.train, store, rows, alpha, rundir.checkpoint_path(run.dir, name),
                      run.metrics_path, csv_start, offset, validate=lambda m: validator.evaluate(m, "fp32"),
                      columns=csv_columns(validator.categories, model.config.has_classifier), device=device,
-                     unlabelled=unlabelled, mse_weights=mse_weights(counts) if cfg.train.balance_mse else None,
+                     unlabelled=unlabelled,
+                     mse_weights=patch_weights(counts, cfg.train.balance_mse, cfg.train.mse_weight),
                      head_only=gate.head_only(run, name))
     last = train_phase(model, spec, callback)
     seconds = float(last.get("elapsed", time.time() - t0) or 0.0)

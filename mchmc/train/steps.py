@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mchmc.model import MCH
-from mchmc.train.config_schema import PhaseConfig, TrainConfig
+from mchmc.train.config_schema import ConfigError, PhaseConfig, TrainConfig
 
 PHASE_IDS = {"mch": 0, "phase1": 1, "phase2": 2}
 
@@ -87,6 +87,18 @@ def mse_weights(counts: dict[str, int]) -> dict[str, float]:
     present = {c: n for c, n in counts.items() if n > 0}
     total = sum(present.values())
     return {c: (total / (len(present) * n) if n > 0 else 0.0) for c, n in counts.items()}
+
+
+def patch_weights(counts: dict[str, int], balance: bool, factors: dict[str, float]) -> dict[str, float] | None:
+    """Per category, a patch's weight in the MSE term: ``train.balance_mse``'s (or 1) times ``train.mse_weight``'s
+    factor (or 1); None when neither is set (the paper's plain mean, computed as it always was)."""
+    if not balance and not factors:
+        return None
+    unknown = sorted(set(factors) - set(counts))
+    if unknown:
+        raise ConfigError(f"train.mse_weight: categories {unknown} are not this run's {sorted(counts)}")
+    base = mse_weights(counts) if balance else dict.fromkeys(counts, 1.0)
+    return {c: base[c] * factors.get(c, 1.0) for c in counts}
 
 
 def loss_terms(model: MCH, lr: torch.Tensor, target: torch.Tensor, cats: torch.Tensor, alpha: torch.Tensor,
