@@ -1,4 +1,5 @@
-"""``train.mse_weight``: a factor per category on its patches' weight in the MSE term (issue 27: the quality
+"""``train.mse_weight`` and ``train.balance_mse``, a patch's weight in the MSE term by its category.
+``mse_weight``: a factor per category on its patches' weight in the MSE term (issue 27: the quality
 tier fits its nature images, training and validation alike, little better than the fast tier does, so a
 fine-tune can give nature more of the network's attention). Off (empty) it changes nothing: configs
 without it keep their config.toml, identity and loss. Synthetic images; no ../shared needed."""
@@ -18,7 +19,7 @@ from mchmc.train.run import open_run, train_method
 from mchmc.train.steps import loss_terms, mse_weights, patch_weights
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_data import synth_config  # noqa: E402
+from test_data import synth_config
 
 
 def test_unset_it_is_absent_from_config_toml_and_identity_and_set_it_round_trips():
@@ -49,9 +50,20 @@ def test_the_weights_are_balance_times_factor_and_none_when_both_are_off():
         patch_weights(counts, False, {"photos": 2.0})
 
 
-def test_a_factor_scales_its_categorys_share_of_the_loss():
-    """Three patches of category 0 with error 1, one of category 1 with error 3 (per output pixel, squared
-    1 and 9): plain, the term is (3 * 1 + 9) / 4 = 3 per pixel; category 0 weighed 3x, (3 * 3 + 9) / 4 = 4.5."""
+def test_balance_gives_each_category_the_same_total_weight():
+    w = mse_weights({"manga": 700, "nature": 100, "text": 200, "empty": 0})
+    for c, n in {"manga": 700, "nature": 100, "text": 200}.items():
+        assert n * w[c] == pytest.approx(1000 / 3)  # 1000 patches in all: a third of the term each
+    assert w["empty"] == 0.0
+
+
+@pytest.mark.parametrize(("balance", "factors", "per_pixel"), [
+    (False, {}, 3.0),  # the paper's plain mean: (3 * 1 + 9) / 4
+    (True, {}, 5.0),  # balanced: the mean of the categories' means, (1 + 9) / 2
+    (False, {"a": 3.0}, 4.5),  # category a weighed 3x: (3 * 3 + 9) / 4
+])
+def test_the_weights_set_each_categorys_share_of_the_mse_term(balance, factors, per_pixel):
+    """Three patches of category a with error 1, one of category b with error 3 (squared: 1 and 9 per pixel)."""
 
     class Fixed(torch.nn.Module):
         def forward(self, x):
@@ -61,10 +73,11 @@ def test_a_factor_scales_its_categorys_share_of_the_loss():
     lr = torch.tensor([1.0, 1.0, 1.0, 3.0])[:, None, None, None].expand(4, 1, 2, 2).clone()
     cats = torch.tensor([0, 0, 0, 1])
     phase, ctx = PhaseConfig(1, 1e-4, 1e-5, 1.0, 0.0), torch.autocast("cpu", enabled=False)
-    w = patch_weights({"a": 3, "b": 1}, False, {"a": 3.0})
-    weighted = loss_terms(Fixed(), lr, target, cats, torch.ones(2), phase, ctx, mse_w=torch.tensor([w["a"], w["b"]]))
-    assert float(loss_terms(Fixed(), lr, target, cats, torch.ones(2), phase, ctx)["loss"]) / 4 == pytest.approx(3.0)
-    assert float(weighted["loss"]) / 4 == pytest.approx(4.5)
+    w = patch_weights({"a": 3, "b": 1}, balance, factors)
+    mse_w = None if w is None else torch.tensor([w["a"], w["b"]])
+    terms = loss_terms(Fixed(), lr, target, cats, torch.ones(2), phase, ctx, mse_w=mse_w)
+    assert float(terms["loss"]) / 4 == pytest.approx(per_pixel)  # 4 output pixels a patch
+    assert float(terms["mse"]) == pytest.approx(3.0)  # the logged per-pixel MSE stays unweighted
 
 
 def test_a_run_trains_with_the_factors_and_records_them(tmp_path):

@@ -13,13 +13,12 @@ import torch
 
 from mchmc.modelfile import load_model, save_model
 from mchmc.train.config import load_config, with_overrides
-from mchmc.train.config_schema import ConfigError, PhaseConfig
+from mchmc.train.config_schema import ConfigError
 from mchmc.train.config_toml import dump_config, run_identity
 from mchmc.train.run import open_run, train_method
-from mchmc.train.steps import loss_terms, mse_weights
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_data import synth_config  # noqa: E402
+from test_data import synth_config
 
 UPSCALER = ("conv1", "conv2", "conv3")
 
@@ -53,34 +52,7 @@ def test_never_worse_needs_a_start_and_validation_pages_out_of_the_training_fold
             load_config("smoke", {**gated, **other})
 
 
-# ---------------------------------------------------------------- balance_mse: each category weighs 1 / K
-
-def test_mse_weights_give_each_category_the_same_total_weight():
-    w = mse_weights({"manga": 700, "nature": 100, "text": 200, "empty": 0})
-    for c, n in {"manga": 700, "nature": 100, "text": 200}.items():
-        assert n * w[c] == pytest.approx(1000 / 3)  # 1000 patches in all: a third of the term each
-    assert w["empty"] == 0.0
-
-
-def test_the_balanced_mse_term_is_the_mean_of_the_categories_means():
-    """Three patches of category 0 with error 1, one of category 1 with error 3: unweighted the term is
-    (3 * 1 + 9) / 4 = 3 per output pixel; balanced it is (1 + 9) / 2 = 5."""
-
-    class Fixed(torch.nn.Module):
-        def forward(self, x):
-            return x, None
-
-    target = torch.zeros(4, 1, 2, 2)
-    lr = torch.tensor([1.0, 1.0, 1.0, 3.0])[:, None, None, None].expand(4, 1, 2, 2).clone()
-    cats = torch.tensor([0, 0, 0, 1])
-    phase = PhaseConfig(1, 1e-4, 1e-5, 1.0, 0.0)
-    ctx = torch.autocast("cpu", enabled=False)
-    plain = loss_terms(Fixed(), lr, target, cats, torch.ones(2), phase, ctx)
-    w = mse_weights({"a": 3, "b": 1})
-    balanced = loss_terms(Fixed(), lr, target, cats, torch.ones(2), phase, ctx, mse_w=torch.tensor([w["a"], w["b"]]))
-    assert float(plain["loss"]) / 4 == pytest.approx(3.0)  # 4 output pixels a patch
-    assert float(balanced["loss"]) / 4 == pytest.approx(5.0)
-    assert float(balanced["mse"]) == float(plain["mse"])  # the logged per-pixel MSE stays unweighted
+# balance_mse (each category weighs 1 / K) is tested with train.mse_weight in tests/test_mse_weight.py
 
 
 # ---------------------------------------------------------------- never_worse: the gate picks each side
