@@ -10,8 +10,7 @@ so every candidate is supervised on the same 40 x 40 HR centre per patch (the sa
 start is ``train.init_from`` (srformc.pt for ``quality``), which every candidate computes exactly at step 0
 (Net2Wider, identity tail layers: ``mchmc.train.widen``), so the columns differ by what the added capacity
 learns in the same steps. Runs are ordinary run dirs under ``--runs``: a killed pilot resumes exactly when
-run again. Prints each candidate's validation PSNR-Y (the trainer's own ``metrics.csv`` rows) and its
-gain over the start.
+run again. Prints the start's validation PSNR-Y and each candidate's (the trainer's own ``metrics.csv`` rows).
 """
 from __future__ import annotations
 
@@ -67,10 +66,10 @@ def main() -> None:
                   *(f"{start[c.removeprefix('psnr_')]['psnr']:.3f}" for c in COLUMNS), "")
     for arch in args.archs.split(","):
         cfg = pilot_config(args.config, arch, args.steps, args.lr)
-        print(f"{arch}: {open_run(cfg, 'SRforMC', 1, args.runs).dir}", flush=True)
+        run = open_run(cfg, "SRforMC", 1, args.runs)
+        print(f"{arch}: {run.dir}", flush=True)
         train_method(cfg, "SRforMC", 1, args.runs)
-        rows = read_metrics(open_run(cfg, "SRforMC", 1, args.runs).metrics_path)
-        for row in rows:
+        for row in read_metrics(run.metrics_path):
             if row["phase"] != "phase2":
                 continue
             table.add_row(arch, f"{ARCHITECTURES[arch].macs_per_lr_pixel:,}", str(cfg.data.patch), str(row["step"]),

@@ -81,12 +81,14 @@ def gaps(by_quality: dict, ours: list[str]) -> str:
     lines = []
     for q, methods in sorted(by_quality.items(), key=lambda x: -1 if x[0] is None else -x[0]):
         peers = {m: c for m, c in methods.items() if m.startswith("waifu2x")}
+        if not peers:
+            continue  # nothing to measure a gap against
         for name in ours:
             if name not in methods:
                 continue
             cells = []
             for cat in CATEGORIES:
-                best = max((c[cat]["psnr"], m) for m, c in peers.items() if cat in c) if peers else None
+                best = max(((c[cat]["psnr"], m) for m, c in peers.items() if cat in c), default=None)
                 if best and cat in methods[name]:
                     cells.append(f"{cat} {methods[name][cat]['psnr'] - best[0]:+.2f} (vs {best[1]})")
             lines.append(f"- {'clean' if q is None else f'q{q}'}, {name}: " + "; ".join(cells))
@@ -112,16 +114,20 @@ def main() -> None:
     if not HARNESS.is_file():
         sys.exit(f"error: {HARNESS}: the peer benchmark is not there (../shared beside the project)")
 
+    qualities = [None if q == "none" else int(q) for q in args.jpeg.split(",")]
+    unpaired = [q for q in qualities if q not in PEERS]
+    if unpaired and not args.peers:
+        sys.exit(f"error: --jpeg {','.join(map(str, unpaired))}: no default peers for it; name them with --peers")
+    ours = [o.split("=", 1) for o in args.ours]
     written = write_images(args.config, args.fold, args.crop, args.out / "hr", args.split)
     print("images: " + ", ".join(f"{c} {len(n)}" for c, n in written.items()), flush=True)
     results = []
-    for q in args.jpeg.split(","):
-        quality = None if q == "none" else int(q)
-        dest = args.out / f"peers-{q}.json"
+    for quality in qualities:
+        dest = args.out / f"peers-{quality or 'none'}.json"
         cmd = [args.python, str(HARNESS), "--out", str(dest), "--threads", str(args.threads),
-               "--methods", args.peers or PEERS.get(quality, PEERS[None]) + ",bicubic-matlab"]
+               "--methods", args.peers or PEERS[quality] + ",bicubic-matlab"]
         cmd += [x for c in written for x in ("--images", str(args.out / "hr" / c))]
-        cmd += [x for o in args.ours for x in ("--extra", f"{o.split('=', 1)[0]}={ours_command(o.split('=', 1)[1])}")]
+        cmd += [x for name, spec in ours for x in ("--extra", f"{name}={ours_command(spec)}")]
         if quality is not None:
             cmd += ["--jpeg", str(quality)]
         print("$ " + shlex.join(cmd), flush=True)
@@ -129,7 +135,7 @@ def main() -> None:
         results.append(dest)
     by_quality = rows_of(results)
     print(markdown(by_quality))
-    print(gaps(by_quality, [o.split("=", 1)[0] for o in args.ours]))
+    print(gaps(by_quality, [name for name, _ in ours]))
     (args.out / "summary.json").write_text(json.dumps({"images": written, "runs": [str(p) for p in results]}, indent=1))
 
 
