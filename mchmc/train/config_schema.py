@@ -139,6 +139,10 @@ class TrainConfig:
     # when that is on. Issue 27: the quality tier fits its own nature training images little better than its
     # validation ones (+0.21 / +0.26 dB over srformc.pt), so nature is short of the net's attention, not of data.
     mse_weight: dict[str, float] = field(default_factory=dict, metadata=QUIET)
+    # specialise: train on these categories' patches only (empty: every category's). A specialist upscaler for
+    # a page the category head has named (issue 27: the category chooses the reconstruction); folds and the
+    # validation images stay the run's own, every category's, so what the specialist costs the others shows.
+    specialise: tuple[str, ...] = field(default=(), metadata=QUIET)
 
     @property
     def validation_words(self) -> str:
@@ -232,6 +236,8 @@ def _train_problems(obj: TrainConfig):
             yield (k, "must be >= 0")
     if any(not 0 <= w < float("inf") for w in obj.mse_weight.values()):
         yield ("mse_weight", "each factor must be a finite number >= 0")
+    if len(set(obj.specialise)) != len(obj.specialise):
+        yield ("specialise", "names a category twice")
     if obj.never_worse and not obj.init_from:
         yield ("never_worse", "needs train.init_from (the start it is never worse than)")
     if obj.never_worse and (obj.validation != "train" or obj.val_images < 1):

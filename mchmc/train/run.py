@@ -59,6 +59,17 @@ class Run:
         own = METHODS[self.method][1]
         return tuple(self.cfg.data.folders) if len(own) > 1 else own
 
+    @property
+    def train_categories(self) -> tuple[str, ...]:
+        """The categories whose patches train: the run's, or the ``train.specialise`` ones among them."""
+        only = self.cfg.train.specialise
+        if not only:
+            return self.categories
+        unknown = sorted(set(only) - set(self.categories))
+        if unknown:
+            raise ConfigError(f"train.specialise: categories {unknown} are not this run's {sorted(self.categories)}")
+        return tuple(c for c in self.categories if c in only)
+
     def build(self):
         """A fresh network of the run's architecture, its head over the run's categories."""
         from mchmc.modelconfig import ARCHITECTURES
@@ -103,6 +114,8 @@ def open_run(cfg: Config, method: str, fold: str | int, runs_root: str | Path = 
     f = parse_fold(fold, cfg.folds.k)
     split = split_images(cfg, tuple(cfg.data.folders), f)
     d = rundir.run_dir(runs_root, method, f, cfg.name)
+    run = Run(cfg, method, f, d, split)
+    _ = run.train_categories  # a train.specialise outside the run's categories: one line before anything is written
     text = dump_config(cfg)
     cpath = rundir.config_file(d)
     if cpath.exists() and has_trained(d) and not same_run(cpath.read_text(), cfg):
@@ -111,7 +124,7 @@ def open_run(cfg: Config, method: str, fold: str | int, runs_root: str | Path = 
     d.mkdir(parents=True, exist_ok=True)
     atomic_write_text(cpath, text)
     save_folds(split, d / rundir.FOLDS_FILE, cfg.folds.seed, cfg.folds.k)
-    return Run(cfg, method, f, d, split)
+    return run
 
 
 def has_trained(d: Path) -> bool:
@@ -140,7 +153,7 @@ def prep_stage(run: Run, progress: Callable[[str, int, int], None] | None = None
 
 
 def training_rows(run: Run, store: PatchStore) -> np.ndarray:
-    refs = [r for r in run.split.train if r.category in run.categories]
+    refs = [r for r in run.split.train if r.category in run.train_categories]
     return store.rows_for(refs)
 
 
@@ -179,7 +192,7 @@ def train_stage(run: Run, name: str, callback: Callable[[dict], None] | None = N
         model, record = gate.never_worse(run, model)
     summary = {"stage": name, "method": run.method, "config": cfg.name, "fold": run.fold_label,
                "steps": phases[name].steps, "seconds": seconds, "train_patches": counts, "alpha": alpha,
-               "train_images": sum(1 for r in run.split.train if r.category in run.categories),
+               "train_images": sum(1 for r in run.split.train if r.category in run.train_categories),
                "bicubic": validator.bicubic(), "final": {k: v for k, v in last.items() if k != "event"},
                "data_key": store.path.name, "csv_bytes": run.metrics_path.stat().st_size,
                "device": device_words(device), "precision": resolve_precision(cfg.train.precision, device),
@@ -193,7 +206,7 @@ def train_stage(run: Run, name: str, callback: Callable[[dict], None] | None = N
 def _class_weights(run: Run, store: PatchStore, rows: np.ndarray) -> tuple[dict, dict, frozenset]:
     """Training patches per category, the class weights alpha, and the store ids of images whose patches
     teach the upscaler only (rendered pages with data.rendered_category = false: alpha counts the others)."""
-    counts = {c: n for c, n in store.counts(rows).items() if c in run.categories}
+    counts = {c: n for c, n in store.counts(rows).items() if c in run.train_categories}
     if run.cfg.data.rendered_category:
         return counts, class_weights(counts), frozenset()
     rendered = [r for r in run.split.train if r.source == "rendered"]
