@@ -46,6 +46,7 @@ class PageWorker:
     def __init__(self, options: BatchOptions, network=None, *, device: str = "cpu", name: str = "w0"):
         from mchmc.fsutil import set_owner
         from mchmc.modelfile import noise_variants, resolve_model
+        from mchmc.routing import specialist_files
 
         self.options, self.name, self.device = options, name, device
         self.network = network.bind(name) if network is not None else None
@@ -62,7 +63,12 @@ class PageWorker:
         self.engines = {None: self.engine}
         self.chroma_model = None  # the chroma network, loaded on the first page that needs it
         self.chromas: dict = {}  # JPEG level -> ChromaEngine over that one model
-        self.model_names = {k: Path(p).name for k, p in {None: resolve_model(options.model), **self.variants}.items()}
+        files = {None: resolve_model(options.model), **self.variants}
+        self.model_names = {k: Path(p).name for k, p in files.items()}
+        # the category chooses the reconstruction (mchmc.routing): level -> category -> specialist file
+        self.specialists = {} if options.classify_only else \
+            {k: found for k, p in files.items() if (found := specialist_files(p, self.categories))}
+        self.routed: dict = {}  # (level, category) -> RoutedEngine, built on the first page that needs it
         import mchmc.pages.write  # noqa: F401  (warm up here, not on the first page)
 
     def _load(self, model_file):
@@ -93,6 +99,36 @@ class PageWorker:
             record.add_noise(choice.label, choice.reason, self.model_names.get(choice.level, ""))
         return self.engines[choice.level], choice
 
+    def _routed(self, page, record: PageRecord | None = None):
+        """(engine, choice, category) for ``page`` (the whole page): its level's engine, or that level's
+        specialist for the category the level's head names (:mod:`mchmc.routing`; category None when the
+        level has no specialists). The record keeps the level, its reason and the file that made the pixels."""
+        from mchmc.routing import page_route
+
+        engine, choice = self._noise(page.meta)
+        category = page_route(engine, page) if self.specialists.get(choice.level) else None
+        if record is not None:
+            record.add_noise(choice.label, choice.reason, self._made_by(choice.level, category))
+        return self._specialist(choice.level, category), choice, category
+
+    def _specialist(self, level, category: str | None):
+        """The engine that upscales a page of ``category`` at ``level``: the level's specialist for it, if
+        the model has one (loaded on the first page that needs it), else the level's own engine (loaded by
+        :meth:`_noise`)."""
+        from mchmc.routing import RoutedEngine
+
+        spec = self.specialists.get(level, {}).get(category)
+        if spec is None:
+            return self.engines[level]
+        if (level, category) not in self.routed:
+            self.routed[level, category] = RoutedEngine(self.engines[level], self._load(spec), spec)
+        return self.routed[level, category]
+
+    def _made_by(self, level, category: str | None) -> str:
+        """The name of the file that upscales a page of ``category`` at ``level``."""
+        spec = self.specialists.get(level, {}).get(category)
+        return spec.name if spec is not None else self.model_names.get(level, "")
+
     def _chroma(self, choice):
         """The chroma network at the page's JPEG level (:mod:`mchmc.chroma`); None for a page upscaled
         with the clean model (its bicubic chroma is kept byte for byte) or under ``--no-chroma``."""
@@ -106,9 +142,10 @@ class PageWorker:
             self.chromas[choice.level] = ChromaEngine(self.chroma_model, choice.level, tile=self.options.tile or 256)
         return self.chromas[choice.level]
 
-    def _second_pass(self, page):
-        """``--scale 4``: the engine of the second 2x pass (the model itself: the first pass has
-        removed the JPEG noise), after checking the page's memory for both passes; else None."""
+    def _second_pass(self, page, category: str | None = None):
+        """``--scale 4``: the engine of the second 2x pass (the model itself, or its specialist for the page's
+        ``category``: the first pass has removed the JPEG noise), after checking the page's memory for both
+        passes; else None."""
         if self.options.scale == self.engine.config.scale:
             return None
         from mchmc.pages.limits import check_memory
@@ -116,7 +153,7 @@ class PageWorker:
         meta = page.meta
         check_memory(meta.path, meta.width, meta.height, meta.channels, page.pixels.dtype.itemsize,
                      self.options.max_bytes, bits=meta.bits, scale=self.options.scale)
-        return self.engine
+        return self._specialist(None, category)
 
     def ready(self) -> str:
         """This worker's name once its model is loaded; raises the reason it could not load it."""
@@ -163,12 +200,14 @@ class PageWorker:
 
             page = read_page(call.job.src, 0, self.options.max_pixels)
             result.meta = page.meta
-            engine, choice = self._noise(page.meta)
             if self.options.classify_only:
+                engine, _ = self._noise(page.meta)
                 gap = band_category_stats(engine, page, call.r0, call.r1)
                 result.band = Band(call.r0, call.r1, None, gap)
             else:
-                result.band = share(upscale_band(page, engine, call.r0, call.r1, then=self._second_pass(page),
+                engine, choice, category = self._routed(page)
+                result.band = share(upscale_band(page, engine, call.r0, call.r1,
+                                                 then=self._second_pass(page, category),
                                                  binarize=self.options.binarize,
                                                  chroma=self._chroma(choice)))  # a reference on Ray
 
@@ -185,9 +224,10 @@ class PageWorker:
                             worker=call.workers)
 
         def work():
+            from mchmc.modelconfig import top_category
             from mchmc.pages.upscale import finish_page
 
-            engine, _ = self._noise(meta, record)
+            engine, choice = self._noise(meta)
             if self.options.classify_only:
                 stats = call.bands[0].gap
                 for b in call.bands[1:]:
@@ -197,6 +237,9 @@ class PageWorker:
                 up = finish_page(meta, resolve(job, call.bands), engine, binarize=self.options.binarize)
                 self._write([up], job, record)
                 probs = up.probs
+            # the bands' summed statistics are the ones each band routed on (the page whole, or its view)
+            routed = top_category(probs) if probs and self.specialists.get(choice.level) else None
+            record.add_noise(choice.label, choice.reason, self._made_by(choice.level, routed))
             self._fill(record, [(meta.width, meta.height, probs)])
 
         err = guarded(job, work)
@@ -219,8 +262,8 @@ class PageWorker:
 
         def upscaled():
             for page in read_pages(job.src, self.options.max_pixels, max_bytes=self.options.max_bytes):
-                engine, choice = self._noise(page.meta, record)
-                up = upscale_page(page, engine, then=self._second_pass(page), binarize=self.options.binarize,
+                engine, choice, category = self._routed(page, record)
+                up = upscale_page(page, engine, then=self._second_pass(page, category), binarize=self.options.binarize,
                                   chroma=self._chroma(choice))
                 stats.append((page.meta.width, page.meta.height, up.probs))
                 yield up

@@ -1,0 +1,78 @@
+"""The category chooses the reconstruction: a page the head names is upscaled by that category's specialist.
+
+Why (issue 27): the paper's network learns the category only to shape its shared features; one set of
+weights still reconstructs photographs, manga and text alike, and the quality tier's last gaps to
+waifu2x-upconv7 sit in single categories (nature on clean pages, manga on JPEG pages). A *specialist* is
+the same network fine-tuned on one category's patches only (``train.specialise``); on the validation
+images it recovered most of those gaps at no cost per pixel (docs/quality-tier.md).
+
+How: a model file ``X.pt`` (or a noise-level variant ``X-noise1.pt``) may have specialists beside it,
+``X-for-<category>.pt`` (``X-noise1-for-manga.pt``). Before a page is upscaled, ``X``'s own head reads it
+the one way every reader of the head does (:func:`mchmc.pages.category.head_plane`: the page whole, or its
+view when it is big, so every band of a page decides alike); when its top category has a specialist, the
+page's pixels come from the specialist and its GAP statistics, its category and the report's
+probabilities still from ``X`` (a specialist's head is not trained). Pages of a category without a
+specialist, and models without any, are upscaled exactly as before.
+
+Cost: a big page's view is a few hundredths of its pixels; a page small enough to be pooled whole (at
+most :data:`mchmc.pages.category.VIEW_PIXELS` LR px) runs ``X``'s conv1 and conv2 over it once more.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from mchmc.engine import EngineResult, GapStats, Region
+from mchmc.errors import ModelFileError
+
+SPECIALIST = "{stem}-for-{category}{suffix}"
+
+
+def specialist_files(model_file: str | Path, categories: tuple[str, ...]) -> dict[str, Path]:
+    """Category -> the specialist file beside ``model_file`` (:data:`SPECIALIST`), for those that exist."""
+    base = Path(model_file)
+    found = {c: base.with_name(SPECIALIST.format(stem=base.stem, category=c, suffix=base.suffix)) for c in categories}
+    return {c: p for c, p in found.items() if p.is_file()}
+
+
+def page_route(engine, page) -> str | None:
+    """The category ``engine``'s head names for ``page`` (a whole :class:`~mchmc.pages.meta.Page`): the
+    category whose specialist upscales it. None for a model without a head."""
+    from mchmc.modelconfig import top_category
+    from mchmc.pages.category import page_category_stats
+
+    if not engine.config.has_classifier:
+        return None
+    return top_category(engine.category_probs(page_category_stats(engine, page)))
+
+
+class RoutedEngine:
+    """:class:`~mchmc.engine.Engine`'s interface over two engines: ``head``'s model (the one the user chose)
+    gives the config, the GAP statistics and the category; ``sr``'s (a specialist) the upscaled pixels."""
+
+    def __init__(self, head, sr, path: str | Path = ""):
+        if (sr.config.scale, sr.config.halo) != (head.config.scale, head.config.halo):
+            raise ModelFileError(path or "specialist", f"a specialist must have its model's scale and halo "
+                                 f"({head.config.scale}x, halo {head.config.halo}), not {sr.config.scale}x, "
+                                 f"halo {sr.config.halo}")
+        self.head, self.sr = head, sr
+        self.config, self.model, self.tile, self.tta = head.config, head.model, sr.tile, sr.tta
+
+    def run(self, plane: np.ndarray, region: Region | None = None, sr: bool = True, gap: bool = False,
+            out: np.ndarray | None = None) -> EngineResult:
+        pixels = self.sr.run(plane, region, sr=True, out=out).sr if sr else None
+        stats = self.head.run(plane, region, sr=False, gap=True).gap if gap else None
+        return EngineResult(pixels, stats)
+
+    def upscale(self, plane: np.ndarray, gap: bool = False) -> EngineResult:
+        return self.run(plane, sr=True, gap=gap)
+
+    def gap_stats(self, plane: np.ndarray, region: Region | None = None) -> GapStats:
+        return self.head.gap_stats(plane, region)
+
+    def category_probs(self, stats: GapStats):
+        return self.head.category_probs(stats)
+
+    def probabilities(self, stats: GapStats) -> np.ndarray:
+        return self.head.probabilities(stats)
