@@ -48,13 +48,13 @@ def show_tiers(con: Console) -> None:
     from mchmc.tiers import FAST, TIERS, UPCONV7_MACS
 
     table = Table("tier", "model file", "architecture", "MACs / LR px", "x upconv7", "x fast", "noise levels",
-                  title="Tiers (--model fast | quality)")
+                  "specialists", title="Tiers (--model fast | quality)")
     found = [facts(t) for t in TIERS.values()]
     fast_macs = next(f.macs for f in found if f.tier is FAST)
     for f in found:
         table.add_row(f.tier.name, f.path.name if f.path else "not installed", f.arch, f"{f.macs:,}",
                       f"{f.macs / UPCONV7_MACS:.2f}", f"{f.macs / fast_macs:.1f}",
-                      ", ".join(map(str, f.noise)) or "none")
+                      ", ".join(map(str, f.noise)) or "none", f.specialist_words)
     con.print(table)
     con.print("\n".join(f"  {f.tier.name}: {f.tier.description}" for f in found))
     rows = [(f.tier.name, name, psnr) for f in found for name, psnr in f.validation.items()]

@@ -110,6 +110,17 @@ def noise_variants(name_or_path: str | os.PathLike | None = None) -> dict[int, P
     return {k: p for k, p in found.items() if p.is_file()}
 
 
+SPECIALIST = "{stem}-for-{category}{suffix}"  # a category's specialist beside a model file (mchmc.routing)
+
+
+def specialist_files(model_file: str | os.PathLike, categories: tuple[str, ...]) -> dict[str, Path]:
+    """Category -> the specialist file beside ``model_file`` (:data:`SPECIALIST`: ``m-for-nature.pt``
+    beside ``m.pt``, ``m-noise1-for-manga.pt`` beside ``m-noise1.pt``), for those that exist."""
+    base = Path(model_file)
+    found = {c: base.with_name(SPECIALIST.format(stem=base.stem, category=c, suffix=base.suffix)) for c in categories}
+    return {c: p for c, p in found.items() if p.is_file()}
+
+
 def config_record(config: MCHConfig) -> dict:
     """The config as a model file stores it: an empty ``tail`` (the paper's networks) is left out, so their
     files are written exactly as before tails existed (and older mchmc versions still read them)."""

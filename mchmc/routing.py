@@ -7,7 +7,7 @@ the same network fine-tuned on one category's patches only (``train.specialise``
 images it recovered most of those gaps at no cost per pixel (docs/quality-tier.md).
 
 How: a model file ``X.pt`` (or a noise-level variant ``X-noise1.pt``) may have specialists beside it,
-``X-for-<category>.pt`` (``X-noise1-for-manga.pt``). Before a page is upscaled, ``X``'s own head reads it
+``X-for-<category>.pt`` (``X-noise1-for-manga.pt``; :func:`mchmc.modelfile.specialist_files`). Before a page is upscaled, ``X``'s own head reads it
 the one way every reader of the head does (:func:`mchmc.pages.category.head_plane`: the page whole, or its
 view when it is big, so every band of a page decides alike); when its top category has a specialist, the
 page's pixels come from the specialist and its GAP statistics, its category and the report's
@@ -25,15 +25,6 @@ import numpy as np
 
 from mchmc.engine import EngineResult, GapStats, Region
 from mchmc.errors import ModelFileError
-
-SPECIALIST = "{stem}-for-{category}{suffix}"
-
-
-def specialist_files(model_file: str | Path, categories: tuple[str, ...]) -> dict[str, Path]:
-    """Category -> the specialist file beside ``model_file`` (:data:`SPECIALIST`), for those that exist."""
-    base = Path(model_file)
-    found = {c: base.with_name(SPECIALIST.format(stem=base.stem, category=c, suffix=base.suffix)) for c in categories}
-    return {c: p for c, p in found.items() if p.is_file()}
 
 
 def page_route(engine, page) -> str | None:

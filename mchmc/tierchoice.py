@@ -2,7 +2,7 @@
 read against the model files this version ships (:mod:`mchmc.modelfile`). Free of torch."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mchmc import modelfile
@@ -10,11 +10,12 @@ from mchmc.tiers import FAST, QUALITY, TIERS, Tier, tier_named, validation_psnr
 
 
 def tier_of(path: str | Path) -> Tier | None:
-    """The tier whose shipped file (clean or a noise level) ``path`` is, else None."""
+    """The tier whose shipped file (clean or a noise level, or a specialist of either) ``path`` is, else None."""
     path = Path(path)
     if path.parent.resolve() != modelfile.SHIPPED_DIR.resolve():
         return None
-    stem = path.stem.rsplit("-noise", 1)[0] if path.stem[-1:].isdigit() else path.stem
+    stem = path.stem.split("-for-", 1)[0]  # a specialist's: its model's (mchmc.modelfile.SPECIALIST)
+    stem = stem.rsplit("-noise", 1)[0] if stem[-1:].isdigit() else stem
     return next((t for t in TIERS.values() if t.stem == stem), None)
 
 
@@ -65,6 +66,12 @@ class TierFacts:
     macs: int  # multiply-adds per LR pixel
     noise: dict[int, Path]  # JPEG noise level -> file
     validation: dict[str, dict[str, float]]  # file name -> {category (and mean): validation PSNR-Y dB}
+    specialists: dict[int | None, dict[str, Path]] = field(default_factory=dict)  # level (None: clean) -> category -> file
+
+    @property
+    def specialist_words(self) -> str:
+        """``clean: nature; 1: manga, nature`` (mchmc.routing), or ``none``."""
+        return "; ".join(f"{'clean' if k is None else k}: {', '.join(v)}" for k, v in self.specialists.items()) or "none"
 
 
 def facts(tier: Tier) -> TierFacts:
@@ -75,7 +82,9 @@ def facts(tier: Tier) -> TierFacts:
         return TierFacts(tier, None, tier.arch, ARCHITECTURES[tier.arch].macs_per_lr_pixel, {}, {})
     _, config, provenance = modelfile.read_provenance(path)
     noise = modelfile.noise_variants(path)
+    specialists = {k: found for k, p in {None: path, **noise}.items()
+                   if (found := modelfile.specialist_files(p, config.categories))}
     validation = {path.name: validation_psnr(provenance)}
-    for level, file in noise.items():
+    for file in [*noise.values(), *(f for found in specialists.values() for f in found.values())]:
         validation[file.name] = validation_psnr(modelfile.read_provenance(file)[2])
-    return TierFacts(tier, path, config.arch, config.macs_per_lr_pixel, noise, validation)
+    return TierFacts(tier, path, config.arch, config.macs_per_lr_pixel, noise, validation, specialists)

@@ -23,9 +23,9 @@ from mchmc.batch.worker.pageworker import PageWorker
 from mchmc.engine import Engine
 from mchmc.model import build_model
 from mchmc.modelconfig import CATEGORIES
-from mchmc.modelfile import load_model, noise_variants, save_model
+from mchmc.modelfile import load_model, noise_variants, save_model, specialist_files
 from mchmc.pages import read_page
-from mchmc.routing import page_route, specialist_files
+from mchmc.routing import page_route
 
 
 def shifted(shift: float):

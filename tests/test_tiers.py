@@ -14,7 +14,7 @@ from mchmc import modelfile
 from mchmc.errors import ModelFileError
 from mchmc.model import build_model
 from mchmc.modelfile import noise_variants, resolve_model, save_model, shipped_models
-from mchmc.tierchoice import choose_model
+from mchmc.tierchoice import choose_model, tier_of
 from mchmc.tiers import TIERS
 
 REAL = modelfile.SHIPPED_DIR
@@ -31,11 +31,16 @@ def weights(tmp_path, monkeypatch):
     return folder
 
 
-def install_quality(folder, levels=(2,)):
+def install_quality(folder, levels=(2,), specialists=()):
+    """The quality tier's files: clean, ``levels``, and ``specialists`` ((level or None, category), ...)."""
     validation = {"psnr_nature": 32.5, "psnr_manga": 34.25, "psnr_text": 28.0, "psnr_mean": 31.5, "loss": 1.0}
     save_model(build_model("mch-mc-quality"), folder / "srformc-quality.pt", {"validation": validation})
     for k in levels:
         save_model(build_model("mch-mc-quality"), folder / f"srformc-quality-noise{k}.pt")
+    for k, category in specialists:
+        level = "" if k is None else f"-noise{k}"
+        save_model(build_model("mch-mc-quality"), folder / f"srformc-quality{level}-for-{category}.pt",
+                   {"validation": {"psnr_nature": 32.75}})
 
 
 def test_the_tier_names_resolve_to_their_shipped_files_wherever_a_model_name_is_taken(weights):
@@ -53,6 +58,13 @@ def test_a_tier_whose_weights_are_not_installed_is_one_line_naming_it(weights):
     text = str(err.value)
     assert "\n" not in text and text.startswith("quality: the quality tier's weights (srformc-quality.pt) are not "
                                                  "in this version of mchmc")
+
+
+def test_a_specialist_belongs_to_its_models_tier(weights):
+    install_quality(weights, specialists=((None, "nature"), (2, "manga")))
+    for name in ("srformc-quality-for-nature.pt", "srformc-quality-noise2-for-manga.pt", "srformc-quality-noise2.pt"):
+        assert tier_of(weights / name) is TIERS["quality"], name
+    assert tier_of(weights / "srformc-noise1.pt") is TIERS["fast"]
 
 
 def test_shipped_models_lists_files_not_the_tier_aliases(weights):
@@ -122,6 +134,10 @@ def test_info_lists_the_tiers_their_cost_validation_and_the_chroma_network(weigh
     install_quality(weights)
     result = CliRunner().invoke(app, ["info"], terminal_width=200)
     after = rows(result.output)
-    assert after["quality"][0] == ["srformc-quality.pt", "mch-mc-quality", "221,280", "0.40", "4.1", "2"]
+    assert after["quality"][0] == ["srformc-quality.pt", "mch-mc-quality", "221,280", "0.40", "4.1", "2", "none"]
     assert ["srformc-quality.pt", "32.50", "34.25", "28.00", "-", "31.50"] in after["quality"], "validation PSNR"
+    install_quality(weights, specialists=((None, "nature"), (2, "manga"), (2, "nature")))
+    routed = rows(CliRunner().invoke(app, ["info"], terminal_width=200).output)
+    assert routed["quality"][0][-1] == "clean: nature; 2: nature, manga", "the category chooses the reconstruction"
+    assert ["srformc-quality-noise2-for-manga.pt", "32.75", "-", "-", "-", "-"] in routed["quality"]
     assert "Chroma network: chroma/chroma.pt" in result.output and "18,144 multiply-adds" in result.output

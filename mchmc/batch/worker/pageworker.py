@@ -45,8 +45,7 @@ class PageWorker:
 
     def __init__(self, options: BatchOptions, network=None, *, device: str = "cpu", name: str = "w0"):
         from mchmc.fsutil import set_owner
-        from mchmc.modelfile import noise_variants, resolve_model
-        from mchmc.routing import specialist_files
+        from mchmc.modelfile import noise_variants, resolve_model, specialist_files
 
         self.options, self.name, self.device = options, name, device
         self.network = network.bind(name) if network is not None else None
