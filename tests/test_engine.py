@@ -369,7 +369,7 @@ def test_cuda_tta_matches_cpu(model):
 
 
 def test_the_worker_passes_tta_to_every_engine_it_builds(tmp_path):
-    """BatchOptions(tta=True) reaches the main engine and a noise variant's (PageWorker._load);
+    """BatchOptions(tta=True) reaches the main engine and a noise variant's (PageEngines._load);
     a page through the worker is byte-identical whatever the tile, its category that of tta=False."""
     from PIL import Image
 
@@ -403,5 +403,5 @@ def test_the_worker_passes_tta_to_every_engine_it_builds(tmp_path):
     assert rec.probs == rec_plain.probs and rec.category == rec_plain.category == rec_whole.category
     assert rec_whole.probs == pytest.approx(rec.probs, abs=2e-6)
     noisy = PageWorker(BatchOptions(model=str(fam / "m.pt"), noise="1", tta=True, tile=8))
-    engine, choice = noisy._noise(read_page(tmp_path / "page.png", 0, 10**8).meta)
+    engine, choice = noisy.models.noise(read_page(tmp_path / "page.png", 0, 10**8).meta)
     assert choice.level == 1 and engine is not noisy.engine and engine.tta and noisy.engine.tta

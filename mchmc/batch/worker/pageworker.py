@@ -25,9 +25,6 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
-
-import numpy as np
 
 from mchmc.batch.bands import BandCall, BandResult, FinishCall, resolve, share
 from mchmc.batch.options import BatchOptions
@@ -36,7 +33,7 @@ from mchmc.batch.records import PageRecord
 from mchmc.batch.volumecalls import AssembleCall, MemberCall
 from mchmc.batch.worker.guard import guarded
 from mchmc.batch.worker.volumework import run_assemble, run_member
-from mchmc.errors import FileError, MchmcError
+from mchmc.errors import MchmcError
 
 
 class PageWorker:
@@ -44,115 +41,20 @@ class PageWorker:
     (:mod:`mchmc.batch.network.proxy`): this worker then runs every codec step and the service the network."""
 
     def __init__(self, options: BatchOptions, network=None, *, device: str = "cpu", name: str = "w0"):
+        from mchmc.batch.worker.engines import PageEngines
         from mchmc.fsutil import set_owner
-        from mchmc.modelfile import noise_variants, resolve_model, specialist_files
 
         self.options, self.name, self.device = options, name, device
         self.network = network.bind(name) if network is not None else None
         set_owner(options.owner)
         self.start_error: MchmcError | None = None
         try:
-            self.engine = self._load(options.model)
+            self.models = PageEngines(options, self.network, device)
         except MchmcError as err:  # reported by ready(): the driver stops the run with this one line
             self.start_error = err
             return
-        self.categories = self.engine.model.config.categories
-        # --noise: the model's level variants, each loaded on the first page that needs it
-        self.variants = noise_variants(options.model) if options.noise != "none" else {}
-        self.engines = {None: self.engine}
-        self.chroma_model = None  # the chroma network, loaded on the first page that needs it
-        self.chromas: dict = {}  # JPEG level -> ChromaEngine over that one model
-        files = {None: resolve_model(options.model), **self.variants}
-        self.model_names = {k: Path(p).name for k, p in files.items()}
-        # the category chooses the reconstruction (mchmc.routing): level -> category -> specialist file
-        self.specialists = {} if options.classify_only else \
-            {k: found for k, p in files.items() if (found := specialist_files(p, self.categories))}
-        self.routed: dict = {}  # (level, category) -> RoutedEngine, built on the first page that needs it
+        self.engine, self.categories = self.models.engine, self.models.categories
         import mchmc.pages.write  # noqa: F401  (warm up here, not on the first page)
-
-    def _load(self, model_file):
-        """An engine for ``model_file``, warmed up (the backend's kernels are picked on the first call)."""
-        from mchmc.engine import Engine
-        from mchmc.modelfile import load_model
-
-        model = load_model(model_file).model
-        engine = Engine(model, tile=self.options.tile, device=self.device, precision=self.options.precision,
-                        tta=self.options.tta)
-        if self.network is not None:  # the network runs in the service; this engine gives config and head
-            from mchmc.batch.network.proxy import NetworkProxy
-
-            return NetworkProxy(engine, self.network, model_file)
-        engine.run(np.zeros((24, 24), np.float32), gap=model.config.has_classifier)
-        return engine
-
-    def _noise(self, meta, record: PageRecord | None = None):
-        """(engine, choice) for a page: the level ``--noise`` picks for it; the record keeps level and reason."""
-        from mchmc.pages.noise import choose
-
-        choice = choose(self.options.noise, meta, frozenset(self.variants))
-        if choice.level not in self.engines:
-            if choice.level not in self.variants:
-                raise FileError(meta.path, f"--noise {choice.level}: the model has no such noise-level variant")
-            self.engines[choice.level] = self._load(self.variants[choice.level])
-        if record is not None:
-            record.add_noise(choice.label, choice.reason, self.model_names.get(choice.level, ""))
-        return self.engines[choice.level], choice
-
-    def _routed(self, page, record: PageRecord | None = None):
-        """(engine, choice, category) for ``page`` (the whole page): its level's engine, or that level's
-        specialist for the category the level's head names (:mod:`mchmc.routing`; category None when the
-        level has no specialists). The record keeps the level, its reason and the file that made the pixels."""
-        from mchmc.routing import page_route
-
-        engine, choice = self._noise(page.meta)
-        category = page_route(engine, page) if self.specialists.get(choice.level) else None
-        if record is not None:
-            record.add_noise(choice.label, choice.reason, self._made_by(choice.level, category))
-        return self._specialist(choice.level, category), choice, category
-
-    def _specialist(self, level, category: str | None):
-        """The engine that upscales a page of ``category`` at ``level``: the level's specialist for it, if
-        the model has one (loaded on the first page that needs it), else the level's own engine (loaded by
-        :meth:`_noise`)."""
-        from mchmc.routing import RoutedEngine
-
-        spec = self.specialists.get(level, {}).get(category)
-        if spec is None:
-            return self.engines[level]
-        if (level, category) not in self.routed:
-            self.routed[level, category] = RoutedEngine(self.engines[level], self._load(spec), spec)
-        return self.routed[level, category]
-
-    def _made_by(self, level, category: str | None) -> str:
-        """The name of the file that upscales a page of ``category`` at ``level``."""
-        spec = self.specialists.get(level, {}).get(category)
-        return spec.name if spec is not None else self.model_names.get(level, "")
-
-    def _chroma(self, choice):
-        """The chroma network at the page's JPEG level (:mod:`mchmc.chroma`); None for a page upscaled
-        with the clean model (its bicubic chroma is kept byte for byte) or under ``--no-chroma``."""
-        if choice.level is None or not self.options.chroma:
-            return None
-        if choice.level not in self.chromas:
-            from mchmc.chroma import ChromaEngine, load_chroma
-
-            if self.chroma_model is None:
-                self.chroma_model = load_chroma()
-            self.chromas[choice.level] = ChromaEngine(self.chroma_model, choice.level, tile=self.options.tile or 256)
-        return self.chromas[choice.level]
-
-    def _second_pass(self, page, category: str | None = None):
-        """``--scale 4``: the engine of the second 2x pass (the model itself, or its specialist for the page's
-        ``category``: the first pass has removed the JPEG noise), after checking the page's memory for both
-        passes; else None."""
-        if self.options.scale == self.engine.config.scale:
-            return None
-        from mchmc.pages.limits import check_memory
-
-        meta = page.meta
-        check_memory(meta.path, meta.width, meta.height, meta.channels, page.pixels.dtype.itemsize,
-                     self.options.max_bytes, bits=meta.bits, scale=self.options.scale)
-        return self._specialist(None, category)
 
     def ready(self) -> str:
         """This worker's name once its model is loaded; raises the reason it could not load it."""
@@ -200,15 +102,15 @@ class PageWorker:
             page = read_page(call.job.src, 0, self.options.max_pixels)
             result.meta = page.meta
             if self.options.classify_only:
-                engine, _ = self._noise(page.meta)
+                engine, _ = self.models.noise(page.meta)
                 gap = band_category_stats(engine, page, call.r0, call.r1)
                 result.band = Band(call.r0, call.r1, None, gap)
             else:
-                engine, choice, category = self._routed(page)
+                engine, choice, category = self.models.routed(page)
                 result.band = share(upscale_band(page, engine, call.r0, call.r1,
-                                                 then=self._second_pass(page, category),
+                                                 then=self.models.second_pass(page, category),
                                                  binarize=self.options.binarize,
-                                                 chroma=self._chroma(choice)))  # a reference on Ray
+                                                 chroma=self.models.chroma(choice)))  # a reference on Ray
 
         result.error = guarded(call.job, work)
         result.worker = self.tag
@@ -226,7 +128,7 @@ class PageWorker:
             from mchmc.modelconfig import top_category
             from mchmc.pages.upscale import finish_page
 
-            engine, choice = self._noise(meta)
+            engine, choice = self.models.noise(meta)
             if self.options.classify_only:
                 stats = call.bands[0].gap
                 for b in call.bands[1:]:
@@ -237,8 +139,8 @@ class PageWorker:
                 self._write([up], job, record)
                 probs = up.probs
             # the bands' summed statistics are the ones each band routed on (the page whole, or its view)
-            routed = top_category(probs) if probs and self.specialists.get(choice.level) else None
-            record.add_noise(choice.label, choice.reason, self._made_by(choice.level, routed))
+            routed = top_category(probs) if probs and self.models.specialists.get(choice.level) else None
+            record.add_noise(choice.label, choice.reason, self.models.made_by(choice.level, routed))
             self._fill(record, [(meta.width, meta.height, probs)])
 
         err = guarded(job, work)
@@ -261,9 +163,9 @@ class PageWorker:
 
         def upscaled():
             for page in read_pages(job.src, self.options.max_pixels, max_bytes=self.options.max_bytes):
-                engine, choice, category = self._routed(page, record)
-                up = upscale_page(page, engine, then=self._second_pass(page, category), binarize=self.options.binarize,
-                                  chroma=self._chroma(choice))
+                engine, choice, category = self.models.routed(page, record)
+                up = upscale_page(page, engine, then=self.models.second_pass(page, category), binarize=self.options.binarize,
+                                  chroma=self.models.chroma(choice))
                 stats.append((page.meta.width, page.meta.height, up.probs))
                 yield up
 
@@ -298,7 +200,7 @@ class PageWorker:
 
         stats = []
         for page in read_pages(job.src, self.options.max_pixels):
-            engine, _ = self._noise(page.meta, record)
+            engine, _ = self.models.noise(page.meta, record)
             gap = page_category_stats(engine, page)
             probs = engine.category_probs(gap)
             stats.append((page.meta.width, page.meta.height, probs))

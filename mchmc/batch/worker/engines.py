@@ -1,0 +1,123 @@
+"""Which networks make a page: the model's own engine, its JPEG noise levels, its category specialists,
+the chroma network and the ``--scale 4`` second pass, each loaded on the first page that needs it.
+
+One :class:`PageEngines` per :class:`~mchmc.batch.worker.pageworker.PageWorker` (a Ray actor), so a
+worker's calls (pages, bands, volume members) share the loaded engines. With a network service
+(``--gpus``) each engine is a :class:`~mchmc.batch.network.proxy.NetworkProxy`: the service runs the
+network, this process the codec and the category head.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from mchmc.batch.options import BatchOptions
+from mchmc.batch.records import PageRecord
+from mchmc.errors import FileError
+
+
+class PageEngines:
+    """The engines of one worker. Raises :class:`~mchmc.errors.MchmcError` when the model cannot load."""
+
+    def __init__(self, options: BatchOptions, network=None, device: str = "cpu"):
+        from mchmc.modelfile import noise_variants, resolve_model, specialist_files
+
+        self.options, self.network, self.device = options, network, device
+        self.engine = self._load(options.model)
+        self.categories = self.engine.model.config.categories
+        # --noise: the model's level variants, each loaded on the first page that needs it
+        self.variants = noise_variants(options.model) if options.noise != "none" else {}
+        self.engines = {None: self.engine}
+        self.chroma_model = None  # the chroma network, loaded on the first page that needs it
+        self.chromas: dict = {}  # JPEG level -> ChromaEngine over that one model
+        files = {None: resolve_model(options.model), **self.variants}
+        self.model_names = {k: Path(p).name for k, p in files.items()}
+        # the category chooses the reconstruction (mchmc.routing): level -> category -> specialist file
+        self.specialists = {} if options.classify_only else \
+            {k: found for k, p in files.items() if (found := specialist_files(p, self.categories))}
+        self.specialist_engines: dict = {}  # (level, category) -> RoutedEngine, built on the first page that needs it
+
+    def _load(self, model_file):
+        """An engine for ``model_file``, warmed up (the backend's kernels are picked on the first call)."""
+        from mchmc.engine import Engine
+        from mchmc.modelfile import load_model
+
+        model = load_model(model_file).model
+        engine = Engine(model, tile=self.options.tile, device=self.device, precision=self.options.precision,
+                        tta=self.options.tta)
+        if self.network is not None:  # the network runs in the service; this engine gives config and head
+            from mchmc.batch.network.proxy import NetworkProxy
+
+            return NetworkProxy(engine, self.network, model_file)
+        engine.run(np.zeros((24, 24), np.float32), gap=model.config.has_classifier)
+        return engine
+
+    def noise(self, meta, record: PageRecord | None = None):
+        """(engine, choice) for a page: the level ``--noise`` picks for it; the record keeps level and reason."""
+        from mchmc.pages.noise import choose
+
+        choice = choose(self.options.noise, meta, frozenset(self.variants))
+        if choice.level not in self.engines:
+            if choice.level not in self.variants:
+                raise FileError(meta.path, f"--noise {choice.level}: the model has no such noise-level variant")
+            self.engines[choice.level] = self._load(self.variants[choice.level])
+        if record is not None:
+            record.add_noise(choice.label, choice.reason, self.model_names.get(choice.level, ""))
+        return self.engines[choice.level], choice
+
+    def routed(self, page, record: PageRecord | None = None):
+        """(engine, choice, category) for ``page`` (the whole page): its level's engine, or that level's
+        specialist for the category the level's head names (:mod:`mchmc.routing`; category None when the
+        level has no specialists). The record keeps the level, its reason and the file that made the pixels."""
+        from mchmc.routing import page_route
+
+        engine, choice = self.noise(page.meta)
+        category = page_route(engine, page) if self.specialists.get(choice.level) else None
+        if record is not None:
+            record.add_noise(choice.label, choice.reason, self.made_by(choice.level, category))
+        return self.specialist(choice.level, category), choice, category
+
+    def specialist(self, level, category: str | None):
+        """The engine that upscales a page of ``category`` at ``level``: the level's specialist for it, if
+        the model has one (loaded on the first page that needs it), else the level's own engine (loaded by
+        :meth:`noise`)."""
+        from mchmc.routing import RoutedEngine
+
+        spec = self.specialists.get(level, {}).get(category)
+        if spec is None:
+            return self.engines[level]
+        if (level, category) not in self.specialist_engines:
+            self.specialist_engines[level, category] = RoutedEngine(self.engines[level], self._load(spec), spec)
+        return self.specialist_engines[level, category]
+
+    def made_by(self, level, category: str | None) -> str:
+        """The name of the file that upscales a page of ``category`` at ``level``."""
+        spec = self.specialists.get(level, {}).get(category)
+        return spec.name if spec is not None else self.model_names.get(level, "")
+
+    def chroma(self, choice):
+        """The chroma network at the page's JPEG level (:mod:`mchmc.chroma`); None for a page upscaled
+        with the clean model (its bicubic chroma is kept byte for byte) or under ``--no-chroma``."""
+        if choice.level is None or not self.options.chroma:
+            return None
+        if choice.level not in self.chromas:
+            from mchmc.chroma import ChromaEngine, load_chroma
+
+            if self.chroma_model is None:
+                self.chroma_model = load_chroma()
+            self.chromas[choice.level] = ChromaEngine(self.chroma_model, choice.level, tile=self.options.tile or 256)
+        return self.chromas[choice.level]
+
+    def second_pass(self, page, category: str | None = None):
+        """``--scale 4``: the engine of the second 2x pass (the model itself, or its specialist for the page's
+        ``category``: the first pass has removed the JPEG noise), after checking the page's memory for both
+        passes; else None."""
+        if self.options.scale == self.engine.config.scale:
+            return None
+        from mchmc.pages.limits import check_memory
+
+        meta = page.meta
+        check_memory(meta.path, meta.width, meta.height, meta.channels, page.pixels.dtype.itemsize,
+                     self.options.max_bytes, bits=meta.bits, scale=self.options.scale)
+        return self.specialist(None, category)
