@@ -39,13 +39,13 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mchmc.colour import page_ycc, to_unit  # noqa: E402
-from mchmc.modelfile import load_model  # noqa: E402
-from mchmc.precision import resolve_precision  # noqa: E402
-from mchmc.resize import imresize  # noqa: E402
-from mchmc.train.config import load_config  # noqa: E402
-from mchmc.train.data import centre_crop, even_crop, load_rgb, split_images  # noqa: E402
-from mchmc.train.degrade import degrade  # noqa: E402
+from mchmc.colour import page_ycc, to_unit
+from mchmc.modelfile import load_model
+from mchmc.precision import resolve_precision
+from mchmc.resize import imresize
+from mchmc.train.config import load_config
+from mchmc.train.data import centre_crop, even_crop, load_rgb, split_images
+from mchmc.train.degrade import degrade
 
 CHROMA_CENTRE = 128.0 / 255.0  # Cb, Cr of a gray pixel: the network sees 0 there
 

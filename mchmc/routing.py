@@ -14,8 +14,10 @@ page's pixels come from the specialist and its GAP statistics, its category and 
 probabilities still from ``X`` (a specialist's head is not trained). Pages of a category without a
 specialist, and models without any, are upscaled exactly as before.
 
-Cost: a big page's view is a few hundredths of its pixels; a page small enough to be pooled whole (at
-most :data:`mchmc.pages.category.VIEW_PIXELS` LR px) runs ``X``'s conv1 and conv2 over it once more.
+Cost: the head's statistics are read once, before the page is upscaled, and the page's pass takes them
+(it pooled them itself before): a big page's view costs what it cost; a page small enough to be pooled
+whole (at most :data:`mchmc.pages.category.VIEW_PIXELS` LR px) runs ``X``'s conv1 and conv2 over it
+once more, since the specialist's own features are not ``X``'s (``bench/routing.py``).
 """
 from __future__ import annotations
 
@@ -27,15 +29,18 @@ from mchmc.engine import EngineResult, GapStats, Region
 from mchmc.errors import ModelFileError
 
 
-def page_route(engine, page) -> str | None:
-    """The category ``engine``'s head names for ``page`` (a whole :class:`~mchmc.pages.meta.Page`): the
-    category whose specialist upscales it. None for a model without a head."""
+def page_route(engine, page) -> tuple[str | None, GapStats | None]:
+    """(category, statistics): the category ``engine``'s head names for ``page`` (a whole
+    :class:`~mchmc.pages.meta.Page`), whose specialist upscales it, and the GAP statistics it read
+    (:func:`mchmc.pages.category.page_category_stats`), which the page's pass then takes instead of
+    pooling again (``upscale_page(..., head_stats=)``). (None, None) for a model without a head."""
     from mchmc.modelconfig import top_category
     from mchmc.pages.category import page_category_stats
 
     if not engine.config.has_classifier:
-        return None
-    return top_category(engine.category_probs(page_category_stats(engine, page)))
+        return None, None
+    stats = page_category_stats(engine, page)
+    return top_category(engine.category_probs(stats)), stats
 
 
 class RoutedEngine:

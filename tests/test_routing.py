@@ -45,7 +45,7 @@ def page_file(path: Path, h: int = 40, w: int = 56, gray: bool = False, quality:
 
 def named(page: Path) -> str:
     """The category the shipped model's head names for the page: the one its specialist is for."""
-    return page_route(Engine(load_model("srformc").model, tile=64), read_page(page))
+    return page_route(Engine(load_model("srformc").model, tile=64), read_page(page))[0]
 
 
 def family(folder: Path, specialists: dict[str, float], stem: str = "m") -> Path:
@@ -96,7 +96,7 @@ def test_a_page_of_a_category_without_a_specialist_is_upscaled_as_before(tmp_pat
 def test_a_jpeg_page_gets_its_noise_levels_specialist(tmp_path):
     """A gray JPEG at q75 (level 1; gray, so no chroma network): ``m-noise1-for-<category>.pt`` upscales it."""
     page = page_file(tmp_path / "src" / "p.jpg", gray=True, quality=75)
-    category = page_route(Engine(shifted(1 / 64), tile=64), read_page(page))
+    category = page_route(Engine(shifted(1 / 64), tile=64), read_page(page))[0]
     fam = family(tmp_path / "fam", {})
     save_model(shifted(1 / 64), fam.with_name("m-noise1.pt"))
     save_model(shifted(7 / 64), fam.with_name(f"m-noise1-for-{category}.pt"))

@@ -91,7 +91,8 @@ def output_layout(meta: PageMeta, binarize: bool = False) -> tuple[str, int]:
 
 
 def upscale_page(page: Page, engine: Engine, *, then: Engine | None = None, binarize: bool = False,
-                 classify: bool = True, strip_pixels: int = STRIP_PIXELS, chroma: ChromaEngine | None = None) -> UpscaledPage:
+                 classify: bool = True, strip_pixels: int = STRIP_PIXELS, chroma: ChromaEngine | None = None,
+                 head_stats: GapStats | None = None) -> UpscaledPage:
     """``page`` -> its sW x sH version (s = the model's scale, 2 for MCH-MC).
 
     ``engine`` runs the model (tiles, device, precision are its business; pass
@@ -103,11 +104,13 @@ def upscale_page(page: Page, engine: Engine, *, then: Engine | None = None, bina
     classifier only). ``strip_pixels`` bounds the LR pixels processed at once
     (memory), not the result. ``chroma``: the chroma network at the page's JPEG level
     (:mod:`mchmc.chroma`), whose correction is added to a colour page's bicubic Cb, Cr (first pass only);
-    None keeps the bicubic chroma.
+    None keeps the bicubic chroma. ``head_stats``: the page's GAP statistics as the head reads it
+    (:func:`mchmc.pages.category.page_category_stats`), when the caller has them already (it routed the
+    page on them, :mod:`mchmc.routing`): they are not computed again.
     """
     t0 = time.perf_counter()
     band = upscale_band(page, engine, 0, page.pixels.shape[0], then=then, binarize=binarize, classify=classify,
-                        strip_pixels=strip_pixels, chroma=chroma)
+                        strip_pixels=strip_pixels, chroma=chroma, head_stats=head_stats)
     return finish_page(page.meta, [band], engine, binarize=binarize, seconds=time.perf_counter() - t0)
 
 
@@ -129,14 +132,17 @@ class Band:
 
 def upscale_band(page: Page, engine: Engine, r0: int, r1: int, *, then: Engine | None = None,
                  binarize: bool = False, classify: bool = True, strip_pixels: int = STRIP_PIXELS,
-                 first_row: int = 0, height: int | None = None, chroma: ChromaEngine | None = None) -> Band:
+                 first_row: int = 0, height: int | None = None, chroma: ChromaEngine | None = None,
+                 head_stats: GapStats | None = None) -> Band:
     """Page rows ``[r0, r1)`` -> their upscaled :class:`Band` (strip by strip).
 
     ``page.pixels`` holds the whole page, or (``first_row``, ``height``) rows
     ``[first_row, first_row + len)`` of a page of ``height`` rows: enough when they
-    cover the band's halo (the second of two passes reads only that much of the first's output)."""
+    cover the band's halo (the second of two passes reads only that much of the first's output).
+    ``head_stats`` (:func:`upscale_page`): a viewed page's bands, or one band of the whole page, take
+    them instead of pooling again; other bands pool their own rows."""
     if then is not None:
-        return _two_passes(page, engine, then, r0, r1, binarize, classify, strip_pixels, chroma)
+        return _two_passes(page, engine, then, r0, r1, binarize, classify, strip_pixels, chroma, head_stats)
     px, meta = page.pixels, page.meta
     h, w = height or px.shape[0], px.shape[1]
     if not 0 <= r0 < r1 <= h:
@@ -144,6 +150,8 @@ def upscale_band(page: Page, engine: Engine, r0: int, r1: int, *, then: Engine |
     s, halo = engine.config.scale, max(engine.config.halo, chroma.config.halo if chroma else 0)
     classify = classify and engine.config.has_classifier
     viewed = classify and first_row == 0 and height is None and view_size(h, w) is not None
+    known = head_stats is not None and classify and first_row == 0 and height is None and (viewed or (r0, r1) == (0, h))
+    pool = classify and not viewed and not known  # F2 sums of this band's rows, in its own pass
     mode, bits = output_layout(meta, binarize)
     dtype = np.bool_ if bits == 1 else np.uint16 if bits == 16 else np.uint8
     channels = {"1": 1, "L": 1, "LA": 2, "RGB": 3, "RGBA": 4}[mode]
@@ -155,38 +163,42 @@ def upscale_band(page: Page, engine: Engine, r0: int, r1: int, *, then: Engine |
     ybuf = np.empty((s * min(rows * 2, r1 - r0), s * w), np.float32)
     for q0, q1 in split(r1 - r0, rows):
         q0, q1 = q0 + r0, q1 + r0
-        b0, b1 = resizer.rows_needed(q0, q1)
-        a, b = needed_rows(h, halo, q0, q1, (b0, b1))
+        a, b = needed_rows(h, halo, q0, q1, resizer.rows_needed(q0, q1))
         if a < first_row or b > first_row + len(px):
             raise ValueError(f"rows [{a}, {b}) needed but only [{first_row}, {first_row + len(px)}) held")
         lr = colour.to_unit(px[a - first_row : b - first_row])
-        if lr.ndim == 2:
-            lr = lr[..., None]
+        lr = lr[..., None] if lr.ndim == 2 else lr
         ycc = colour.page_ycc(lr)  # Y as colour.luminance computes it (the head's view, training, metrics)
-        res = engine.run(np.ascontiguousarray(ycc[..., 0]), Region(q0 - a, q1 - a, 0, w), gap=classify and not viewed,
+        res = engine.run(np.ascontiguousarray(ycc[..., 0]), Region(q0 - a, q1 - a, 0, w), gap=pool,
                          out=ybuf[: s * (q1 - q0)])
-        if classify and not viewed:
+        if pool:
             stats = stats + res.gap
         y_up, dst = res.sr, out[s * (q0 - r0) : s * (q1 - r0)]
         if gray:
-            g = colour.y_to_gray(y_up)
-            _quantise_into(dst[..., 0] if channels > 1 else dst, g)
+            _quantise_into(dst[..., 0] if channels > 1 else dst, colour.y_to_gray(y_up))
         else:
             cb, cr = resizer(ycc[..., 1], a, q0, q1), resizer(ycc[..., 2], a, q0, q1)
             if chroma is not None:  # the JPEG's chroma cleaned, guided by its Y (mchmc.chroma)
                 dcb, dcr = chroma.run(ycc, Region(q0 - a, q1 - a, 0, w))
                 cb += dcb
                 cr += dcr
-            for c in range(3):
-                v = _MINV[c, 0] * y_up + _MINV[c, 1] * cb
-                v += _MINV[c, 2] * cr
-                v += _BASE[c]
-                _quantise_into(dst[..., c], v)
+            _quantise_rgb_into(dst, y_up, cb, cr)
         if alpha:
             _quantise_into(dst[..., -1], resizer(lr[..., -1], a, q0, q1))
-    if viewed:  # a page above the category view's size: the head reads the view (mchmc.pages.category)
+    if known:  # the caller's: the view's (carried by the band of row 0) or the whole page's
+        stats = head_stats if r0 == 0 else empty_stats(engine)
+    elif viewed:  # a page above the category view's size: the head reads the view (mchmc.pages.category)
         stats = band_category_stats(engine, page, r0, r1)
     return Band(r0, r1, out, stats if classify else None)
+
+
+def _quantise_rgb_into(dst: np.ndarray, y: np.ndarray, cb: np.ndarray, cr: np.ndarray) -> None:
+    """The strip's RGB from its upscaled Y, Cb, Cr, rounded into ``dst``'s first three channels."""
+    for c in range(3):
+        v = _MINV[c, 0] * y + _MINV[c, 1] * cb
+        v += _MINV[c, 2] * cr
+        v += _BASE[c]
+        _quantise_into(dst[..., c], v)
 
 
 def needed_rows(h: int, halo: int, q0: int, q1: int, taps: tuple[int, int]) -> tuple[int, int]:
@@ -195,7 +207,7 @@ def needed_rows(h: int, halo: int, q0: int, q1: int, taps: tuple[int, int]) -> t
 
 
 def _two_passes(page: Page, first: Engine, then: Engine, r0: int, r1: int, binarize: bool, classify: bool,
-                strip_pixels: int, chroma: ChromaEngine | None) -> Band:
+                strip_pixels: int, chroma: ChromaEngine | None, head_stats: GapStats | None = None) -> Band:
     """Rows ``[r0, r1)`` through ``first`` then ``then``. The first pass makes exactly the rows of
     its whole-page output that the second pass's rows need (their halo and taps, so bands and
     tiles stay exact), as integers (what a written 2x page holds); the GAP statistics are the
@@ -207,8 +219,9 @@ def _two_passes(page: Page, first: Engine, then: Engine, r0: int, r1: int, binar
     o0, o1 = needed_rows(s * h, then.config.halo, s * r0, s * r1, _RowResizer(s * h, s * w, then.config.scale)
                          .rows_needed(s * r0, s * r1))
     a, b = o0 // s, -(-o1 // s)
-    parts = [upscale_band(page, first, q0, q1, classify=classify and (q0, q1) == (r0, r1),
-                          strip_pixels=strip_pixels, chroma=chroma) for q0, q1 in ((a, r0), (r0, r1), (r1, b)) if q1 > q0]
+    parts = [upscale_band(page, first, q0, q1, classify=classify and (q0, q1) == (r0, r1), strip_pixels=strip_pixels,
+                          chroma=chroma, head_stats=head_stats if (q0, q1) == (r0, r1) else None)
+             for q0, q1 in ((a, r0), (r0, r1), (r1, b)) if q1 > q0]
     held = np.concatenate([p.pixels for p in parts]) if len(parts) > 1 else parts[0].pixels
     core = next(p for p in parts if (p.r0, p.r1) == (r0, r1))
     second = upscale_band(Page(held, mid), then, s * r0, s * r1, classify=False, strip_pixels=strip_pixels,

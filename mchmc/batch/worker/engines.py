@@ -8,6 +8,7 @@ network, this process the codec and the category head.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,17 @@ import numpy as np
 from mchmc.batch.options import BatchOptions
 from mchmc.batch.records import PageRecord
 from mchmc.errors import FileError
+
+
+@dataclass(frozen=True)
+class Route:
+    """How a page is upscaled: ``engine`` (its level's, or that level's specialist for ``category``), the
+    noise ``choice``, and the head's ``stats`` of the page when routing read them (else None)."""
+
+    engine: object
+    choice: object  # mchmc.pages.noise.NoiseChoice
+    category: str | None
+    stats: object | None  # mchmc.engine.GapStats
 
 
 class PageEngines:
@@ -66,17 +78,17 @@ class PageEngines:
             record.add_noise(choice.label, choice.reason, self.model_names.get(choice.level, ""))
         return self.engines[choice.level], choice
 
-    def routed(self, page, record: PageRecord | None = None):
-        """(engine, choice, category) for ``page`` (the whole page): its level's engine, or that level's
-        specialist for the category the level's head names (:mod:`mchmc.routing`; category None when the
-        level has no specialists). The record keeps the level, its reason and the file that made the pixels."""
+    def routed(self, page, record: PageRecord | None = None) -> Route:
+        """How ``page`` (the whole page) is upscaled: its level's engine, or that level's specialist for the
+        category the level's head names (:mod:`mchmc.routing`). The record keeps the level, its reason
+        and the file that made the pixels."""
         from mchmc.routing import page_route
 
         engine, choice = self.noise(page.meta)
-        category = page_route(engine, page) if self.specialists.get(choice.level) else None
+        category, stats = page_route(engine, page) if self.specialists.get(choice.level) else (None, None)
         if record is not None:
             record.add_noise(choice.label, choice.reason, self.made_by(choice.level, category))
-        return self.specialist(choice.level, category), choice, category
+        return Route(self.specialist(choice.level, category), choice, category, stats)
 
     def specialist(self, level, category: str | None):
         """The engine that upscales a page of ``category`` at ``level``: the level's specialist for it, if

@@ -106,11 +106,11 @@ class PageWorker:
                 gap = band_category_stats(engine, page, call.r0, call.r1)
                 result.band = Band(call.r0, call.r1, None, gap)
             else:
-                engine, choice, category = self.models.routed(page)
-                result.band = share(upscale_band(page, engine, call.r0, call.r1,
-                                                 then=self.models.second_pass(page, category),
+                route = self.models.routed(page)
+                result.band = share(upscale_band(page, route.engine, call.r0, call.r1, head_stats=route.stats,
+                                                 then=self.models.second_pass(page, route.category),
                                                  binarize=self.options.binarize,
-                                                 chroma=self.models.chroma(choice)))  # a reference on Ray
+                                                 chroma=self.models.chroma(route.choice)))  # a reference on Ray
 
         result.error = guarded(call.job, work)
         result.worker = self.tag
@@ -163,9 +163,10 @@ class PageWorker:
 
         def upscaled():
             for page in read_pages(job.src, self.options.max_pixels, max_bytes=self.options.max_bytes):
-                engine, choice, category = self.models.routed(page, record)
-                up = upscale_page(page, engine, then=self.models.second_pass(page, category), binarize=self.options.binarize,
-                                  chroma=self.models.chroma(choice))
+                route = self.models.routed(page, record)
+                up = upscale_page(page, route.engine, then=self.models.second_pass(page, route.category),
+                                  binarize=self.options.binarize, chroma=self.models.chroma(route.choice),
+                                  head_stats=route.stats)
                 stats.append((page.meta.width, page.meta.height, up.probs))
                 yield up
 
