@@ -12,7 +12,7 @@ def show(model: str | None = None) -> int:
     from mchmc.modelfile import load_model, shipped_models
 
     con = Console(soft_wrap=True, highlight=False)
-    table = Table("architecture", "SR params", "head params", "total", "halo (LR px)", "scale", title="Architectures")
+    table = Table("architecture", "SR params", "head params", "total", "halo", "scale", title="Architectures (halo in LR px)")
     layers = []
     for name, cfg in ARCHITECTURES.items():
         net = MCH(cfg)

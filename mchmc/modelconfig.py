@@ -83,4 +83,9 @@ ARCHITECTURES: dict[str, MCHConfig] = {
     # channels, between F2 and conv3), 221k multiply-adds per LR pixel (4.1x the paper's, 0.40x waifu2x-upconv7's
     # 552k); halo 8. Warm-started from a shipped model by mchmc.train.widen (Net2Wider + identity tail layers).
     "mch-mc-quality": MCHConfig(arch="mch-mc-quality", channels=(96, 48), categories=CATEGORIES, tail=(64, 64, 64)),
+    # Issue 27: the quality tier with a fourth 64-channel tail layer (258k multiply-adds, 0.47x upconv7, under the
+    # cap of half its 552k; halo 9), for category specialists where the quality tier's capacity falls short
+    # (manga at JPEG levels); grown from an mch-mc-quality model by an identity layer (mchmc.train.widen.deepen).
+    "mch-mc-quality-deep": MCHConfig(arch="mch-mc-quality-deep", channels=(96, 48), categories=CATEGORIES,
+                                     tail=(64, 64, 64, 64)),
 }

@@ -5,7 +5,7 @@ import torch
 from mchmc.model import ARCHITECTURES, CATEGORIES, MCHConfig, build_model
 
 PARAMS = {"mch": (54_052, 0), "mch-mc": (54_052, 9_219), "mch-mc-wide": (119_476, 13_315),
-          "mch-mc-quality": (221_620, 13_315)}
+          "mch-mc-quality": (221_620, 13_315), "mch-mc-quality-deep": (258_548, 13_315)}
 # Issue 27's cost cap: half of waifu2x-upconv7's ~552k multiply-adds per LR pixel (its ncnn .param)
 MAC_CAP = 276_000
 
