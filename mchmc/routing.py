@@ -45,15 +45,17 @@ def page_route(engine, page) -> tuple[str | None, GapStats | None]:
 
 class RoutedEngine:
     """:class:`~mchmc.engine.Engine`'s interface over two engines: ``head``'s model (the one the user chose)
-    gives the config, the GAP statistics and the category; ``sr``'s (a specialist) the upscaled pixels."""
+    gives the config, the GAP statistics and the category; ``sr``'s (a specialist) the upscaled pixels. The
+    specialist may be deeper than its model (a larger halo, :data:`mchmc.modelconfig.ARCHITECTURES`'
+    ``mch-mc-quality-deep``): the config the page path reads then asks for the larger halo's rows."""
 
     def __init__(self, head, sr, path: str | Path = ""):
-        if (sr.config.scale, sr.config.halo) != (head.config.scale, head.config.halo):
-            raise ModelFileError(path or "specialist", f"a specialist must have its model's scale and halo "
-                                 f"({head.config.scale}x, halo {head.config.halo}), not {sr.config.scale}x, "
-                                 f"halo {sr.config.halo}")
+        if sr.config.scale != head.config.scale:
+            raise ModelFileError(path or "specialist", f"a specialist must upscale by its model's "
+                                 f"{head.config.scale}x, not {sr.config.scale}x")
         self.head, self.sr = head, sr
-        self.config, self.model, self.tile, self.tta = head.config, head.model, sr.tile, sr.tta
+        self.config = _RowsOfBoth(head.config, max(head.config.halo, sr.config.halo))
+        self.model, self.tile, self.tta = head.model, sr.tile, sr.tta
 
     def run(self, plane: np.ndarray, region: Region | None = None, sr: bool = True, gap: bool = False,
             out: np.ndarray | None = None) -> EngineResult:
@@ -72,3 +74,14 @@ class RoutedEngine:
 
     def probabilities(self, stats: GapStats) -> np.ndarray:
         return self.head.probabilities(stats)
+
+
+class _RowsOfBoth:
+    """The head's config (scale, classifier, F2 width, categories) with the halo the page's rows must cover
+    for both networks (each engine pads and tiles by its own)."""
+
+    def __init__(self, config, halo: int):
+        self._config, self.halo = config, halo
+
+    def __getattr__(self, name: str):
+        return getattr(self._config, name)

@@ -133,16 +133,48 @@ def test_bands_of_a_big_page_route_alike_and_stitch_to_the_whole_pages_bytes(tmp
     assert record.model == whole.model == f"m-for-{category}.pt" and record.probs == whole.probs
 
 
-def test_a_specialist_of_another_halo_fails_its_pages_in_one_line_and_the_run_goes_on(tmp_path):
+def deeper(shift: float):
+    """The shipped SRforMC grown by a tail layer (halo 5 -> 6): an identity layer whose 3x3 taps are then
+    perturbed, so the extra row of halo does change its pixels; conv3's bias shifted."""
+    from mchmc.train.widen import deepen
+
+    model = deepen(load_model("srformc").model, 1)
+    with torch.no_grad():
+        model.tail[0].weight += 0.05 * torch.randn(model.tail[0].weight.shape, generator=torch.Generator().manual_seed(0))
+        model.conv3.bias += shift
+    return model
+
+
+def test_a_deeper_specialist_gets_the_rows_its_halo_needs_whole_and_in_bands(tmp_path):
+    """A specialist one tail layer deeper than its model: the page's strips and bands read its larger halo,
+    so the routed page equals the specialist run on its own, and the banded page the whole one."""
+    page = page_file(tmp_path / "src" / "big.png", 240, 200)
+    category = named(page)
+    model = family(tmp_path / "fam", {})
+    save_model(deeper(3 / 64), model.with_name(f"m-for-{category}.pt"))
+    routed, got = upscaled(model, page, tmp_path / "routed.png", tile=32)
+    _, want = upscaled(model.with_name(f"m-for-{category}.pt"), page, tmp_path / "direct.png", tile=32)
+    assert routed.model == f"m-for-{category}.pt" and np.array_equal(got, want)
+    job = Job(page, tmp_path / "banded.png")
+    bands = [PageWorker(BatchOptions(model=str(model), format="png", tile=32)).band(BandCall(job, r0, r1, 3))
+             for r0, r1 in ((0, 70), (70, 150), (150, 240))]
+    assert not any(b.error for b in bands)
+    record = PageWorker(BatchOptions(model=str(model), format="png")).finish(
+        FinishCall(job, bands[0].meta, tuple(b.band for b in bands), 0.0, "w0,w1,w2"))
+    assert record.status == "ok", record.error
+    assert np.array_equal(np.asarray(Image.open(job.dst)), want)
+
+
+def test_a_specialist_of_another_scale_fails_its_pages_in_one_line_and_the_run_goes_on(tmp_path):
     page = page_file(tmp_path / "src" / "p.png")
     category = named(page)
     model = family(tmp_path / "fam", {})
     torch.manual_seed(0)
-    save_model(build_model("mch-mc-quality", categories=CATEGORIES), model.with_name(f"m-for-{category}.pt"))
+    save_model(build_model("mch-mc", scale=3), model.with_name(f"m-for-{category}.pt"))
     worker = PageWorker(BatchOptions(model=str(model), format="png"))
     record = worker.process(Job(page, tmp_path / "out.png"))
     assert record.status == "error" and "\n" not in record.error
-    assert f"m-for-{category}.pt: a specialist must have its model's scale and halo" in record.error
+    assert f"m-for-{category}.pt: a specialist must upscale by its model's 2x, not 3x" in record.error
     assert not (tmp_path / "out.png").exists()
     shutil.copy(page, tmp_path / "src" / "q.png")
     assert worker.process(Job(tmp_path / "src" / "q.png", tmp_path / "q.png")).status == "error"  # every such page
