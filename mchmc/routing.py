@@ -7,9 +7,10 @@ the same network fine-tuned on one category's patches only (``train.specialise``
 images it recovered most of those gaps at no cost per pixel (docs/quality-tier.md).
 
 How: a model file ``X.pt`` (or a noise-level variant ``X-noise1.pt``) may have specialists beside it,
-``X-for-<category>.pt`` (``X-noise1-for-manga.pt``; :func:`mchmc.modelfile.specialist_files`). Before a page is upscaled, ``X``'s own head reads it
-the one way every reader of the head does (:func:`mchmc.pages.category.head_plane`: the page whole, or its
-view when it is big, so every band of a page decides alike); when its top category has a specialist, the
+``X-for-<category>.pt`` (``X-noise1-for-manga.pt``; :func:`mchmc.modelfile.specialist_files`). Before a
+page is upscaled, ``X``'s own head reads it the one way every reader of the head does
+(:func:`mchmc.pages.category.head_plane`: the page whole, or its view when it is big, so every band of a
+page decides alike); when its top category has a specialist, the
 page's pixels come from the specialist and its GAP statistics, its category and the report's
 probabilities still from ``X`` (a specialist's head is not trained). Pages of a category without a
 specialist, and models without any, are upscaled exactly as before.

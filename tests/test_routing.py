@@ -140,7 +140,8 @@ def deeper(shift: float):
 
     model = deepen(load_model("srformc").model, 1)
     with torch.no_grad():
-        model.tail[0].weight += 0.05 * torch.randn(model.tail[0].weight.shape, generator=torch.Generator().manual_seed(0))
+        noise = torch.randn(model.tail[0].weight.shape, generator=torch.Generator().manual_seed(0))
+        model.tail[0].weight += 0.05 * noise
         model.conv3.bias += shift
     return model
 
