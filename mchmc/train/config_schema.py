@@ -48,6 +48,11 @@ class DataConfig:
     cache_dir: str = ""  # "" -> $MCHMC_CACHE or ~/.cache/mchmc/patches
     noise_level: int = -1  # JPEG degradation of the LR side (mchmc.train.degrade): -1 clean, 0..3
     noise_seed: int = 0
+    # Issue 27: each training image's LR side degraded this many times, each copy with its own JPEG steps
+    # (mchmc.train.degrade; copy 0 is the single-copy store's), so a category of few images (Manga109's 82
+    # training covers) still meets the level's whole range of qualities and subsamplings. The HR plane is stored
+    # once; the patches of every copy train. 1 (the default) leaves the store and its key as they were.
+    noise_copies: int = field(default=1, metadata=QUIET)
     # Rendered document pages (mchmc.train.textpages) added to the text category's training images (issue 14,
     # item 5): never in a test fold; ``train.val_images`` of them are carved out for validation. Seed 0 is the
     # benchmark's test set (bench/textpages.py), so training seeds start elsewhere; font families whose name
@@ -256,6 +261,8 @@ def _data_problems(obj: DataConfig):
         yield ("limit", "must be >= 0")
     if obj.noise_level not in (-1, 0, 1, 2, 3):
         yield ("noise_level", "must be -1 (clean) or a JPEG noise level 0..3")
+    if not 1 <= obj.noise_copies <= 16:
+        yield ("noise_copies", "must be 1..16 (degraded LR copies of each training image)")
     if obj.rendered_pages < 0:
         yield ("rendered_pages", "must be >= 0")
     if obj.rendered_pages and "text" not in obj.folders:

@@ -35,16 +35,18 @@ from pathlib import Path
 
 import numpy as np
 
-from mchmc.train.config_schema import DataConfig
-from mchmc.train.data import dataset_images, extra_images, file_sha256, hr_lr_y, load_rgb, rendered_images
 from mchmc.errors import MchmcError
 from mchmc.fsutil import atomic_folder
-
-# 2: Y is mchmc.colour.luminance, the upscaler's fp32 rounding (issue 30). A colour image's Y differs from
-# version 1's elementwise rgb_to_y in the last bit on ~18 % of 8-bit colours, and its stored uint16 level on
-# ~0.05 % (8,142 of the 16.7 M colours): a version-1 store's planes are not this code's, so none is reused.
-STORE_VERSION = 2
-Q = 65535.0  # uint16 quantisation of Y in [0, 1]
+from mchmc.train.config_schema import DataConfig
+from mchmc.train.data import dataset_images, extra_images, file_sha256, rendered_images
+from mchmc.train.planes import (
+    STORE_VERSION,
+    Q,
+    known_planes,
+    plane_key,
+    quantised_planes,
+    stored_planes,
+)
 
 
 @dataclass(frozen=True)
@@ -56,10 +58,12 @@ class PrepParams:
     noise: tuple[int, int] | None = None  # (level, seed) of the LR side's JPEG degradation; None clean
     rendered_stride: int | None = None  # the stride on rendered text pages; None when there are none
     extra_stride: int | None = None  # the stride on extra images (data.extra_folders); None when there are none
+    noise_copies: int | None = None  # degraded LR copies of each image (data.noise_copies); None for one
 
     def key_doc(self) -> dict:
-        """What the store's key hashes: a store without noise, rendered pages or extra images keeps its key."""
-        optional = ("noise", "rendered_stride", "extra_stride")
+        """What the store's key hashes: a store without noise, rendered pages, extra images or copies keeps
+        its key."""
+        optional = ("noise", "rendered_stride", "extra_stride", "noise_copies")
         return {k: v for k, v in asdict(self).items() if not (k in optional and v is None)}
 
 
@@ -113,44 +117,7 @@ class PrepResult:
     images: dict[str, int]
     cache_hit: bool
     seconds: float
-    computed: int = 0  # images whose planes were computed (not found in an earlier store); 0 on a cache hit
-
-
-def known_planes(root: Path, scale: int, noise: tuple[int, int] | None = None) -> dict[str, tuple[Path, dict]]:
-    """sha256 -> (store, manifest entry) for every image of every finished store in ``root`` with this
-    scale, store version and degradation: Y planes depend only on the image's content and those."""
-    found: dict[str, tuple[Path, dict]] = {}
-    for manifest in sorted(root.glob("*/manifest.json")) if root.is_dir() else []:
-        try:
-            doc = json.loads(manifest.read_text())
-        except (OSError, ValueError):
-            continue
-        params = doc.get("params", {})
-        same_noise = (tuple(params["noise"]) if params.get("noise") else None) == (tuple(noise) if noise else None)
-        if params.get("scale") == scale and params.get("version") == STORE_VERSION and same_noise:
-            for entry in doc.get("images", []):
-                found.setdefault(entry["sha256"], (manifest.parent, entry))
-    return found
-
-
-def stored_planes(store: Path, entry: dict, scale: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """An image's quantised HR and LR planes read back from a store; None if the store is damaged."""
-    h, w = entry["shape"]
-    try:
-        hr = np.fromfile(store / "hr.u16", dtype="<u2", count=h * w, offset=2 * entry["hr_offset"])
-        lr = np.fromfile(store / "lr.u16", dtype="<u2", count=(h // scale) * (w // scale),
-                         offset=2 * entry["lr_offset"])
-    except (OSError, ValueError):
-        return None
-    if hr.size != h * w or lr.size != (h // scale) * (w // scale):
-        return None
-    return hr.reshape(h, w), lr.reshape(h // scale, w // scale)
-
-
-def quantised_planes(path: Path, scale: int, noise: tuple[int, int] | None = None,
-                     reduce: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    hr, lr = hr_lr_y(load_rgb(path), scale, noise, path.name, reduce)
-    return np.rint(np.clip(hr, 0, 1) * Q).astype("<u2"), np.rint(np.clip(lr, 0, 1) * Q).astype("<u2")
+    computed: int = 0  # planes (image copies) computed (not found in an earlier store); 0 on a cache hit
 
 
 def prepare(data: DataConfig, scale: int, progress: Callable[[str, int, int], None] | None = None) -> PrepResult:
@@ -161,7 +128,8 @@ def prepare(data: DataConfig, scale: int, progress: Callable[[str, int, int], No
     extra = extra_images(data)
     params = PrepParams(data.patch, dict(data.stride), scale, noise=data.noise,
                         rendered_stride=data.rendered_stride if rendered else None,
-                        extra_stride=data.extra_stride if extra else None)
+                        extra_stride=data.extra_stride if extra else None,
+                        noise_copies=data.noise_copies if data.noise and data.noise_copies > 1 else None)
     refs = [(c, p) for c, ps in images.items() for p in ps] + [("text", p) for p in rendered]
     refs += [(c, p) for c, p, _ in extra]
     strides = [data.stride[c] for c, ps in images.items() for _ in ps] + [data.rendered_stride] * len(rendered)
@@ -180,28 +148,11 @@ def prepare(data: DataConfig, scale: int, progress: Callable[[str, int, int], No
         return PrepResult(path, key, st.counts(), class_weights(st.counts()), st.image_counts(), True,
                           time.perf_counter() - t0)
     known = known_planes(root, scale, data.noise)
-    computed = 0
     # an owned temporary folder (host, pid, random token), so two builders never share one
     with atomic_folder(path, "manifest.json") as tmp:
-        entries, index = [], []
-        hr_off = lr_off = 0
-        with open(tmp / "hr.u16", "wb") as fh, open(tmp / "lr.u16", "wb") as fl:
-            for i, ((c, p), (_, _, sha), stride, r) in enumerate(zip(refs, hashes, strides, reduce)):
-                planes = stored_planes(*known[sha], scale) if sha in known else None
-                if planes is None:
-                    planes, computed = quantised_planes(p, scale, data.noise, r), computed + 1
-                hr, lr = planes
-                fh.write(hr.tobytes())
-                fl.write(lr.tobytes())
-                ys = positions(hr.shape[0], data.patch, stride, scale)
-                xs = positions(hr.shape[1], data.patch, stride, scale)
-                yy, xx = np.meshgrid(ys, xs, indexing="ij")
-                index.append(np.stack([np.full(yy.size, i, np.int32), yy.ravel(), xx.ravel()], 1))
-                entries.append({"category": c, "name": p.name, "sha256": sha, "shape": list(hr.shape),
-                                "hr_offset": hr_off, "lr_offset": lr_off})
-                hr_off, lr_off = hr_off + hr.size, lr_off + lr.size
-                if progress:
-                    progress(p.name, i + 1, len(refs))
+        entries, index, computed = _write_planes(tmp, list(zip(refs, hashes, strides, reduce)), data, params,
+                                                 known, progress)
+        hr_off, lr_off = _ends(entries, scale)
         idx = np.concatenate(index) if index else np.zeros((0, 3), np.int32)
         np.save(tmp / "index.npy", idx.astype(np.int32))
         cats = np.array([e["category"] for e in entries])
@@ -213,6 +164,43 @@ def prepare(data: DataConfig, scale: int, progress: Callable[[str, int, int], No
                 for c, v in images.items()}
     return PrepResult(path, key, counts, class_weights(counts), n_images, False,
                       time.perf_counter() - t0, computed)
+
+
+def _write_planes(tmp: Path, todo: list, data: DataConfig, params: PrepParams, known: dict,
+                  progress: Callable[[str, int, int], None] | None) -> tuple[list[dict], list[np.ndarray], int]:
+    """Write every image's HR plane once and an LR plane per degraded copy into ``tmp``: the manifest's
+    entries (one per copy, sharing the HR offset), the patch index rows, and how many planes were computed."""
+    entries, index, computed, hr_off, lr_off = [], [], 0, 0, 0
+    scale = params.scale
+    with open(tmp / "hr.u16", "wb") as fh, open(tmp / "lr.u16", "wb") as fl:
+        for i, ((c, p), (_, _, sha), stride, r) in enumerate(todo):
+            for copy in range(params.noise_copies or 1):
+                known_at = known.get(plane_key(sha, copy))
+                planes = stored_planes(*known_at, scale) if known_at else None
+                if planes is None:
+                    planes, computed = quantised_planes(p, scale, data.noise, r, copy), computed + 1
+                hr, lr = planes
+                if copy == 0:
+                    fh.write(hr.tobytes())
+                    yy, xx = np.meshgrid(positions(hr.shape[0], data.patch, stride, scale),
+                                         positions(hr.shape[1], data.patch, stride, scale), indexing="ij")
+                fl.write(lr.tobytes())
+                index.append(np.stack([np.full(yy.size, len(entries), np.int32), yy.ravel(), xx.ravel()], 1))
+                entries.append({"category": c, "name": p.name, "sha256": sha, "shape": list(hr.shape),
+                                "hr_offset": hr_off, "lr_offset": lr_off, **({"copy": copy} if copy else {})})
+                lr_off += lr.size
+            hr_off += hr.size
+            if progress:
+                progress(p.name, i + 1, len(todo))
+    return entries, index, computed
+
+
+def _ends(entries: list[dict], scale: int) -> tuple[int, int]:
+    """Total HR and LR pixels written (the last entry's planes end there)."""
+    if not entries:
+        return 0, 0
+    h, w = entries[-1]["shape"]
+    return entries[-1]["hr_offset"] + h * w, entries[-1]["lr_offset"] + (h // scale) * (w // scale)
 
 
 class PatchStore:
@@ -236,7 +224,10 @@ class PatchStore:
         self.width = np.array([e["shape"][1] for e in self.images], np.int64)
         self.lr_width = self.width // s
         self.categories = [e["category"] for e in self.images]
-        self.ids = {(e["category"], e["name"]): i for i, e in enumerate(self.images)}
+        self.copies: dict[tuple[str, str], list[int]] = {}  # (category, name) -> the ids of its copies
+        for i, e in enumerate(self.images):
+            self.copies.setdefault((e["category"], e["name"]), []).append(i)
+        self.ids = {k: ids[0] for k, ids in self.copies.items()}  # (category, name) -> its first copy's id
 
     @property
     def patch(self) -> int:
@@ -253,18 +244,19 @@ class PatchStore:
 
     def image_counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
-        for c in self.categories:
+        for c, _ in self.copies:
             out[c] = out.get(c, 0) + 1
         return out
 
     def rows_for(self, refs) -> np.ndarray:
-        """Indices into ``index`` of the patches of the given images (ImageRef or (category, name))."""
+        """Indices into ``index`` of the patches of the given images (ImageRef or (category, name)), every
+        degraded copy's."""
         ids = []
         for r in refs:
             k = (r.category, r.name) if hasattr(r, "category") else tuple(r)
             if k not in self.ids:
                 raise MchmcError(f"{self.path}: image {k} is not in this patch store")
-            ids.append(self.ids[k])
+            ids += self.copies[k]
         return np.flatnonzero(np.isin(self.index[:, 0], np.array(ids, np.int32))).astype(np.int64)
 
     def plane(self, image_id: int, lr: bool = False) -> np.ndarray:

@@ -20,19 +20,18 @@ from pathlib import Path
 import numpy as np
 
 from mchmc.fsutil import atomic_write_text
-from mchmc.train.config_schema import METHODS, Config, ConfigError
-from mchmc.train.config import config_from_dict
-from mchmc.train.config_toml import dump_config, run_identity
-from mchmc.train.device import device_words, resolve_device
-from mchmc.train.data import Split, parse_fold, save_folds, split_images
 from mchmc.model import build_model
-from mchmc.precision import resolve_precision
 from mchmc.modelfile import save_model
-from mchmc.train.patches import PatchStore, PrepResult, class_weights, prepare
-from mchmc.train import rundir
+from mchmc.precision import resolve_precision
+from mchmc.train import gate, rundir
 from mchmc.train.checkpoint import csv_columns, read_metrics
+from mchmc.train.config import config_from_dict
+from mchmc.train.config_schema import METHODS, Config, ConfigError
+from mchmc.train.config_toml import dump_config, run_identity
+from mchmc.train.data import Split, parse_fold, save_folds, split_images
+from mchmc.train.device import device_words, resolve_device
 from mchmc.train.loop import PhaseSpec, train_phase
-from mchmc.train import gate
+from mchmc.train.patches import PatchStore, PrepResult, class_weights, prepare
 from mchmc.train.start import start_weights
 from mchmc.train.steps import patch_weights
 from mchmc.train.validate import Validator
@@ -210,7 +209,7 @@ def _class_weights(run: Run, store: PatchStore, rows: np.ndarray) -> tuple[dict,
     if run.cfg.data.rendered_category:
         return counts, class_weights(counts), frozenset()
     rendered = [r for r in run.split.train if r.source == "rendered"]
-    unlabelled = frozenset(store.ids[(r.category, r.name)] for r in rendered)
+    unlabelled = frozenset(i for r in rendered for i in store.copies[(r.category, r.name)])
     off = store.counts(store.rows_for(rendered))
     return counts, class_weights({c: n - off.get(c, 0) for c, n in counts.items()}), unlabelled
 

@@ -1,0 +1,73 @@
+"""One training image's quantised Y planes: computed from the file, or read back from an earlier store.
+
+A store (:mod:`mchmc.train.patches`) holds each image's HR plane once and one LR
+plane per degraded copy (``data.noise_copies``). Planes depend only on the
+image's content, the scale, the store version and the degradation, so a new
+store takes every plane it can from the finished stores beside it and computes
+only the rest. Copy ``k`` > 0 draws its JPEG steps from the image's name with
+``#k`` appended (:func:`mchmc.train.degrade.image_rng`), so copy 0 is the
+single-copy store's plane, bit for bit.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from mchmc.train.data import hr_lr_y, load_rgb
+
+# 2: Y is mchmc.colour.luminance, the upscaler's fp32 rounding (issue 30). A colour image's Y differs from
+# version 1's elementwise rgb_to_y in the last bit on ~18 % of 8-bit colours, and its stored uint16 level on
+# ~0.05 % (8,142 of the 16.7 M colours): a version-1 store's planes are not this code's, so none is reused.
+STORE_VERSION = 2
+Q = 65535.0  # uint16 quantisation of Y in [0, 1]
+
+
+def plane_key(sha: str, copy: int = 0) -> str:
+    """How an image's planes are known across stores: its content hash, and the copy beyond the first."""
+    return f"{sha}#{copy}" if copy else sha
+
+
+def copy_name(name: str, copy: int) -> str:
+    """The name a copy's JPEG steps are drawn from (copy 0: the image's own, as in a single-copy store)."""
+    return f"{name}#{copy}" if copy else name
+
+
+def known_planes(root: Path, scale: int, noise: tuple[int, int] | None = None) -> dict[str, tuple[Path, dict]]:
+    """:func:`plane_key` -> (store, manifest entry) for every image (and copy) of every finished store in
+    ``root`` with this scale, store version and degradation."""
+    found: dict[str, tuple[Path, dict]] = {}
+    for manifest in sorted(root.glob("*/manifest.json")) if root.is_dir() else []:
+        try:
+            doc = json.loads(manifest.read_text())
+        except (OSError, ValueError):
+            continue
+        params = doc.get("params", {})
+        same_noise = (tuple(params["noise"]) if params.get("noise") else None) == (tuple(noise) if noise else None)
+        if params.get("scale") == scale and params.get("version") == STORE_VERSION and same_noise:
+            for entry in doc.get("images", []):
+                if isinstance(entry, dict) and "sha256" in entry:
+                    found.setdefault(plane_key(entry["sha256"], int(entry.get("copy", 0))), (manifest.parent, entry))
+    return found
+
+
+def stored_planes(store: Path, entry: dict, scale: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """An image's quantised HR and LR planes read back from a store; None if the store is damaged."""
+    try:
+        h, w = entry["shape"]
+        hr = np.fromfile(store / "hr.u16", dtype="<u2", count=h * w, offset=2 * entry["hr_offset"])
+        lr = np.fromfile(store / "lr.u16", dtype="<u2", count=(h // scale) * (w // scale),
+                         offset=2 * entry["lr_offset"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if hr.size != h * w or lr.size != (h // scale) * (w // scale):
+        return None
+    return hr.reshape(h, w), lr.reshape(h // scale, w // scale)
+
+
+def quantised_planes(path: Path, scale: int, noise: tuple[int, int] | None = None,
+                     reduce: int = 1, copy: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The image's (HR, LR) Y planes as uint16; ``copy`` chooses which degraded copy the LR plane is."""
+    hr, lr = hr_lr_y(load_rgb(path), scale, noise, copy_name(path.name, copy), reduce)
+    return np.rint(np.clip(hr, 0, 1) * Q).astype("<u2"), np.rint(np.clip(lr, 0, 1) * Q).astype("<u2")
