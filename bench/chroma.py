@@ -3,10 +3,12 @@ network and without it (``--no-chroma``: the bicubic of the JPEG's chroma), clea
 
     .venv/bin/python bench/chroma.py                         # fold-1 test images of nature and manga
     .venv/bin/python bench/chroma.py --model srformc -n 5 --qualities clean,50
+    .venv/bin/python bench/chroma.py --config quality --split val --model quality   # choosing: validation
 
 Which images: fold ``--fold``'s test images of ``--config`` (default fold 1 of ``best``) in the colour
 categories (nature, manga; a gray image is left out: its chroma is exact either way). No chroma or SR
-model trained on them. Each is made as the peer benchmark makes its inputs: HR uint8 RGB cropped to even
+model trained on them. ``--split val``: the config's validation images instead (carved out of the
+training folds), for a model whose test fold is kept for its one final score. Each is made as the peer benchmark makes its inputs: HR uint8 RGB cropped to even
 size -> MATLAB bicubic 1/2, rounded -> stored as PNG (clean) or as a Pillow JPEG at quality Q (4:2:0)
 -> ``mchmc upscale`` (``--noise auto`` picks the level from the JPEG, as for a user) once with the
 chroma network and once with ``--no-chroma`` -> the output against the HR image, BT.601 Y, Cb, Cr on
@@ -55,9 +57,11 @@ def upscale(src: Path, dst: Path, model: str, *extra: str) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("-n", "--images", type=int, default=0, help="First N test images per category (0: all).")
+    ap.add_argument("-n", "--images", type=int, default=0, help="First N images per category (0: all).")
     ap.add_argument("--config", default="best")
     ap.add_argument("--fold", default="1")
+    ap.add_argument("--split", choices=("test", "val"), default="test",
+                    help="test: the fold's test images; val: the config's validation images")
     ap.add_argument("--model", default="srformc")
     ap.add_argument("--qualities", default="clean,75,50")
     ap.add_argument("--peer", type=Path, default=None, help="saved peer outputs: DIR/<quality>/<stem>.png")
@@ -65,7 +69,7 @@ def main() -> None:
     cfg = load_config(args.config)
     split = split_images(cfg, tuple(cfg.data.folders), parse_fold(args.fold, cfg.folds.k))
     images = {}
-    for ref in sorted(split.test, key=lambda r: r.path.name):
+    for ref in sorted(split.test if args.split == "test" else split.val, key=lambda r: r.path.name):
         hr = even_crop(np.asarray(Image.open(ref.path).convert("RGB")), 2)
         if ref.category in ("nature", "manga") and np.abs(np.diff(hr.astype(np.int16), axis=2)).max() > 2:
             if not args.images or sum(c == ref.category for c, _ in images.values()) < args.images:
@@ -92,7 +96,7 @@ def main() -> None:
                     out = np.asarray(Image.open(args.peer / q / f"{stem}.png").convert("RGB"))
                     rows.setdefault((q, cat, f"peer ({args.peer.name})"), []).append(scores(out, hr))
     table = Table(title=f"PSNR (dB, crop 2) through mchmc upscale --model {args.model}, fold {args.fold} "
-                        f"test images of {args.config}: {len(images)} colour images")
+                        f"{args.split} images of {args.config}: {len(images)} colour images")
     for col in ("LR stored as", "category", "chroma", "images", *PLANES, "Cb gain", "Cr gain"):
         table.add_column(col)
     for (q, cat, method), vals in sorted(rows.items(), key=lambda kv: (kv[0][0], kv[0][1])):
