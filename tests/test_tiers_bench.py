@@ -4,6 +4,7 @@ Its ``--dry-run`` is what CI runs; speed itself is never asserted here."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -11,8 +12,7 @@ import pytest
 from conftest import ROOT
 
 from mchmc.precision import resolve_precision
-from mchmc.tierchoice import installed
-from mchmc.tiers import QUALITY
+from mchmc.modelfile import SHIPPED_DIR
 
 BENCH = ROOT / "bench" / "tiers.py"
 
@@ -41,9 +41,14 @@ def test_the_dry_run_times_every_tier_and_the_peers_in_one_table(tmp_path):
     assert rows["waifu2x-upconv7-photo"]["x_upconv7_photo"] == 1.0
 
 
-@pytest.mark.skipif(installed(QUALITY) is not None, reason="the quality tier is installed")
-def test_a_real_run_without_the_quality_tier_installed_asks_for_its_file():
-    run = subprocess.run([sys.executable, str(BENCH), "--repeat", "1"], cwd=ROOT, capture_output=True, text=True,
-                         timeout=600)
+def test_a_real_run_without_the_quality_tier_installed_asks_for_its_file(tmp_path):
+    """A version without the quality tier's files (a weights folder with the fast tier's only)."""
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    shutil.copy(SHIPPED_DIR / "srformc.pt", weights / "srformc.pt")
+    code = ("import runpy, sys; from pathlib import Path; import mchmc.modelfile as m; "
+            f"m.SHIPPED_DIR = Path({str(weights)!r}); sys.argv = [{str(BENCH)!r}, '--repeat', '1']; "
+            f"runpy.run_path({str(BENCH)!r}, run_name='__main__')")
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert run.returncode != 0 and "give a model file of the quality tier with --quality PATH" in run.stderr
     assert "Traceback" not in run.stderr
