@@ -47,23 +47,29 @@ def show_tiers(con: Console) -> None:
     from mchmc.tierchoice import facts
     from mchmc.tiers import FAST, TIERS, UPCONV7_MACS
 
-    table = Table("tier", "model file", "architecture", "MACs / LR px", "x upconv7", "x fast", "noise levels",
-                  "specialists", title="Tiers (--model fast | quality)")
+    table = Table("tier", "model file", "architecture", "MACs/LR px", "x upconv7", "x fast", "noise levels",
+                  title="Tiers (--model fast | quality)")
+    for column in table.columns:  # a narrow terminal folds a name or a number onto the next line, never cuts it
+        column.overflow = "fold"
     found = [facts(t) for t in TIERS.values()]
     fast_macs = next(f.macs for f in found if f.tier is FAST)
     for f in found:
         table.add_row(f.tier.name, f.path.name if f.path else "not installed", f.arch, f"{f.macs:,}",
                       f"{f.macs / UPCONV7_MACS:.2f}", f"{f.macs / fast_macs:.1f}",
-                      ", ".join(map(str, f.noise)) or "none", f.specialist_words)
+                      ", ".join(map(str, f.noise)) or "none")
     con.print(table)
-    con.print("\n".join(f"  {f.tier.name}: {f.tier.description}" for f in found))
+    con.print("\n".join(f"  {f.tier.name}: {f.tier.description}; specialists: {f.specialist_words}" for f in found))
     rows = [(f.tier.name, name, psnr) for f in found for name, psnr in f.validation.items()]
     keys = list(dict.fromkeys(k for _, _, psnr in rows for k in psnr))
     if rows:
-        val = Table("tier", "model file", *keys, title="Validation PSNR-Y (dB) from each file's provenance "
+        # 80 columns hold the longest file name and every figure: no tier column (the name says it), no edge
+        val = Table("model file", *(k.replace("text_rendered", "rendered") for k in keys), show_edge=False,
+                    title="Validation PSNR-Y (dB) from each file's provenance "
                     "(a noise level's on its own JPEG level's inputs)")
-        for tier, name, psnr in rows:
-            val.add_row(tier, name, *(f"{psnr[k]:.2f}" if k in psnr else "-" for k in keys))
+        for column in val.columns:
+            column.overflow = "fold"
+        for _, name, psnr in rows:
+            val.add_row(name, *(f"{psnr[k]:.2f}" if k in psnr else "-" for k in keys))
         con.print(val)
     con.print(chroma_line(fast_macs, UPCONV7_MACS))
 

@@ -128,16 +128,24 @@ def test_info_lists_the_tiers_their_cost_validation_and_the_chroma_network(weigh
                 table.setdefault(cells[0], []).append(cells[1:])
         return table
 
+    def validation(output):  # the validation table: model file -> its figures
+        cells = [[c.strip() for c in line.split("│")] for line in output.splitlines() if ".pt " in line]
+        return {c[0]: c[1:] for c in cells if len(c) > 2}
+
     before = rows(CliRunner().invoke(app, ["info"], terminal_width=200).output)
     assert before["quality"][0][:5] == ["not installed", "mch-mc-quality", "221,280", "0.40", "4.1"]
     assert before["fast"][0][:6] == ["srformc.pt", "mch-mc", "53,952", "0.10", "1.0", "1"]
     install_quality(weights)
     result = CliRunner().invoke(app, ["info"], terminal_width=200)
     after = rows(result.output)
-    assert after["quality"][0] == ["srformc-quality.pt", "mch-mc-quality", "221,280", "0.40", "4.1", "2", "none"]
-    assert ["srformc-quality.pt", "32.50", "34.25", "28.00", "-", "31.50"] in after["quality"], "validation PSNR"
+    assert after["quality"][0] == ["srformc-quality.pt", "mch-mc-quality", "221,280", "0.40", "4.1", "2"]
+    assert "quality: a larger MCH-MC" in result.output and "specialists: none" in result.output
+    assert validation(result.output)["srformc-quality.pt"] == ["32.50", "34.25", "28.00", "-", "31.50"], \
+        "validation PSNR"
     install_quality(weights, specialists=((None, "nature"), (2, "manga"), (2, "nature")))
-    routed = rows(CliRunner().invoke(app, ["info"], terminal_width=200).output)
-    assert routed["quality"][0][-1] == "clean: nature; 2: nature, manga", "the category chooses the reconstruction"
-    assert ["srformc-quality-noise2-for-manga.pt", "32.75", "-", "-", "-", "-"] in routed["quality"]
+    output = CliRunner().invoke(app, ["info"], terminal_width=200).output
+    routed = rows(output)
+    assert "specialists: clean: nature; 2: nature, manga" in output, "the category chooses the reconstruction"
+    assert validation(output)["srformc-quality-noise2-for-manga.pt"] == ["32.75", "-", "-", "-", "-"]
+    assert routed["quality"][0][0] == "srformc-quality.pt"
     assert "Chroma network: chroma/chroma.pt" in result.output and "18,144 multiply-adds" in result.output
