@@ -3,9 +3,10 @@
 Layout of ``<cache>/<key>/`` (written to a temp folder, then renamed, so a
 store either exists completely or not at all):
 
-    manifest.json   parameters, images (category, name, sha256, HR shape, offsets), patch counts
+    manifest.json   parameters, images (category, name, sha256, HR shape, offsets; with data.noise_copies
+                    one entry per degraded copy, ``copy`` k > 0, all sharing the image's HR offset), patch counts
     hr.u16 / lr.u16 all HR / LR Y planes, flattened and concatenated, uint16 = round(Y * 65535)
-    index.npy       int32 (n, 3): image id, y, x of each patch's top-left HR corner
+    index.npy       int32 (n, 3): entry id, y, x of each patch's top-left HR corner
 
 ``key`` = sha256 of the input files' content hashes and the prep parameters,
 so a second prep of the same data is a cache hit that does no work. When the
