@@ -12,6 +12,7 @@ import pytest
 from test_data import synth_config
 
 from mchmc.train.config import ConfigError
+from mchmc.train.data import hr_lr_y, load_rgb
 from mchmc.train.patches import PatchStore, prepare
 
 
@@ -38,6 +39,17 @@ def test_copies_share_the_hr_plane_and_each_has_its_own_lr_plane(tmp_path):
         assert all(np.array_equal(b.plane(i), a.plane(first)) for i in ids), "every copy has the same target"
         differ += not np.array_equal(b.plane(ids[1], lr=True), b.plane(ids[2], lr=True))
     assert differ >= len(a.ids) // 2, "the copies draw their own JPEG steps"
+
+
+def test_copy_0_is_what_a_single_copy_store_always_held(tmp_path):
+    """Copy 0 draws its JPEG steps from the image's own name, as every store before copies did, so planes of
+    earlier stores are still the right ones to reuse."""
+    st = PatchStore(_store(tmp_path, 2).path)
+    for (category, name), ids in st.copies.items():
+        path = tmp_path / "imgs" / category / name
+        _, lr = hr_lr_y(load_rgb(path), 2, (1, 0), name)  # degrade's key: the name alone
+        stored = st.plane(ids[0], lr=True)
+        np.testing.assert_allclose(stored, np.rint(np.clip(lr, 0, 1) * 65535) / 65535, atol=1e-7)
 
 
 def test_an_images_rows_are_every_copys_patches(tmp_path):
