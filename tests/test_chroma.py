@@ -13,6 +13,7 @@ from mchmc.train.chroma import (
     MARGIN,
     ChromaTraining,
     chroma_gains,
+    margin,
     sample,
     train_chroma,
 )
@@ -137,6 +138,17 @@ def test_a_training_sample_is_the_page_path_in_small():
     assert x.shape == (4, 12 + 6, 12 + 6) and y.shape == (2, 24, 24)
     assert x[3].min() == x[3].max() and x[3, 0, 0] in (0, 1 / 3, 2 / 3, 1)  # the level plane
     assert 2 * (12 + 2 * MARGIN) <= 80
+
+
+def test_a_deeper_network_than_the_margin_gets_its_whole_window():
+    """A chroma network whose halo (10) is larger than the patch margin (8) once got a window cut from
+    before the patch's first pixel: an empty or short input, so deeper networks could not be trained."""
+    cfg = ChromaTraining(model=ChromaConfig(channels=8, layers=10), patch=12)
+    assert margin(cfg) >= cfg.model.halo + 2 and margin(ChromaTraining()) == MARGIN  # the shipped net's samples unchanged
+    img = (np.random.default_rng(0).random((120, 120, 3)) * 255).astype(np.uint8)
+    x, y = sample(np.random.default_rng(1), img, cfg)
+    assert x.shape == (4, 12 + 20, 12 + 20) and y.shape == (2, 24, 24)
+    assert tuple(ChromaNet(cfg.model)(torch.from_numpy(x)[None]).shape) == (1, 2, 24, 24)
 
 
 def test_training_runs_resumes_and_keeps_the_best_on_validation(tmp_path):

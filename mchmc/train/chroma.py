@@ -48,7 +48,8 @@ QUALITIES = {0: (86, 98), 1: (73, 85), 2: (55, 72), 3: (20, 54)}  # level -> JPE
 VALIDATION_QUALITY = {0: 90, 1: 78, 2: 62, 3: 45}
 SUBSAMPLING = ((2, 0.7), (1, 0.1), (0, 0.2))  # Pillow's 4:2:0, 4:2:2, 4:4:4 and how often each is drawn
 VALIDATION_EVERY = 8
-MARGIN = 8  # LR pixels of context around a patch: the network's halo plus the bicubic's taps
+MARGIN = 8  # LR pixels of context around a patch, at least: the network's halo plus the bicubic's taps
+BICUBIC_TAPS = 2  # LR pixels the 2x bicubic reads beyond an output pixel's own
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,12 @@ class ChromaTraining:
     seed: int = 0
     checkpoint_every: int = 500
     validate_every: int = 2_000
+
+
+def margin(cfg: ChromaTraining) -> int:
+    """LR pixels of context a training patch is cut with: :data:`MARGIN`, or more for a network whose halo
+    needs it (a deeper one than the shipped 5 layers), so its window never starts outside the patch."""
+    return max(MARGIN, cfg.model.halo + BICUBIC_TAPS)
 
 
 def training_images(fold: int, config: str = "best") -> list[Path]:
@@ -95,14 +102,14 @@ def bicubic_up(plane: np.ndarray, scale: int = 2) -> np.ndarray:
 def sample(rng: np.random.Generator, image: np.ndarray, cfg: ChromaTraining) -> tuple[np.ndarray, np.ndarray]:
     """One (input planes, target corrections) pair from a random patch of ``image`` at a random level."""
     s, p, halo = cfg.model.scale, cfg.patch, cfg.model.halo
-    size = s * (p + 2 * MARGIN)
+    size = s * (p + 2 * margin(cfg))
     y0, x0 = rng.integers(0, image.shape[0] - size + 1), rng.integers(0, image.shape[1] - size + 1)
     hr = image[y0 : y0 + size, x0 : x0 + size]
     level = int(rng.integers(0, len(QUALITIES)))
     lo, hi = QUALITIES[level]
     sub = rng.choice([a for a, _ in SUBSAMPLING], p=[w for _, w in SUBSAMPLING])
     ycc = jpeg_planes(downscale(hr), int(rng.integers(lo, hi + 1)), int(sub))
-    m = MARGIN
+    m = margin(cfg)
     win = ycc[m - halo : m + p + halo, m - halo : m + p + halo]
     target = colour.rgb_to_ycbcr(colour.to_unit(hr))[s * m : s * (m + p), s * m : s * (m + p), 1:]
     bic = np.stack([bicubic_up(ycc[..., c], s)[s * m : s * (m + p), s * m : s * (m + p)] for c in (1, 2)], -1)
@@ -152,7 +159,7 @@ def train_chroma(paths: list[Path], run: Path, cfg: ChromaTraining = ChromaTrain
     run.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     val_paths, train_paths = paths[::VALIDATION_EVERY], [p for i, p in enumerate(paths) if i % VALIDATION_EVERY]
-    train_imgs = _read(train_paths, cfg.model.scale * (cfg.patch + 2 * MARGIN))
+    train_imgs = _read(train_paths, cfg.model.scale * (cfg.patch + 2 * margin(cfg)))
     val_imgs = _read(val_paths, 16, colour_only=True)
     model = ChromaNet(cfg.model)
     opt = torch.optim.Adam(model.parameters(), cfg.lr)
