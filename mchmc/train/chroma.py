@@ -62,6 +62,23 @@ class ChromaTraining:
     seed: int = 0
     checkpoint_every: int = 500
     validate_every: int = 2_000
+    init: str = "torch"  # body weights: "torch" (PyTorch's default; the shipped 5-layer file) or "he"
+
+
+def init_body(model: ChromaNet, init: str) -> ChromaNet:
+    """Initialise the body for training. PyTorch's default conv init (a sixth of the variance a ReLU layer
+    needs to keep its signal) was fine for the shipped 5 layers, but a 9-layer, 32-channel net trained
+    with it did not leave the bicubic: -0.002 dB on validation after 600 steps, +0.0005 after 2,000 (the
+    5-layer net: +0.62 at 2,000). With "he" (Kaiming normal for ReLU, zero bias), which keeps the signal's
+    scale through every layer forward and back, the same 600 steps gave +0.24 dB. The output layer stays
+    zero either way, so every network starts as the bicubic."""
+    if init not in ("torch", "he"):
+        raise ValueError(f"chroma init must be 'torch' or 'he', not {init!r}")
+    if init == "he":
+        for conv in model.body:
+            torch.nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
+            torch.nn.init.zeros_(conv.bias)
+    return model
 
 
 def margin(cfg: ChromaTraining) -> int:
@@ -161,7 +178,7 @@ def train_chroma(paths: list[Path], run: Path, cfg: ChromaTraining = ChromaTrain
     val_paths, train_paths = paths[::VALIDATION_EVERY], [p for i, p in enumerate(paths) if i % VALIDATION_EVERY]
     train_imgs = _read(train_paths, cfg.model.scale * (cfg.patch + 2 * margin(cfg)))
     val_imgs = _read(val_paths, 16, colour_only=True)
-    model = ChromaNet(cfg.model)
+    model = init_body(ChromaNet(cfg.model), cfg.init)
     opt = torch.optim.Adam(model.parameters(), cfg.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.steps)
     step, best, rng = 0, -np.inf, np.random.default_rng(cfg.seed)
@@ -226,8 +243,10 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=ChromaTraining.steps)
     ap.add_argument("--channels", type=int, default=ChromaConfig.channels)
     ap.add_argument("--layers", type=int, default=ChromaConfig.layers)
+    ap.add_argument("--init", choices=("torch", "he"), default=ChromaTraining.init,
+                    help="body init: he for a network deeper than the shipped 5 layers")
     args = ap.parse_args()
-    cfg = ChromaTraining(model=ChromaConfig(args.channels, args.layers), steps=args.steps)
+    cfg = ChromaTraining(model=ChromaConfig(args.channels, args.layers), steps=args.steps, init=args.init)
     train_chroma(training_images(args.fold), args.run, cfg)
     return 0
 
