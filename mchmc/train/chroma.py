@@ -48,6 +48,7 @@ QUALITIES = {0: (86, 98), 1: (73, 85), 2: (55, 72), 3: (20, 54)}  # level -> JPE
 VALIDATION_QUALITY = {0: 90, 1: 78, 2: 62, 3: 45}
 SUBSAMPLING = ((2, 0.7), (1, 0.1), (0, 0.2))  # Pillow's 4:2:0, 4:2:2, 4:4:4 and how often each is drawn
 VALIDATION_EVERY = 8
+INITS = ("torch", "he")  # body inits for training (init_body)
 MARGIN = 8  # LR pixels of context around a patch, at least: the network's halo plus the bicubic's taps
 BICUBIC_TAPS = 2  # LR pixels the 2x bicubic reads beyond an output pixel's own
 
@@ -72,8 +73,8 @@ def init_body(model: ChromaNet, init: str) -> ChromaNet:
     5-layer net: +0.62 at 2,000). With "he" (Kaiming normal for ReLU, zero bias), which keeps the signal's
     scale through every layer forward and back, the same 600 steps gave +0.24 dB. The output layer stays
     zero either way, so every network starts as the bicubic."""
-    if init not in ("torch", "he"):
-        raise ValueError(f"chroma init must be 'torch' or 'he', not {init!r}")
+    if init not in INITS:
+        raise ValueError(f"chroma init must be one of {INITS}, not {init!r}")
     if init == "he":
         for conv in model.body:
             torch.nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
@@ -243,7 +244,7 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=ChromaTraining.steps)
     ap.add_argument("--channels", type=int, default=ChromaConfig.channels)
     ap.add_argument("--layers", type=int, default=ChromaConfig.layers)
-    ap.add_argument("--init", choices=("torch", "he"), default=ChromaTraining.init,
+    ap.add_argument("--init", choices=INITS, default=ChromaTraining.init,
                     help="body init: he for a network deeper than the shipped 5 layers")
     args = ap.parse_args()
     cfg = ChromaTraining(model=ChromaConfig(args.channels, args.layers), steps=args.steps, init=args.init)
