@@ -29,6 +29,7 @@ import json
 import math
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -93,17 +94,21 @@ def ycc_planes(rgb: np.ndarray) -> np.ndarray:
     return out
 
 
+def category_images(cfg, category: str):
+    """(name, HR RGB, its clean bicubic LR) of each training image of ``category`` in fold 1's split (the
+    validation images carved out; extra and rendered images left out)."""
+    for ref in split_images(cfg, tuple(cfg.data.folders), 1).train:
+        if ref.category == category and not ref.source:
+            hr = even_crop(load_rgb(ref.path), 2)
+            yield ref.path.name, hr, imresize(hr, 0.5)
+
+
 def training_images(cfg, category: str, level: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """(LR YCbCr (3, h, w), HR Y (H, W)) of each training image of ``category`` (validation carved out)."""
-    split = split_images(cfg, tuple(cfg.data.folders), 1)
     out = []
-    for ref in split.train:
-        if ref.category != category or ref.source:
-            continue
-        hr = even_crop(load_rgb(ref.path), 2)
-        lr = imresize(hr, 0.5)
+    for name, hr, lr in category_images(cfg, category):
         if level >= 0:
-            lr, _ = degrade(lr, level, seed, ref.path.name)
+            lr, _ = degrade(lr, level, seed, name)
         out.append((ycc_planes(lr), ycc_planes(hr)[0]))
     return out
 
@@ -149,70 +154,102 @@ def score(model: WithChroma, images, halo: int) -> dict[str, float]:
     out = {}
     for name, lr, hr in images:
         x = F.pad(torch.from_numpy(lr)[None], (halo,) * 4, mode="replicate")
-        sr = model(x)[0, 0].float().numpy()
-        d = (np.clip(sr, 0, 1) - hr)[2:-2, 2:-2] * 255.0
-        out[name] = 10 * math.log10(255.0**2 / float(np.mean(d.astype(np.float64) ** 2)))
+        out[name] = psnr_y(model(x)[0, 0].float().numpy(), hr)
     out["mean"] = float(np.mean(list(out.values())))
     model.train()
     return out
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def psnr_y(sr: np.ndarray, hr: np.ndarray) -> float:
+    """PSNR (dB, 0..255 scale) of an SR Y plane against the HR's, 2 px border left out, clipped as saved."""
+    d = (np.clip(sr, 0, 1) - hr)[2:-2, 2:-2] * 255.0
+    return 10 * math.log10(255.0**2 / float(np.mean(d.astype(np.float64) ** 2)))
+
+
+def pilot_parser(doc: str, variants: str) -> argparse.ArgumentParser:
+    """The arguments every pilot of this kind takes: what it starts from, trains on and is scored on."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     ap.add_argument("--config", required=True, help="the run's config: its split, data and JPEG level")
     ap.add_argument("--start", required=True, help="the model every variant starts from")
     ap.add_argument("--category", default="manga")
-    ap.add_argument("--variants", default="y,tail,conv1")
+    ap.add_argument("--variants", default=variants)
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--jpeg", type=int, default=75, help="quality of the validation LR JPEGs")
     ap.add_argument("--crop", type=int, default=512)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", required=True)
-    args = ap.parse_args()
-    torch.set_num_threads(1)
-    cfg = load_config(args.config)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    t0 = time.time()
-    train = training_images(cfg, args.category, cfg.data.noise_level, cfg.data.noise_seed)
-    val = validation_images(cfg, args.category, args.jpeg, args.crop)
-    print(f"{len(train)} training and {len(val)} validation images of {args.category} in {time.time() - t0:.0f} s",
-          flush=True)
+    return ap
+
+
+def fine_tune(model: nn.Module, groups: list[dict], next_batch, args, name: str, check=None) -> float:
+    """``args.steps`` Adam steps (cosine from each group's rate, bf16 autocast where the CPU has it) on
+    ``next_batch()``'s (input, target); logs every 500 steps (``check()``, a validation figure, every 1,000).
+    Returns the seconds it took."""
     bf16 = resolve_precision("auto", "cpu") == "bf16"
+    opt = torch.optim.Adam(groups)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / args.steps)))
+    t1 = time.time()
+    for step in range(args.steps):
+        x, t = next_batch()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            sr = model(x)
+        loss = F.mse_loss(sr.float(), t)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        if (step + 1) % 500 == 0:
+            mid = check() if check is not None and (step + 1) % 1000 == 0 else float("nan")
+            print(f"{name} step {step + 1}: loss {loss.item():.6f}, {(step + 1) / (time.time() - t1):.2f} steps/s, "
+                  f"validation {mid:.3f}", flush=True)
+    return time.time() - t1
+
+
+def run_variants(args, train, val, build, groups, make_batch, score_fn) -> dict:
+    """Each of ``args.variants``: ``build(variant)`` from the same seed, scored (``score_fn(model)``) before
+    and after :func:`fine_tune` on ``make_batch(train, rng, n, lr_side, out_side, halo)``; the results are
+    written to ``args.out``/results.json after each variant, and the model beside them."""
+    out = Path(args.out)
+    print(f"{len(train)} training planes and {len(val)} validation images of {args.category}", flush=True)
     results = {}
     for where in args.variants.split(","):
         torch.manual_seed(args.seed)
-        base = load_model(args.start).model
-        model = WithChroma(base, where).train()
-        halo, lr_side = base.config.halo, cfg.data.patch // 2
-        out_side = 2 * (lr_side - 2 * halo)
-        opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / args.steps)))
-        rng = np.random.default_rng(args.seed)
-        start = score(model, val, halo)
-        t1 = time.time()
-        for step in range(args.steps):
-            x, t = batch(train, rng, args.batch, lr_side, out_side, halo)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                sr = model(x)
-            loss = F.mse_loss(sr.float(), t)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            if (step + 1) % 500 == 0:
-                print(f"{where} step {step + 1}: loss {loss.item():.6f}, {(step + 1) / (time.time() - t1):.2f} steps/s",
-                      flush=True)
-        end = score(model, val, halo)
-        results[where] = {"start": start, "end": end, "seconds": time.time() - t1}
+        model = build(where).train()
+        halo = model.base.config.halo
+        lr_side = load_config(args.config).data.patch // 2
+        batches = partial(make_batch, train, np.random.default_rng(args.seed), args.batch, lr_side,
+                          2 * (lr_side - 2 * halo), halo)
+        start = score_fn(model)
+        seconds = fine_tune(model, groups(model), batches, args, where, partial(_mean, score_fn, model))
+        end = score_fn(model)
+        results[where] = {"start": start, "end": end, "seconds": seconds}
         print(f"{where}: mean {start['mean']:.3f} -> {end['mean']:.3f} dB", flush=True)
         (out / "results.json").write_text(json.dumps({"args": vars(args), "results": results}, indent=1))
+        torch.save(dict(model.state_dict()), out / f"{where}.pt")
     base_end = results.get("y", {}).get("end", {}).get("mean")
     for where, r in results.items():
         gain = "" if base_end is None else f" ({r['end']['mean'] - base_end:+.3f} vs y)"
         print(f"| {where} | {r['start']['mean']:.3f} | {r['end']['mean']:.3f}{gain} |")
+    return results
+
+
+def _mean(score_fn, model) -> float:
+    return score_fn(model)["mean"]
+
+
+def main() -> int:
+    ap = pilot_parser(__doc__, "y,tail,conv1")
+    ap.add_argument("--jpeg", type=int, default=75, help="quality of the validation LR JPEGs")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    cfg = load_config(args.config)
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    train = training_images(cfg, args.category, cfg.data.noise_level, cfg.data.noise_seed)
+    val = validation_images(cfg, args.category, args.jpeg, args.crop)
+    run_variants(args, train, val, lambda where: WithChroma(load_model(args.start).model, where),
+                 lambda model: [{"params": model.parameters(), "lr": args.lr}], batch,
+                 lambda model: score(model, val, model.base.config.halo))
     return 0
 
 
