@@ -71,18 +71,29 @@ def show_tiers(con: Console) -> None:
         for _, name, psnr in rows:
             val.add_row(name, *(f"{psnr[k]:.2f}" if k in psnr else "-" for k in keys))
         con.print(val)
-    con.print(chroma_line(fast_macs, UPCONV7_MACS))
+    con.print(chroma_lines(found, fast_macs, UPCONV7_MACS))
 
 
-def chroma_line(fast_macs: int, upconv7_macs: int) -> str:
-    from mchmc.chroma import SHIPPED, load_chroma
+def chroma_lines(found, fast_macs: int, upconv7_macs: int) -> str:
+    """One line per chroma network the installed tiers use (:func:`mchmc.chroma.chroma_file`: a tier's own,
+    else the shipped one), with the tiers that use it."""
+    from mchmc.chroma import SHIPPED, chroma_file
+
+    users: dict = {}
+    for f in found:
+        users.setdefault(chroma_file(f.path) if f.path else SHIPPED, []).append(f.tier.name)
+    return "\n".join(chroma_line(path, tiers, fast_macs, upconv7_macs) for path, tiers in users.items())
+
+
+def chroma_line(path, tiers: list[str], fast_macs: int, upconv7_macs: int) -> str:
+    from mchmc.chroma import load_chroma
     from mchmc.errors import MchmcError
 
-    where = f"{SHIPPED.parent.name}/{SHIPPED.name}"
-    if not SHIPPED.is_file():
+    where = f"{path.parent.name}/{path.name}"
+    if not path.is_file():
         return f"Chroma network: {where} not installed (colour pages keep the bicubic chroma)"
     try:
-        net = load_chroma(SHIPPED)
+        net = load_chroma(path)
     except MchmcError as err:
         return f"Chroma network: {err}"
     c, macs = net.config, net.config.macs_per_lr_pixel
@@ -90,4 +101,4 @@ def chroma_line(fast_macs: int, upconv7_macs: int) -> str:
     return (f"Chroma network: {where}, {c.layers} unpadded 3x3 conv layers, {c.channels} channels, {params:,} "
             f"parameters, {macs:,} multiply-adds per LR pixel ({macs / upconv7_macs:.2f}x upconv7, "
             f"{macs / fast_macs:.2f}x the fast tier); on colour pages upscaled at a JPEG noise level, with "
-            "every tier (--no-chroma: off)")
+            f"the {' and '.join(tiers)} tier{'s' if len(tiers) > 1 else ''} (--no-chroma: off)")

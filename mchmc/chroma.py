@@ -17,7 +17,10 @@ border is replicated as the engine does (:func:`mchmc.engine.window`).
 
 It runs only on colour pages upscaled at a JPEG noise level (``--noise auto`` on
 a JPEG, or ``--noise 0..3``): clean pages and gray pages keep today's bicubic
-chroma byte for byte. It is independent of the SR model, so both tiers use it.
+chroma byte for byte. It is independent of the SR model, so every model can use
+the shipped one; a model may bring its own, ``chroma/<model stem>.pt`` beside its
+file (:func:`chroma_file`): the quality tier ships a deeper one, which its
+cost allows and the fast tier's does not.
 
 Model file: ``{"format": "mchmc-chroma", "version": 1, "config": json, "state_dict"}``
 read with ``torch.load(weights_only=True)`` after the same archive check as the
@@ -124,6 +127,14 @@ def save_chroma(model: ChromaNet, path: str | os.PathLike, provenance: dict | No
     with atomic_write(Path(path)) as tmp:
         torch.save(payload, tmp)
     return Path(path)
+
+
+def chroma_file(model_file: str | os.PathLike) -> Path:
+    """The chroma network the pages of ``model_file`` (a clean model's file; its noise levels and specialists
+    share it) are given: the model's own, ``chroma/<stem>.pt`` beside it, else :data:`SHIPPED`."""
+    model_file = Path(model_file)
+    own = model_file.parent / "chroma" / f"{model_file.stem}.pt"
+    return own if own.is_file() else SHIPPED
 
 
 def load_chroma(path: str | os.PathLike = SHIPPED) -> ChromaNet:

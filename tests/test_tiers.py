@@ -149,3 +149,21 @@ def test_info_lists_the_tiers_their_cost_validation_and_the_chroma_network(weigh
     assert validation(output)["srformc-quality-noise2-for-manga.pt"] == ["32.75", "-", "-", "-", "-"]
     assert routed["quality"][0][0] == "srformc-quality.pt"
     assert "Chroma network: chroma/chroma.pt" in result.output and "18,144 multiply-adds" in result.output
+    assert "with the fast and quality tiers" in result.output, "one shipped chroma network, for every tier"
+
+
+def test_info_names_each_tiers_chroma_network(weights, monkeypatch):
+    """A tier with its own chroma network (``chroma/<stem>.pt`` beside its file) is listed with it."""
+    from mchmc.chroma import ChromaConfig, ChromaNet, save_chroma
+
+    monkeypatch.setenv("COLUMNS", "200")
+    shutil.copytree(REAL / "chroma", weights / "chroma")
+    install_quality(weights)
+    save_chroma(ChromaNet(ChromaConfig(channels=32, layers=9)), weights / "chroma" / "srformc-quality.pt")
+    lines = [ln for ln in CliRunner().invoke(app, ["info"], terminal_width=200).output.splitlines()
+             if ln.startswith("Chroma network:")]
+    assert len(lines) == 2
+    assert lines[0].startswith("Chroma network: chroma/chroma.pt,") and lines[0].endswith(
+        "with the fast tier (--no-chroma: off)")
+    assert lines[1].startswith("Chroma network: chroma/srformc-quality.pt, 9 unpadded 3x3 conv layers, 32 channels")
+    assert "67,968 multiply-adds" in lines[1] and lines[1].endswith("with the quality tier (--no-chroma: off)")

@@ -41,9 +41,10 @@ class PageEngines:
         # --noise: the model's level variants, each loaded on the first page that needs it
         self.variants = noise_variants(options.model) if options.noise != "none" else {}
         self.engines = {None: self.engine}
-        self.chroma_model = None  # the chroma network, loaded on the first page that needs it
+        self.chroma_model = None  # the model's chroma network (mchmc.chroma.chroma_file), loaded when first needed
         self.chromas: dict = {}  # JPEG level -> ChromaEngine over that one model
-        files = {None: resolve_model(options.model), **self.variants}
+        self.model_file = resolve_model(options.model)
+        files = {None: self.model_file, **self.variants}
         self.model_names = {k: Path(p).name for k, p in files.items()}
         # the category chooses the reconstruction (mchmc.routing): level -> category -> specialist file
         self.specialists = {} if options.classify_only else \
@@ -114,10 +115,10 @@ class PageEngines:
         if choice.level is None or not self.options.chroma:
             return None
         if choice.level not in self.chromas:
-            from mchmc.chroma import ChromaEngine, load_chroma
+            from mchmc.chroma import ChromaEngine, chroma_file, load_chroma
 
-            if self.chroma_model is None:
-                self.chroma_model = load_chroma()
+            if self.chroma_model is None:  # the model's own chroma network, else the shipped one
+                self.chroma_model = load_chroma(chroma_file(self.model_file))
             self.chromas[choice.level] = ChromaEngine(self.chroma_model, choice.level, tile=self.options.tile or 256)
         return self.chromas[choice.level]
 
