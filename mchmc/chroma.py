@@ -19,8 +19,8 @@ It runs only on colour pages upscaled at a JPEG noise level (``--noise auto`` on
 a JPEG, or ``--noise 0..3``): clean pages and gray pages keep today's bicubic
 chroma byte for byte. It is independent of the SR model, so every model can use
 the shipped one; a model may bring its own, ``chroma/<model stem>.pt`` beside its
-file (:func:`chroma_file`): the quality tier ships a deeper one, which its
-cost allows and the fast tier's does not.
+file (:func:`chroma_file`), e.g. a deeper one for a tier whose speed can pay for
+it (none ships one yet: docs/quality-tier.md, "Session 8").
 
 Model file: ``{"format": "mchmc-chroma", "version": 1, "config": json, "state_dict"}``
 read with ``torch.load(weights_only=True)`` after the same archive check as the
