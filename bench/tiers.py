@@ -15,6 +15,9 @@ Methods:
   picks, :func:`mchmc.precision.resolve_precision`). Speed does not depend on the weights, so a
   training snapshot measures a tier whose file is not shipped yet. ``--dry-run`` stands a randomly
   initialised ``mch-mc-quality`` in for a quality tier that is not installed.
+- ``--chroma LEVEL``: each tier once more with its chroma network (:func:`mchmc.chroma.chroma_file`) at
+  that JPEG level, as a colour JPEG page gets it (gray pages skip it): what colour costs beside upconv7,
+  an RGB network whose cost is the same on every page. Give colour pages (``--pages``).
 - ``waifu2x-upconv7-photo`` and ``-art`` through the peer harness's ``build_peers``
   (``../shared/tools/peers``, imported from there, not copied; left out with a note when absent).
 
@@ -42,6 +45,7 @@ from PIL import Image
 from rich.console import Console
 from rich.table import Table
 
+from mchmc.chroma import SHIPPED, ChromaEngine, chroma_file, load_chroma
 from mchmc.engine import Engine
 from mchmc.errors import MchmcError
 from mchmc.model import build_model
@@ -96,7 +100,26 @@ def mchmc_methods(args) -> dict[str, tuple[int, object, str]]:
             engine = Engine(model, tile=args.tile, precision=precision)
             label = f"{tier} ({precision}{', auto' if precision == precisions[-1] else ''})"
             found[label] = (model.config.macs_per_lr_pixel, lambda page, e=engine: upscale_page(page, e), precision)
+            if args.chroma is not None:
+                net = tier_chroma(name, args.dry_run)
+                chroma = ChromaEngine(net, args.chroma, tile=args.tile)
+                found[f"{label} + chroma"] = (model.config.macs_per_lr_pixel + net.config.macs_per_lr_pixel,
+                                              lambda page, e=engine, c=chroma: upscale_page(page, e, chroma=c),
+                                              precision)
     return found
+
+
+def tier_chroma(name: str, dry_run: bool):
+    """The chroma network a tier's pages get: its own, else the shipped one (also for a dry run's stand-in)."""
+    from mchmc.modelfile import resolve_model
+
+    try:
+        path = chroma_file(resolve_model(name))
+    except MchmcError:
+        if not dry_run:
+            raise
+        path = SHIPPED
+    return load_chroma(path)
 
 
 def peer_methods(notes: list[str]) -> dict[str, tuple[int, object, str]]:
@@ -137,7 +160,8 @@ def rows(methods: dict, seconds: dict, lr_mp: float) -> list[dict]:
         out.append({"method": name, "macs_per_lr_px": macs, "precision": precision, "seconds": seconds[name],
                     "lr_mps_best": lr_mp / best, "lr_mps_median": lr_mp / median})
     speed = {r["method"]: r["lr_mps_best"] for r in out}
-    fast = {r["precision"]: r["lr_mps_best"] for r in out if r["method"].startswith("fast (")}
+    fast = {r["precision"]: r["lr_mps_best"] for r in out
+            if r["method"].startswith("fast (") and not r["method"].endswith("+ chroma")}
     for r in out:
         r["x_upconv7_photo"] = r["lr_mps_best"] / speed[REFERENCE] if REFERENCE in speed else None
         r["x_fast"] = r["lr_mps_best"] / fast[r["precision"]] if r["precision"] in fast else None
@@ -167,6 +191,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--tile", type=int, default=256)
     ap.add_argument("--json", default=None, help="Also write the figures here.")
     ap.add_argument("--dry-run", action="store_true", help="Two tiny pages, one round (CI).")
+    ap.add_argument("--chroma", type=int, default=None, choices=range(4), metavar="LEVEL",
+                    help="Also time each tier with its chroma network at this JPEG level (colour pages).")
     args = ap.parse_args(argv)
     repeat = 1 if args.dry_run else max(1, args.repeat)
     torch.set_num_threads(args.threads)

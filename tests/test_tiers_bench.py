@@ -41,6 +41,21 @@ def test_the_dry_run_times_every_tier_and_the_peers_in_one_table(tmp_path):
     assert rows["waifu2x-upconv7-photo"]["x_upconv7_photo"] == 1.0
 
 
+def test_with_chroma_each_tier_is_timed_again_with_its_chroma_network(tmp_path):
+    out = tmp_path / "tiers.json"
+    run = subprocess.run([sys.executable, str(BENCH), "--dry-run", "--chroma", "3", "--json", str(out)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=600, check=False)
+    assert run.returncode == 0, run.stderr
+    rows = {r["method"]: r for r in json.loads(out.read_text())["rows"]}
+    chroma_macs = 18_144  # the shipped chroma network's, which every tier uses
+    for tier, macs in (("fast", 53_952), ("quality", 221_280)):
+        label = f"{tier} (fp32{', auto' if resolve_precision('auto') == 'fp32' else ''})"
+        assert rows[f"{label} + chroma"]["macs_per_lr_px"] == macs + chroma_macs
+        assert rows[f"{label} + chroma"]["lr_mps_best"] > 0
+    assert rows["fast (fp32" + (", auto)" if resolve_precision("auto") == "fp32" else ")")]["x_fast"] == 1.0, \
+        "the fast tier without chroma stays the baseline"
+
+
 def test_a_real_run_without_the_quality_tier_installed_asks_for_its_file(tmp_path):
     """A version without the quality tier's files (a weights folder with the fast tier's only)."""
     weights = tmp_path / "weights"
