@@ -96,12 +96,12 @@ def mchmc_methods(args) -> dict[str, tuple[int, object, str]]:
     found = {}
     for tier, name, arch in (("fast", args.fast, "mch-mc"), ("quality", args.quality, "mch-mc-quality")):
         model = tier_model(tier, name, arch, args.dry_run)
+        net = tier_chroma(name, args.dry_run) if args.chroma is not None else None  # one per tier, every precision
         for precision in precisions:
             engine = Engine(model, tile=args.tile, precision=precision)
             label = f"{tier} ({precision}{', auto' if precision == precisions[-1] else ''})"
             found[label] = (model.config.macs_per_lr_pixel, lambda page, e=engine: upscale_page(page, e), precision)
-            if args.chroma is not None:
-                net = tier_chroma(name, args.dry_run)
+            if net is not None:
                 chroma = ChromaEngine(net, args.chroma, tile=args.tile)
                 found[f"{label} + chroma"] = (model.config.macs_per_lr_pixel + net.config.macs_per_lr_pixel,
                                               lambda page, e=engine, c=chroma: upscale_page(page, e, chroma=c),
