@@ -114,7 +114,8 @@ def training_images(cfg, category: str, level: int, seed: int) -> list[tuple[np.
 
 
 def validation_images(cfg, category: str, quality: int, crop: int) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """(name, LR YCbCr of the JPEG the peer benchmark would store, HR Y) of each validation image."""
+    """(name, LR YCbCr of the JPEG the peer benchmark would store (``quality`` 0: the clean LR), HR Y) of each
+    validation image."""
     split = split_images(cfg, tuple(cfg.data.folders), 1)
     out = []
     for ref in split.val:
@@ -122,9 +123,10 @@ def validation_images(cfg, category: str, quality: int, crop: int) -> list[tuple
             continue
         hr = centre_crop(load_rgb(ref.path), crop, 2)
         lr = imresize(hr, 0.5)
-        buf = io.BytesIO()
-        Image.fromarray(lr).save(buf, "JPEG", quality=quality, subsampling=2)
-        lr = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert(Image.fromarray(lr).mode))
+        if quality:  # 0: the clean LR
+            buf = io.BytesIO()
+            Image.fromarray(lr).save(buf, "JPEG", quality=quality, subsampling=2)
+            lr = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert(Image.fromarray(lr).mode))
         out.append((ref.path.name, ycc_planes(lr), ycc_planes(hr)[0]))
     return out
 

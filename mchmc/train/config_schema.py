@@ -53,6 +53,12 @@ class DataConfig:
     # training covers) still meets the level's whole range of qualities and subsamplings. The HR plane is stored
     # once; the patches of every copy train. 1 (the default) leaves the store and its key as they were.
     noise_copies: int = field(default=1, metadata=QUIET)
+    # Issue 27, session 9: the HR sizes the copies are made at, in turn (copy k at ``copy_scales[k % n]``): a
+    # training image reduced (MATLAB bicubic, antialiased) to 0.8 of its size is another HR image, the same
+    # drawing with its lines closer and its tones finer, as pages are scanned at many sizes. The copies then
+    # differ even on a clean store, so ``noise_copies`` counts them whether or not there is noise. Empty (the
+    # default) keeps every copy at full size, and the store and its key as they were.
+    copy_scales: tuple[float, ...] = field(default=(), metadata=QUIET)
     # Rendered document pages (mchmc.train.textpages) added to the text category's training images (issue 14,
     # item 5): never in a test fold; ``train.val_images`` of them are carved out for validation. Seed 0 is the
     # benchmark's test set (bench/textpages.py), so training seeds start elsewhere; font families whose name
@@ -263,6 +269,11 @@ def _data_problems(obj: DataConfig):
         yield ("noise_level", "must be -1 (clean) or a JPEG noise level 0..3")
     if not 1 <= obj.noise_copies <= 16:
         yield ("noise_copies", "must be 1..16 (degraded LR copies of each training image)")
+    if any(not 0.25 <= sc <= 1 for sc in obj.copy_scales):
+        yield ("copy_scales", "each must be in 0.25..1 (the size a copy's HR image is reduced to)")
+    if obj.copy_scales and obj.noise_copies < len(obj.copy_scales):
+        yield ("copy_scales", (f"noise_copies ({obj.noise_copies}) must make at least one copy per scale "
+                               f"({len(obj.copy_scales)})"))
     if obj.rendered_pages < 0:
         yield ("rendered_pages", "must be >= 0")
     if obj.rendered_pages and "text" not in obj.folders:

@@ -215,14 +215,18 @@ def even_crop(img: np.ndarray, scale: int) -> np.ndarray:
 
 
 def hr_lr_y(img: np.ndarray, scale: int, noise: tuple[int, int] | None = None,
-            key: str = "", reduce: int = 1) -> tuple[np.ndarray, np.ndarray]:
+            key: str = "", reduce: int = 1, size: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """(HR Y, LR Y) of an integer image: crop to a multiple of scale, LR = imresize(1/scale) in its own dtype.
     ``noise`` = (level, seed): the LR image is JPEG-degraded first (:mod:`mchmc.train.degrade`,
     its choices seeded by ``key``, the image's name), so the model learns compressed inputs.
     ``reduce`` > 1: the image is first cropped to a multiple of it and reduced by imresize(1/reduce), integer
-    pixels in and out (an extra image whose full size is too compressed to be a target)."""
+    pixels in and out (an extra image whose full size is too compressed to be a target).
+    ``size`` < 1: the HR image is the image (after ``reduce``) reduced to that size, integer pixels in and out
+    (a store's reduced copy, ``data.copy_scales``)."""
     if reduce > 1:
         img = imresize(even_crop(img, reduce), 1.0 / reduce)
+    if size != 1:
+        img = imresize(img, size)
     hr = even_crop(img, scale)
     lr = imresize(hr, 1.0 / scale)
     if noise is not None and noise[0] >= 0:

@@ -60,12 +60,17 @@ class PrepParams:
     rendered_stride: int | None = None  # the stride on rendered text pages; None when there are none
     extra_stride: int | None = None  # the stride on extra images (data.extra_folders); None when there are none
     noise_copies: int | None = None  # degraded LR copies of each image (data.noise_copies); None for one
+    copy_scales: tuple[float, ...] | None = None  # the sizes the copies are made at, in turn; None: all full size
 
     def key_doc(self) -> dict:
-        """What the store's key hashes: a store without noise, rendered pages, extra images or copies keeps
-        its key."""
-        optional = ("noise", "rendered_stride", "extra_stride", "noise_copies")
+        """What the store's key hashes: a store without noise, rendered pages, extra images, copies or reduced
+        copies keeps its key."""
+        optional = ("noise", "rendered_stride", "extra_stride", "noise_copies", "copy_scales")
         return {k: v for k, v in asdict(self).items() if not (k in optional and v is None)}
+
+    def copy_size(self, copy: int) -> float:
+        """The size copy ``copy`` of an image is made at (1: the image's own)."""
+        return float(self.copy_scales[copy % len(self.copy_scales)]) if self.copy_scales else 1.0
 
 
 @dataclass(frozen=True)
@@ -130,7 +135,8 @@ def prepare(data: DataConfig, scale: int, progress: Callable[[str, int, int], No
     params = PrepParams(data.patch, dict(data.stride), scale, noise=data.noise,
                         rendered_stride=data.rendered_stride if rendered else None,
                         extra_stride=data.extra_stride if extra else None,
-                        noise_copies=data.noise_copies if data.noise and data.noise_copies > 1 else None)
+                        noise_copies=data.noise_copies if (data.noise or data.copy_scales) and data.noise_copies > 1
+                        else None, copy_scales=tuple(data.copy_scales) or None)
     refs = [(c, p) for c, ps in images.items() for p in ps] + [("text", p) for p in rendered]
     refs += [(c, p) for c, p, _ in extra]
     strides = [data.stride[c] for c, ps in images.items() for _ in ps] + [data.rendered_stride] * len(rendered)
@@ -151,9 +157,8 @@ def prepare(data: DataConfig, scale: int, progress: Callable[[str, int, int], No
     known = known_planes(root, scale, data.noise)
     # an owned temporary folder (host, pid, random token), so two builders never share one
     with atomic_folder(path, "manifest.json") as tmp:
-        entries, index, computed = _write_planes(tmp, list(zip(refs, hashes, strides, reduce)), data, params,
-                                                 known, progress)
-        hr_off, lr_off = _ends(entries, scale)
+        entries, index, computed, hr_off, lr_off = _write_planes(tmp, list(zip(refs, hashes, strides, reduce)),
+                                                                 data, params, known, progress)
         idx = np.concatenate(index) if index else np.zeros((0, 3), np.int32)
         np.save(tmp / "index.npy", idx.astype(np.int32))
         cats = np.array([e["category"] for e in entries])
@@ -168,40 +173,37 @@ def prepare(data: DataConfig, scale: int, progress: Callable[[str, int, int], No
 
 
 def _write_planes(tmp: Path, todo: list, data: DataConfig, params: PrepParams, known: dict,
-                  progress: Callable[[str, int, int], None] | None) -> tuple[list[dict], list[np.ndarray], int]:
-    """Write every image's HR plane once and an LR plane per degraded copy into ``tmp``: the manifest's
-    entries (one per copy, sharing the HR offset), the patch index rows, and how many planes were computed."""
+                  progress: Callable[[str, int, int], None] | None) -> tuple[list[dict], list[np.ndarray], int, int, int]:
+    """Write each image's HR plane once per size its copies are made at and an LR plane per copy into ``tmp``:
+    the manifest's entries (one per copy; copies of one size share its HR offset), the patch index rows, how
+    many planes were computed, and the HR and LR pixels written."""
     entries, index, computed, hr_off, lr_off = [], [], 0, 0, 0
     scale = params.scale
     with open(tmp / "hr.u16", "wb") as fh, open(tmp / "lr.u16", "wb") as fl:
         for i, ((c, p), (_, _, sha), stride, r) in enumerate(todo):
+            hr_at: dict[float, tuple[int, np.ndarray, np.ndarray]] = {}  # size -> its HR offset, patch rows, cols
             for copy in range(params.noise_copies or 1):
-                known_at = known.get(plane_key(sha, copy))
+                size = params.copy_size(copy)
+                known_at = known.get(plane_key(sha, copy, size))
                 planes = stored_planes(*known_at, scale) if known_at else None
                 if planes is None:
-                    planes, computed = quantised_planes(p, scale, data.noise, r, copy), computed + 1
+                    planes, computed = quantised_planes(p, scale, data.noise, r, copy, size), computed + 1
                 hr, lr = planes
-                if copy == 0:
+                if size not in hr_at:
                     fh.write(hr.tobytes())
                     yy, xx = np.meshgrid(positions(hr.shape[0], data.patch, stride, scale),
                                          positions(hr.shape[1], data.patch, stride, scale), indexing="ij")
+                    hr_at[size], hr_off = (hr_off, yy, xx), hr_off + hr.size
+                at, yy, xx = hr_at[size]
                 fl.write(lr.tobytes())
                 index.append(np.stack([np.full(yy.size, len(entries), np.int32), yy.ravel(), xx.ravel()], 1))
                 entries.append({"category": c, "name": p.name, "sha256": sha, "shape": list(hr.shape),
-                                "hr_offset": hr_off, "lr_offset": lr_off, **({"copy": copy} if copy else {})})
+                                "hr_offset": at, "lr_offset": lr_off, **({"copy": copy} if copy else {}),
+                                **({"scale": size} if size != 1 else {})})
                 lr_off += lr.size
-            hr_off += hr.size
             if progress:
                 progress(p.name, i + 1, len(todo))
-    return entries, index, computed
-
-
-def _ends(entries: list[dict], scale: int) -> tuple[int, int]:
-    """Total HR and LR pixels written (the last entry's planes end there)."""
-    if not entries:
-        return 0, 0
-    h, w = entries[-1]["shape"]
-    return entries[-1]["hr_offset"] + h * w, entries[-1]["lr_offset"] + (h // scale) * (w // scale)
+    return entries, index, computed, hr_off, lr_off
 
 
 class PatchStore:

@@ -6,7 +6,9 @@ image's content, the scale, the store version and the degradation, so a new
 store takes every plane it can from the finished stores beside it and computes
 only the rest. Copy ``k`` > 0 draws its JPEG steps from the image's name with
 ``#k`` appended (:func:`mchmc.train.degrade.image_rng`), so copy 0 is the
-single-copy store's plane, bit for bit.
+single-copy store's plane, bit for bit. With ``data.copy_scales`` copy ``k`` is made from the image reduced to
+``copy_scales[k % n]`` of its size: the store holds one HR plane per size, and a reduced copy's planes are
+known by its size as well (:func:`plane_key`).
 """
 from __future__ import annotations
 
@@ -24,9 +26,11 @@ STORE_VERSION = 2
 Q = 65535.0  # uint16 quantisation of Y in [0, 1]
 
 
-def plane_key(sha: str, copy: int = 0) -> str:
-    """How an image's planes are known across stores: its content hash, and the copy beyond the first."""
-    return f"{sha}#{copy}" if copy else sha
+def plane_key(sha: str, copy: int = 0, size: float = 1.0) -> str:
+    """How an image's planes are known across stores: its content hash, the size it was reduced to (if it
+    was) and the copy beyond the first."""
+    key = sha if size == 1 else f"{sha}@{size:g}"
+    return f"{key}#{copy}" if copy else key
 
 
 def copy_name(name: str, copy: int) -> str:
@@ -48,7 +52,8 @@ def known_planes(root: Path, scale: int, noise: tuple[int, int] | None = None) -
         if params.get("scale") == scale and params.get("version") == STORE_VERSION and same_noise:
             for entry in doc.get("images", []):
                 if isinstance(entry, dict) and "sha256" in entry:
-                    found.setdefault(plane_key(entry["sha256"], int(entry.get("copy", 0))), (manifest.parent, entry))
+                    key = plane_key(entry["sha256"], int(entry.get("copy", 0)), float(entry.get("scale", 1)))
+                    found.setdefault(key, (manifest.parent, entry))
     return found
 
 
@@ -67,7 +72,8 @@ def stored_planes(store: Path, entry: dict, scale: int) -> tuple[np.ndarray, np.
 
 
 def quantised_planes(path: Path, scale: int, noise: tuple[int, int] | None = None,
-                     reduce: int = 1, copy: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """The image's (HR, LR) Y planes as uint16; ``copy`` chooses which degraded copy the LR plane is."""
-    hr, lr = hr_lr_y(load_rgb(path), scale, noise, copy_name(path.name, copy), reduce)
+                     reduce: int = 1, copy: int = 0, size: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """The image's (HR, LR) Y planes as uint16; ``copy`` chooses which degraded copy the LR plane is, ``size``
+    the size the image is reduced to first."""
+    hr, lr = hr_lr_y(load_rgb(path), scale, noise, copy_name(path.name, copy), reduce, size)
     return np.rint(np.clip(hr, 0, 1) * Q).astype("<u2"), np.rint(np.clip(lr, 0, 1) * Q).astype("<u2")
