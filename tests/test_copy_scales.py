@@ -106,3 +106,18 @@ def test_a_store_without_sizes_keeps_its_key(tmp_path):
 def test_a_bad_size_list_is_refused_naming_the_key(tmp_path, copies, scales, says):
     with pytest.raises(ConfigError, match=f"copy_scales.*{says}"):
         _store(tmp_path, copies, scales)
+
+
+@pytest.mark.parametrize("entry", [{"copy": "x"}, {"scale": "big"}, {"scale": None}, {"copy": [1]}])
+def test_a_damaged_entry_in_an_earlier_store_is_skipped_not_fatal(tmp_path, entry):
+    """Earlier stores are read for planes to reuse; an entry whose copy or size is not a number is one plane
+    less to reuse, and the new store is built as if it were not there."""
+    import json
+
+    first = _store(tmp_path, 2, (1, 0.8))
+    manifest = first.path / "manifest.json"
+    doc = json.loads(manifest.read_text())
+    doc["images"][0].update(entry)
+    manifest.write_text(json.dumps(doc))
+    grown = _store(tmp_path, 3, (1, 0.8))
+    assert not grown.cache_hit and grown.computed == sum(grown.images.values()) + 1

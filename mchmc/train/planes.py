@@ -51,9 +51,13 @@ def known_planes(root: Path, scale: int, noise: tuple[int, int] | None = None) -
         same_noise = (tuple(params["noise"]) if params.get("noise") else None) == (tuple(noise) if noise else None)
         if params.get("scale") == scale and params.get("version") == STORE_VERSION and same_noise:
             for entry in doc.get("images", []):
-                if isinstance(entry, dict) and "sha256" in entry:
+                if not (isinstance(entry, dict) and isinstance(entry.get("sha256"), str)):
+                    continue
+                try:  # a damaged entry is one plane less to reuse, never a failed build
                     key = plane_key(entry["sha256"], int(entry.get("copy", 0)), float(entry.get("scale", 1)))
-                    found.setdefault(key, (manifest.parent, entry))
+                except (TypeError, ValueError):
+                    continue
+                found.setdefault(key, (manifest.parent, entry))
     return found
 
 
