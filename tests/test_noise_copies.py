@@ -80,7 +80,7 @@ def test_copies_of_a_clean_store_are_one_store(tmp_path):
     assert _store(tmp_path, 4, level=-1).key == _store(tmp_path, 1, level=-1).key
 
 
-@pytest.mark.parametrize("copies", [0, 17])
+@pytest.mark.parametrize("copies", [0, 33])
 def test_a_copy_count_out_of_range_is_refused_in_one_line(tmp_path, copies):
     with pytest.raises(ConfigError, match="noise_copies"):
         synth_config(tmp_path, **{"data.noise_copies": copies})

@@ -19,6 +19,7 @@ REPO_ROOT = PACKAGE_DIR.parent
 SCHEDULES = ("constant", "cosine")
 INITS = ("paper", "kaiming")
 VALIDATIONS = ("train", "test")
+COPY_WEIGHTS = ("area", "image")  # train.copy_weight
 
 # method -> (architecture, training categories); paper Table 6
 METHODS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -28,7 +29,6 @@ METHODS: dict[str, tuple[str, tuple[str, ...]]] = {
     "SRforAll": ("mch", ("nature", "manga", "text")),
     "SRforMC": ("mch-mc", ("nature", "manga", "text")),
 }
-
 
 QUIET = {"quiet": True}  # a field's metadata: left out of config_to_dict (config.toml, identity) at its default
 
@@ -50,14 +50,11 @@ class DataConfig:
     noise_seed: int = 0
     # Issue 27: each training image's LR side degraded this many times, each copy with its own JPEG steps
     # (mchmc.train.degrade; copy 0 is the single-copy store's), so a category of few images (Manga109's 82
-    # training covers) still meets the level's whole range of qualities and subsamplings. The HR plane is stored
-    # once; the patches of every copy train. 1 (the default) leaves the store and its key as they were.
+    # training covers) still meets the level's whole range of qualities and subsamplings. HR stored once per size.
     noise_copies: int = field(default=1, metadata=QUIET)
     # Issue 27, session 9: the HR sizes the copies are made at, in turn (copy k at ``copy_scales[k % n]``): a
-    # training image reduced (MATLAB bicubic, antialiased) to 0.8 of its size is another HR image, the same
-    # drawing with its lines closer and its tones finer, as pages are scanned at many sizes. The copies then
-    # differ even on a clean store, so ``noise_copies`` counts them whether or not there is noise. Empty (the
-    # default) keeps every copy at full size, and the store and its key as they were.
+    # training image reduced (MATLAB bicubic) is another HR image, lines closer and tones finer, as pages are
+    # scanned at many sizes; ``noise_copies`` counts them, noise or not. Empty (the default): all full size.
     copy_scales: tuple[float, ...] = field(default=(), metadata=QUIET)
     # Rendered document pages (mchmc.train.textpages) added to the text category's training images (issue 14,
     # item 5): never in a test fold; ``train.val_images`` of them are carved out for validation. Seed 0 is the
@@ -154,6 +151,9 @@ class TrainConfig:
     # a page the category head has named (issue 27: the category chooses the reconstruction); folds and the
     # validation images stay the run's own, every category's, so what the specialist costs the others shows.
     specialise: tuple[str, ...] = field(default=(), metadata=QUIET)
+    # copy_weight: "area", each patch drawn alike (a copy at size s of data.copy_scales weighs s**2 of a full-size
+    # one); "image", its patches repeated 1 / s**2 times on average, every copy alike (as bench/scale_pilot.py).
+    copy_weight: str = field(default="area", metadata=QUIET)
 
     @property
     def validation_words(self) -> str:
@@ -249,6 +249,8 @@ def _train_problems(obj: TrainConfig):
         yield ("mse_weight", "each factor must be a finite number >= 0")
     if len(set(obj.specialise)) != len(obj.specialise):
         yield ("specialise", "names a category twice")
+    if obj.copy_weight not in COPY_WEIGHTS:
+        yield ("copy_weight", f"must be one of {', '.join(COPY_WEIGHTS)}, not {obj.copy_weight!r}")
     if obj.never_worse and not obj.init_from:
         yield ("never_worse", "needs train.init_from (the start it is never worse than)")
     if obj.never_worse and (obj.validation != "train" or obj.val_images < 1):
@@ -267,13 +269,13 @@ def _data_problems(obj: DataConfig):
         yield ("limit", "must be >= 0")
     if obj.noise_level not in (-1, 0, 1, 2, 3):
         yield ("noise_level", "must be -1 (clean) or a JPEG noise level 0..3")
-    if not 1 <= obj.noise_copies <= 16:
-        yield ("noise_copies", "must be 1..16 (degraded LR copies of each training image)")
+    if not 1 <= obj.noise_copies <= 32:
+        yield ("noise_copies", "must be 1..32 (degraded LR copies of each training image)")
     if any(not 0.25 <= sc <= 1 for sc in obj.copy_scales):
         yield ("copy_scales", "each must be in 0.25..1 (the size a copy's HR image is reduced to)")
     if obj.copy_scales and obj.noise_copies < len(obj.copy_scales):
-        yield ("copy_scales", (f"noise_copies ({obj.noise_copies}) must make at least one copy per scale "
-                               f"({len(obj.copy_scales)})"))
+        n, k = obj.noise_copies, len(obj.copy_scales)
+        yield ("copy_scales", f"noise_copies ({n}) must make at least one copy per scale ({k})")
     if obj.rendered_pages < 0:
         yield ("rendered_pages", "must be >= 0")
     if obj.rendered_pages and "text" not in obj.folders:

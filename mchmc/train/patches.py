@@ -262,6 +262,16 @@ class PatchStore:
             ids += self.copies[k]
         return np.flatnonzero(np.isin(self.index[:, 0], np.array(ids, np.int32))).astype(np.int64)
 
+    def image_weighted(self, rows: np.ndarray, seed: int) -> np.ndarray:
+        """``train.copy_weight = "image"``: ``rows`` with each patch of a copy at size s repeated 1 / s**2 times
+        on average (the fraction drawn per patch by a generator seeded by ``seed``, so a resumed run draws the
+        same rows), so that a reduced copy of an image weighs as much as its full-size one, not its area."""
+        sizes = np.array([float(e.get("scale", 1.0)) for e in self.images] or [1.0])
+        repeat = 1.0 / sizes[self.index[rows, 0]] ** 2
+        whole = np.floor(repeat).astype(np.int64)
+        extra = np.random.default_rng([seed, 0xC0]).random(len(rows)) < repeat - whole
+        return np.repeat(np.asarray(rows, np.int64), whole + extra)
+
     def plane(self, image_id: int, lr: bool = False) -> np.ndarray:
         h, w = self.images[image_id]["shape"]
         s = self.scale

@@ -153,7 +153,8 @@ def prep_stage(run: Run, progress: Callable[[str, int, int], None] | None = None
 
 def training_rows(run: Run, store: PatchStore) -> np.ndarray:
     refs = [r for r in run.split.train if r.category in run.train_categories]
-    return store.rows_for(refs)
+    rows = store.rows_for(refs)
+    return store.image_weighted(rows, run.cfg.train.seed) if run.cfg.train.copy_weight == "image" else rows
 
 
 def train_stage(run: Run, name: str, callback: Callable[[dict], None] | None = None) -> dict:
