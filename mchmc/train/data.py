@@ -219,6 +219,14 @@ def hr_lr_y(img: np.ndarray, scale: int, noise: tuple[int, int] | None = None,
     """(HR Y, LR Y) of an integer image: crop to a multiple of scale, LR = imresize(1/scale) in its own dtype.
     ``noise`` = (level, seed): the LR image is JPEG-degraded first (:mod:`mchmc.train.degrade`,
     its choices seeded by ``key``, the image's name), so the model learns compressed inputs.
+    ``reduce`` and ``size``: see :func:`hr_lr_rgb`."""
+    hr, lr = hr_lr_rgb(img, scale, reduce, size)
+    return to_y(hr), degraded_y(lr, noise, key)
+
+
+def hr_lr_rgb(img: np.ndarray, scale: int, reduce: int = 1, size: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """(HR, clean LR) integer images, before any JPEG: what every degraded copy of one size shares, so a
+    store computes it once per size (:mod:`mchmc.train.patches`).
     ``reduce`` > 1: the image is first cropped to a multiple of it and reduced by imresize(1/reduce), integer
     pixels in and out (an extra image whose full size is too compressed to be a target).
     ``size`` < 1: the HR image is the image (after ``reduce``) reduced to that size, integer pixels in and out
@@ -228,12 +236,17 @@ def hr_lr_y(img: np.ndarray, scale: int, noise: tuple[int, int] | None = None,
     if size != 1:
         img = imresize(img, size)
     hr = even_crop(img, scale)
-    lr = imresize(hr, 1.0 / scale)
+    return hr, imresize(hr, 1.0 / scale)
+
+
+def degraded_y(lr: np.ndarray, noise: tuple[int, int] | None = None, key: str = "") -> np.ndarray:
+    """Y of a clean LR image, JPEG-degraded first when ``noise`` = (level, seed) says so (choices seeded by
+    ``key``)."""
     if noise is not None and noise[0] >= 0:
         from mchmc.train.degrade import degrade
 
         lr, _ = degrade(lr, noise[0], noise[1], key)
-    return to_y(hr), to_y(lr)
+    return to_y(lr)
 
 
 def centre_crop(img: np.ndarray, size: int, scale: int) -> np.ndarray:

@@ -43,6 +43,7 @@ from mchmc.train.data import dataset_images, extra_images, file_sha256, rendered
 from mchmc.train.planes import (
     STORE_VERSION,
     Q,
+    clean_images,
     known_planes,
     plane_key,
     quantised_planes,
@@ -182,12 +183,14 @@ def _write_planes(tmp: Path, todo: list, data: DataConfig, params: PrepParams, k
     with open(tmp / "hr.u16", "wb") as fh, open(tmp / "lr.u16", "wb") as fl:
         for i, ((c, p), (_, _, sha), stride, r) in enumerate(todo):
             hr_at: dict[float, tuple[int, np.ndarray, np.ndarray]] = {}  # size -> its HR offset, patch rows, cols
+            clean_at: dict[float, tuple[np.ndarray, np.ndarray]] = {}  # size -> (HR, clean LR): once per size
             for copy in range(params.noise_copies or 1):
                 size = params.copy_size(copy)
                 known_at = known.get(plane_key(sha, copy, size))
                 planes = stored_planes(*known_at, scale) if known_at else None
                 if planes is None:
-                    planes, computed = quantised_planes(p, scale, data.noise, r, copy, size), computed + 1
+                    clean = clean_at[size] = clean_at.get(size) or clean_images(p, scale, r, size)
+                    planes, computed = quantised_planes(p, scale, data.noise, r, copy, size, clean), computed + 1
                 hr, lr = planes
                 if size not in hr_at:
                     fh.write(hr.tobytes())

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mchmc.train.data import hr_lr_y, load_rgb
+from mchmc.train.data import degraded_y, hr_lr_rgb, load_rgb, to_y
 
 # 2: Y is mchmc.colour.luminance, the upscaler's fp32 rounding (issue 30). A colour image's Y differs from
 # version 1's elementwise rgb_to_y in the last bit on ~18 % of 8-bit colours, and its stored uint16 level on
@@ -76,8 +76,16 @@ def stored_planes(store: Path, entry: dict, scale: int) -> tuple[np.ndarray, np.
 
 
 def quantised_planes(path: Path, scale: int, noise: tuple[int, int] | None = None,
-                     reduce: int = 1, copy: int = 0, size: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+                     reduce: int = 1, copy: int = 0, size: float = 1.0,
+                     clean: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The image's (HR, LR) Y planes as uint16; ``copy`` chooses which degraded copy the LR plane is, ``size``
-    the size the image is reduced to first."""
-    hr, lr = hr_lr_y(load_rgb(path), scale, noise, copy_name(path.name, copy), reduce, size)
-    return np.rint(np.clip(hr, 0, 1) * Q).astype("<u2"), np.rint(np.clip(lr, 0, 1) * Q).astype("<u2")
+    the size the image is reduced to first. ``clean``: the image's :func:`clean_images` at that size, when the
+    caller has them already (every copy of one size shares them)."""
+    hr, lr = clean if clean is not None else clean_images(path, scale, reduce, size)
+    hr_y, lr_y = to_y(hr), degraded_y(lr, noise, copy_name(path.name, copy))
+    return np.rint(np.clip(hr_y, 0, 1) * Q).astype("<u2"), np.rint(np.clip(lr_y, 0, 1) * Q).astype("<u2")
+
+
+def clean_images(path: Path, scale: int, reduce: int = 1, size: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """The file's (HR, clean LR) integer images at ``size`` (:func:`mchmc.train.data.hr_lr_rgb`)."""
+    return hr_lr_rgb(load_rgb(path), scale, reduce, size)
