@@ -126,7 +126,7 @@ def test_a_damaged_entry_in_an_earlier_store_is_skipped_not_fatal(tmp_path, entr
 def test_the_clean_images_of_a_size_are_made_once_for_all_its_copies(tmp_path, monkeypatch):
     """Reducing and downscaling an image is the costly part of a build; only the JPEG steps differ between
     copies of one size. The planes are those of the file, as every test above checks."""
-    import mchmc.train.patches as patches
+    from mchmc.train import patches
 
     calls = []
     real = patches.clean_images
