@@ -43,40 +43,35 @@ from peer_compare import write_images
 from mchmc.colour import rgb_to_y
 from mchmc.metrics import psnr
 from mchmc.modelconfig import CATEGORIES
-from mchmc.modelfile import noise_variants, resolve_model, specialist_files
+from mchmc.modelfile import SPECIALIST, noise_variants, resolve_model, specialist_files
 from mchmc.resize import imresize
 
 BORDER = 2
 
 
-def tier_files(model: str) -> dict[str, list[Path]]:
-    """The tier's level files (the clean model first, then its noise levels) -> each one's specialists."""
+def tier_files(model: str) -> dict[Path, dict[str, Path]]:
+    """The tier's level files (the clean model first, then its noise levels) -> category -> its specialist."""
     base = resolve_model(model)
-    levels = [base, *noise_variants(base).values()]
-    return {str(f): list(specialist_files(f, CATEGORIES).values()) for f in levels}
+    return {f: specialist_files(f, CATEGORIES) for f in [base, *noise_variants(base).values()]}
 
 
-def variant_dirs(files: dict[str, list[Path]], out: Path) -> dict[str, Path]:
+def variant_dirs(files: dict[Path, dict[str, Path]], out: Path) -> dict[str, Path]:
     """Variant name -> the base model file of a folder holding that variant's copy of the tier's files."""
-    cats = sorted({p.stem.rsplit("-for-", 1)[1] for specs in files.values() for p in specs})
+    cats = sorted({c for specs in files.values() for c in specs})
     variants: dict[str, Path] = {}
     for name in ["shipped", "none", *(f"all-{c}" for c in cats)]:
         folder = out / name
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
         for level, specs in files.items():
-            shutil.copy2(level, folder / Path(level).name)
-            by_cat = {p.stem.rsplit("-for-", 1)[1]: p for p in specs}
+            shutil.copy2(level, folder / level.name)
             for cat in CATEGORIES:
-                source = by_cat.get(cat) if name == "shipped" else by_cat.get(name[4:]) if name != "none" else None
-                if source is not None:
-                    shutil.copy2(source, folder / specialist_name(Path(level), cat))
-        variants[name] = folder / Path(next(iter(files))).name
+                source = specs.get(cat if name == "shipped" else name.removeprefix("all-"))
+                if source is not None and name != "none":
+                    name_for = SPECIALIST.format(stem=level.stem, category=cat, suffix=level.suffix)
+                    shutil.copy2(source, folder / name_for)
+        variants[name] = folder / next(iter(files)).name
     return variants
-
-
-def specialist_name(level: Path, category: str) -> str:
-    return f"{level.stem}-for-{category}{level.suffix}"
 
 
 def make_pages(hr_root: Path, qualities: list[int], out: Path) -> list[dict]:

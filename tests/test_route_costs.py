@@ -17,15 +17,15 @@ import route_costs as rc
 from mchmc.modelfile import resolve_model
 
 
-def _fake_tier(tmp_path: Path) -> dict[str, list[Path]]:
+def _fake_tier(tmp_path: Path) -> dict[Path, dict[str, Path]]:
     """A tier's file names (contents are their names): clean + nature specialist, level 1 + both."""
     d = tmp_path / "tier"
     d.mkdir()
     names = ["q.pt", "q-for-nature.pt", "q-noise1.pt", "q-noise1-for-nature.pt", "q-noise1-for-manga.pt"]
     for n in names:
         (d / n).write_text(n)
-    return {str(d / "q.pt"): [d / "q-for-nature.pt"],
-            str(d / "q-noise1.pt"): [d / "q-noise1-for-nature.pt", d / "q-noise1-for-manga.pt"]}
+    return {d / "q.pt": {"nature": d / "q-for-nature.pt"},
+            d / "q-noise1.pt": {"nature": d / "q-noise1-for-nature.pt", "manga": d / "q-noise1-for-manga.pt"}}
 
 
 def _folder(base: Path) -> dict[str, str]:
