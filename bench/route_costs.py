@@ -15,11 +15,14 @@ Pages: ``--config``'s validation images for ``--fold`` (as ``bench/peer_compare.
 of the training folds, never the test fold), whole unless ``--crop``; or every image of ``--images DIR``
 (``DIR/<category>/*.png``). The LR page is the MATLAB-bicubic 1/2 of the HR image, stored as PNG (``0``) or
 as a JPEG of each ``--jpeg`` quality (Pillow, 4:2:0). Variants (each a folder of the tier's files under
-``OUT/models/``, run with ``mchmc upscale --model FILE --noise auto``): ``shipped``; ``none`` (every
+``OUT/models/``, run with ``mchmc upscale --model FILE --noise auto``): ``shipped`` (with its routers,
+:mod:`mchmc.router`, where it has them); ``head`` (only for a tier with routers: the same files without
+them, so the head's top category routes); ``none`` (every
 specialist file removed); ``all-<category>`` for each category with a specialist at some level (at each
 level, that category's specialist serves every category's pages; where it has none, the level's own model).
 PSNR-Y (BT.601, 16-235) of each output against the HR image, 2 px border cropped. Writes ``OUT/pages.json``
-and prints one line per page and the means per quality and category.
+and prints one line per page (``-> manga``: the shipped run's page was made by the manga specialist, per
+the report's ``model`` column; ``-``: by the level's own model) and the means per quality and category.
 """
 from __future__ import annotations
 
@@ -45,6 +48,7 @@ from mchmc.metrics import psnr
 from mchmc.modelconfig import CATEGORIES
 from mchmc.modelfile import SPECIALIST, noise_variants, resolve_model, specialist_files
 from mchmc.resize import imresize
+from mchmc.router import router_file
 
 BORDER = 2
 
@@ -58,15 +62,19 @@ def tier_files(model: str) -> dict[Path, dict[str, Path]]:
 def variant_dirs(files: dict[Path, dict[str, Path]], out: Path) -> dict[str, Path]:
     """Variant name -> the base model file of a folder holding that variant's copy of the tier's files."""
     cats = sorted({c for specs in files.values() for c in specs})
+    routed = any(router_file(level).is_file() for level in files)
     variants: dict[str, Path] = {}
-    for name in ["shipped", "none", *(f"all-{c}" for c in cats)]:
+    for name in ["shipped", *(["head"] if routed else []), "none", *(f"all-{c}" for c in cats)]:
         folder = out / name
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
         for level, specs in files.items():
             shutil.copy2(level, folder / level.name)
+            if name == "shipped" and router_file(level).is_file():  # "head": the same files, routed by the head
+                router_file(folder / level.name).parent.mkdir(exist_ok=True)
+                shutil.copy2(router_file(level), router_file(folder / level.name))
             for cat in CATEGORIES:
-                source = specs.get(cat if name == "shipped" else name.removeprefix("all-"))
+                source = specs.get(cat if name in ("shipped", "head") else name.removeprefix("all-"))
                 if source is not None and name != "none":
                     name_for = SPECIALIST.format(stem=level.stem, category=cat, suffix=level.suffix)
                     shutil.copy2(source, folder / name_for)
@@ -114,7 +122,9 @@ def score(pages: list[dict], outs: dict[str, Path]) -> list[dict]:
         probs = {c: float(r[f"p_{c}"]) for c in CATEGORIES}
         top2 = sorted(probs, key=probs.get, reverse=True)[:2]
         pair = [ys.get(f"all-{c}", ys["none"]) for c in top2]
-        rows.append({**page, "probs": probs, "routed": r["category"], "noise": r["noise"],
+        made_by = Path(r["model"]).stem
+        routed = made_by.rsplit("-for-", 1)[1] if "-for-" in made_by else "-"
+        rows.append({**page, "probs": probs, "routed": routed, "noise": r["noise"],
                      "psnr": {v: psnr(y, hr, BORDER) for v, y in ys.items()},
                      "mix": psnr((pair[0] + pair[1]) / 2, hr, BORDER), "mixed": top2})
     return rows

@@ -6,9 +6,13 @@ conv2 once more. This bench runs the same pages through one worker per setup, in
 
 - ``plain``: the model alone;
 - ``routed``: the same model with a specialist for every category beside it, each a copy of the model,
-  so the pixels must be byte-identical to ``plain``'s (checked) and the time difference is routing's alone.
+  so the pixels must be byte-identical to ``plain``'s (checked) and the time difference is routing's alone;
+- ``router``: ``routed`` with a router beside the model (:mod:`mchmc.router`; its weights are zero, so it
+  names the first category, whose specialist is again a copy): the time over ``routed`` is what the page
+  statistics cost.
 
-It prints seconds per page (the median of ``--repeat`` rounds after a warm-up) and routed / plain.
+It prints seconds per page (the median of ``--repeat`` rounds after a warm-up), routed / plain and
+router / plain.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/routing.py [--model FILE] [--repeat 5] [PAGE ...]
 """
@@ -31,15 +35,27 @@ from mchmc.batch.worker.pageworker import PageWorker
 from mchmc.modelfile import read_config, resolve_model
 
 
+SETUPS = ("plain", "routed", "router")
+
+
 def setups(model: Path, folder: Path) -> dict[str, Path]:
-    """plain/m.pt, and routed/m.pt with m-for-<category>.pt copies of it for every category."""
+    """plain/m.pt; routed/m.pt and router/m.pt with m-for-<category>.pt copies of it for every category,
+    and router/router/m.pt."""
+    import numpy as np
+
+    from mchmc.router import STATISTICS, Router, file_sha256, router_file, save_router
+
     out = {}
-    for name in ("plain", "routed"):
+    config = read_config(model)[1]
+    for name in SETUPS:
         (folder / name).mkdir(parents=True)
         shutil.copy(model, folder / name / "m.pt")
         out[name] = folder / name / "m.pt"
-    for category in read_config(model)[1].categories:
-        shutil.copy(model, folder / "routed" / f"m-for-{category}.pt")
+        for category in config.categories if name != "plain" else ():
+            shutil.copy(model, folder / name / f"m-for-{category}.pt")
+    n, k = config.channels[1] + len(STATISTICS), len(config.categories)
+    save_router(Router(tuple(config.categories), np.zeros(n), np.ones(n), np.zeros((k, n)), np.zeros(k),
+                       file_sha256(out["router"])), router_file(out["router"]))
     return out
 
 
@@ -67,17 +83,19 @@ def main() -> int:
                         raise SystemExit(f"{page}: {rec.error}")
                     if r:
                         times.setdefault((page.name, name), []).append(dt)
-                if outs["plain"].read_bytes() != outs["routed"].read_bytes():
-                    raise SystemExit(f"{page}: the routed page differs from the plain one")
+                if not outs["plain"].read_bytes() == outs["routed"].read_bytes() == outs["router"].read_bytes():
+                    raise SystemExit(f"{page}: a routed page differs from the plain one")
     print(f"model {args.model}; {args.repeat} rounds; median s per page; pixels identical on every page")
-    print("| page | plain s | routed s | routed / plain |\n|---|---:|---:|---:|")
-    total = {"plain": 0.0, "routed": 0.0}
+    print("| page | plain s | routed s | router s | routed / plain | router / plain |\n|---|---:|---:|---:|---:|---:|")
+    total = dict.fromkeys(SETUPS, 0.0)
     for page in pages:
-        med = {name: statistics.median(times[page.name, name]) for name in ("plain", "routed")}
+        med = {name: statistics.median(times[page.name, name]) for name in SETUPS}
         for name in total:
             total[name] += med[name]
-        print(f"| {page.name} | {med['plain']:.3f} | {med['routed']:.3f} | {med['routed'] / med['plain']:.3f} |")
-    print(f"| all | {total['plain']:.3f} | {total['routed']:.3f} | {total['routed'] / total['plain']:.3f} |")
+        print(f"| {page.name} | {med['plain']:.3f} | {med['routed']:.3f} | {med['router']:.3f} | "
+              f"{med['routed'] / med['plain']:.3f} | {med['router'] / med['plain']:.3f} |")
+    print(f"| all | {total['plain']:.3f} | {total['routed']:.3f} | {total['router']:.3f} | "
+          f"{total['routed'] / total['plain']:.3f} | {total['router'] / total['plain']:.3f} |")
     return 0
 
 

@@ -94,11 +94,23 @@ def train_head(
     data_root: str = typer.Option(None, "--data-root", help="Folder holding the category image folders (overrides data.root)."),
     prefect: bool = typer.Option(True, "--prefect/--no-prefect", metavar="", help="Run as a Prefect flow (local ephemeral API by default)."),
 ) -> None:
-    """Retrain only the category head, on whole pages at 1/4..2x their size, so the category holds at any
-    page resolution; conv1-conv3 stay frozen (upscaled pixels unchanged)."""
+    """Retrain only the category head on whole pages at 1/4..2x their size (conv1-conv3 frozen: same pixels)."""
     from . import train as train_mod
 
     raise typer.Exit(train_mod.train_head(model, out, config, fold, data_root, prefect))
+
+
+@app.command("train-router")
+def train_router(
+    model: str = typer.Argument("quality", help="Tier name or model file: a router is fitted for each of its levels that has specialists."),
+    config: str = typer.Option(None, "--config", "-c", help="Config for the data and folds (default: each level's own)."),
+    fold: int = typer.Option(1, "--fold", help="Test fold held out (never read)."),
+    data_root: str = typer.Option(None, "--data-root", help="Folder holding the category image folders (overrides data.root)."),
+    prefect: bool = typer.Option(True, "--prefect/--no-prefect", metavar="", help="Run as a Prefect flow (local ephemeral API by default)."),
+) -> None:
+    """Fit the router that picks each page's specialist on the training pages (router/<level stem>.pt)."""
+    from . import train as train_mod
+    raise typer.Exit(train_mod.train_router(model, config, fold, data_root, prefect))
 
 
 @app.command()

@@ -203,3 +203,29 @@ def train_head(model: str, out: str, config: str | None, fold: int, data_root: s
         f"validation loss {res['val_loss_before']:.4f} -> {res['val_loss']:.4f}, top-1 {res['val_top1_before']:.3f} "
         f"-> {res['val_top1']:.3f} (epoch {res['epoch']}); written {out}")
     return 0
+
+
+def train_router(model: str, config: str | None, fold: int, data_root: str | None, use_prefect: bool) -> int:
+    from mchmc.errors import MchmcError
+
+    ov = _overrides(data_root, None) or None
+    try:
+        if use_prefect:
+            from mchmc.batch.pool import reaper
+            from mchmc.flows.router import train_router_flow
+
+            reaper.start()  # Prefect's temporary server dies with this command, kill -9 included
+            summaries = train_router_flow(model, config, fold, ov)
+        else:
+            from mchmc.train.router import train_routers
+
+            summaries = train_routers(model, config, fold, ov, log=err.print)
+    except (MchmcError, ValueError) as e:
+        err.print(f"error: {e}")
+        return 2
+    out = Console(highlight=False)
+    for s in summaries:
+        cv = ", ".join(f"{c} {v:.1%}" for c, v in s["cv_top1"].items())
+        out.print(f"{s['model']}: router fitted on {s['train_pages']} pages of {s['train_images']} images (config "
+                  f"{s['config']}, L2 {s['strength']:g}); cross-validated top-1 {cv}; written {s['out']}")
+    return 0

@@ -22,6 +22,7 @@ per-folder run lock is :mod:`mchmc.locks`.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import secrets
@@ -274,3 +275,12 @@ def remove_own_temporaries(folder: str | os.PathLike, tag: str | None = None) ->
                 Path(root, name).unlink(missing_ok=True)
                 count += 1
     return count
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The hex sha256 of a file's bytes, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -13,7 +13,10 @@ page is upscaled, ``X``'s own head reads it the one way every reader of the head
 page decides alike); when its top category has a specialist, the
 page's pixels come from the specialist and its GAP statistics, its category and the report's
 probabilities still from ``X`` (a specialist's head is not trained). Pages of a category without a
-specialist, and models without any, are upscaled exactly as before.
+specialist, and models without any, are upscaled exactly as before. Where the level has a router
+(``router/<stem>.pt``, :mod:`mchmc.router`), the router names the specialist instead of the head's top
+category: it reads the head's features and the page's colour and edges, and tells photographs from
+drawn art where the head is unsure. The report's category stays the head's.
 
 Cost: the head's statistics are read once, before the page is upscaled, and the page's pass takes them
 (it pooled them itself before): a big page's view costs what it cost; a page small enough to be pooled
@@ -30,16 +33,21 @@ from mchmc.engine import EngineResult, GapStats, Region
 from mchmc.errors import ModelFileError
 
 
-def page_route(engine, page) -> tuple[str | None, GapStats | None]:
-    """(category, statistics): the category ``engine``'s head names for ``page`` (a whole
-    :class:`~mchmc.pages.meta.Page`), whose specialist upscales it, and the GAP statistics it read
-    (:func:`mchmc.pages.category.page_category_stats`), which the page's pass then takes instead of
-    pooling again (``upscale_page(..., head_stats=)``). (None, None) for a model without a head."""
+def page_route(engine, page, router=None) -> tuple[str | None, GapStats | None]:
+    """(category, statistics): the category whose specialist upscales ``page`` (a whole
+    :class:`~mchmc.pages.meta.Page`), and the GAP statistics ``engine``'s head read, which the page's pass
+    then takes instead of pooling again (``upscale_page(..., head_stats=)``). The category is the head's
+    top one, or ``router``'s (a :class:`mchmc.router.Router` fitted on this engine's features) when the
+    level has one. (None, None) for a model without a head."""
     from mchmc.modelconfig import top_category
     from mchmc.pages.category import page_category_stats
+    from mchmc.router import route_inputs
 
     if not engine.config.has_classifier:
         return None, None
+    if router is not None:
+        features, stats = route_inputs(engine, page)
+        return router.category(features), stats
     stats = page_category_stats(engine, page)
     return top_category(engine.category_probs(stats)), stats
 

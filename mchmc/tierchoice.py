@@ -67,15 +67,18 @@ class TierFacts:
     noise: dict[int, Path]  # JPEG noise level -> file
     validation: dict[str, dict[str, float]]  # file name -> {category (and mean): validation PSNR-Y dB}
     specialists: dict[int | None, dict[str, Path]] = field(default_factory=dict)  # level (None: clean) -> category -> file
+    routers: frozenset = frozenset()  # levels whose specialists a router chooses (mchmc.router), not the head
 
     @property
     def specialist_words(self) -> str:
-        """``clean: nature; 1: manga, nature`` (mchmc.routing), or ``none``."""
-        return "; ".join(f"{'clean' if k is None else k}: {', '.join(v)}" for k, v in self.specialists.items()) or "none"
+        """``clean: nature; 1: manga, nature (router)`` (mchmc.routing, mchmc.router), or ``none``."""
+        return "; ".join(f"{'clean' if k is None else k}: {', '.join(v)}{' (router)' if k in self.routers else ''}"
+                         for k, v in self.specialists.items()) or "none"
 
 
 def facts(tier: Tier) -> TierFacts:
     from mchmc.modelconfig import ARCHITECTURES
+    from mchmc.router import router_file
 
     path = installed(tier)
     if path is None:
@@ -87,4 +90,5 @@ def facts(tier: Tier) -> TierFacts:
     validation = {path.name: validation_psnr(provenance)}
     for file in [*noise.values(), *(f for found in specialists.values() for f in found.values())]:
         validation[file.name] = validation_psnr(modelfile.read_provenance(file)[2])
-    return TierFacts(tier, path, config.arch, config.macs_per_lr_pixel, noise, validation, specialists)
+    routers = frozenset(k for k, p in {None: path, **noise}.items() if k in specialists and router_file(p).is_file())
+    return TierFacts(tier, path, config.arch, config.macs_per_lr_pixel, noise, validation, specialists, routers)

@@ -29,7 +29,7 @@ def _fake_tier(tmp_path: Path) -> dict[Path, dict[str, Path]]:
 
 
 def _folder(base: Path) -> dict[str, str]:
-    return {p.name: p.read_text() for p in sorted(base.parent.iterdir())}
+    return {p.name: p.read_text() for p in sorted(base.parent.iterdir()) if p.is_file()}
 
 
 def test_each_variant_holds_the_levels_and_the_specialists_it_names(tmp_path):
@@ -45,6 +45,18 @@ def test_each_variant_holds_the_levels_and_the_specialists_it_names(tmp_path):
         "the manga specialist serves every category at level 1, and clean (no manga specialist) has none"
     nature = _folder(v["all-nature"])
     assert nature["q-for-manga.pt"] == "q-for-nature.pt" and nature["q-noise1-for-text.pt"] == "q-noise1-for-nature.pt"
+
+
+def test_a_tier_with_a_router_is_measured_with_it_and_routed_by_its_head(tmp_path):
+    files = _fake_tier(tmp_path)
+    level1 = next(f for f in files if f.name == "q-noise1.pt")
+    rc.router_file(level1).parent.mkdir()
+    rc.router_file(level1).write_text("router of q-noise1")
+    v = rc.variant_dirs(files, tmp_path / "models")
+    assert sorted(v) == ["all-manga", "all-nature", "head", "none", "shipped"]
+    assert _folder(v["head"]) == _folder(v["shipped"]), "the same files: only the router differs"
+    assert (v["shipped"].parent / "router" / "q-noise1.pt").read_text() == "router of q-noise1"
+    assert not (v["head"].parent / "router").exists() and not (v["none"].parent / "router").exists()
 
 
 def test_the_means_group_pages_by_quality_and_category():
@@ -76,6 +88,6 @@ def test_a_real_run_scores_the_pages_the_cli_wrote(tmp_path):
         hr = rc.y_of(Path(r["hr"]))
         sr = rc.y_of(outs["none"] / f"{r['page']}.png")
         assert r["psnr"]["none"] == pytest.approx(10 * np.log10(255**2 / np.mean((sr - hr)[2:-2, 2:-2] ** 2)))
-        assert abs(sum(r["probs"].values()) - 1) < 1e-3 and r["routed"] in r["probs"]
+        assert abs(sum(r["probs"].values()) - 1) < 1e-3 and r["routed"] in (*r["probs"], "-")  # "-": no specialist
         if r["quality"] == 50 and r["routed"] == "manga":
             assert r["psnr"]["shipped"] == r["psnr"]["all-manga"], "routed to manga: the shipped page is the manga one"

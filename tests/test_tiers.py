@@ -14,6 +14,7 @@ from mchmc import modelfile
 from mchmc.errors import ModelFileError
 from mchmc.model import build_model
 from mchmc.modelfile import noise_variants, resolve_model, save_model, shipped_models
+from mchmc.router import router_file
 from mchmc.tierchoice import choose_model, tier_of
 from mchmc.tiers import TIERS
 
@@ -146,6 +147,11 @@ def test_info_lists_the_tiers_their_cost_validation_and_the_chroma_network(weigh
     output = CliRunner().invoke(app, ["info"], terminal_width=200).output
     routed = rows(output)
     assert "specialists: clean: nature; 2: nature, manga" in output, "the category chooses the reconstruction"
+    assert "(router)" not in output
+    router_file(weights / "srformc-quality-noise2.pt").parent.mkdir()
+    router_file(weights / "srformc-quality-noise2.pt").write_bytes(b"a router")
+    output = CliRunner().invoke(app, ["info"], terminal_width=200).output
+    assert "specialists: clean: nature; 2: nature, manga (router)" in output, "level 2's router chooses"
     assert validation(output)["srformc-quality-noise2-for-manga.pt"] == ["32.75", "-", "-", "-", "-"]
     assert routed["quality"][0][0] == "srformc-quality.pt"
     assert "Chroma network: chroma/chroma.pt" in result.output and "18,144 multiply-adds" in result.output

@@ -35,10 +35,10 @@ import torch
 from mchmc.train.config_schema import METHODS, Config
 from mchmc.train.config import load_config
 from mchmc.train.config_toml import dump_config
-from mchmc.train.data import ImageRef, file_sha256, split_images
+from mchmc.train.data import ImageRef, split_images
 from mchmc.errors import MchmcError
 from mchmc.experiment.evaluate import BICUBIC, SCORING, ImageScore, evaluate_bicubic, evaluate_model
-from mchmc.fsutil import atomic_write_text
+from mchmc.fsutil import atomic_write_text, file_sha256
 from mchmc.locks import claim
 from mchmc.modelfile import load_model
 from mchmc.train.checkpoint import read_metrics

@@ -128,6 +128,7 @@ class Band:
     r1: int
     pixels: np.ndarray
     gap: GapStats | None
+    routed: str | None = None  # the category whose specialist made the pixels (mchmc.routing); None: none did
 
 
 def upscale_band(page: Page, engine: Engine, r0: int, r1: int, *, then: Engine | None = None,

@@ -19,7 +19,6 @@ every patch, which never occurs at test time.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -258,11 +257,3 @@ def centre_crop(img: np.ndarray, size: int, scale: int) -> np.ndarray:
     ch, cw = ch - ch % scale, cw - cw % scale
     y0, x0 = (h - ch) // 2, (w - cw) // 2
     return img[y0 : y0 + ch, x0 : x0 + cw]
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()

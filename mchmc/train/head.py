@@ -258,7 +258,7 @@ def _features_key(model_path: Path, cfg, split, scales) -> str:
     import hashlib
     import json
 
-    from mchmc.train.data import file_sha256
+    from mchmc.fsutil import file_sha256
 
     doc = {"model": file_sha256(model_path), "scales": list(scales), "max_pixels": MAX_PIXELS, "windows": WINDOWS,
            "patch": cfg.data.patch,

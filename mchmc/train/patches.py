@@ -37,9 +37,9 @@ from pathlib import Path
 import numpy as np
 
 from mchmc.errors import MchmcError
-from mchmc.fsutil import atomic_folder
+from mchmc.fsutil import atomic_folder, file_sha256
 from mchmc.train.config_schema import DataConfig
-from mchmc.train.data import dataset_images, extra_images, file_sha256, rendered_images
+from mchmc.train.data import dataset_images, extra_images, rendered_images
 from mchmc.train.planes import (
     STORE_VERSION,
     Q,

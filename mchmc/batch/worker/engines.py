@@ -50,6 +50,8 @@ class PageEngines:
         self.specialists = {} if options.classify_only else \
             {k: found for k, p in files.items() if (found := specialist_files(p, self.categories))}
         self.specialist_engines: dict = {}  # (level, category) -> RoutedEngine, built on the first page that needs it
+        self.level_files = files
+        self.routers: dict = {}  # level -> its mchmc.router.Router (None: the head routes), read on first use
 
     def _load(self, model_file):
         """An engine for ``model_file``, warmed up (the backend's kernels are picked on the first call)."""
@@ -86,10 +88,23 @@ class PageEngines:
         from mchmc.routing import page_route
 
         engine, choice = self.noise(page.meta)
-        category, stats = page_route(engine, page) if self.specialists.get(choice.level) else (None, None)
+        category, stats = page_route(engine, page, self.router(choice.level)) if self.specialists.get(choice.level) \
+            else (None, None)
         if record is not None:
             record.add_noise(choice.label, choice.reason, self.made_by(choice.level, category))
         return Route(self.specialist(choice.level, category), choice, category, stats)
+
+    def router(self, level):
+        """The level's router (``router/<level file's stem>.pt``, :mod:`mchmc.router`), checked against the
+        level's file on first use; None when it has none (the head's top category routes)."""
+        if level not in self.routers:
+            from mchmc.router import load_router, router_file
+
+            path, model_file = router_file(self.level_files[level]), self.level_files[level]
+            config = self.engines[level].config
+            self.routers[level] = load_router(path, model_file, tuple(config.categories), config.channels[1]) \
+                if path.is_file() else None
+        return self.routers[level]
 
     def specialist(self, level, category: str | None):
         """The engine that upscales a page of ``category`` at ``level``: the level's specialist for it, if

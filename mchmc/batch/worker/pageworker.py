@@ -107,10 +107,11 @@ class PageWorker:
                 result.band = Band(call.r0, call.r1, None, gap)
             else:
                 route = self.models.routed(page)
-                result.band = share(upscale_band(page, route.engine, call.r0, call.r1, head_stats=route.stats,
-                                                 then=self.models.second_pass(page, route.category),
-                                                 binarize=self.options.binarize,
-                                                 chroma=self.models.chroma(route.choice)))  # a reference on Ray
+                band = upscale_band(page, route.engine, call.r0, call.r1, head_stats=route.stats,
+                                    then=self.models.second_pass(page, route.category),
+                                    binarize=self.options.binarize, chroma=self.models.chroma(route.choice))
+                band.routed = route.category
+                result.band = share(band)  # a reference on Ray
 
         result.error = guarded(call.job, work)
         result.worker = self.tag
@@ -125,7 +126,6 @@ class PageWorker:
                             worker=call.workers)
 
         def work():
-            from mchmc.modelconfig import top_category
             from mchmc.pages.upscale import finish_page
 
             engine, choice = self.models.noise(meta)
@@ -138,8 +138,8 @@ class PageWorker:
                 up = finish_page(meta, resolve(job, call.bands), engine, binarize=self.options.binarize)
                 self._write([up], job, record)
                 probs = up.probs
-            # the bands' summed statistics are the ones each band routed on (the page whole, or its view)
-            routed = top_category(probs) if probs and self.models.specialists.get(choice.level) else None
+            # every band routed the page alike (the page whole, or its view; the level's router, if any)
+            routed = call.bands[0].routed if call.bands and not self.options.classify_only else None
             record.add_noise(choice.label, choice.reason, self.models.made_by(choice.level, routed))
             self._fill(record, [(meta.width, meta.height, probs)])
 
