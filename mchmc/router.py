@@ -68,7 +68,7 @@ def page_statistics(pixels: np.ndarray, y: np.ndarray) -> np.ndarray:
     else:
         chroma = np.zeros(ycc[..., 0].size, np.float32)
         codes = np.minimum((ycc[..., 0] * 32).astype(np.int64), 31)
-    colours = len(np.unique(codes)) / min(32768, max(1, codes.size))
+    colours = np.count_nonzero(np.bincount(codes.ravel(), minlength=1)) / min(32768, max(1, codes.size))  # distinct
     return np.array([chroma.mean(), chroma.std(), (chroma < 0.02).mean(), (chroma > 0.15).mean(),
                      (y < 0.15).mean(), (y > 0.85).mean(), -(nz * np.log(nz)).sum(), y.std(),
                      (grad < 2 / 255).mean(), (grad < 6 / 255).mean(), (grad > 0.12).mean(), (grad > 0.3).mean(),
