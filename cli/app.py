@@ -1,7 +1,6 @@
-"""The ``mchmc`` command (typer). A thin layer: every command parses its
-options, imports the library (torch, Prefect, Ray) lazily inside the command so
-``mchmc --help`` stays instant, calls one function, and maps errors to exit
-codes (0 all done, 1 some page or step failed, 2 usage error)."""
+"""The ``mchmc`` command (typer). A thin layer: every command parses its options, imports the library
+(torch, Prefect, Ray) lazily inside the command so ``mchmc --help`` stays instant, calls one function, and
+maps errors to exit codes (0 all done, 1 some page or step failed, 2 usage error: one line, cli/entry.py)."""
 from __future__ import annotations
 
 import typer
@@ -293,7 +292,8 @@ def schedule_promote(
 
 
 def main() -> None:
-    app()
+    from .entry import run
+    run(app)
 
 
 if __name__ == "__main__":

@@ -82,6 +82,24 @@ def test_two_inputs_onto_one_output_is_one_line_in_a_dry_run_and_a_real_one(tmp_
                          "same output")
 
 
+@pytest.mark.parametrize("args, words", [
+    (["--bogus"], ["error: mchmc:", "No such option: --bogus"]),
+    (["nosuchcommand"], ["No such command 'nosuchcommand'"]),
+    (["upscale"], ["error: mchmc upscale:", "Missing argument 'src'", "mchmc upscale -h"]),
+    (["upscale", "x", "--cpus", "abc"], ["Invalid value for '--cpus'"]),
+    (["train-router", "--fold", "one"], ["error: mchmc train-router:", "'--fold'"]),
+])
+def test_click_usage_errors_are_one_line_too(args, words):
+    """An unknown option, a missing argument, a value of the wrong type: one line on stderr, exit 2 (click
+    drew a five-line box)."""
+    one_line_usage_error(mchmc(*args), *words)
+
+
+def test_the_command_alone_still_prints_its_help():
+    res = mchmc()
+    assert res.returncode == 2 and "Usage: mchmc" in res.stdout + res.stderr and "upscale" in res.stdout + res.stderr
+
+
 def test_version_and_flags_look_like_flags():
     res = mchmc("--version")
     assert res.returncode == 0 and res.stdout.startswith("mchmc ")
