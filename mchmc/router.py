@@ -50,8 +50,8 @@ def router_file(model_file: str | os.PathLike) -> Path:
 
 
 def page_statistics(pixels: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """:data:`STATISTICS` (float64) of a page: ``y`` is the Y plane the head reads (float32, network
-    units), ``pixels`` the page's integer pixels in any layout (gray, RGB, with alpha; 8 or 16 bits)."""
+    """:data:`STATISTICS` (float64) of a page: ``y`` is its Y plane as :func:`route_inputs` reads it (float32,
+    network units), ``pixels`` the page's integer pixels in any layout (gray, RGB, with alpha; 8 or 16 bits)."""
     y = np.asarray(y, np.float32)
     hist = np.histogram(y, bins=16, range=(0.0, 1.0))[0] / max(1, y.size)
     nz = hist[hist > 0]
