@@ -112,9 +112,10 @@ class Router:
         return int(self.mean.shape[0])
 
     def probabilities(self, features: np.ndarray) -> np.ndarray:
-        z = self.weight @ ((np.asarray(features, np.float64) - self.mean) / self.scale) + self.bias
-        e = np.exp(z - z.max())
-        return e / e.sum()
+        """Category probabilities of one page's features (n,), or of many pages' (m, n) row by row."""
+        z = ((np.asarray(features, np.float64) - self.mean) / self.scale) @ self.weight.T + self.bias
+        e = np.exp(z - z.max(-1, keepdims=True))
+        return e / e.sum(-1, keepdims=True)
 
     def category(self, features: np.ndarray) -> str:
         return self.categories[int(np.argmax(self.probabilities(features)))]

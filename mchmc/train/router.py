@@ -63,10 +63,8 @@ def fit_linear(x: np.ndarray, y: np.ndarray, k: int, strength: float, max_iter: 
 
 
 def _probabilities(params: tuple[np.ndarray, ...], x: np.ndarray) -> np.ndarray:
-    mean, scale, w, b = params
-    z = ((x - mean) / scale) @ w.T + b
-    z = np.exp(z - z.max(1, keepdims=True))
-    return z / z.sum(1, keepdims=True)
+    """Each row's probabilities under ``fit_linear``'s (mean, scale, weight, bias), as the router computes them."""
+    return Router((), *params, model_sha256="").probabilities(x)
 
 
 def cross_validate(x: np.ndarray, y: np.ndarray, groups: np.ndarray, k: int, strength: float,
@@ -136,12 +134,12 @@ def train_router(model_file: str | Path, config: str | None = None, fold: int = 
     noise = cfg.data.noise
     x, y, groups, heads = page_rows(engine, split.train, noise, fit.draws, reduce_of, cats, log, "training")
     vx, vy, _, vhead = page_rows(engine, split.val, noise, fit.draws, reduce_of, cats, log, "validation")
-    losses = {}
+    losses, held_out = {}, {}
     for strength in fit.strengths:
-        losses[strength], _ = cross_validate(x, y, groups, len(cats), strength, fit)
+        losses[strength], held_out[strength] = cross_validate(x, y, groups, len(cats), strength, fit)
         log(f"L2 {strength:g}: cross-validated log-loss {losses[strength]:.4f}")
     best = min(losses, key=losses.get)
-    _, cv_probs = cross_validate(x, y, groups, len(cats), best, fit)
+    cv_probs = held_out[best]
     params = fit_linear(x, y, len(cats), best, fit.max_iter)
     summary = {"model": loaded.path.name, "config": cfg.name, "fold": fold, "noise_level": cfg.data.noise_level,
                "train_images": len(np.unique(groups)), "train_pages": len(y),
