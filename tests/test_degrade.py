@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from mchmc.pages.jpegquality import estimate_quality
-from mchmc.train.degrade import LEVELS, JpegSteps, degrade, image_rng, jpeg_degrade, jpeg_steps
+from mchmc.train.degrade import LEVELS, JpegSteps, degrade, degrade_as, image_rng, jpeg_degrade, jpeg_steps
 
 RANGES = {0: (85, 95), 1: (65, 85), 2: (27, 70), 3: (20, 60)}  # first pass, lower levels included
 
@@ -91,3 +91,42 @@ def test_a_noisy_store_is_its_own_cached_store_and_the_clean_one_keeps_its_key(t
     a, b = PatchStore(plain.path), PatchStore(noisy.path)
     assert np.array_equal(np.asarray(a.hr), np.asarray(b.hr)), "HR stays clean"
     assert not np.array_equal(np.asarray(a.lr), np.asarray(b.lr)), "LR is compressed"
+
+
+def test_a_level_can_learn_every_one_pass_quality_auto_sends_it():
+    """data.noise_one_pass (issue 27, session 12): ``--noise auto`` sends level 3 every page of q54 and
+    below, where the table's one pass stops at q45. With (20, 54) the level's own one-pass draws span it;
+    every other image (two or three passes, a lower level's steps) draws exactly the table's steps."""
+    keys = [f"manga/c{i}.png" for i in range(600)]
+    table = [jpeg_steps(3, image_rng(0, 3, k)) for k in keys]
+    wide = [jpeg_steps(3, image_rng(0, 3, k), (20, 54)) for k in keys]
+    own = [(t, w) for t, w in zip(table, wide) if len(t.qualities) == 1 and 20 <= t.qualities[0] <= 45]
+    assert len(own) > 200
+    assert max(w.qualities[0] for _, w in own) == 54 and min(w.qualities[0] for _, w in own) == 20
+    assert sum(w.qualities[0] > 45 for _, w in own) > 0.15 * len(own), "q46-54: about a quarter"
+    assert all(t.subsampling == w.subsampling for t, w in own)
+    others = [(t, w) for t, w in zip(table, wide) if (t, w) not in own]
+    assert others and all(t == w for t, w in others), "the other shares keep the table's steps"
+
+
+def test_degrade_as_reads_a_configs_noise_tuple(rng):
+    lr = page(rng)
+    assert np.array_equal(degrade_as(lr, (3, 5), "a.png")[0], degrade(lr, 3, 5, "a.png")[0])
+    one = degrade_as(lr, (3, 5, 50, 50), "b.png")[1]
+    assert one == degrade(lr, 3, 5, "b.png", (50, 50))[1]
+
+
+def test_a_config_sets_its_levels_one_pass_range_and_gets_its_own_store(tmp_path):
+    from mchmc.train.config_schema import ConfigError
+    from mchmc.train.patches import prepare
+    from test_data import synth_config
+
+    table = synth_config(tmp_path, **{"data.noise_level": 3})
+    wide = synth_config(tmp_path, **{"data.noise_level": 3, "data.noise_one_pass": [20, 54]})
+    assert table.data.noise == (3, 0) and wide.data.noise == (3, 0, 20, 54)
+    assert prepare(wide.data, 2).key != prepare(table.data, 2).key
+    for bad in ([54, 20], [0, 50], [20, 101], [20]):
+        with pytest.raises(ConfigError, match="data.noise_one_pass"):
+            synth_config(tmp_path, **{"data.noise_level": 3, "data.noise_one_pass": bad})
+    with pytest.raises(ConfigError, match="data.noise_one_pass: needs data.noise_level"):
+        synth_config(tmp_path, **{"data.noise_one_pass": [20, 54]})

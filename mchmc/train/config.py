@@ -35,7 +35,8 @@ import typing
 from dataclasses import fields, is_dataclass
 from pathlib import Path
 
-from mchmc.train.config_schema import PACKAGE_DIR, REPO_ROOT, Config, ConfigError, check_values
+from mchmc.train.config_checks import check_values
+from mchmc.train.config_schema import PACKAGE_DIR, REPO_ROOT, Config, ConfigError
 from mchmc.train.config_toml import config_to_dict
 from mchmc.train.rundir import model_path, run_dir
 

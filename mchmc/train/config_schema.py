@@ -1,4 +1,6 @@
-"""The experiment config's shape: frozen dataclasses with their defaults and the checks on their values.
+"""The experiment config's shape: frozen dataclasses with their defaults.
+
+Their checks are in :mod:`mchmc.train.config_checks`.
 
 :mod:`mchmc.train.config` reads a TOML file (with its ``base``) into a :class:`Config`;
 :mod:`mchmc.train.config_toml` writes one back and says what of it is a run's identity.
@@ -10,8 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mchmc.errors import MchmcError
-from mchmc.precision import PRECISION_CHOICES
-from mchmc.train.device import DeviceError, check_device
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # mchmc/
 REPO_ROOT = PACKAGE_DIR.parent
@@ -56,6 +56,10 @@ class DataConfig:
     # training image reduced (MATLAB bicubic) is another HR image, lines closer and tones finer, as pages are
     # scanned at many sizes; ``noise_copies`` counts them, noise or not. Empty (the default): all full size.
     copy_scales: tuple[float, ...] = field(default=(), metadata=QUIET)
+    # Issue 27, session 12: (lowest, highest) one-pass JPEG quality of the config's own level, in place of
+    # mchmc.train.degrade's table, so a level learns every quality ``--noise auto`` sends it (level 3 serves
+    # q <= 54, mchmc.pages.noise.AUTO_LEVELS; the table's one pass is q20-45). Empty (the default): the table's.
+    noise_one_pass: tuple[int, ...] = field(default=(), metadata=QUIET)
     # Rendered document pages (mchmc.train.textpages) added to the text category's training images (issue 14,
     # item 5): never in a test fold; ``train.val_images`` of them are carved out for validation. Seed 0 is the
     # benchmark's test set (bench/textpages.py), so training seeds start elsewhere; font families whose name
@@ -76,8 +80,10 @@ class DataConfig:
     extra_stride: int = 10  # HR px between patches on an extra image
 
     @property
-    def noise(self) -> tuple[int, int] | None:
-        return (self.noise_level, self.noise_seed) if self.noise_level >= 0 else None
+    def noise(self) -> tuple[int, ...] | None:
+        """(level, seed), or (level, seed, lowest, highest) with ``noise_one_pass``: what
+        :func:`mchmc.train.degrade.degrade_as` takes and a patch store's key holds; None: clean."""
+        return (self.noise_level, self.noise_seed, *self.noise_one_pass) if self.noise_level >= 0 else None
 
     def root_path(self) -> Path:
         root = Path(os.environ.get("MCHMC_DATA_ROOT") or self.root).expanduser()
@@ -196,105 +202,3 @@ def method_arch(method: str) -> str:
     if method not in METHODS:
         raise ConfigError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
     return METHODS[method][0]
-
-
-def check_values(obj, prefix: str) -> None:
-    """Raise :class:`ConfigError` for a value out of its range (``prefix``: the section, for the message)."""
-    for cls, problems in ((PhaseConfig, _phase_problems), (TrainConfig, _train_problems),
-                          (DataConfig, _data_problems), (FoldConfig, _fold_problems)):
-        if isinstance(obj, cls):
-            for key, why in problems(obj):  # the first one
-                raise ConfigError(f"{prefix}.{key}: {why}" if prefix else f"{key}: {why}")
-
-
-def _phase_problems(obj: PhaseConfig):
-    if obj.steps < 0:
-        yield ("steps", "must be >= 0")
-    for k in ("lr", "lr_conv3"):
-        if not getattr(obj, k) > 0:
-            yield (k, "must be > 0")
-    for k in ("r_mse", "r_sce", "min_lr_ratio", "warmup"):
-        if getattr(obj, k) < 0:
-            yield (k, "must be >= 0")
-    if not 0 <= obj.dropout < 1:
-        yield ("dropout", "must be in [0, 1)")
-    if obj.schedule not in SCHEDULES:
-        yield ("schedule", f"must be one of {SCHEDULES}, not {obj.schedule!r}")
-
-
-def _train_problems(obj: TrainConfig):
-    for k in ("batch", "checkpoint_every", "log_every"):
-        if getattr(obj, k) < 1:
-            yield (k, "must be >= 1")
-    if obj.init not in INITS:
-        yield ("init", f"must be one of {INITS}, not {obj.init!r}")
-    if obj.validation not in VALIDATIONS:
-        yield ("validation", f"must be one of {VALIDATIONS}, not {obj.validation!r}")
-    if obj.precision not in PRECISION_CHOICES:
-        yield ("precision", f"must be one of {PRECISION_CHOICES}, not {obj.precision!r}")
-    from mchmc.modelconfig import ARCHITECTURES
-
-    if obj.arch and obj.arch not in ARCHITECTURES:
-        yield ("arch", f"must be \"\" (the method's) or one of {', '.join(ARCHITECTURES)}, not {obj.arch!r}")
-    try:
-        check_device(obj.device)
-    except DeviceError as err:
-        yield ("device", str(err))
-    if not all(0 <= b < 1 for b in obj.betas):
-        yield ("betas", "must be in [0, 1)")
-    for k in ("val_images", "val_crop", "threads"):
-        if getattr(obj, k) < 0:
-            yield (k, "must be >= 0")
-    if any(not 0 <= w < float("inf") for w in obj.mse_weight.values()):
-        yield ("mse_weight", "each factor must be a finite number >= 0")
-    if len(set(obj.specialise)) != len(obj.specialise):
-        yield ("specialise", "names a category twice")
-    if obj.copy_weight not in COPY_WEIGHTS:
-        yield ("copy_weight", f"must be one of {', '.join(COPY_WEIGHTS)}, not {obj.copy_weight!r}")
-    if obj.never_worse and not obj.init_from:
-        yield ("never_worse", "needs train.init_from (the start it is never worse than)")
-    if obj.never_worse and (obj.validation != "train" or obj.val_images < 1):
-        yield ("never_worse", "decides on validation pages carved out of the training folds: needs "
-                              "train.validation = \"train\" and train.val_images >= 1")
-
-
-def _data_problems(obj: DataConfig):
-    if set(obj.stride) != set(obj.folders):
-        yield ("stride", f"needs one stride per category {sorted(obj.folders)}, got {sorted(obj.stride)}")
-    if any(s < 1 for s in obj.stride.values()):
-        yield ("stride", "must be >= 1")
-    if obj.patch < 2 or obj.patch % 2:
-        yield ("patch", "must be an even number of HR px")
-    if obj.limit < 0:
-        yield ("limit", "must be >= 0")
-    if obj.noise_level not in (-1, 0, 1, 2, 3):
-        yield ("noise_level", "must be -1 (clean) or a JPEG noise level 0..3")
-    if not 1 <= obj.noise_copies <= 32:
-        yield ("noise_copies", "must be 1..32 (degraded LR copies of each training image)")
-    if any(not 0.25 <= sc <= 1 for sc in obj.copy_scales):
-        yield ("copy_scales", "each must be in 0.25..1 (the size a copy's HR image is reduced to)")
-    if obj.copy_scales and obj.noise_copies < len(obj.copy_scales):
-        n, k = obj.noise_copies, len(obj.copy_scales)
-        yield ("copy_scales", f"noise_copies ({n}) must make at least one copy per scale ({k})")
-    if obj.rendered_pages < 0:
-        yield ("rendered_pages", "must be >= 0")
-    if obj.rendered_pages and "text" not in obj.folders:
-        yield ("rendered_pages", "rendered pages are text: the config needs a text category")
-    if obj.rendered_pages and obj.rendered_seed == 0:
-        yield ("rendered_seed", "seed 0 renders the benchmark's test pages (bench/textpages.py); train on another")
-    if obj.rendered_stride < 1:
-        yield ("rendered_stride", "must be >= 1")
-    unknown = sorted(c for c in obj.extra_folders.values() if c not in obj.folders)
-    if unknown:
-        yield ("extra_folders", f"categories {unknown} are not in data.folders {sorted(obj.folders)}")
-    if set(obj.extra_reduce) - set(obj.extra_folders):
-        yield ("extra_reduce", f"folders {sorted(set(obj.extra_reduce) - set(obj.extra_folders))} are not extra_folders")
-    if any(r < 1 for r in obj.extra_reduce.values()):
-        yield ("extra_reduce", "must be >= 1")
-    if obj.extra_stride < 1:
-        yield ("extra_stride", "must be >= 1")
-
-
-def _fold_problems(obj: FoldConfig):
-    if obj.k < 2:
-        yield ("k", "must be >= 2")

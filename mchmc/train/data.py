@@ -213,7 +213,7 @@ def even_crop(img: np.ndarray, scale: int) -> np.ndarray:
     return img[: h - h % scale, : w - w % scale]
 
 
-def hr_lr_y(img: np.ndarray, scale: int, noise: tuple[int, int] | None = None,
+def hr_lr_y(img: np.ndarray, scale: int, noise: tuple[int, ...] | None = None,
             key: str = "", reduce: int = 1, size: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """(HR Y, LR Y) of an integer image: crop to a multiple of scale, LR = imresize(1/scale) in its own dtype.
     ``noise`` = (level, seed): the LR image is JPEG-degraded first (:mod:`mchmc.train.degrade`,
@@ -238,13 +238,13 @@ def hr_lr_rgb(img: np.ndarray, scale: int, reduce: int = 1, size: float = 1.0) -
     return hr, imresize(hr, 1.0 / scale)
 
 
-def degraded_y(lr: np.ndarray, noise: tuple[int, int] | None = None, key: str = "") -> np.ndarray:
+def degraded_y(lr: np.ndarray, noise: tuple[int, ...] | None = None, key: str = "") -> np.ndarray:
     """Y of a clean LR image, JPEG-degraded first when ``noise`` = (level, seed) says so (choices seeded by
     ``key``)."""
     if noise is not None and noise[0] >= 0:
-        from mchmc.train.degrade import degrade
+        from mchmc.train.degrade import degrade_as
 
-        lr, _ = degrade(lr, noise[0], noise[1], key)
+        lr, _ = degrade_as(lr, noise, key)
     return to_y(lr)
 
 

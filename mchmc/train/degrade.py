@@ -14,6 +14,9 @@ with second and third compressions for 2 and 3), with our own ranges:
     level 3   one pass q 20-45 (50%), two passes q1 30-55 then q1 - 5..10 (35%),
               or three: q1 45-60, then q1 - 5..15, then q1 - 15..25 (15%)
 
+A config may set its own level's one-pass range (``data.noise_one_pass``): ``--noise auto`` sends
+level 3 every page of q54 and below, so a level-3 model can learn q46-54 too.
+
 As in nunif, a quarter of the images of a level get a lower level's steps, so
 a level-2 model does not over-smooth a lightly compressed page, and at levels
 0-2 a fifth stay clean (a page the estimate calls q90 may be a clean master
@@ -44,20 +47,20 @@ class JpegSteps:
     subsampling: str  # "4:2:0" | "4:4:4" (ignored for gray)
 
 
-def _qualities(level: int, rng: np.random.Generator) -> tuple[int, ...]:
+def _qualities(level: int, rng: np.random.Generator, one_pass: tuple[int, ...] = ()) -> tuple[int, ...]:
     q = lambda lo, hi: int(rng.integers(lo, hi + 1))  # noqa: E731  (inclusive, as the table reads)
     if level == 0:
-        return (q(85, 95),)
+        return (q(*(one_pass or (85, 95))),)
     if level == 1:
-        return (q(65, 85),)
+        return (q(*(one_pass or (65, 85))),)
     r = rng.random()
     if level == 2:
         if r < 0.6:
-            return (q(37, 70),)
+            return (q(*(one_pass or (37, 70))),)
         q1 = q(45, 70)
         return q1, q1 - q(5, 10)
     if r < 0.5:
-        return (q(20, 45),)
+        return (q(*(one_pass or (20, 45))),)
     if r < 0.85:
         q1 = q(30, 55)
         return q1, q1 - q(5, 10)
@@ -65,16 +68,18 @@ def _qualities(level: int, rng: np.random.Generator) -> tuple[int, ...]:
     return q1, q1 - q(5, 15), q1 - q(15, 25)
 
 
-def jpeg_steps(level: int, rng: np.random.Generator) -> JpegSteps:
-    """The steps for one image at ``level`` (see the module doc for the shares)."""
+def jpeg_steps(level: int, rng: np.random.Generator, one_pass: tuple[int, ...] = ()) -> JpegSteps:
+    """The steps for one image at ``level`` (see the module doc for the shares). ``one_pass``: (lowest,
+    highest), the one-pass qualities of ``level`` itself in place of the table's (``data.noise_one_pass``);
+    the lower levels' share keeps their own. The generator is drawn from in the same order either way."""
     if level not in LEVELS:
         raise ValueError(f"noise level must be one of {LEVELS}, not {level!r}")
     subsampling = "4:2:0" if rng.random() < 0.5 else "4:4:4"
     if rng.random() < CLEAN_SHARE[level]:
         return JpegSteps((), subsampling)
     if level > 0 and rng.random() < LOWER_LEVEL_SHARE:
-        level = int(rng.integers(0, level))
-    return JpegSteps(_qualities(level, rng), subsampling)
+        return JpegSteps(_qualities(int(rng.integers(0, level)), rng), subsampling)
+    return JpegSteps(_qualities(level, rng, one_pass), subsampling)
 
 
 def image_rng(seed: int, level: int, image_key: str) -> np.random.Generator:
@@ -107,7 +112,14 @@ def jpeg_degrade(lr: np.ndarray, steps: JpegSteps) -> np.ndarray:
     return out
 
 
-def degrade(lr: np.ndarray, level: int, seed: int, image_key: str) -> tuple[np.ndarray, JpegSteps]:
+def degrade(lr: np.ndarray, level: int, seed: int, image_key: str,
+            one_pass: tuple[int, ...] = ()) -> tuple[np.ndarray, JpegSteps]:
     """One training image's LR side at ``level``: (degraded pixels, the steps taken)."""
-    steps = jpeg_steps(level, image_rng(seed, level, image_key))
+    steps = jpeg_steps(level, image_rng(seed, level, image_key), one_pass)
     return jpeg_degrade(lr, steps), steps
+
+
+def degrade_as(lr: np.ndarray, noise: tuple[int, ...], image_key: str) -> tuple[np.ndarray, JpegSteps]:
+    """:func:`degrade` as a config's ``data.noise`` says: (level, seed) or (level, seed, lowest, highest)."""
+    level, seed, *one_pass = noise
+    return degrade(lr, level, seed, image_key, tuple(one_pass))

@@ -111,20 +111,20 @@ def windows(f2: torch.Tensor, count: int, rng: np.random.Generator, patch_lr: in
     return np.stack([f2[:, a : a + k, b : b + k].mean((1, 2)).numpy() for a, b in zip(ys, xs)])
 
 
-def image_features(engine: Engine, hr: np.ndarray, key: str, scales=SCALES, noise: tuple[int, int] | None = None,
+def image_features(engine: Engine, hr: np.ndarray, key: str, scales=SCALES, noise: tuple[int, ...] | None = None,
                    count: int = WINDOWS, patch_lr: int = 30) -> tuple[np.ndarray, np.ndarray]:
     """One training image at every size: (pooled F2 of each whole page, ``len(scales)`` x n2;
     F2 means of ``count`` patch-sized windows of each, about ``count * len(scales)`` x n2)."""
     import zlib
 
-    from mchmc.train.degrade import degrade
+    from mchmc.train.degrade import degrade_as
 
     pages, wins = [], []
     rng = np.random.default_rng([zlib.crc32(key.encode()), 0x5CA1E])
     for f in scales:
         page = resized(hr, f)
         if noise is not None:
-            page, _ = degrade(page, noise[0], noise[1], f"{key}@{f}")
+            page, _ = degrade_as(page, noise, f"{key}@{f}")
         f2 = page_f2(engine.model, page)  # one F2 pass gives the page's mean and its windows
         pages.append(f2.mean((1, 2)).numpy())
         wins.append(windows(f2, count, rng, patch_lr, engine.config.feature_halo))

@@ -57,7 +57,7 @@ class PrepParams:
     stride: dict[str, int]
     scale: int
     version: int = STORE_VERSION
-    noise: tuple[int, int] | None = None  # (level, seed) of the LR side's JPEG degradation; None clean
+    noise: tuple[int, ...] | None = None  # DataConfig.noise: (level, seed[, lowest, highest]) of the LR JPEG; None clean
     rendered_stride: int | None = None  # the stride on rendered text pages; None when there are none
     extra_stride: int | None = None  # the stride on extra images (data.extra_folders); None when there are none
     noise_copies: int | None = None  # degraded LR copies of each image (data.noise_copies); None for one

@@ -38,7 +38,7 @@ def copy_name(name: str, copy: int) -> str:
     return f"{name}#{copy}" if copy else name
 
 
-def known_planes(root: Path, scale: int, noise: tuple[int, int] | None = None) -> dict[str, tuple[Path, dict]]:
+def known_planes(root: Path, scale: int, noise: tuple[int, ...] | None = None) -> dict[str, tuple[Path, dict]]:
     """:func:`plane_key` -> (store, manifest entry) for every image (and copy) of every finished store in
     ``root`` with this scale, store version and degradation."""
     found: dict[str, tuple[Path, dict]] = {}
@@ -75,7 +75,7 @@ def stored_planes(store: Path, entry: dict, scale: int) -> tuple[np.ndarray, np.
     return hr.reshape(h, w), lr.reshape(h // scale, w // scale)
 
 
-def quantised_planes(path: Path, scale: int, noise: tuple[int, int] | None = None,
+def quantised_planes(path: Path, scale: int, noise: tuple[int, ...] | None = None,
                      reduce: int = 1, copy: int = 0, size: float = 1.0,
                      clean: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The image's (HR, LR) Y planes as uint16; ``copy`` chooses which degraded copy the LR plane is, ``size``

@@ -86,11 +86,11 @@ def top1_by_category(probs: np.ndarray, y: np.ndarray, categories: tuple[str, ..
     return {c: round(float((probs[y == i].argmax(1) == i).mean()), 4) for i, c in enumerate(categories) if (y == i).any()}
 
 
-def page_rows(engine, refs, noise: tuple[int, int] | None, draws: int, reduce_of: dict, categories: tuple[str, ...],
+def page_rows(engine, refs, noise: tuple[int, ...] | None, draws: int, reduce_of: dict, categories: tuple[str, ...],
               log: Callable[[str], None] = print, what: str = "pages") -> tuple[np.ndarray, ...]:
     """(features, labels, image names, head probabilities) of ``draws`` LR pages per image of ``refs``."""
     from mchmc.train.data import hr_lr_rgb, load_rgb
-    from mchmc.train.degrade import degrade
+    from mchmc.train.degrade import degrade_as
 
     xs, ys, groups, heads = [], [], [], []
     for i, ref in enumerate(refs):
@@ -101,7 +101,7 @@ def page_rows(engine, refs, noise: tuple[int, int] | None, draws: int, reduce_of
             if noise is not None:
                 if page.dtype != np.uint8:
                     page = (page.astype(np.float64) / 257.0).round().astype(np.uint8)
-                page, _ = degrade(page, noise[0], noise[1], f"{key}#router{d}")
+                page, _ = degrade_as(page, noise, f"{key}#router{d}")
             features, stats = route_inputs(engine, page)
             xs.append(features)
             heads.append(engine.probabilities(stats))

@@ -41,7 +41,7 @@ class ValImage:
 
 class Validator:
     def __init__(self, refs: list[ImageRef], per_category: int, crop: int, scale: int,
-                 noise: tuple[int, int] | None = None):
+                 noise: tuple[int, ...] | None = None):
         """``noise``: validate on LR images degraded as the training ones are (a denoising model is
         scored on what it learned to undo)."""
         chosen: dict[str, list[ImageRef]] = {}
