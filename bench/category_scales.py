@@ -15,6 +15,13 @@ as ``mchmc classify`` does. The category is what ``mchmc classify`` reports
 its view when the page is above ``--view`` LR pixels (default: the shipped
 :data:`~mchmc.pages.category.VIEW_PIXELS`; ``--view 0`` pools every page whole, as before issue 19).
 
+``--router``: where the level has a router (``router/<stem>.pt``, :mod:`mchmc.router`), its category is
+scored too, as a row of its own: what picks the page's specialist in the quality tier. Its statistics read
+the page's Y up to :data:`mchmc.router.STATS_PIXELS`, reduced above it, so a 4x scan is read at the size
+of a smaller page, e.g.
+
+    .venv/bin/python bench/category_scales.py --model quality --split val --router --jpeg 50
+
 ``--split val`` scores the validation images carved from fold 1's training folds instead (5 per
 category): that is where the view size was chosen, e.g.
 
@@ -37,6 +44,7 @@ from mchmc.modelconfig import top_category
 from mchmc.modelfile import load_model, noise_variants, resolve_model
 from mchmc.pages.category import VIEW_PIXELS, page_category_stats
 from mchmc.pages.noise import level_for_quality
+from mchmc.router import load_router, route_inputs, router_file
 from mchmc.train.config import load_config
 from mchmc.train.data import load_rgb, split_images
 from mchmc.train.head import as_page, resized
@@ -53,14 +61,16 @@ def as_jpeg(page: np.ndarray, quality: int) -> np.ndarray:
 
 
 def top1(model: str, jpeg: int | None, datasets: str | None, split_name: str = "test",
-         views: tuple[int, ...] = (VIEW_PIXELS,)) -> tuple[dict, dict, dict]:
+         views: tuple[int, ...] = (VIEW_PIXELS,), router: bool = False) -> tuple[dict, dict, dict]:
     """(view, category, size) -> top-1 in %, and -> the mean probability of the right category; the
-    counts per category (view 0: every page pooled whole)."""
+    counts per category (view 0: every page pooled whole; view ``"router"``: the level's router)."""
     path = resolve_model(model)
-    loaded = load_model(path)
     level = None if jpeg is None else level_for_quality(jpeg)
     if level is not None:
-        loaded = load_model(noise_variants(path)[level])
+        path = noise_variants(path)[level]
+    loaded = load_model(path)
+    routing = load_router(router_file(path), path) if router and router_file(path).is_file() else None
+    views = (*views, "router") if routing is not None else views
     cfg = load_config(loaded.provenance.get("config") or "best", {"data.root": datasets} if datasets else None)
     cats = loaded.config.categories
     split = split_images(cfg, tuple(cats), 1)
@@ -74,13 +84,21 @@ def top1(model: str, jpeg: int | None, datasets: str | None, split_name: str = "
             if jpeg is not None:
                 page = as_jpeg(page, jpeg)
             for v in views:
-                stats = page_category_stats(engine, as_page(page), view_pixels=v or 1 << 62)
-                probs = engine.probabilities(stats)
+                if v == "router":
+                    probs = routing.probabilities(route_inputs(engine, as_page(page))[0])
+                    probs = probs[[routing.categories.index(c) for c in cats]]
+                else:
+                    stats = page_category_stats(engine, as_page(page), view_pixels=v or 1 << 62)
+                    probs = engine.probabilities(stats)
                 hits[(v, ref.category, size)].append(top_category(probs, cats) == ref.category)
                 truth[(v, ref.category, size)].append(float(probs[cats.index(ref.category)]))
     counts = {c: len(hits[(views[0], c, "1x")]) for c in cats}
     scores = {k: 100.0 * float(np.mean(v)) for k, v in hits.items()}
     return scores, {k: float(np.mean(v)) for k, v in truth.items()}, counts
+
+
+def _view_label(view: int | str) -> str:
+    return view if isinstance(view, str) else f"{view:,}" if view else "whole page"
 
 
 def main() -> None:
@@ -92,12 +110,14 @@ def main() -> None:
                     help="Fold 1's test images (default) or the validation images carved from its training folds.")
     ap.add_argument("--view", type=int, action="append", metavar="PIXELS",
                     help=f"Category view size in LR pixels (repeatable; 0: whole pages; default {VIEW_PIXELS}).")
+    ap.add_argument("--router", action="store_true", help="Score the level's router too, where it has one.")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     doc = {}
     for model in args.model or ["srformc"]:
         views = tuple(args.view or [VIEW_PIXELS])
-        scores, truth, counts = top1(model, args.jpeg, args.datasets, args.split, views)
+        scores, truth, counts = top1(model, args.jpeg, args.datasets, args.split, views, args.router)
+        views = tuple(dict.fromkeys(v for v, _, _ in scores))
         cats = list(counts)
         images = "fold-1 test images" if args.split == "test" else "fold-1 validation images (training folds)"
         title = (f"{model}: top-1 % per category at 1x / 2x / 4x the benchmark page size, {images} "
@@ -109,7 +129,7 @@ def main() -> None:
         for v in views:
             for c in cats:
                 row = [scores[(v, c, s)] for s in SIZES]
-                table.add_row(f"{v:,}" if v else "whole page", c, *(f"{x:.1f}" for x in row),
+                table.add_row(_view_label(v), c, *(f"{x:.1f}" for x in row),
                               f"{max(row) - min(row):.1f}", " / ".join(f"{truth[(v, c, s)]:.3f}" for s in SIZES))
         Console(highlight=False, width=200).print(table)
         doc[model] = {"jpeg": args.jpeg, "split": args.split, "counts": counts,
