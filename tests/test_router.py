@@ -237,3 +237,20 @@ def test_a_model_without_specialists_is_refused_in_one_line(tmp_path):
 
     res = CliRunner().invoke(app, ["train-router", "srformc", "--no-prefect"])
     assert res.exit_code == 2 and "no level of this model has specialists" in res.output
+
+
+def test_pages_are_drawn_at_every_size_the_fit_asks_and_the_lr_page_keeps_its_draws(tmp_path):
+    """RouterFit.sizes: each image also as a bigger page (the HR image resized by 1 / f, f < 2: a scan), so
+    a router is fitted on the sizes it will read; the LR page's rows are the ones a one-size fit draws."""
+    from mchmc.train.data import ImageRef
+
+    root = synth_dataset(tmp_path / "imgs", n=2)
+    refs = [ImageRef("text", p) for p in sorted((root / "text").glob("*.png"))]
+    engine = Engine(load_model("srformc").model, tile=64)
+    one, *_ = page_rows(engine, refs, (1, 0), 2, {}, CATEGORIES, log=lambda m: None)
+    x, y, groups, _ = page_rows(engine, refs, (1, 0), 2, {}, CATEGORIES, log=lambda m: None, sizes=(2.0, 1.0, 0.5))
+    assert len(x) == 3 * len(one) and set(y) == {CATEGORIES.index("text")}
+    assert list(groups) == [g for r in refs for g in [f"text/{r.path.name}"] * 6], "an image's pages stay one group"
+    assert np.array_equal(x[0::6], one[0::2]) and np.array_equal(x[1::6], one[1::2]), "the LR page: same draws"
+    assert not np.allclose(x[0], x[4]), "a 4x page is another page"
+    assert RouterFit().sizes == (2.0,), "the shipped routers were fitted on the LR page only"

@@ -36,6 +36,11 @@ class RouterFit:
     strengths: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1)  # L2 penalties tried
     seed: int = 0
     max_iter: int = 500
+    # Page sizes, as the head's are drawn (mchmc.train.head.SCALES): the HR image resized by 1 / f, f = the
+    # model's scale being the training pair's LR page, f < scale a bigger page (f = 0.5: a 4x scan). The
+    # statistics read a big page reduced, so a router fitted at one size may drift on scans
+    # (bench/category_scales.py --router). Default: the LR page only, as the shipped routers were fitted.
+    sizes: tuple[float, ...] = (2.0,)
 
 
 def fit_linear(x: np.ndarray, y: np.ndarray, k: int, strength: float, max_iter: int = 500) -> tuple[np.ndarray, ...]:
@@ -87,29 +92,36 @@ def top1_by_category(probs: np.ndarray, y: np.ndarray, categories: tuple[str, ..
 
 
 def page_rows(engine, refs, noise: tuple[int, ...] | None, draws: int, reduce_of: dict, categories: tuple[str, ...],
-              log: Callable[[str], None] = print, what: str = "pages") -> tuple[np.ndarray, ...]:
-    """(features, labels, image names, head probabilities) of ``draws`` LR pages per image of ``refs``."""
+              log: Callable[[str], None] = print, what: str = "pages",
+              sizes: tuple[float, ...] = (2.0,)) -> tuple[np.ndarray, ...]:
+    """(features, labels, image names, head probabilities) of ``draws`` pages per image of ``refs`` and size
+    (:attr:`RouterFit.sizes`); every page of an image carries its name, so cross-validation keeps them together."""
     from mchmc.train.data import hr_lr_rgb, load_rgb
     from mchmc.train.degrade import degrade_as
+    from mchmc.train.head import resized
 
+    scale = engine.config.scale
     xs, ys, groups, heads = [], [], [], []
     for i, ref in enumerate(refs):
         key = f"{ref.category}/{ref.path.name}"
-        _, lr = hr_lr_rgb(load_rgb(ref.path), engine.config.scale, reduce_of.get(ref.path, 1))
-        for d in range(draws if noise is not None else 1):
-            page = lr
-            if noise is not None:
-                if page.dtype != np.uint8:
-                    page = (page.astype(np.float64) / 257.0).round().astype(np.uint8)
-                page, _ = degrade_as(page, noise, f"{key}#router{d}")
-            features, stats = route_inputs(engine, page)
-            xs.append(features)
-            heads.append(engine.probabilities(stats))
-            ys.append(categories.index(ref.category))
-            groups.append(key)
+        hr, lr = hr_lr_rgb(load_rgb(ref.path), scale, reduce_of.get(ref.path, 1))
+        for f in sizes:  # f = scale: the training pair's LR page; else the HR image resized by 1 / f
+            sized = lr if f == scale else resized(_uint8(hr), f, max_pixels=1 << 62)  # whole, as a page is read
+            for d in range(draws if noise is not None else 1):  # seeded per image, draw and size
+                page = sized if noise is None else \
+                    degrade_as(_uint8(sized), noise, f"{key}#router{d}" + ("" if f == scale else f"@{f:g}"))[0]
+                features, stats = route_inputs(engine, page)
+                xs.append(features)
+                heads.append(engine.probabilities(stats))
+                ys.append(categories.index(ref.category))
+                groups.append(key)
         if (i + 1) % 50 == 0 or i + 1 == len(refs):
             log(f"{what}: {i + 1}/{len(refs)} images")
     return np.array(xs), np.array(ys), np.array(groups), np.array(heads)
+
+
+def _uint8(page: np.ndarray) -> np.ndarray:
+    return page if page.dtype == np.uint8 else (page.astype(np.float64) / 257.0).round().astype(np.uint8)
 
 
 def train_router(model_file: str | Path, config: str | None = None, fold: int = 1, overrides: dict | None = None,
@@ -132,8 +144,8 @@ def train_router(model_file: str | Path, config: str | None = None, fold: int = 
     reduce_of = {p: r for _, p, r in extra_images(cfg.data)}
     engine = Engine(loaded.model, tile=512, precision="fp32")
     noise = cfg.data.noise
-    x, y, groups, heads = page_rows(engine, split.train, noise, fit.draws, reduce_of, cats, log, "training")
-    vx, vy, _, vhead = page_rows(engine, split.val, noise, fit.draws, reduce_of, cats, log, "validation")
+    x, y, groups, heads = page_rows(engine, split.train, noise, fit.draws, reduce_of, cats, log, "training", fit.sizes)
+    vx, vy, _, vhead = page_rows(engine, split.val, noise, fit.draws, reduce_of, cats, log, "validation", fit.sizes)
     losses, held_out = {}, {}
     for strength in fit.strengths:
         losses[strength], held_out[strength] = cross_validate(x, y, groups, len(cats), strength, fit)
