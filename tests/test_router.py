@@ -241,7 +241,8 @@ def test_a_model_without_specialists_is_refused_in_one_line(tmp_path):
 
 def test_pages_are_drawn_at_every_size_the_fit_asks_and_the_lr_page_keeps_its_draws(tmp_path):
     """RouterFit.sizes: each image also as a bigger page (the HR image resized by 1 / f, f < 2: a scan), so
-    a router is fitted on the sizes it will read; the LR page's rows are the ones a one-size fit draws."""
+    a router is fitted on the sizes it will read; the LR page's rows are the ones a one-size fit draws
+    (release 6's routers were fitted on the LR page alone)."""
     from mchmc.train.data import ImageRef
 
     root = synth_dataset(tmp_path / "imgs", n=2)
@@ -253,4 +254,4 @@ def test_pages_are_drawn_at_every_size_the_fit_asks_and_the_lr_page_keeps_its_dr
     assert list(groups) == [g for r in refs for g in [f"text/{r.path.name}"] * 6], "an image's pages stay one group"
     assert np.array_equal(x[0::6], one[0::2]) and np.array_equal(x[1::6], one[1::2]), "the LR page: same draws"
     assert not np.allclose(x[0], x[4]), "a 4x page is another page"
-    assert RouterFit().sizes == (2.0,), "the shipped routers were fitted on the LR page only"
+    assert RouterFit().sizes == (2.0, 1.0, 0.5), "the shipped routers' sizes: 1x, 2x and 4x"

@@ -38,9 +38,10 @@ class RouterFit:
     max_iter: int = 500
     # Page sizes, as the head's are drawn (mchmc.train.head.SCALES): the HR image resized by 1 / f, f = the
     # model's scale being the training pair's LR page, f < scale a bigger page (f = 0.5: a 4x scan). The
-    # statistics read a big page reduced, so a router fitted at one size may drift on scans
-    # (bench/category_scales.py --router). Default: the LR page only, as the shipped routers were fitted.
-    sizes: tuple[float, ...] = (2.0,)
+    # statistics read a big page reduced, and a router fitted on the LR page alone sent an enlarged
+    # photograph to the manga specialist (bench/category_scales.py --router; docs/quality-tier.md, session
+    # 12). Release 9's routers were fitted at these three sizes; release 6's at (2.0,).
+    sizes: tuple[float, ...] = (2.0, 1.0, 0.5)
 
 
 def fit_linear(x: np.ndarray, y: np.ndarray, k: int, strength: float, max_iter: int = 500) -> tuple[np.ndarray, ...]:
