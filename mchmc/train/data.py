@@ -216,8 +216,9 @@ def even_crop(img: np.ndarray, scale: int) -> np.ndarray:
 def hr_lr_y(img: np.ndarray, scale: int, noise: tuple[int, ...] | None = None,
             key: str = "", reduce: int = 1, size: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """(HR Y, LR Y) of an integer image: crop to a multiple of scale, LR = imresize(1/scale) in its own dtype.
-    ``noise`` = (level, seed): the LR image is JPEG-degraded first (:mod:`mchmc.train.degrade`,
-    its choices seeded by ``key``, the image's name), so the model learns compressed inputs.
+    ``noise`` = ``DataConfig.noise`` (level, seed[, lowest, highest]): the LR image is JPEG-degraded first
+    (:mod:`mchmc.train.degrade`, its choices seeded by ``key``, the image's name), so the model learns
+    compressed inputs.
     ``reduce`` and ``size``: see :func:`hr_lr_rgb`."""
     hr, lr = hr_lr_rgb(img, scale, reduce, size)
     return to_y(hr), degraded_y(lr, noise, key)
@@ -239,7 +240,7 @@ def hr_lr_rgb(img: np.ndarray, scale: int, reduce: int = 1, size: float = 1.0) -
 
 
 def degraded_y(lr: np.ndarray, noise: tuple[int, ...] | None = None, key: str = "") -> np.ndarray:
-    """Y of a clean LR image, JPEG-degraded first when ``noise`` = (level, seed) says so (choices seeded by
+    """Y of a clean LR image, JPEG-degraded first when ``noise`` (``DataConfig.noise``) says so (choices seeded by
     ``key``)."""
     if noise is not None and noise[0] >= 0:
         from mchmc.train.degrade import degrade_as
