@@ -130,3 +130,31 @@ def test_a_config_sets_its_levels_one_pass_range_and_gets_its_own_store(tmp_path
             synth_config(tmp_path, **{"data.noise_level": 3, "data.noise_one_pass": bad})
     with pytest.raises(ConfigError, match="data.noise_one_pass: needs data.noise_level"):
         synth_config(tmp_path, **{"data.noise_one_pass": [20, 54]})
+
+
+def test_a_specialist_may_spend_the_lower_levels_share_on_its_own_level(tmp_path):
+    """data.noise_lower_share (issue 27, session 13): the percent of a level's images given a lower level's
+    steps (the table's 25 when unset). At 0, every image draws its own level's steps; the draws of the images
+    that kept their level anyway are unchanged, so the share is the only thing that moved."""
+    from mchmc.train.config_schema import ConfigError
+    from mchmc.train.patches import prepare
+    from test_data import synth_config
+
+    keys = [f"manga/c{i}.png" for i in range(400)]
+    table = [jpeg_steps(3, image_rng(0, 3, k), (20, 54)) for k in keys]
+    own = [jpeg_steps(3, image_rng(0, 3, k), (20, 54), 0.0) for k in keys]
+    lower = [min(t.qualities) > 54 or (len(t.qualities) == 1 and t.qualities[0] < 20) for t in table]
+    assert 0.15 < np.mean(lower) < 0.35, "about a quarter take a lower level's (lighter) steps"
+    assert not any(min(o.qualities) > 54 for o in own), "none does at 0"
+    lr = page(np.random.default_rng(3))
+    assert degrade_as(lr, (3, 5, 20, 54, 0), "a.png")[1] == degrade(lr, 3, 5, "a.png", (20, 54), 0.0)[1]
+    assert degrade_as(lr, (3, 5, 20, 54, 25), "a.png")[1] == degrade(lr, 3, 5, "a.png", (20, 54))[1]
+
+    cfg = synth_config(tmp_path, **{"data.noise_level": 3, "data.noise_lower_share": 0})
+    assert cfg.data.noise == (3, 0, 20, 45, 0), "the table's one pass filled in"
+    assert prepare(cfg.data, 2).key != prepare(synth_config(tmp_path, **{"data.noise_level": 3}).data, 2).key
+    for bad, why in ((101, "percent"), (-2, "percent")):
+        with pytest.raises(ConfigError, match=f"data.noise_lower_share: .*{why}"):
+            synth_config(tmp_path, **{"data.noise_level": 3, "data.noise_lower_share": bad})
+    with pytest.raises(ConfigError, match="data.noise_lower_share: needs data.noise_level"):
+        synth_config(tmp_path, **{"data.noise_lower_share": 0})

@@ -95,6 +95,10 @@ def _data_problems(obj: DataConfig):
         yield ("noise_one_pass", "must be [lowest, highest] JPEG qualities, 1 <= lowest <= highest <= 100")
     if obj.noise_one_pass and obj.noise_level < 0:
         yield ("noise_one_pass", "needs data.noise_level (the level whose one-pass qualities it sets)")
+    if obj.noise_lower_share != -1 and not 0 <= obj.noise_lower_share <= 100:
+        yield ("noise_lower_share", "must be a percent 0..100 (or -1: the table's)")
+    if obj.noise_lower_share != -1 and obj.noise_level < 0:
+        yield ("noise_lower_share", "needs data.noise_level (the level whose images it shares out)")
     if not 1 <= obj.noise_copies <= 32:
         yield ("noise_copies", "must be 1..32 (degraded LR copies of each training image)")
     if any(not 0.25 <= sc <= 1 for sc in obj.copy_scales):

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mchmc.errors import MchmcError
+from mchmc.train.degrade import ONE_PASS
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # mchmc/
 REPO_ROOT = PACKAGE_DIR.parent
@@ -60,6 +61,10 @@ class DataConfig:
     # mchmc.train.degrade's table, so a level learns every quality ``--noise auto`` sends it (level 3 serves
     # q <= 54, mchmc.pages.noise.AUTO_LEVELS; the table's one pass is q20-45). Empty (the default): the table's.
     noise_one_pass: tuple[int, ...] = field(default=(), metadata=QUIET)
+    # Issue 27, session 13: the percent of the level's images given a lower level's steps (-1: the table's 25).
+    # Those keep a level from over-smoothing a lightly compressed page; a specialist auto only sends pages of its
+    # own qualities may spend them on its own.
+    noise_lower_share: int = field(default=-1, metadata=QUIET)
     # Rendered document pages (mchmc.train.textpages) added to the text category's training images (issue 14,
     # item 5): never in a test fold; ``train.val_images`` of them are carved out for validation. Seed 0 is the
     # benchmark's test set (bench/textpages.py), so training seeds start elsewhere; font families whose name
@@ -81,9 +86,15 @@ class DataConfig:
 
     @property
     def noise(self) -> tuple[int, ...] | None:
-        """(level, seed), or (level, seed, lowest, highest) with ``noise_one_pass``: what
+        """(level, seed), (level, seed, lowest, highest) with ``noise_one_pass``, and the lower levels' share
+        in percent after those (the table's one pass filled in) with ``noise_lower_share``: what
         :func:`mchmc.train.degrade.degrade_as` takes and a patch store's key holds; None: clean."""
-        return (self.noise_level, self.noise_seed, *self.noise_one_pass) if self.noise_level >= 0 else None
+        if self.noise_level < 0:
+            return None
+        if self.noise_lower_share < 0:
+            return (self.noise_level, self.noise_seed, *self.noise_one_pass)
+        one_pass = self.noise_one_pass or ONE_PASS[self.noise_level]
+        return (self.noise_level, self.noise_seed, *one_pass, self.noise_lower_share)
 
     def root_path(self) -> Path:
         root = Path(os.environ.get("MCHMC_DATA_ROOT") or self.root).expanduser()

@@ -18,9 +18,9 @@ A config may set its own level's one-pass range (``data.noise_one_pass``): ``--n
 level 3 every page of q54 and below, so a level-3 model can learn q46-54 too.
 
 As in nunif, a quarter of the images of a level get a lower level's steps, so
-a level-2 model does not over-smooth a lightly compressed page, and at levels
-0-2 a fifth stay clean (a page the estimate calls q90 may be a clean master
-re-saved once). Chroma is 4:2:0 or 4:4:4 with equal odds, as scanners and web
+a level-2 model does not over-smooth a lightly compressed page (``data.noise_lower_share``
+sets another share), and at levels 0-2 a fifth stay clean (a page the estimate calls
+q90 may be a clean master re-saved once). Chroma is 4:2:0 or 4:4:4 with equal odds, as scanners and web
 volumes both write; a gray image is compressed as gray (one channel), as gray
 scans are. Every choice comes from a generator seeded by (seed, level, image),
 so a store is reproducible and its content hash means something.
@@ -36,6 +36,7 @@ from PIL import Image
 
 LEVELS = (0, 1, 2, 3)
 LOWER_LEVEL_SHARE = 0.25
+ONE_PASS = {0: (85, 95), 1: (65, 85), 2: (37, 70), 3: (20, 45)}  # level -> the table's one-pass qualities
 CLEAN_SHARE = {0: 0.2, 1: 0.2, 2: 0.2, 3: 0.0}
 
 
@@ -49,18 +50,17 @@ class JpegSteps:
 
 def _qualities(level: int, rng: np.random.Generator, one_pass: tuple[int, ...] = ()) -> tuple[int, ...]:
     q = lambda lo, hi: int(rng.integers(lo, hi + 1))  # noqa: E731  (inclusive, as the table reads)
-    if level == 0:
-        return (q(*(one_pass or (85, 95))),)
-    if level == 1:
-        return (q(*(one_pass or (65, 85))),)
+    one = one_pass or ONE_PASS[level]
+    if level in (0, 1):
+        return (q(*one),)
     r = rng.random()
     if level == 2:
         if r < 0.6:
-            return (q(*(one_pass or (37, 70))),)
+            return (q(*one),)
         q1 = q(45, 70)
         return q1, q1 - q(5, 10)
     if r < 0.5:
-        return (q(*(one_pass or (20, 45))),)
+        return (q(*one),)
     if r < 0.85:
         q1 = q(30, 55)
         return q1, q1 - q(5, 10)
@@ -68,16 +68,18 @@ def _qualities(level: int, rng: np.random.Generator, one_pass: tuple[int, ...] =
     return q1, q1 - q(5, 15), q1 - q(15, 25)
 
 
-def jpeg_steps(level: int, rng: np.random.Generator, one_pass: tuple[int, ...] = ()) -> JpegSteps:
+def jpeg_steps(level: int, rng: np.random.Generator, one_pass: tuple[int, ...] = (),
+               lower_share: float = LOWER_LEVEL_SHARE) -> JpegSteps:
     """The steps for one image at ``level`` (see the module doc for the shares). ``one_pass``: (lowest,
     highest), the one-pass qualities of ``level`` itself in place of the table's (``data.noise_one_pass``);
-    the lower levels' share keeps their own. The generator is drawn from in the same order either way."""
+    the lower levels' share keeps their own. ``lower_share``: the share of images given a lower level's
+    steps (``data.noise_lower_share``). The generator is drawn from in the same order either way."""
     if level not in LEVELS:
         raise ValueError(f"noise level must be one of {LEVELS}, not {level!r}")
     subsampling = "4:2:0" if rng.random() < 0.5 else "4:4:4"
     if rng.random() < CLEAN_SHARE[level]:
         return JpegSteps((), subsampling)
-    if level > 0 and rng.random() < LOWER_LEVEL_SHARE:
+    if level > 0 and rng.random() < lower_share:
         return JpegSteps(_qualities(int(rng.integers(0, level)), rng), subsampling)
     return JpegSteps(_qualities(level, rng, one_pass), subsampling)
 
@@ -113,13 +115,15 @@ def jpeg_degrade(lr: np.ndarray, steps: JpegSteps) -> np.ndarray:
 
 
 def degrade(lr: np.ndarray, level: int, seed: int, image_key: str,
-            one_pass: tuple[int, ...] = ()) -> tuple[np.ndarray, JpegSteps]:
+            one_pass: tuple[int, ...] = (), lower_share: float = LOWER_LEVEL_SHARE) -> tuple[np.ndarray, JpegSteps]:
     """One training image's LR side at ``level``: (degraded pixels, the steps taken)."""
-    steps = jpeg_steps(level, image_rng(seed, level, image_key), one_pass)
+    steps = jpeg_steps(level, image_rng(seed, level, image_key), one_pass, lower_share)
     return jpeg_degrade(lr, steps), steps
 
 
 def degrade_as(lr: np.ndarray, noise: tuple[int, ...], image_key: str) -> tuple[np.ndarray, JpegSteps]:
-    """:func:`degrade` as a config's ``data.noise`` says: (level, seed) or (level, seed, lowest, highest)."""
-    level, seed, *one_pass = noise
-    return degrade(lr, level, seed, image_key, tuple(one_pass))
+    """:func:`degrade` as a config's ``data.noise`` says: (level, seed), (level, seed, lowest, highest), or
+    (level, seed, lowest, highest, lower-level share in percent)."""
+    level, seed, *rest = noise
+    share = rest[2] / 100 if len(rest) > 2 else LOWER_LEVEL_SHARE
+    return degrade(lr, level, seed, image_key, tuple(rest[:2]), share)
