@@ -1,22 +1,13 @@
 """Test-time augmentation (``--tta``): the mean over the eight flips and rotations of D4, exact under
 every tiling, commuting with each transform, the category untouched, bf16 near fp32, and passed to every
-engine the worker builds. Split from test_engine.py, whose helpers it shares."""
+engine the worker builds. Split from test_engine.py, whose helpers and fixtures it imports."""
+# ruff: noqa: F811  (the fixtures imported from test_engine are the tests' parameters)
 import numpy as np
 import pytest
 import torch
-from test_engine import HEADED, identity_like_net, net, reference
+from test_engine import any_model, identity_like_net, model, net, reference  # noqa: F401  (fixtures)
 
 from mchmc.engine import Engine
-
-
-@pytest.fixture(scope="module", params=HEADED)
-def any_model(request):
-    return net(request.param)
-
-
-@pytest.fixture(scope="module")
-def model():
-    return net()
 
 
 # --- test-time augmentation (--tta): the mean over the 8 flips/rotations of D4 ---
