@@ -10,7 +10,9 @@ images (``--split test``), the one final score.
 The images (``--split val``, the default) are ``--config``'s validation images for ``--fold`` (carved out of
 the training folds, held out of training; the rendered text pages are left out: the peers' tables are over
 the datasets' own images), the first ``val_images`` of each category; or (``--split test``) every test image
-of the fold. Each is centre-cropped to ``--crop`` HR px (0 = whole, cropped to even size) and written as
+of the fold; or (``--split bench``) Set5 and Set14, in no fold and in no config's training data: more
+validation images to choose on (five per category decide a few hundredths of a dB no better than chance),
+each under the category it is (:data:`BENCH_CATEGORY`; the rest are photographs). Each is centre-cropped to ``--crop`` HR px (0 = whole, cropped to even size) and written as
 PNG to ``OUT/hr/<category>/``. The peer benchmark (``../shared/tools/peers/peers_bench.py``, run with
 ``--python``, which needs its requirements) then measures every method on them, once per ``--jpeg``
 quality: the peers named by ``--peers`` (at a JPEG quality, their noise models for it, as the model card
@@ -45,26 +47,46 @@ PEERS = {None: "waifu2x-upconv7-photo,waifu2x-upconv7-art", 90: "waifu2x-upconv7
          50: "waifu2x-upconv7-photo-noise2,waifu2x-upconv7-art-noise2"}
 
 
+BENCH_FOLDERS = ("set5", "set14")
+BENCH_CATEGORY = {"comic": "manga", "ppt3": "text"}  # Set14's drawing and its slide; every other image is a photograph
+
+
+def bench_images(root: Path) -> list[tuple[str, Path]]:
+    """(category, path) of Set5's and Set14's images under the data root, in name order."""
+    paths = sorted(p for f in BENCH_FOLDERS for p in (root / f).glob("*.png"))
+    return [(BENCH_CATEGORY.get(p.stem, "nature"), p) for p in paths]
+
+
 def write_images(config: str, fold: str, crop: int, out: Path, which: str = "val") -> dict[str, list[str]]:
-    """The split's images (``val`` or ``test``) as PNG under out/<category>/; category -> file names."""
+    """The split's images (``val``, ``test`` or ``bench``) as PNG under out/<category>/; category -> file names."""
     cfg = load_config(config)
+    if which == "bench":
+        return _write([(c, p, f"{p.parent.name}-{p.stem}.png") for c, p in bench_images(cfg.data.root_path())],
+                      crop, out)
     split = split_images(cfg, tuple(cfg.data.folders), parse_fold(fold, cfg.folds.k))
-    written: dict[str, list[str]] = {}
+    chosen: list[tuple[str, Path, str]] = []
     for ref in split.val if which == "val" else split.test:
         if ref.group != ref.category or ref.category not in CATEGORIES:
             continue  # rendered pages: not a dataset image
-        names = written.setdefault(ref.category, [])
-        if which == "val" and len(names) >= cfg.train.val_images:
+        if which == "val" and sum(c == ref.category for c, _, _ in chosen) >= cfg.train.val_images:
             continue
-        img = load_rgb(ref.path)
+        chosen.append((ref.category, ref.path, f"{ref.path.stem}.png"))
+    return _write(chosen, crop, out)
+
+
+def _write(chosen: list[tuple[str, Path, str]], crop: int, out: Path) -> dict[str, list[str]]:
+    """Each (category, image, name) as an 8-bit PNG out/<category>/<name>, centre-cropped to ``crop`` HR px
+    (0: whole, to even size); category -> file names."""
+    written: dict[str, list[str]] = {}
+    for category, path, name in chosen:
+        img = load_rgb(path)
         if img.dtype != np.uint8:
             img = (img.astype(np.float64) / 257.0).round().astype(np.uint8)
         img = centre_crop(img, crop, 2) if crop else img[: img.shape[0] // 2 * 2, : img.shape[1] // 2 * 2]
-        folder = out / ref.category
+        folder = out / category
         folder.mkdir(parents=True, exist_ok=True)
-        name = f"{ref.path.stem}.png"
         Image.fromarray(img).save(folder / name)
-        names.append(name)
+        written.setdefault(category, []).append(name)
     return written
 
 
@@ -99,8 +121,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--config", required=True, help="config whose validation images to use")
     ap.add_argument("--fold", default="1")
-    ap.add_argument("--split", choices=("val", "test"), default="val",
-                    help="val: choose on these; test: the fold's test images, scored once at the end")
+    ap.add_argument("--split", choices=("val", "test", "bench"), default="val",
+                    help="val: choose on these; test: the fold's test images, scored once at the end; "
+                         "bench: Set5 and Set14 (in no fold), more images to choose on")
     ap.add_argument("--crop", type=int, default=512, help="HR px of the centre crop (0 = whole image)")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--ours", action="append", default=[], metavar="NAME=MODEL [OPTION ...]",
