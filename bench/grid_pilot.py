@@ -52,7 +52,7 @@ from ycc_pilot import (
 
 from mchmc.modelfile import load_model
 from mchmc.train.config import load_config
-from mchmc.train.degrade import degrade
+from mchmc.train.degrade import degrade_as
 
 BLOCK = 8  # JPEG's luminance block, in LR pixels
 
@@ -118,12 +118,14 @@ def quality_code(q: int | None) -> float:
 
 
 def training_images(cfg, category: str, copies: int) -> list[tuple[np.ndarray, np.ndarray, float]]:
-    """(LR Y, HR Y, quality code) of each training image of ``category``, ``copies`` JPEG draws per image."""
+    """(LR Y, HR Y, quality code) of each training image of ``category``, ``copies`` JPEG draws per image, each
+    as the config's ``data.noise`` says (its one-pass range and lower levels' share too)."""
+    level, seed, *rest = cfg.data.noise
     out = []
     for name, hr, lr in category_images(cfg, category):
         hr_y = ycc_planes(hr)[0]
         for k in range(copies):
-            lr_k, steps = degrade(lr, cfg.data.noise_level, cfg.data.noise_seed + k, name)
+            lr_k, steps = degrade_as(lr, (level, seed + k, *rest), name)
             out.append((ycc_planes(lr_k)[0], hr_y, quality_code(steps.qualities[-1] if steps.qualities else None)))
     return out
 
@@ -148,17 +150,20 @@ def batch(images, rng: np.random.Generator, n: int, lr_side: int, out_side: int,
 
 
 @torch.inference_mode()
-def score(model: WithGrid, images, halo: int, quality: int) -> dict[str, float]:
-    """PSNR-Y (dB, 2 px border, 0..255 scale) per validation image and their mean; the page's grid starts at
-    its first pixel, so the replicate-padded input's phase starts at -halo."""
+def score(model: WithGrid, by_quality: dict[int, list], halo: int) -> dict[str, float]:
+    """PSNR-Y (dB, 2 px border, 0..255 scale) per validation image at each JPEG quality (``q50/name``), each
+    quality's mean (``q50``) and the mean over all; the page's grid starts at its first pixel, so the
+    replicate-padded input's phase starts at -halo."""
     model.eval()
     out = {}
-    for name, lr, hr in images:
-        y = F.pad(torch.from_numpy(lr[:1])[None], (halo,) * 4, mode="replicate")[0, 0].numpy()
-        rows, cols = phase_planes(*y.shape, -halo, -halo)
-        x = np.stack([y, rows, cols, np.full_like(rows, quality_code(quality))])
-        out[name] = psnr_y(model(torch.from_numpy(x)[None])[0, 0].float().numpy(), hr)
-    out["mean"] = float(np.mean(list(out.values())))
+    for quality, images in by_quality.items():
+        for name, lr, hr in images:
+            y = F.pad(torch.from_numpy(lr[:1])[None], (halo,) * 4, mode="replicate")[0, 0].numpy()
+            rows, cols = phase_planes(*y.shape, -halo, -halo)
+            x = np.stack([y, rows, cols, np.full_like(rows, quality_code(quality))])
+            out[f"q{quality}/{name}"] = psnr_y(model(torch.from_numpy(x)[None])[0, 0].float().numpy(), hr)
+        out[f"q{quality}"] = float(np.mean([out[f"q{quality}/{name}"] for name, _, _ in images]))
+    out["mean"] = float(np.mean([out[f"q{q}"] for q in by_quality]))
     model.train()
     return out
 
@@ -167,18 +172,18 @@ def main() -> int:
     ap = pilot_parser(__doc__, "y,conv1,all")
     ap.add_argument("--table-lr", type=float, default=1e-3, help="the tables' rate (they start at zero)")
     ap.add_argument("--copies", type=int, default=4, help="JPEG draws per training image")
-    ap.add_argument("--jpeg", type=int, default=50, help="quality of the validation LR JPEGs")
+    ap.add_argument("--jpeg", default="50", help="comma list: qualities of the validation LR JPEGs")
     args = ap.parse_args()
     torch.set_num_threads(1)
     cfg = load_config(args.config)
     Path(args.out).mkdir(parents=True, exist_ok=True)
     train = training_images(cfg, args.category, args.copies)
-    val = validation_images(cfg, args.category, args.jpeg, args.crop)
+    val = {int(q): validation_images(cfg, args.category, int(q), args.crop) for q in args.jpeg.split(",")}
     run_variants(args, train, val, lambda where: WithGrid(load_model(args.start).model, where),
                  lambda model: [{"params": list(model.base.parameters()), "lr": args.lr},
                                 {"params": [*model.tables.parameters(), *model.by_quality.parameters()],
                                  "lr": args.table_lr}],
-                 batch, lambda model: score(model, val, model.base.config.halo, args.jpeg))
+                 batch, lambda model: score(model, val, model.base.config.halo))
     return 0
 
 
