@@ -121,6 +121,42 @@ def specialist_files(model_file: str | os.PathLike, categories: tuple[str, ...])
     return {c: p for c, p in found.items() if p.is_file()}
 
 
+BAND = "{stem}-for-{category}-q{quality}{suffix}"  # a specialist for the pages of ``quality`` and above only
+
+
+def band_files(model_file: str | os.PathLike, categories: tuple[str, ...]) -> dict[str, tuple[tuple[int, Path], ...]]:
+    """Category -> its band specialists beside ``model_file``, highest band first: (lowest quality, file) for
+    each :data:`BAND` file (``m-noise3-for-manga-q45.pt``: the pages whose tables say q45 or above).
+
+    Why: a level's one network is best at the qualities its training mix weighs most, and level 3 spans
+    q20-54 (docs/quality-tier.md, session 13). A band file gives the top of a level its own network, at no cost
+    per pixel. Only names of exactly that form count (the quality a plain integer 1-100, no leading zero)."""
+    import glob
+
+    base = Path(model_file)
+    out = {}
+    for category in categories:
+        prefix = f"{base.stem}-for-{category}-q"
+        found = []
+        for path in base.parent.glob(f"{glob.escape(prefix)}*{glob.escape(base.suffix)}"):
+            digits = path.name[len(prefix): len(path.name) - len(base.suffix)]
+            if digits.isdigit() and digits == str(int(digits)) and 1 <= int(digits) <= 100 and path.is_file():
+                found.append((int(digits), path))
+        if found:
+            out[category] = tuple(sorted(found, reverse=True))
+    return out
+
+
+def specialist_for(plain: Path | None, bands: tuple[tuple[int, Path], ...], quality: int | None) -> Path | None:
+    """The file that upscales a page of estimated JPEG ``quality`` (None: not a JPEG): the highest band at or
+    below its quality, else the category's ``plain`` specialist (None: the level's own model)."""
+    if quality is not None:
+        for lowest, path in bands:
+            if quality >= lowest:
+                return path
+    return plain
+
+
 def config_record(config: MCHConfig) -> dict:
     """The config as a model file stores it: an empty ``tail`` (the paper's networks) is left out, so their
     files are written exactly as before tails existed (and older mchmc versions still read them)."""

@@ -16,7 +16,9 @@ probabilities still from ``X`` (a specialist's head is not trained). Pages of a 
 specialist, and models without any, are upscaled exactly as before. Where the level has a router
 (``router/<stem>.pt``, :mod:`mchmc.router`), the router names the specialist instead of the head's top
 category: it reads the head's features and the page's colour and edges, and tells photographs from
-drawn art where the head is unsure. The report's category stays the head's.
+drawn art where the head is unsure. The report's category stays the head's. A category may also have
+band specialists, ``X-noise3-for-manga-q45.pt`` (:func:`mchmc.modelfile.band_files`): the page's JPEG
+quality, read from its tables, then picks the file within the category, the highest band at or below it.
 
 Cost: the head's statistics are read once, before the page is upscaled, and the page's pass takes them
 (it pooled them itself before): a big page's view costs what it cost; a page small enough to be pooled

@@ -68,12 +68,16 @@ class TierFacts:
     validation: dict[str, dict[str, float]]  # file name -> {category (and mean): validation PSNR-Y dB}
     specialists: dict[int | None, dict[str, Path]] = field(default_factory=dict)  # level (None: clean) -> category -> file
     routers: frozenset = frozenset()  # levels whose specialists a router chooses (mchmc.router), not the head
+    bands: dict = field(default_factory=dict)  # level -> category -> ((lowest quality, file), ...) (band_files)
 
     @property
     def specialist_words(self) -> str:
-        """``clean: nature; 1: manga, nature (router)`` (mchmc.routing, mchmc.router), or ``none``."""
+        """``clean: nature; 3: nature, manga, manga q45+ (router)`` (mchmc.routing, mchmc.router), or ``none``."""
+        words = {k: [*self.specialists.get(k, {}), *(f"{c} q{q}+" for c, found in self.bands.get(k, {}).items()
+                                                      for q, _ in found)]
+                 for k in dict.fromkeys([*self.specialists, *self.bands])}
         return "; ".join(f"{'clean' if k is None else k}: {', '.join(v)}{' (router)' if k in self.routers else ''}"
-                         for k, v in self.specialists.items()) or "none"
+                         for k, v in words.items()) or "none"
 
 
 def facts(tier: Tier) -> TierFacts:
@@ -87,8 +91,12 @@ def facts(tier: Tier) -> TierFacts:
     noise = modelfile.noise_variants(path)
     specialists = {k: found for k, p in {None: path, **noise}.items()
                    if (found := modelfile.specialist_files(p, config.categories))}
+    bands = {k: found for k, p in {None: path, **noise}.items() if (found := modelfile.band_files(p, config.categories))}
     validation = {path.name: validation_psnr(provenance)}
-    for file in [*noise.values(), *(f for found in specialists.values() for f in found.values())]:
+    for file in [*noise.values(), *(f for found in specialists.values() for f in found.values()),
+                 *(f for found in bands.values() for band in found.values() for _, f in band)]:
         validation[file.name] = validation_psnr(modelfile.read_provenance(file)[2])
-    routers = frozenset(k for k, p in {None: path, **noise}.items() if k in specialists and router_file(p).is_file())
-    return TierFacts(tier, path, config.arch, config.macs_per_lr_pixel, noise, validation, specialists, routers)
+    routers = frozenset(k for k, p in {None: path, **noise}.items()
+                        if (k in specialists or k in bands) and router_file(p).is_file())
+    return TierFacts(tier, path, config.arch, config.macs_per_lr_pixel, noise, validation, specialists, routers,
+                     bands)

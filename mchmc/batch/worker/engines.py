@@ -33,7 +33,12 @@ class PageEngines:
     """The engines of one worker. Raises :class:`~mchmc.errors.MchmcError` when the model cannot load."""
 
     def __init__(self, options: BatchOptions, network=None, device: str = "cpu"):
-        from mchmc.modelfile import noise_variants, resolve_model, specialist_files
+        from mchmc.modelfile import (
+            band_files,
+            noise_variants,
+            resolve_model,
+            specialist_files,
+        )
 
         self.options, self.network, self.device = options, network, device
         self.engine = self._load(options.model)
@@ -49,7 +54,10 @@ class PageEngines:
         # the category chooses the reconstruction (mchmc.routing): level -> category -> specialist file
         self.specialists = {} if options.classify_only else \
             {k: found for k, p in files.items() if (found := specialist_files(p, self.categories))}
-        self.specialist_engines: dict = {}  # (level, category) -> RoutedEngine, built on the first page that needs it
+        # and the top of a level's qualities its own file (mchmc.modelfile.band_files): level -> category -> bands
+        self.bands = {} if options.classify_only else \
+            {k: found for k, p in files.items() if (found := band_files(p, self.categories))}
+        self.specialist_engines: dict = {}  # specialist file -> RoutedEngine, built on the first page that needs it
         self.level_files = files
         self.routers: dict = {}  # level -> its mchmc.router.Router (None: the head routes), read on first use
 
@@ -88,11 +96,12 @@ class PageEngines:
         from mchmc.routing import page_route
 
         engine, choice = self.noise(page.meta)
-        category, stats = page_route(engine, page, self.router(choice.level)) if self.specialists.get(choice.level) \
-            else (None, None)
+        routes = self.specialists.get(choice.level) or self.bands.get(choice.level)
+        category, stats = page_route(engine, page, self.router(choice.level)) if routes else (None, None)
+        quality = page.meta.jpeg_quality
         if record is not None:
-            record.add_noise(choice.label, choice.reason, self.made_by(choice.level, category))
-        return Route(self.specialist(choice.level, category), choice, category, stats)
+            record.add_noise(choice.label, choice.reason, self.made_by(choice.level, category, quality))
+        return Route(self.specialist(choice.level, category, quality), choice, category, stats)
 
     def router(self, level):
         """The level's router (``router/<level file's stem>.pt``, :mod:`mchmc.router`), checked against the
@@ -106,23 +115,29 @@ class PageEngines:
                 if path.is_file() else None
         return self.routers[level]
 
-    def specialist(self, level, category: str | None):
-        """The engine that upscales a page of ``category`` at ``level``: the level's specialist for it, if
-        the model has one (loaded on the first page that needs it), else the level's own engine (loaded by
-        :meth:`noise`)."""
+    def specialist(self, level, category: str | None, quality: int | None = None):
+        """The engine that upscales a page of ``category`` and estimated JPEG ``quality`` at ``level``: the
+        level's specialist for it (its band's, :func:`mchmc.modelfile.specialist_for`), if the model has one
+        (loaded on the first page that needs it), else the level's own engine (loaded by :meth:`noise`)."""
         from mchmc.routing import RoutedEngine
 
-        spec = self.specialists.get(level, {}).get(category)
+        spec = self._specialist_file(level, category, quality)
         if spec is None:
             return self.engines[level]
-        if (level, category) not in self.specialist_engines:
-            self.specialist_engines[level, category] = RoutedEngine(self.engines[level], self._load(spec), spec)
-        return self.specialist_engines[level, category]
+        if spec not in self.specialist_engines:
+            self.specialist_engines[spec] = RoutedEngine(self.engines[level], self._load(spec), spec)
+        return self.specialist_engines[spec]
 
-    def made_by(self, level, category: str | None) -> str:
-        """The name of the file that upscales a page of ``category`` at ``level``."""
-        spec = self.specialists.get(level, {}).get(category)
+    def made_by(self, level, category: str | None, quality: int | None = None) -> str:
+        """The name of the file that upscales a page of ``category`` and ``quality`` at ``level``."""
+        spec = self._specialist_file(level, category, quality)
         return spec.name if spec is not None else self.model_names.get(level, "")
+
+    def _specialist_file(self, level, category: str | None, quality: int | None):
+        from mchmc.modelfile import specialist_for
+
+        return specialist_for(self.specialists.get(level, {}).get(category),
+                              self.bands.get(level, {}).get(category, ()), quality)
 
     def chroma(self, choice):
         """The chroma network at the page's JPEG level (:mod:`mchmc.chroma`); None for a page upscaled

@@ -140,7 +140,7 @@ class PageWorker:
                 probs = up.probs
             # every band routed the page alike (the page whole, or its view; the level's router, if any)
             routed = call.bands[0].routed if call.bands and not self.options.classify_only else None
-            record.add_noise(choice.label, choice.reason, self.models.made_by(choice.level, routed))
+            record.add_noise(choice.label, choice.reason, self.models.made_by(choice.level, routed, meta.jpeg_quality))
             self._fill(record, [(meta.width, meta.height, probs)])
 
         err = guarded(job, work)
