@@ -62,8 +62,8 @@ class DataConfig:
     # q <= 54, mchmc.pages.noise.AUTO_LEVELS; the table's one pass is q20-45). Empty (the default): the table's.
     noise_one_pass: tuple[int, ...] = field(default=(), metadata=QUIET)
     # Issue 27, session 13: the percent of the level's images given a lower level's steps (-1: the table's 25).
-    # Those keep a level from over-smoothing a lightly compressed page; a specialist auto only sends pages of its
-    # own qualities may spend them on its own.
+    # They keep a level from over-smoothing a lightly compressed page, and the share decides where in its range
+    # the level's network is best (more: better at its top; docs/quality-tier.md, session 13).
     noise_lower_share: int = field(default=-1, metadata=QUIET)
     # Rendered document pages (mchmc.train.textpages) added to the text category's training images (issue 14,
     # item 5): never in a test fold; ``train.val_images`` of them are carved out for validation. Seed 0 is the
