@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -212,6 +213,30 @@ def test_7_a_torn_or_foreign_line_in_an_old_report_does_not_stop_the_next_run(mo
     (dst / "mchmc-upscale-report.jsonl").write_text('{"input": "x", "status": "maybe"}\n[1]\n{"inp')
     res = upscale(model, tmp_path / "src", dst)
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+# ---------------------------------------------------------------- helpers of runs that are watched while they work
+# (here, test_safety_signals.py, test_report_cli.py, container_runs.py)
+
+def many_pages(folder: Path, n: int = 60, h: int = 96, w: int = 128) -> Path:
+    for i in range(n):
+        page(folder / f"p{i:03d}.png", i, h, w)
+    return folder
+
+
+def start(model, src, dst, *extra, stderr=subprocess.PIPE):
+    args = [sys.executable, "-m", "mchmc.cli.app", "upscale", str(src), "--out", str(dst), "--model", model,
+            "--cpus", "2", "--tile", "16", *extra]
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=stderr, text=True, start_new_session=True)
+
+
+def wait_for_records(report: Path, n: int, proc, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        if report.exists() and len(report.read_text().splitlines()) >= n:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the run finished or stalled before it could be interrupted")
 
 
 # ---------------------------------------------------------------- 9: bombs and memory, the hostile folder

@@ -7,41 +7,24 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from test_safety_cli import lines, model, page, upscale, usage_error  # noqa: F401  (model: a fixture)
+from test_safety_cli import (  # noqa: F401  (model: a fixture)
+    lines,
+    many_pages,
+    model,
+    start,
+    upscale,
+    usage_error,
+    wait_for_records,
+)
 
 from mchmc.batch.pool.pool import PoolSpec
 from mchmc.batch.records import read_jsonl
 
 pytestmark = pytest.mark.slow
-
-
-def many_pages(folder: Path, n: int = 60, h: int = 96, w: int = 128) -> Path:
-    for i in range(n):
-        page(folder / f"p{i:03d}.png", i, h, w)
-    return folder
-
-
-def start(model, src, dst, *extra, stderr=subprocess.PIPE):
-    args = [sys.executable, "-m", "mchmc.cli.app", "upscale", str(src), "--out", str(dst), "--model", model,
-            "--cpus", "2", "--tile", "16", *extra]
-    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=stderr, text=True, start_new_session=True)
-
-
-def wait_for_records(report: Path, n: int, proc, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.poll() is None:
-        if report.exists() and len(report.read_text().splitlines()) >= n:
-            return
-        time.sleep(0.05)
-    raise AssertionError("the run finished or stalled before it could be interrupted")
-
-
 INTERRUPTED = "interrupted: recording the pages in flight"  # the CLI's SIGINT handler has set the stop
 
 
