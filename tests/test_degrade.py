@@ -158,3 +158,5 @@ def test_a_specialist_may_spend_the_lower_levels_share_on_its_own_level(tmp_path
             synth_config(tmp_path, **{"data.noise_level": 3, "data.noise_lower_share": bad})
     with pytest.raises(ConfigError, match="data.noise_lower_share: needs data.noise_level"):
         synth_config(tmp_path, **{"data.noise_lower_share": 0})
+    with pytest.raises(ConfigError, match="data.noise_lower_share: level 0 has no lower level"):
+        synth_config(tmp_path, **{"data.noise_level": 0, "data.noise_lower_share": 50})

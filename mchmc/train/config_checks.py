@@ -99,6 +99,8 @@ def _data_problems(obj: DataConfig):
         yield ("noise_lower_share", "must be a percent 0..100 (or -1: the table's)")
     if obj.noise_lower_share != -1 and obj.noise_level < 0:
         yield ("noise_lower_share", "needs data.noise_level (the level whose images it shares out)")
+    if obj.noise_lower_share != -1 and obj.noise_level == 0:
+        yield ("noise_lower_share", "level 0 has no lower level (the share would change nothing)")
     if not 1 <= obj.noise_copies <= 32:
         yield ("noise_copies", "must be 1..32 (degraded LR copies of each training image)")
     if any(not 0.25 <= sc <= 1 for sc in obj.copy_scales):
