@@ -20,6 +20,8 @@ as a JPEG of each ``--jpeg`` quality (Pillow, 4:2:0). Variants (each a folder of
 them, so the head's top category routes); ``none`` (every
 specialist file removed); ``all-<category>`` for each category with a specialist at some level (at each
 level, that category's specialist serves every category's pages; where it has none, the level's own model).
+Band files (``q-noise3-for-manga-q45.pt``, :func:`mchmc.modelfile.band_files`) go where their category's
+specialist goes: in ``all-manga`` the manga band serves every category's pages of its qualities.
 PSNR-Y (BT.601, 16-235) of each output against the HR image, 2 px border cropped. Writes ``OUT/pages.json``
 and prints one line per page (``-> manga``: the shipped run's page was made by the manga specialist, per
 the report's ``model`` column; ``-``: by the level's own model) and the means per quality and category.
@@ -46,7 +48,7 @@ from peer_compare import write_images
 from mchmc.colour import rgb_to_y
 from mchmc.metrics import psnr
 from mchmc.modelconfig import CATEGORIES
-from mchmc.modelfile import SPECIALIST, noise_variants, resolve_model, specialist_files
+from mchmc.modelfile import BAND, SPECIALIST, band_files, noise_variants, resolve_model, specialist_files
 from mchmc.resize import imresize
 from mchmc.router import router_file
 
@@ -61,7 +63,7 @@ def tier_files(model: str) -> dict[Path, dict[str, Path]]:
 
 def variant_dirs(files: dict[Path, dict[str, Path]], out: Path) -> dict[str, Path]:
     """Variant name -> the base model file of a folder holding that variant's copy of the tier's files."""
-    cats = sorted({c for specs in files.values() for c in specs})
+    cats = sorted({c for level, specs in files.items() for c in [*specs, *band_files(level, CATEGORIES)]})
     routed = any(router_file(level).is_file() for level in files)
     variants: dict[str, Path] = {}
     for name in ["shipped", *(["head"] if routed else []), "none", *(f"all-{c}" for c in cats)]:
@@ -73,11 +75,17 @@ def variant_dirs(files: dict[Path, dict[str, Path]], out: Path) -> dict[str, Pat
             if name == "shipped" and router_file(level).is_file():  # "head": the same files, routed by the head
                 router_file(folder / level.name).parent.mkdir(exist_ok=True)
                 shutil.copy2(router_file(level), router_file(folder / level.name))
+            bands = band_files(level, CATEGORIES)
             for cat in CATEGORIES:
-                source = specs.get(cat if name in ("shipped", "head") else name.removeprefix("all-"))
-                if source is not None and name != "none":
-                    name_for = SPECIALIST.format(stem=level.stem, category=cat, suffix=level.suffix)
-                    shutil.copy2(source, folder / name_for)
+                if name == "none":
+                    continue
+                serving = cat if name in ("shipped", "head") else name.removeprefix("all-")
+                if specs.get(serving) is not None:
+                    shutil.copy2(specs[serving], folder / SPECIALIST.format(stem=level.stem, category=cat,
+                                                                            suffix=level.suffix))
+                for quality, source in bands.get(serving, ()):
+                    shutil.copy2(source, folder / BAND.format(stem=level.stem, category=cat, quality=quality,
+                                                              suffix=level.suffix))
         variants[name] = folder / next(iter(files)).name
     return variants
 
@@ -110,6 +118,15 @@ def y_of(path: Path) -> np.ndarray:
     return rgb_to_y(np.asarray(Image.open(path).convert("RGB"), np.float64) / 255.0, np.float64) * 255.0
 
 
+def made_by(stem: str) -> tuple[str, int | None]:
+    """The report's ``model`` stem -> (the category it serves, or ``-`` for the level's own model; its band's
+    lowest quality, or None for a plain specialist)."""
+    if "-for-" not in stem:
+        return "-", None
+    category, _, band = stem.rsplit("-for-", 1)[1].partition("-q")
+    return category, int(band) if band else None
+
+
 def score(pages: list[dict], outs: dict[str, Path]) -> list[dict]:
     """Each page's PSNR per variant, the head's probabilities (the shipped run's report) and the mix of the
     two most probable categories' variants (``all-<c>``, or ``none`` for a category without a specialist)."""
@@ -122,9 +139,8 @@ def score(pages: list[dict], outs: dict[str, Path]) -> list[dict]:
         probs = {c: float(r[f"p_{c}"]) for c in CATEGORIES}
         top2 = sorted(probs, key=probs.get, reverse=True)[:2]
         pair = [ys.get(f"all-{c}", ys["none"]) for c in top2]
-        made_by = Path(r["model"]).stem
-        routed = made_by.rsplit("-for-", 1)[1] if "-for-" in made_by else "-"
-        rows.append({**page, "probs": probs, "routed": routed, "noise": r["noise"],
+        routed, band = made_by(Path(r["model"]).stem)
+        rows.append({**page, "probs": probs, "routed": routed, "band": band, "noise": r["noise"],
                      "psnr": {v: psnr(y, hr, BORDER) for v, y in ys.items()},
                      "mix": psnr((pair[0] + pair[1]) / 2, hr, BORDER), "mixed": top2})
     return rows
@@ -170,7 +186,8 @@ def main() -> None:
     for r in rows:
         p = " / ".join(f"{r['probs'][c]:.2f}" for c in CATEGORIES)
         cells = "  ".join(f"{v} {s:.3f}" for v, s in r["psnr"].items())
-        print(f"{r['page']:40s} p {p}  -> {r['routed']:6s} L{r['noise']:4s} {cells}  mix {r['mix']:.3f}")
+        route = r["routed"] + (f" q{r['band']}+" if r["band"] else "")
+        print(f"{r['page']:40s} p {p}  -> {route:11s} L{r['noise']:4s} {cells}  mix {r['mix']:.3f}")
     print(f"\nmeans (PSNR-Y dB, crop {BORDER}; p = {' / '.join(CATEGORIES)})")
     for (q, cat), cols in means(rows).items():
         print(f"q{q:<3d} {cat:7s} " + "  ".join(f"{v} {s:.3f}" for v, s in cols.items()))

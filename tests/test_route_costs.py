@@ -47,6 +47,25 @@ def test_each_variant_holds_the_levels_and_the_specialists_it_names(tmp_path):
     assert nature["q-for-manga.pt"] == "q-for-nature.pt" and nature["q-noise1-for-text.pt"] == "q-noise1-for-nature.pt"
 
 
+def test_band_files_travel_with_their_category(tmp_path):
+    """A band file (``q-noise1-for-manga-q45.pt``, release 10) serves its category's pages of q45 and above
+    in ``shipped``; in ``all-manga`` it serves every category's, and ``none`` has none."""
+    files = _fake_tier(tmp_path)
+    level1 = next(f for f in files if f.name == "q-noise1.pt")
+    level1.with_name("q-noise1-for-manga-q45.pt").write_text("band")
+    v = rc.variant_dirs(files, tmp_path / "models")
+    assert _folder(v["shipped"])["q-noise1-for-manga-q45.pt"] == "band"
+    assert not any("-q45" in n for n in _folder(v["all-nature"])) and not any("-q45" in n for n in _folder(v["none"]))
+    assert {n: c for n, c in _folder(v["all-manga"]).items() if "-q45" in n} == {
+        f"q-noise1-for-{c}-q45.pt": "band" for c in ("nature", "manga", "text")}
+
+
+def test_a_page_made_by_a_band_file_is_routed_to_its_category():
+    assert rc.made_by("q-noise3-for-manga-q45") == ("manga", 45)
+    assert rc.made_by("q-noise3-for-nature") == ("nature", None)
+    assert rc.made_by("q-noise3") == ("-", None)
+
+
 def test_a_tier_with_a_router_is_measured_with_it_and_routed_by_its_head(tmp_path):
     files = _fake_tier(tmp_path)
     level1 = next(f for f in files if f.name == "q-noise1.pt")
@@ -90,4 +109,4 @@ def test_a_real_run_scores_the_pages_the_cli_wrote(tmp_path):
         assert r["psnr"]["none"] == pytest.approx(10 * np.log10(255**2 / np.mean((sr - hr)[2:-2, 2:-2] ** 2)))
         assert abs(sum(r["probs"].values()) - 1) < 1e-3 and r["routed"] in (*r["probs"], "-")  # "-": no specialist
         if r["quality"] == 50 and r["routed"] == "manga":
-            assert r["psnr"]["shipped"] == r["psnr"]["all-manga"], "routed to manga: the shipped page is the manga one"
+            assert r["psnr"]["shipped"] == r["psnr"]["all-manga"], "routed to manga: the shipped page is the manga one (band included)"
