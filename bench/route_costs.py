@@ -63,7 +63,8 @@ def tier_files(model: str) -> dict[Path, dict[str, Path]]:
 
 def variant_dirs(files: dict[Path, dict[str, Path]], out: Path) -> dict[str, Path]:
     """Variant name -> the base model file of a folder holding that variant's copy of the tier's files."""
-    cats = sorted({c for level, specs in files.items() for c in [*specs, *band_files(level, CATEGORIES)]})
+    bands = {level: band_files(level, CATEGORIES) for level in files}
+    cats = sorted({c for level, specs in files.items() for c in [*specs, *bands[level]]})
     routed = any(router_file(level).is_file() for level in files)
     variants: dict[str, Path] = {}
     for name in ["shipped", *(["head"] if routed else []), "none", *(f"all-{c}" for c in cats)]:
@@ -75,7 +76,6 @@ def variant_dirs(files: dict[Path, dict[str, Path]], out: Path) -> dict[str, Pat
             if name == "shipped" and router_file(level).is_file():  # "head": the same files, routed by the head
                 router_file(folder / level.name).parent.mkdir(exist_ok=True)
                 shutil.copy2(router_file(level), router_file(folder / level.name))
-            bands = band_files(level, CATEGORIES)
             for cat in CATEGORIES:
                 if name == "none":
                     continue
@@ -83,7 +83,7 @@ def variant_dirs(files: dict[Path, dict[str, Path]], out: Path) -> dict[str, Pat
                 if specs.get(serving) is not None:
                     shutil.copy2(specs[serving], folder / SPECIALIST.format(stem=level.stem, category=cat,
                                                                             suffix=level.suffix))
-                for quality, source in bands.get(serving, ()):
+                for quality, source in bands[level].get(serving, ()):
                     shutil.copy2(source, folder / BAND.format(stem=level.stem, category=cat, quality=quality,
                                                               suffix=level.suffix))
         variants[name] = folder / next(iter(files)).name
