@@ -126,10 +126,10 @@ def test_a_damaged_entry_in_an_earlier_store_is_skipped_not_fatal(tmp_path, entr
 def test_the_clean_images_of_a_size_are_made_once_for_all_its_copies(tmp_path, monkeypatch):
     """Reducing and downscaling an image is the costly part of a build; only the JPEG steps differ between
     copies of one size. The planes are those of the file, as every test above checks."""
-    from mchmc.train import patches
+    from mchmc.train import planes
 
     calls = []
-    real = patches.clean_images
-    monkeypatch.setattr(patches, "clean_images", lambda *a: calls.append(a[1:]) or real(*a))
+    real = planes.clean_images
+    monkeypatch.setattr(planes, "clean_images", lambda *a: calls.append(a[1:]) or real(*a))
     res = _store(tmp_path, 6, (1, 0.8, 0.64))
     assert len(calls) == 3 * sum(res.images.values()) and res.computed == 6 * sum(res.images.values())

@@ -9,6 +9,7 @@ from mchmc.precision import PRECISION_CHOICES
 from mchmc.train.config_schema import (
     COPY_WEIGHTS,
     INITS,
+    PLANES,
     SCHEDULES,
     VALIDATIONS,
     ConfigError,
@@ -108,6 +109,11 @@ def _data_problems(obj: DataConfig):
     if obj.copy_scales and obj.noise_copies < len(obj.copy_scales):
         n, k = obj.noise_copies, len(obj.copy_scales)
         yield ("copy_scales", f"noise_copies ({n}) must make at least one copy per scale ({k})")
+    if any(pl not in PLANES for pl in obj.copy_planes) or len(set(obj.copy_planes)) != len(obj.copy_planes):
+        yield ("copy_planes", f"each must be one of {', '.join(PLANES)}, each once (the grey plane a copy is made from)")
+    if obj.copy_planes and obj.noise_copies < len(obj.copy_planes) * max(len(obj.copy_scales), 1):
+        n, k = obj.noise_copies, len(obj.copy_planes) * max(len(obj.copy_scales), 1)
+        yield ("copy_planes", f"noise_copies ({n}) must make at least one copy per plane and size ({k})")
     if obj.rendered_pages < 0:
         yield ("rendered_pages", "must be >= 0")
     if obj.rendered_pages and "text" not in obj.folders:

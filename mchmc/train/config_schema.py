@@ -21,6 +21,7 @@ SCHEDULES = ("constant", "cosine")
 INITS = ("paper", "kaiming")
 VALIDATIONS = ("train", "test")
 COPY_WEIGHTS = ("area", "image")  # train.copy_weight
+PLANES = ("y", "r", "g", "b")  # data.copy_planes
 
 # method -> (architecture, training categories); paper Table 6
 METHODS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -57,6 +58,11 @@ class DataConfig:
     # training image reduced (MATLAB bicubic) is another HR image, lines closer and tones finer, as pages are
     # scanned at many sizes; ``noise_copies`` counts them, noise or not. Empty (the default): all full size.
     copy_scales: tuple[float, ...] = field(default=(), metadata=QUIET)
+    # Issue 27, session 15: the grey plane each copy is made from, in turn after the sizes (copy k from
+    # ``copy_planes[(k // n) % m]``, n sizes): "y" the image's own luminance, "r" / "g" / "b" one channel of a
+    # colour image taken as a grey image, another photograph of the same scene with its own textures (foliage in
+    # green, sky in blue). A grey image's planes are all its own. Empty (the default): every copy from "y".
+    copy_planes: tuple[str, ...] = field(default=(), metadata=QUIET)
     # Issue 27, session 12: (lowest, highest) one-pass JPEG quality of the config's own level, in place of
     # mchmc.train.degrade's table, so a level learns every quality ``--noise auto`` sends it (level 3 serves
     # q <= 54, mchmc.pages.noise.AUTO_LEVELS; the table's one pass is q20-45). Empty (the default): the table's.

@@ -224,6 +224,14 @@ def hr_lr_y(img: np.ndarray, scale: int, noise: tuple[int, ...] | None = None,
     return to_y(hr), degraded_y(lr, noise, key)
 
 
+def grey_plane(img: np.ndarray, plane: str = "y") -> np.ndarray:
+    """The image a copy is made from (``data.copy_planes``): the image itself for "y" or a grey image, else the
+    channel "r", "g" or "b" of a colour image as a grey (H, W) image, which the upscaler reads as R = G = B."""
+    if plane == "y" or img.ndim == 2:
+        return img
+    return np.ascontiguousarray(img[..., "rgb".index(plane)])
+
+
 def hr_lr_rgb(img: np.ndarray, scale: int, reduce: int = 1, size: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """(HR, clean LR) integer images, before any JPEG: what every degraded copy of one size shares, so a
     store computes it once per size (:mod:`mchmc.train.patches`).

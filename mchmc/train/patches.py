@@ -43,11 +43,8 @@ from mchmc.train.data import dataset_images, extra_images, rendered_images
 from mchmc.train.planes import (
     STORE_VERSION,
     Q,
-    clean_images,
+    image_copies,
     known_planes,
-    plane_key,
-    quantised_planes,
-    stored_planes,
 )
 
 
@@ -62,16 +59,24 @@ class PrepParams:
     extra_stride: int | None = None  # the stride on extra images (data.extra_folders); None when there are none
     noise_copies: int | None = None  # degraded LR copies of each image (data.noise_copies); None for one
     copy_scales: tuple[float, ...] | None = None  # the sizes the copies are made at, in turn; None: all full size
+    copy_planes: tuple[str, ...] | None = None  # the planes the copies are made from, after the sizes; None: all Y
 
     def key_doc(self) -> dict:
         """What the store's key hashes: a store without noise, rendered pages, extra images, copies or reduced
         copies keeps its key."""
-        optional = ("noise", "rendered_stride", "extra_stride", "noise_copies", "copy_scales")
+        optional = ("noise", "rendered_stride", "extra_stride", "noise_copies", "copy_scales", "copy_planes")
         return {k: v for k, v in asdict(self).items() if not (k in optional and v is None)}
 
     def copy_size(self, copy: int) -> float:
         """The size copy ``copy`` of an image is made at (1: the image's own)."""
         return float(self.copy_scales[copy % len(self.copy_scales)]) if self.copy_scales else 1.0
+
+    def copy_plane(self, copy: int) -> str:
+        """The plane copy ``copy`` of an image is made from ("y": the image's own luminance), after the sizes in
+        turn: with n sizes, copies 0..n-1 from the first plane, n..2n-1 from the second, and so on."""
+        if not self.copy_planes:
+            return "y"
+        return self.copy_planes[(copy // max(len(self.copy_scales or ()), 1)) % len(self.copy_planes)]
 
 
 @dataclass(frozen=True)
@@ -136,8 +141,9 @@ def prepare(data: DataConfig, scale: int, progress: Callable[[str, int, int], No
     params = PrepParams(data.patch, dict(data.stride), scale, noise=data.noise,
                         rendered_stride=data.rendered_stride if rendered else None,
                         extra_stride=data.extra_stride if extra else None,
-                        noise_copies=data.noise_copies if (data.noise or data.copy_scales) and data.noise_copies > 1
-                        else None, copy_scales=tuple(data.copy_scales) or None)
+                        noise_copies=data.noise_copies
+                        if (data.noise or data.copy_scales or data.copy_planes) and data.noise_copies > 1 else None,
+                        copy_scales=tuple(data.copy_scales) or None, copy_planes=tuple(data.copy_planes) or None)
     refs = [(c, p) for c, ps in images.items() for p in ps] + [("text", p) for p in rendered]
     refs += [(c, p) for c, p, _ in extra]
     strides = [data.stride[c] for c, ps in images.items() for _ in ps] + [data.rendered_stride] * len(rendered)
@@ -175,34 +181,28 @@ def prepare(data: DataConfig, scale: int, progress: Callable[[str, int, int], No
 
 def _write_planes(tmp: Path, todo: list, data: DataConfig, params: PrepParams, known: dict,
                   progress: Callable[[str, int, int], None] | None) -> tuple[list[dict], list[np.ndarray], int, int, int]:
-    """Write each image's HR plane once per size its copies are made at and an LR plane per copy into ``tmp``:
-    the manifest's entries (one per copy; copies of one size share its HR offset), the patch index rows, how
+    """Write each image's HR plane once per size and plane its copies are made at, an LR plane per copy, into ``tmp``:
+    the manifest's entries (one per copy; copies of one size and plane share an HR offset), the patch index rows, how
     many planes were computed, and the HR and LR pixels written."""
     entries, index, computed, hr_off, lr_off = [], [], 0, 0, 0
     scale = params.scale
     with open(tmp / "hr.u16", "wb") as fh, open(tmp / "lr.u16", "wb") as fl:
         for i, ((c, p), (_, _, sha), stride, r) in enumerate(todo):
-            hr_at: dict[float, tuple[int, np.ndarray, np.ndarray]] = {}  # size -> its HR offset, patch rows, cols
-            clean_at: dict[float, tuple[np.ndarray, np.ndarray]] = {}  # size -> (HR, clean LR): once per size
-            for copy in range(params.noise_copies or 1):
-                size = params.copy_size(copy)
-                known_at = known.get(plane_key(sha, copy, size))
-                planes = stored_planes(*known_at, scale) if known_at else None
-                if planes is None:
-                    clean = clean_at[size] = clean_at.get(size) or clean_images(p, scale, r, size)
-                    planes, computed = quantised_planes(p, scale, data.noise, r, copy, size, clean), computed + 1
-                hr, lr = planes
-                if size not in hr_at:
+            hr_at: dict[tuple, tuple[int, np.ndarray, np.ndarray]] = {}  # (size, plane) -> HR offset, patch rows, cols
+            copies = [(params.copy_size(k), params.copy_plane(k)) for k in range(params.noise_copies or 1)]
+            for copy, size, plane, hr, lr, fresh in image_copies(p, sha, scale, data.noise, r, copies, known):
+                computed += fresh
+                if (size, plane) not in hr_at:
                     fh.write(hr.tobytes())
                     yy, xx = np.meshgrid(positions(hr.shape[0], data.patch, stride, scale),
                                          positions(hr.shape[1], data.patch, stride, scale), indexing="ij")
-                    hr_at[size], hr_off = (hr_off, yy, xx), hr_off + hr.size
-                at, yy, xx = hr_at[size]
+                    hr_at[size, plane], hr_off = (hr_off, yy, xx), hr_off + hr.size
+                at, yy, xx = hr_at[size, plane]
                 fl.write(lr.tobytes())
                 index.append(np.stack([np.full(yy.size, len(entries), np.int32), yy.ravel(), xx.ravel()], 1))
                 entries.append({"category": c, "name": p.name, "sha256": sha, "shape": list(hr.shape),
                                 "hr_offset": at, "lr_offset": lr_off, **({"copy": copy} if copy else {}),
-                                **({"scale": size} if size != 1 else {})})
+                                **({"scale": size} if size != 1 else {}), **({"plane": plane} if plane != "y" else {})})
                 lr_off += lr.size
             if progress:
                 progress(p.name, i + 1, len(todo))

@@ -8,16 +8,19 @@ only the rest. Copy ``k`` > 0 draws its JPEG steps from the image's name with
 ``#k`` appended (:func:`mchmc.train.degrade.image_rng`), so copy 0 is the
 single-copy store's plane, bit for bit. With ``data.copy_scales`` copy ``k`` is made from the image reduced to
 ``copy_scales[k % n]`` of its size: the store holds one HR plane per size, and a reduced copy's planes are
-known by its size as well (:func:`plane_key`).
+known by its size as well (:func:`plane_key`). With ``data.copy_planes`` a copy may be made from one channel
+of the image taken as a grey image, after the sizes in turn; such planes are known by their channel too.
 """
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-from mchmc.train.data import degraded_y, hr_lr_rgb, load_rgb, to_y
+from mchmc.train.config_schema import PLANES
+from mchmc.train.data import degraded_y, grey_plane, hr_lr_rgb, load_rgb, to_y
 
 # 2: Y is mchmc.colour.luminance, the upscaler's fp32 rounding (issue 30). A colour image's Y differs from
 # version 1's elementwise rgb_to_y in the last bit on ~18 % of 8-bit colours, and its stored uint16 level on
@@ -26,10 +29,11 @@ STORE_VERSION = 2
 Q = 65535.0  # uint16 quantisation of Y in [0, 1]
 
 
-def plane_key(sha: str, copy: int = 0, size: float = 1.0) -> str:
+def plane_key(sha: str, copy: int = 0, size: float = 1.0, plane: str = "y") -> str:
     """How an image's planes are known across stores: its content hash, the size it was reduced to (if it
-    was) and the copy beyond the first."""
+    was), the channel it was made from (if not its luminance) and the copy beyond the first."""
     key = sha if size == 1 else f"{sha}@{size:g}"
+    key = key if plane == "y" else f"{key}~{plane}"
     return f"{key}#{copy}" if copy else key
 
 
@@ -54,7 +58,10 @@ def known_planes(root: Path, scale: int, noise: tuple[int, ...] | None = None) -
                 if not (isinstance(entry, dict) and isinstance(entry.get("sha256"), str)):
                     continue
                 try:  # a damaged entry is one plane less to reuse, never a failed build
-                    key = plane_key(entry["sha256"], int(entry.get("copy", 0)), float(entry.get("scale", 1)))
+                    plane = entry.get("plane", "y")
+                    if plane not in PLANES:
+                        continue
+                    key = plane_key(entry["sha256"], int(entry.get("copy", 0)), float(entry.get("scale", 1)), plane)
                 except (TypeError, ValueError):
                     continue
                 found.setdefault(key, (manifest.parent, entry))
@@ -77,15 +84,34 @@ def stored_planes(store: Path, entry: dict, scale: int) -> tuple[np.ndarray, np.
 
 def quantised_planes(path: Path, scale: int, noise: tuple[int, ...] | None = None,
                      reduce: int = 1, copy: int = 0, size: float = 1.0,
-                     clean: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+                     clean: tuple[np.ndarray, np.ndarray] | None = None, plane: str = "y") -> tuple[np.ndarray, np.ndarray]:
     """The image's (HR, LR) Y planes as uint16; ``copy`` chooses which degraded copy the LR plane is, ``size``
-    the size the image is reduced to first. ``clean``: the image's :func:`clean_images` at that size, when the
-    caller has them already (every copy of one size shares them)."""
-    hr, lr = clean if clean is not None else clean_images(path, scale, reduce, size)
+    the size the image is reduced to first, ``plane`` the channel it is made from (:func:`grey_plane`).
+    ``clean``: the image's :func:`clean_images` at that size and plane, when the caller has them already
+    (every copy of one size and plane shares them)."""
+    hr, lr = clean if clean is not None else clean_images(path, scale, reduce, size, plane)
     hr_y, lr_y = to_y(hr), degraded_y(lr, noise, copy_name(path.name, copy))
     return np.rint(np.clip(hr_y, 0, 1) * Q).astype("<u2"), np.rint(np.clip(lr_y, 0, 1) * Q).astype("<u2")
 
 
-def clean_images(path: Path, scale: int, reduce: int = 1, size: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """The file's (HR, clean LR) integer images at ``size`` (:func:`mchmc.train.data.hr_lr_rgb`)."""
-    return hr_lr_rgb(load_rgb(path), scale, reduce, size)
+def clean_images(path: Path, scale: int, reduce: int = 1, size: float = 1.0,
+                 plane: str = "y") -> tuple[np.ndarray, np.ndarray]:
+    """The file's (HR, clean LR) integer images at ``size``, made from ``plane`` (:func:`grey_plane`,
+    :func:`mchmc.train.data.hr_lr_rgb`)."""
+    return hr_lr_rgb(grey_plane(load_rgb(path), plane), scale, reduce, size)
+
+
+def image_copies(path: Path, sha: str, scale: int, noise: tuple[int, ...] | None, reduce: int,
+                 copies: list[tuple[float, str]], known: dict) -> Iterator[tuple[int, float, str, np.ndarray, np.ndarray, bool]]:
+    """Each copy of one image, given its (size, plane) in turn: (copy, size, plane, HR, LR, computed). A copy an
+    earlier store holds (``known``, :func:`known_planes`) is read back; the others are computed, the clean images
+    of a size and plane made once for all its copies (reducing and downscaling is the costly part)."""
+    clean_at: dict[tuple[float, str], tuple[np.ndarray, np.ndarray]] = {}
+    for copy, (size, plane) in enumerate(copies):
+        known_at = known.get(plane_key(sha, copy, size, plane))
+        planes = stored_planes(*known_at, scale) if known_at else None
+        if planes is not None:
+            yield copy, size, plane, *planes, False
+            continue
+        clean = clean_at[size, plane] = clean_at.get((size, plane)) or clean_images(path, scale, reduce, size, plane)
+        yield copy, size, plane, *quantised_planes(path, scale, noise, reduce, copy, size, clean, plane), True
