@@ -80,6 +80,7 @@ def test_a_noisy_store_is_its_own_cached_store_and_the_clean_one_keeps_its_key(t
     legacy.pop("extra_stride")  # and the product tiers' extra images (issue 27)
     legacy.pop("noise_copies")  # and degraded copies of each image (issue 27)
     legacy.pop("copy_scales")  # and the sizes those copies are made at (issue 27, session 9)
+    legacy.pop("copy_planes")  # and the channels they are made from (issue 27, session 15)
     assert clean.key_doc() == legacy
     assert store_key([], clean) != store_key([], PrepParams(60, {"nature": 5}, 2, noise=(1, 0)))
 
